@@ -1,0 +1,3 @@
+from functrace.cli import main
+
+main()

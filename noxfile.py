@@ -1,0 +1,59 @@
+"""Sessions: `tests` on every supported Python found, `lint`, `typecheck`, `bench`,
+and the long checks that the default test command leaves out."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+# pyenv installs interpreters outside PATH; make every one of them findable so
+# `nox -s tests` runs on all supported Pythons present on the machine.
+_pyenv = os.path.expanduser("~/.pyenv/versions")
+for _minor in PYTHONS:
+    for _bin in sorted(glob.glob(f"{_pyenv}/{_minor}.*/bin"), reverse=True)[:1]:
+        if _bin not in os.environ.get("PATH", ""):
+            os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.error_on_missing_interpreters = False
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The unit and integration tests (the README's test command) on each Python."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-n", "2", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", "functrace", "tests", "bench", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "functrace", "tests", "bench", "examples", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[test]", "mypy")
+    session.run("mypy")
+
+
+@nox.session(python="3.12")
+def bench(session: nox.Session) -> None:
+    """Benchmarks: each prints ratios measured side by side in one process."""
+    session.install("-e", ".")
+    for script in sorted(glob.glob("bench/bench_*.py")):
+        session.run("python", script, *session.posargs)
+
+
+@nox.session(name="stdlib-roundtrip", python=PYTHONS)
+def stdlib_roundtrip(session: nox.Session) -> None:
+    """strip(instrument(x)) == x over every file of this Python's Lib/ that libcst parses."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-m", "slow", "tests/long", *session.posargs)
