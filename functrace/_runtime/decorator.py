@@ -1,0 +1,122 @@
+"""``functrace.trace`` and the switches around it."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import warnings
+from typing import Any, TypeVar
+
+from functrace._runtime import engine, output
+from functrace._runtime.config import Settings, settings_from_env
+from functrace._runtime.wrap import WrapperBackend
+
+__all__ = ["configure", "disable", "enable", "is_enabled", "settings", "trace"]
+
+F = TypeVar("F")
+
+#: Read once, at import. ``configure()`` replaces it.
+settings: Settings = settings_from_env()
+
+_backend: Any = None  # MonitoringBackend | WrapperBackend, chosen at the first trace()
+_uses_monitoring = False
+_enabled = settings.enabled
+
+
+def _start() -> Any:
+    """Pick the backend and open the output, once, at the first traced function."""
+    global _backend, _uses_monitoring
+    if _backend is not None:
+        return _backend
+    engine.configure(settings)
+    backend: Any = None
+    if sys.version_info >= (3, 12):
+        from functrace._runtime.monitor import MonitoringBackend
+
+        candidate = MonitoringBackend()
+        if candidate.acquire():
+            backend, _uses_monitoring = candidate, True
+        else:
+            warnings.warn(
+                "functrace: no free sys.monitoring tool id (3 and 4 are taken); "
+                "tracing through wrappers instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    if backend is None:
+        backend = WrapperBackend()
+    backend.switch(_enabled)
+    engine._on_failure.append(lambda: backend.switch(False))
+    _backend = backend
+    return backend
+
+
+def trace(fn: F) -> F:
+    """Trace every call of ``fn``: an enter line when it starts, an exit line when it ends.
+
+    On Python 3.12+ this returns ``fn`` itself. With ``FUNCTRACE=0`` it returns
+    ``fn`` untouched and costs nothing at all.
+    """
+    if not _enabled:
+        return fn
+    if isinstance(fn, (staticmethod, classmethod)):
+        inner = trace(fn.__func__)
+        return fn if inner is fn.__func__ else type(fn)(inner)  # type: ignore[return-value]
+    if isinstance(fn, property):
+        traced = [None if f is None else trace(f) for f in (fn.fget, fn.fset, fn.fdel)]
+        if all(t is f for t, f in zip(traced, (fn.fget, fn.fset, fn.fdel))):
+            return fn
+        return property(*traced, fn.__doc__)  # type: ignore[return-value]
+    if not isinstance(fn, types.FunctionType):
+        return fn  # builtins, partials, classes: nothing of ours to observe
+    if getattr(fn, "__functrace_wrapped__", False):
+        return fn
+    backend = _start()
+    code = fn.__code__
+    known = engine.infos.get(id(code))
+    if _uses_monitoring:
+        if known is None or known.code is not code:
+            engine.info_for(code, fn.__module__ or "", fn.__qualname__)
+            backend.add(code)
+        return fn
+    info = engine.info_for(code, fn.__module__ or "", fn.__qualname__)
+    wrapped: F = backend.wrap(fn, info)
+    return wrapped
+
+
+def enable() -> None:
+    """Switch tracing (back) on for every function traced so far and from now on."""
+    global _enabled
+    _enabled = True
+    engine._failed = False
+    if _backend is not None:
+        engine.reset_contexts()
+        _backend.switch(True)
+
+
+def disable() -> None:
+    """Switch tracing off: traced functions run as if untraced until ``enable()``."""
+    global _enabled
+    _enabled = False
+    if _backend is not None:
+        _backend.switch(False)
+    output.flush()
+
+
+def is_enabled() -> bool:
+    return _enabled
+
+
+def configure(**changes: Any) -> Settings:
+    """Change settings at run time, e.g. ``configure(output="trace.log", format="jsonl")``.
+
+    Takes the fields of :class:`Settings`; returns the settings now in force.
+    """
+    global settings
+    settings = dataclasses.replace(settings, **changes)
+    if "enabled" in changes:
+        (enable if settings.enabled else disable)()
+    if _backend is not None:
+        engine.configure(settings)
+    return settings

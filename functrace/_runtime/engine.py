@@ -1,0 +1,445 @@
+"""What happens when a traced call starts, resumes, returns, raises or suspends.
+
+Both backends (``sys.monitoring`` on 3.12+, the wrapper elsewhere) call
+:func:`enter` and :func:`leave`; those keep, per thread and per asyncio task, a
+*context*: its tag and the stack of traced calls running in it. A context's
+depth is its stack's length, so the indent is always the true depth; a
+generator or coroutine is on the stack only while it runs, which keeps every
+tag balanced when it suspends.
+
+``cur`` (per thread) is the context events go to. It only changes when a
+context's stack is empty: a task switch can only happen once every traced frame
+of the previous task has suspended, and each of those suspensions is an event.
+So the (comparatively costly) asyncio lookup runs only for an outermost call or
+for coroutine code, never for a nested plain call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+from functrace._runtime import output
+from functrace._runtime.config import Settings
+from functrace._runtime.lines import INDENT, format_duration, task_tag, thread_tag
+from functrace._runtime.record import Call, Recording
+
+__all__ = [
+    "CodeInfo",
+    "Context",
+    "enter",
+    "info_for",
+    "leave",
+    "start_recording",
+    "stop_recording",
+]
+
+_clock = time.perf_counter_ns
+
+_CO_GENERATOR = 0x20
+_CO_COROUTINE = 0x80
+_CO_ITERABLE_COROUTINE = 0x100
+_CO_ASYNC_GENERATOR = 0x200
+
+
+class CodeInfo:
+    """What the engine needs to know about one traced code object, computed once."""
+
+    __slots__ = ("code", "enter_text", "exit_text", "file", "is_async", "json_head", "line", "name",
+                 "resume_text", "suspend_word")
+
+    def __init__(self, code: CodeType, module: str, qualname: str) -> None:
+        self.code = code  # keeps the code alive, so its id() stays ours
+        self.name = f"{module}.{qualname}" if module else qualname
+        self.enter_text = f"->{self.name}\n"
+        self.resume_text = f"->{self.name} resume\n"
+        self.exit_text = f"<-{self.name} "
+        self.file = code.co_filename
+        self.line = code.co_firstlineno
+        flags = code.co_flags
+        self.is_async = bool(flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE | _CO_ASYNC_GENERATOR))
+        if flags & _CO_ASYNC_GENERATOR:
+            self.suspend_word = "asyncgen"  # "yield" or "await", told apart per event
+        elif flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE):
+            self.suspend_word = "await"
+        else:
+            self.suspend_word = "yield"
+        self.json_head = (
+            f'"name":{json.dumps(self.name)},"file":{json.dumps(self.file)},"line":{self.line}'
+        )
+
+
+class Context:
+    """One thread's, or one asyncio task's, stack of running traced calls."""
+
+    __slots__ = ("__weakref__", "base", "json_head", "prefixes", "stack", "tag", "task_id")
+
+    def __init__(self, tag: str, base: Context | None, task_id: int | None) -> None:
+        self.tag = tag
+        #: The thread's own context; ``None`` for the thread context itself.
+        self.base = base
+        self.task_id = task_id
+        #: Entries: [info, start_ns, Call | None, enter line written?]
+        self.stack: list[list[Any]] = []
+        self.prefixes = [f"{tag}:"]
+        thread = threading.current_thread()
+        self.json_head = (
+            f'"pid":{os.getpid()},"tid":{threading.get_native_id()},'
+            f'"thread":{json.dumps(thread.name)},"task":{"null" if task_id is None else task_id},'
+            f'"tag":"{tag}"'
+        )
+
+    def prefix(self, depth: int) -> str:
+        prefixes = self.prefixes
+        while len(prefixes) <= depth:
+            prefixes.append(f"{self.tag}:{INDENT * len(prefixes)}")
+        return prefixes[depth]
+
+
+# ---------------------------------------------------------------- contexts
+
+_tls = threading.local()
+_lock = threading.Lock()
+_threads = 0
+_tasks_seen = 0
+_pid_in_tag: int | None = None  # set in any process but the first of a trace
+_contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+_task_contexts: dict[int, tuple[weakref.ref[Any], Context]] = {}
+_ROOT_ENV = "FUNCTRACE_ROOT_PID"
+
+
+def _decide_process_tag() -> None:
+    # Several processes may write one trace (a shared file, an inherited stderr):
+    # the first one keeps the plain t[NN] tags, the others put their pid in.
+    global _pid_in_tag
+    root = os.environ.get(_ROOT_ENV)
+    pid = os.getpid()
+    if root is None:
+        os.environ[_ROOT_ENV] = str(pid)
+    elif root != str(pid):
+        _pid_in_tag = pid
+
+
+def _thread_context() -> Context:
+    global _threads
+    with _lock:
+        if _threads == 0 and _pid_in_tag is None:
+            _decide_process_tag()
+        _threads += 1
+        ctx = Context(thread_tag(_threads, _pid_in_tag), None, None)
+    _contexts.add(ctx)
+    _tls.base = ctx
+    _tls.cur = ctx
+    return ctx
+
+
+def _task_context(base: Context) -> Context:
+    """The context of the asyncio task running in this thread, else ``base``."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return base
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return base
+    task = asyncio.current_task(loop)
+    if task is None:
+        return base
+    key = id(task)
+    known = _task_contexts.get(key)
+    if known is not None and known[0]() is task:
+        return known[1]
+    global _tasks_seen
+    with _lock:
+        _tasks_seen += 1
+        number = _tasks_seen
+    ctx = Context(task_tag(base.tag, number), base, number)
+    _contexts.add(ctx)
+
+    def forget(ref: weakref.ref[Any], key: int = key) -> None:
+        entry = _task_contexts.get(key)
+        if entry is not None and entry[0] is ref:
+            del _task_contexts[key]
+
+    _task_contexts[key] = (weakref.ref(task, forget), ctx)
+    return ctx
+
+
+def _current(info: CodeInfo) -> Context:
+    try:
+        ctx: Context = _tls.cur
+    except AttributeError:
+        ctx = _thread_context()
+    if ctx.base is None and (info.is_async or not ctx.stack):
+        task_ctx = _task_context(ctx)
+        if task_ctx is not ctx:
+            _tls.cur = task_ctx
+            return task_ctx
+    return ctx
+
+
+# ---------------------------------------------------------------- code objects
+
+#: id(code) -> CodeInfo for every traced code object.
+infos: dict[int, CodeInfo] = {}
+
+
+def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
+    info = infos.get(id(code))
+    if info is None or info.code is not code:
+        info = infos[id(code)] = CodeInfo(code, module, qualname)
+    return info
+
+
+# ---------------------------------------------------------------- events
+
+
+def enter(info: CodeInfo, resumed: bool) -> None:
+    """A traced call starts (or a generator/coroutine resumes) in this thread."""
+    try:
+        ctx = _current(info)
+        t = _clock()
+        stack = ctx.stack
+        parent = stack[-1] if stack else None
+        node = _record_enter(ctx, info, t, resumed, parent) if _recorders else None
+        entry = [info, t, node, False]
+        stack.append(entry)
+        if _lines_on:
+            depth = len(stack)
+            if depth <= _max_depth and not _min_duration:
+                entry[3] = True
+                _emit_enter(ctx, depth, info, t, resumed)
+            if t >= output.next_flush_ns:
+                output.flush()
+    except Exception as exc:
+        _internal_error(exc)
+
+
+def leave(code: CodeType, exception: str | None, suspended: str | None) -> None:
+    """The innermost traced call of this thread returns, raises or suspends."""
+    try:
+        t = _clock()
+        try:
+            ctx: Context = _tls.cur
+        except AttributeError:
+            return  # a call that started before tracing did in this thread
+        stack = ctx.stack
+        if not stack or stack[-1][0].code is not code:
+            if not _resync(stack, code):
+                return
+        info, t0, node, written = stack.pop()
+        if node is not None:
+            node.end_ns = t
+            node.exception = exception
+            node.suspended = suspended
+        if _lines_on:
+            depth = len(stack) + 1
+            if depth <= _max_depth:
+                duration = t - t0
+                if written:
+                    _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+                elif duration >= _min_duration or exception is not None:
+                    _write_pending(ctx, stack)
+                    _emit_enter(ctx, depth, info, t0, False)
+                    _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+            if t >= output.next_flush_ns:
+                output.flush()
+        if not stack and ctx.base is not None:
+            _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
+    except Exception as exc:
+        _internal_error(exc)
+
+
+def _resync(stack: list[list[Any]], code: CodeType) -> bool:
+    # An exit that is not the innermost call's: events were missed (tracing was
+    # switched on mid-call, or off and on again). Drop what can no longer end.
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0].code is code:
+            del stack[i + 1 :]
+            return True
+    return False
+
+
+def _write_pending(ctx: Context, stack: list[list[Any]]) -> None:
+    # With a minimum duration, enter lines wait until the call turns out long
+    # enough; a long call writes its waiting ancestors first, outermost first.
+    for depth, entry in enumerate(stack, start=1):
+        if not entry[3] and depth <= _max_depth:
+            entry[3] = True
+            _emit_enter(ctx, depth, entry[0], entry[1], False)
+
+
+# ---------------------------------------------------------------- line formats
+
+
+def _text_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
+    output.buffer.append(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
+
+
+def _text_exit(
+    ctx: Context,
+    depth: int,
+    info: CodeInfo,
+    t: int,
+    duration: int,
+    exception: str | None,
+    suspended: str | None,
+) -> None:
+    details = format_duration(duration)
+    if exception is not None:
+        details += " !" + exception
+    elif suspended is not None:
+        details += " " + suspended
+    output.buffer.append(f"{ctx.prefix(depth)}{info.exit_text}{details}\n")
+
+
+_epoch_offset_ns = time.time_ns() - _clock()
+
+
+def _json_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
+    kind = "resume" if resumed else "enter"
+    output.buffer.append(
+        f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
+        f'"ev":"{kind}",{info.json_head}}}\n'
+    )
+
+
+def _json_exit(
+    ctx: Context,
+    depth: int,
+    info: CodeInfo,
+    t: int,
+    duration: int,
+    exception: str | None,
+    suspended: str | None,
+) -> None:
+    kind = "exit" if suspended is None else "suspend"
+    exc = "null" if exception is None else json.dumps(exception)
+    susp = "null" if suspended is None else f'"{suspended}"'
+    output.buffer.append(
+        f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
+        f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}}}\n'
+    )
+
+
+_emit_enter: Callable[[Context, int, CodeInfo, int, bool], None] = _text_enter
+_emit_exit: Callable[[Context, int, CodeInfo, int, int, str | None, str | None], None] = _text_exit
+_lines_on = True
+_max_depth = sys.maxsize
+_min_duration = 0
+
+
+def configure(settings: Settings) -> None:
+    """Apply the output part of ``settings``."""
+    global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration
+    target = output.configure(settings.output)
+    _lines_on = target != "none"
+    if settings.format == "jsonl":
+        _emit_enter, _emit_exit = _json_enter, _json_exit
+    else:
+        _emit_enter, _emit_exit = _text_enter, _text_exit
+    _max_depth = settings.max_depth or sys.maxsize
+    _min_duration = settings.min_duration_ns
+
+
+# ---------------------------------------------------------------- recordings
+
+_recorders: list[Recording] = []
+
+
+def _record_enter(
+    ctx: Context, info: CodeInfo, t: int, resumed: bool, parent: list[Any] | None
+) -> Call | None:
+    parent_call: Call | None = parent[2] if parent is not None else None
+    keep = False
+    roots = []
+    for rec in _recorders:
+        if rec.limit is not None and rec.count >= rec.limit:
+            rec.dropped += 1
+            continue
+        rec.count += 1
+        keep = True
+        if parent_call is None or parent_call.start_ns < rec.start_ns:
+            roots.append(rec)
+    if not keep or (parent is not None and parent_call is None and not roots):
+        return None
+    call = Call(info.name, ctx.tag, t, info.file, info.line, resumed)
+    if parent_call is not None:
+        call._parent = parent_call
+        parent_call.children.append(call)
+    for rec in roots:
+        rec.roots.append(call)
+    return call
+
+
+def start_recording(rec: Recording) -> None:
+    rec.active = True
+    _recorders.append(rec)
+
+
+def stop_recording(rec: Recording) -> None:
+    rec.active = False
+    try:
+        _recorders.remove(rec)
+    except ValueError:
+        pass
+
+
+# ---------------------------------------------------------------- failure
+
+_on_failure: list[Callable[[], None]] = []
+_failed = False
+
+
+def _internal_error(exc: BaseException) -> None:
+    # A bug of ours must never reach the traced program: switch tracing off, say so once.
+    global _failed
+    if _failed:
+        return
+    _failed = True
+    for switch_off in _on_failure:
+        try:
+            switch_off()
+        except Exception:
+            pass
+    try:
+        warnings.warn(
+            f"functrace: internal error, tracing is off from here on: {exc!r}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    except Exception:
+        pass
+
+
+def reset_contexts() -> None:
+    """Forget every running call (used when tracing is switched back on)."""
+    for ctx in list(_contexts):
+        del ctx.stack[:]
+
+
+def _after_fork_in_child() -> None:
+    # The child's traces are its own: new thread numbers with its pid, and the
+    # calls it inherited mid-way end silently (their enters are the parent's).
+    global _threads, _pid_in_tag, _tasks_seen
+    _threads = 0
+    _tasks_seen = 0
+    _pid_in_tag = os.getpid()
+    _task_contexts.clear()
+    _contexts.clear()
+    for name in ("cur", "base"):
+        try:
+            delattr(_tls, name)
+        except AttributeError:
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,71 @@
+"""The line format, the contract users grep and tools parse.
+
+``<tag>:<indent><arrow><name>[ <details>]``, for example::
+
+    t[01]a[03]:        <-app.db.fetch 1.52ms !TimeoutError
+
+Kept free of state so that readers of trace files can import it too.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ENTER",
+    "EXIT",
+    "INDENT",
+    "LINE_RE",
+    "format_duration",
+    "parse_duration",
+    "task_tag",
+    "thread_tag",
+]
+
+ENTER = "->"
+EXIT = "<-"
+INDENT = "    "
+
+#: Matches one text line; groups: tag, indent, arrow, name, details (or None).
+LINE_RE = re.compile(
+    r"^(?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?):"
+    r"(?P<indent>(?:    )+)(?P<arrow>->|<-)(?P<name>\S+)(?: (?P<details>.*))?$"
+)
+
+
+def thread_tag(number: int, pid: int | None = None) -> str:
+    """``t[01]``; ``t[4711.01]`` when the process is not the first of its trace."""
+    return f"t[{number:02d}]" if pid is None else f"t[{pid}.{number:02d}]"
+
+
+def task_tag(thread: str, number: int) -> str:
+    return f"{thread}a[{number:02d}]"
+
+
+def format_duration(ns: int) -> str:
+    """Three significant figures in the largest fitting unit: 850ns, 12.3µs, 4.56ms, 2.00s."""
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        scaled, unit = ns / 1_000, "µs"
+    elif ns < 1_000_000_000:
+        scaled, unit = ns / 1_000_000, "ms"
+    else:
+        scaled, unit = ns / 1_000_000_000, "s"
+    if scaled < 9.995:
+        return f"{scaled:.2f}{unit}"
+    if scaled < 99.95:
+        return f"{scaled:.1f}{unit}"
+    return f"{scaled:.0f}{unit}"
+
+
+_DURATION_RE = re.compile(r"^([0-9.]+)(ns|µs|us|ms|s)$")
+_SCALE = {"ns": 1, "µs": 1_000, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int | None:
+    """The inverse of :func:`format_duration` (to its precision); None if not a duration."""
+    m = _DURATION_RE.match(text)
+    if m is None:
+        return None
+    return round(float(m.group(1)) * _SCALE[m.group(2)])

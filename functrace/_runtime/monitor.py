@@ -1,0 +1,121 @@
+"""Python 3.12+: observe traced functions through ``sys.monitoring``, adding no frame.
+
+``trace(fn)`` returns ``fn`` itself and switches on local events for its code
+object only, so untraced code runs at full speed and the traced function keeps
+its exact frames: ``sys._getframe()``, ``warnings.warn(stacklevel=...)``,
+logging's caller lookup and the recursion limit see what they saw before.
+``PY_UNWIND`` and ``PY_THROW`` cannot be local; they are global and only
+cost anything while an exception travels, filtered by ``id(code)``.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import CodeType
+from typing import Any
+
+from functrace._runtime import engine
+
+__all__ = ["MonitoringBackend"]
+
+# 0 debugger, 1 coverage, 2 profiler, 5 optimizer are spoken for (PEP 669).
+_CANDIDATE_IDS = (4, 3)
+_NAME = "functrace"
+
+
+class MonitoringBackend:
+    """Owns one ``sys.monitoring`` tool id and the event set of each traced code."""
+
+    def __init__(self) -> None:
+        self.tool: int | None = None
+        self.on = False
+        self.codes: list[CodeType] = []
+
+    def acquire(self) -> bool:
+        mon = sys.monitoring
+        for tool in _CANDIDATE_IDS:
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, _NAME)
+                self.tool = tool
+                self._register_callbacks()
+                return True
+            if mon.get_tool(tool) == _NAME:  # ours already (a re-import)
+                self.tool = tool
+                self._register_callbacks()
+                return True
+        return False
+
+    def _register_callbacks(self) -> None:
+        mon = sys.monitoring
+        ev = mon.events
+        assert self.tool is not None
+        infos = engine.infos
+        enter = engine.enter
+        leave = engine.leave
+
+        def on_start(code: CodeType, offset: int) -> Any:
+            info = infos.get(id(code))
+            if info is not None:
+                enter(info, False)
+
+        def on_resume(code: CodeType, offset: int) -> Any:
+            info = infos.get(id(code))
+            if info is not None:
+                enter(info, True)
+
+        def on_return(code: CodeType, offset: int, retval: object) -> Any:
+            leave(code, None, None)
+
+        def on_yield(code: CodeType, offset: int, retval: object) -> Any:
+            info = infos.get(id(code))
+            if info is None:
+                return
+            word = info.suspend_word
+            if word == "asyncgen":
+                # An async generator's own `yield` hands out a wrapped value;
+                # anything else it hands to the event loop is an await.
+                wrapped = type(retval).__name__ == "async_generator_wrapped_value"
+                word = "yield" if wrapped else "await"
+            leave(code, None, word)
+
+        def on_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
+            info = infos.get(id(code))
+            if info is not None and info.code is code:
+                leave(code, type(exc).__qualname__, None)
+
+        def on_throw(code: CodeType, offset: int, exc: BaseException) -> Any:
+            info = infos.get(id(code))
+            if info is not None and info.code is code:
+                enter(info, True)
+
+        for event, callback in (
+            (ev.PY_START, on_start),
+            (ev.PY_RESUME, on_resume),
+            (ev.PY_RETURN, on_return),
+            (ev.PY_YIELD, on_yield),
+            (ev.PY_UNWIND, on_unwind),
+            (ev.PY_THROW, on_throw),
+        ):
+            mon.register_callback(self.tool, event, callback)
+
+    @property
+    def _local_events(self) -> int:
+        ev = sys.monitoring.events
+        return int(ev.PY_START | ev.PY_RESUME | ev.PY_RETURN | ev.PY_YIELD)
+
+    def add(self, code: CodeType) -> None:
+        self.codes.append(code)
+        if self.on:
+            assert self.tool is not None
+            sys.monitoring.set_local_events(self.tool, code, self._local_events)
+
+    def switch(self, on: bool) -> None:
+        if on == self.on or self.tool is None:
+            return
+        mon = sys.monitoring
+        ev = mon.events
+        local = self._local_events if on else 0
+        for code in self.codes:
+            mon.set_local_events(self.tool, code, local)
+        mon.set_events(self.tool, int(ev.PY_UNWIND | ev.PY_THROW) if on else 0)
+        self.on = on

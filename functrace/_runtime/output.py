@@ -1,0 +1,175 @@
+"""Where the lines go: one shared buffer of whole lines, flushed in chunks.
+
+Events append complete lines to ``buffer`` (``list.append`` is atomic, so threads
+never tear each other's lines); :func:`flush` writes them as one chunk per call.
+A file is opened for appending and written with single ``os.write`` calls of
+whole lines, so processes sharing it interleave lines, never bytes within one.
+Nothing is lost at exit: ``flush`` runs from ``atexit`` (registered at import,
+hence after the program's own exit handlers) and after ``sys.exit`` or an
+unhandled exception alike. A reader that goes away (``| head``) turns the
+output off quietly; the traced program never sees the error.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import warnings
+from typing import IO
+
+__all__ = ["buffer", "configure", "flush", "next_flush_ns"]
+
+#: Whole lines, each ending in "\n", waiting to be written.
+buffer: list[str] = []
+#: The engine flushes when its clock passes this (perf_counter_ns).
+next_flush_ns = 0
+
+_INTERVAL_NS = 50_000_000  # how long lines may wait in the buffer while calls go on
+_lock = threading.RLock()  # re-entrant: a flush can start inside a flush's write
+_target = "stderr"
+_fd: int | None = None  # open file for a path target
+_path: str | None = None
+_dead = False  # the reader went away or the file failed: drop lines
+_interval_ns = _INTERVAL_NS
+
+
+def configure(target: str) -> str:
+    """Send lines to ``target`` ("stderr", "stdout", "none" or a path); returns
+    the target actually used (a path that cannot be opened falls back to stderr)."""
+    global _target, _fd, _path, _dead, _interval_ns
+    flush()
+    _close()
+    _dead = False
+    _target, _path = target, None
+    if target not in ("stderr", "stdout", "none"):
+        _path = target
+        try:
+            _open()
+        except OSError as exc:
+            warnings.warn(
+                f"functrace: cannot open FUNCTRACE_OUTPUT={target!r} ({exc.strerror}); "
+                "writing to stderr",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            _target, _path = "stderr", None
+    # On a terminal a person is watching: write every line as it happens.
+    _interval_ns = 0 if _is_tty() else _INTERVAL_NS
+    return _target
+
+
+def _open() -> None:
+    global _fd
+    assert _path is not None
+    path = _path.replace("{pid}", str(os.getpid()))
+    _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_CLOEXEC, 0o644)
+
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _close() -> None:
+    global _fd
+    if _fd is not None:
+        try:
+            os.close(_fd)
+        except OSError:
+            pass
+        _fd = None
+
+
+def _is_tty() -> bool:
+    stream = _stream()
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _stream() -> IO[str] | None:
+    if _target == "stderr":
+        return sys.stderr
+    if _target == "stdout":
+        return sys.stdout
+    return None
+
+
+def flush() -> None:
+    """Write every buffered line now."""
+    global next_flush_ns, _dead
+    with _lock:
+        n = len(buffer)
+        next_flush_ns = time.perf_counter_ns() + _interval_ns
+        if not n:
+            return
+        text = "".join(buffer[:n])
+        del buffer[:n]
+        if _dead or _target == "none":
+            return
+        try:
+            _write(text)
+        except BrokenPipeError:
+            _dead = True
+        except (OSError, ValueError) as exc:
+            _dead = True
+            warnings.warn(
+                f"functrace: trace output failed ({exc}); trace output off",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+def _write(text: str) -> None:
+    if _fd is not None:
+        _write_all(_fd, text.encode("utf-8", "backslashreplace"))
+        return
+    stream = _stream()
+    if stream is None:
+        return
+    original = sys.__stderr__ if _target == "stderr" else sys.__stdout__
+    fileno = _fileno(stream) if stream is original else None
+    if fileno is None:
+        # Redirected (contextlib.redirect_stderr, pytest's capture): honour it.
+        stream.write(text)
+        stream.flush()
+        return
+    # The real stream: keep the program's own buffered text first, then write
+    # bytes straight to the descriptor so a closed pipe leaves nothing behind
+    # in Python's buffers to fail again at interpreter exit.
+    stream.flush()
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    _write_all(fileno, text.encode(encoding, "backslashreplace"))
+
+
+def _fileno(stream: IO[str]) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _after_fork_in_child() -> None:
+    # The parent writes its own buffered lines; a {pid} file is the child's own.
+    del buffer[:]
+    if _path is not None and "{pid}" in _path:
+        _close()
+        try:
+            _open()
+        except OSError:
+            global _dead
+            _dead = True
+
+
+atexit.register(flush)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

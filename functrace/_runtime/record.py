@@ -1,0 +1,137 @@
+"""Call trees as plain data: ``with functrace.record() as rec: ...``.
+
+The engine creates one :class:`Call` per traced call (or per resumption of a
+generator or coroutine) while at least one recording is active; renderers and
+exporters only read these objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["Call", "Recording"]
+
+
+class Call:
+    """One traced call, or one run of a generator/coroutine between suspensions."""
+
+    __slots__ = (
+        "_parent",
+        "children",
+        "end_ns",
+        "exception",
+        "file",
+        "line",
+        "name",
+        "resumed",
+        "start_ns",
+        "suspended",
+        "tag",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        tag: str,
+        start_ns: int,
+        file: str = "",
+        line: int = 0,
+        resumed: bool = False,
+    ) -> None:
+        self.name = name
+        self.tag = tag
+        self.start_ns = start_ns
+        #: ``None`` while the call is still running.
+        self.end_ns: int | None = None
+        #: The exception type's qualified name if the call raised, else ``None``.
+        self.exception: str | None = None
+        #: ``"yield"`` or ``"await"`` when this run ended by suspending, else ``None``.
+        self.suspended: str | None = None
+        #: True when this run resumed a suspended generator or coroutine.
+        self.resumed = resumed
+        self.file = file
+        self.line = line
+        self.children: list[Call] = []
+        self._parent: Call | None = None
+
+    @property
+    def duration_ns(self) -> int | None:
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+    @property
+    def parent(self) -> Call | None:
+        return self._parent
+
+    def walk(self) -> Iterator[Call]:
+        """This call and all its descendants, depth first, in start order."""
+        stack = [self]
+        while stack:
+            call = stack.pop()
+            yield call
+            stack.extend(reversed(call.children))
+
+    def __repr__(self) -> str:
+        state = "running" if self.end_ns is None else f"{self.duration_ns}ns"
+        if self.exception:
+            state += f" !{self.exception}"
+        if self.suspended:
+            state += f" ({self.suspended})"
+        return f"<Call {self.tag} {self.name} {state}, {len(self.children)} children>"
+
+
+class Recording:
+    """What one ``record()`` block saw. ``roots`` are outermost calls in start order.
+
+    ``limit`` bounds memory for chatty code: once that many calls are kept, the
+    rest (and everything below them) are only counted in ``dropped``.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.roots: list[Call] = []
+        self.limit = limit
+        self.count = 0
+        self.dropped = 0
+        self.start_ns = 0
+        self.end_ns: int | None = None
+        self.active = False
+
+    def walk(self) -> Iterator[Call]:
+        for root in self.roots:
+            yield from root.walk()
+
+    def calls(self, name: str | None = None) -> list[Call]:
+        """Every recorded call, or those whose name equals or ends with ``.name``."""
+        if name is None:
+            return list(self.walk())
+        suffix = "." + name
+        return [c for c in self.walk() if c.name == name or c.name.endswith(suffix)]
+
+    def chains(self, name: str) -> list[list[str]]:
+        """For each call to ``name``: the names from its root down to it."""
+        out = []
+        for call in self.calls(name):
+            chain = []
+            node: Call | None = call
+            while node is not None:
+                chain.append(node.name)
+                node = node._parent
+            out.append(chain[::-1])
+        return out
+
+    def __enter__(self) -> Recording:
+        from functrace._runtime import engine
+
+        self.start_ns = time.perf_counter_ns()
+        engine.start_recording(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from functrace._runtime import engine
+
+        engine.stop_recording(self)
+        self.end_ns = time.perf_counter_ns()
+
+    def __repr__(self) -> str:
+        return f"<Recording {len(self.roots)} roots, {self.count} calls, {self.dropped} dropped>"

@@ -1,0 +1,182 @@
+"""Python 3.10/3.11 (or no free ``sys.monitoring`` id): a wrapper per traced function.
+
+Each wrapper has the shape of what it wraps, so ``inspect`` classifies it the
+same way: a plain function, a generator function that drives the wrapped
+generator step by step (``send``, ``throw``, ``close`` and the return value),
+a coroutine function, an async generator function. Coroutine steps are driven
+one by one too, so every ``await`` that suspends writes its exit line, exactly
+as ``sys.monitoring`` reports it on 3.12+.
+
+What a wrapper cannot hide is its frame: see the README for what differs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import Any
+
+from functrace._runtime import engine
+from functrace._runtime.engine import CodeInfo
+
+__all__ = ["WrapperBackend"]
+
+
+class WrapperBackend:
+    def __init__(self) -> None:
+        self.on = False
+
+    def switch(self, on: bool) -> None:
+        self.on = on
+
+    def wrap(self, fn: Callable[..., Any], info: CodeInfo) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(fn):
+            wrapper = _wrap_asyncgen(self, fn, info)
+        elif inspect.iscoroutinefunction(fn):
+            wrapper = _wrap_coroutine(self, fn, info)
+        elif inspect.isgeneratorfunction(fn):
+            wrapper = _wrap_generator(self, fn, info)
+        else:
+            wrapper = _wrap_function(self, fn, info)
+        functools.update_wrapper(wrapper, fn)
+        # Introspection that does not follow __wrapped__ sees the function's own.
+        wrapper.__defaults__ = fn.__defaults__  # type: ignore[attr-defined]
+        wrapper.__kwdefaults__ = fn.__kwdefaults__  # type: ignore[attr-defined]
+        wrapper.__functrace_wrapped__ = True  # type: ignore[attr-defined]
+        return wrapper
+
+
+def _exc_name(exc: BaseException) -> str:
+    return type(exc).__qualname__
+
+
+def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+    code = info.code
+    enter, leave = engine.enter, engine.leave
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not backend.on:
+            return fn(*args, **kwargs)
+        enter(info, False)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            leave(code, _exc_name(exc), None)
+            raise
+        leave(code, None, None)
+        return result
+
+    return wrapper
+
+
+def _drive(
+    step: Generator[Any, Any, Any] | Any,
+    info: CodeInfo,
+    resumed: bool,
+    word_on_stop: str | None,
+) -> Generator[Any, Any, Any]:
+    """Run an iterator-protocol object (a generator, a coroutine, an ``asend``
+    awaitable) step by step, writing an enter line each time it runs and an
+    exit line each time it stops. Each value it hands out is a suspension
+    (``yield`` for generators, ``await`` for coroutines); its StopIteration ends
+    the call, or for an async generator step (``word_on_stop="yield"``) is the
+    async generator's own yield."""
+    code = info.code
+    enter, leave = engine.enter, engine.leave
+    word = "await" if info.is_async else "yield"
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        enter(info, resumed)
+        resumed = True
+        try:
+            item = step.send(send) if throw is None else step.throw(throw)
+        except StopIteration as stop:
+            leave(code, None, word_on_stop)
+            return stop.value
+        except BaseException as exc:
+            # An async generator step that ends the generator raises
+            # StopAsyncIteration: that is its return, not an error.
+            ended = word_on_stop == "yield" and isinstance(exc, StopAsyncIteration)
+            leave(code, None if ended else _exc_name(exc), None)
+            raise
+        leave(code, None, word)
+        try:
+            send = yield item
+            throw = None
+        except GeneratorExit:
+            enter(info, True)
+            try:
+                step.close()
+            except BaseException as exc:
+                leave(code, _exc_name(exc), None)
+                raise
+            leave(code, "GeneratorExit", None)
+            raise
+        except BaseException as exc:
+            send, throw = None, exc
+
+
+def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        gen = fn(*args, **kwargs)
+        if not backend.on:
+            return (yield from gen)
+        return (yield from _drive(gen, info, False, None))
+
+    return wrapper
+
+
+class _Steps:
+    """An awaitable whose ``__await__`` drives another awaitable with events."""
+
+    __slots__ = ("info", "resumed", "target", "word_on_stop")
+
+    def __init__(self, target: Any, info: CodeInfo, resumed: bool, word_on_stop: str | None):
+        self.target = target
+        self.info = info
+        self.resumed = resumed
+        self.word_on_stop = word_on_stop
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        target = self.target
+        if not hasattr(target, "send"):
+            target = target.__await__()
+        return _drive(target, self.info, self.resumed, self.word_on_stop)
+
+
+def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        coro: Awaitable[Any] = fn(*args, **kwargs)
+        if not backend.on:
+            return await coro
+        return await _Steps(coro, info, False, None)
+
+    return wrapper
+
+
+def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        agen = fn(*args, **kwargs)
+        resumed = False
+        send: Any = None
+        throw: BaseException | None = None
+        while True:
+            step = agen.asend(send) if throw is None else agen.athrow(throw)
+            try:
+                item = await (_Steps(step, info, resumed, "yield") if backend.on else step)
+            except StopAsyncIteration:
+                return
+            resumed = True
+            try:
+                send = yield item
+                throw = None
+            except GeneratorExit:
+                closing = agen.aclose()
+                await (_Steps(closing, info, True, None) if backend.on else closing)
+                raise
+            except BaseException as exc:
+                send, throw = None, exc
+
+    return wrapper
