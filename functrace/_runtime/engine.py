@@ -25,7 +25,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 from types import CodeType
-from typing import Any
+from typing import Any, Protocol
 
 from functrace._runtime import output
 from functrace._runtime.config import Settings
@@ -34,6 +34,9 @@ from functrace._runtime.record import Call, Recording
 
 __all__ = [
     "CodeInfo",
+    "Observer",
+    "add_observer",
+    "remove_observer",
     "Context",
     "enter",
     "info_for",
@@ -211,6 +214,8 @@ def enter(info: CodeInfo, resumed: bool) -> None:
         node = _record_enter(ctx, info, t, resumed, parent) if _recorders else None
         entry = [info, t, node, False]
         stack.append(entry)
+        if _observers:
+            entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
         if _lines_on:
             depth = len(stack)
             if depth <= _max_depth and not _min_duration:
@@ -234,7 +239,11 @@ def leave(code: CodeType, exception: str | None, suspended: str | None) -> None:
         if not stack or stack[-1][0].code is not code:
             if not _resync(stack, code):
                 return
-        info, t0, node, written = stack.pop()
+        entry = stack.pop()
+        info, t0, node, written = entry[:4]
+        if len(entry) > 4:
+            for obs, token in zip(_observers, entry[4]):
+                obs.exit(token, t, exception, suspended)
         if node is not None:
             node.end_ns = t
             node.exception = exception
@@ -390,6 +399,34 @@ def stop_recording(rec: Recording) -> None:
         _recorders.remove(rec)
     except ValueError:
         pass
+
+
+# ---------------------------------------------------------------- observers
+
+
+class Observer(Protocol):
+    """Told of every event; what ``enter`` returns comes back to ``exit``.
+
+    For consumers that need each call live (OpenTelemetry spans), not lines.
+    A generator or coroutine run ends with ``suspended`` set, and its next run
+    is a new ``enter`` with ``resumed=True``.
+    """
+
+    def enter(self, tag: str, info: CodeInfo, t_ns: int, resumed: bool) -> Any: ...
+
+    def exit(self, token: Any, t_ns: int, exception: str | None, suspended: str | None) -> None: ...
+
+
+_observers: list[Observer] = []
+
+
+def add_observer(observer: Observer) -> None:
+    _observers.append(observer)
+
+
+def remove_observer(observer: Observer) -> None:
+    if observer in _observers:
+        _observers.remove(observer)
 
 
 # ---------------------------------------------------------------- failure
