@@ -1,0 +1,80 @@
+"""Events (enter, resume, exit, suspend) into call trees, one stack per tag.
+
+Tolerant by design: a trace cut off mid-way leaves calls open (``end_ns`` None),
+an exit whose enter is missing (the file starts mid-way) becomes a call that
+ended then, and an exit that skips open calls closes back to its own call,
+leaving the skipped ones open.
+"""
+
+from __future__ import annotations
+
+from functrace._runtime.record import Call
+
+__all__ = ["Builder"]
+
+
+class Builder:
+    def __init__(self) -> None:
+        self.roots: list[Call] = []
+        self.stacks: dict[str, list[Call]] = {}
+
+    def enter(
+        self, tag: str, depth: int, name: str, t: int, resumed: bool, file: str = "", line: int = 0
+    ) -> Call:
+        stack = self.stacks.setdefault(tag, [])
+        if depth >= 1 and len(stack) >= depth:
+            del stack[depth - 1 :]  # their exits never came: they stay open
+        call = Call(name, tag, t, file, line, resumed)
+        self._attach(call, stack[-1] if stack else None)
+        stack.append(call)
+        return call
+
+    def exit(
+        self,
+        tag: str,
+        depth: int,
+        name: str,
+        t_end: int | None,
+        duration: int,
+        exception: str | None,
+        suspended: str | None,
+        file: str = "",
+        line: int = 0,
+        now: int = 0,
+    ) -> Call:
+        """Close the matching open call; ``t_end`` None means start + duration.
+
+        Without ``t_end``, an exit whose enter is missing starts at ``now``.
+        """
+        stack = self.stacks.setdefault(tag, [])
+        index = self._find(stack, depth, name)
+        if index is None:
+            # An exit without its enter: the call started before the trace did.
+            start = now if t_end is None else t_end - duration
+            parent_depth = min(depth - 1, len(stack))
+            parent = stack[parent_depth - 1] if parent_depth >= 1 else None
+            call = Call(name, tag, start, file, line)
+            self._attach(call, parent)
+        else:
+            call = stack[index]
+            del stack[index:]
+        call.end_ns = call.start_ns + duration if t_end is None else t_end
+        call.exception = exception
+        call.suspended = suspended
+        return call
+
+    @staticmethod
+    def _find(stack: list[Call], depth: int, name: str) -> int | None:
+        if 1 <= depth <= len(stack) and stack[depth - 1].name == name:
+            return depth - 1
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i].name == name:
+                return i
+        return None
+
+    def _attach(self, call: Call, parent: Call | None) -> None:
+        if parent is None:
+            self.roots.append(call)
+        else:
+            call._parent = parent
+            parent.children.append(call)
