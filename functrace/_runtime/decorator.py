@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 from functrace._runtime import engine, output
 from functrace._runtime.config import Settings, settings_from_env
-from functrace._runtime.wrap import WrapperBackend
 
 __all__ = ["configure", "disable", "enable", "is_enabled", "settings", "trace"]
 
@@ -45,6 +44,8 @@ def _start() -> Any:
                 stacklevel=3,
             )
     if backend is None:
+        from functrace._runtime.wrap import WrapperBackend
+
         backend = WrapperBackend()
     backend.switch(_enabled)
     engine._on_failure.append(lambda: backend.switch(False))

@@ -175,19 +175,6 @@ def _task_context(base: Context) -> Context:
     return ctx
 
 
-def _current(info: CodeInfo) -> Context:
-    try:
-        ctx: Context = _tls.cur
-    except AttributeError:
-        ctx = _thread_context()
-    if ctx.base is None and (info.is_async or not ctx.stack):
-        task_ctx = _task_context(ctx)
-        if task_ctx is not ctx:
-            _tls.cur = task_ctx
-            return task_ctx
-    return ctx
-
-
 # ---------------------------------------------------------------- code objects
 
 #: id(code) -> CodeInfo for every traced code object.
@@ -204,14 +191,33 @@ def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
 # ---------------------------------------------------------------- events
 
 
-def enter(info: CodeInfo, resumed: bool) -> None:
-    """A traced call starts (or a generator/coroutine resumes) in this thread."""
+RETURN, UNWIND, SUSPEND = 0, 1, 2
+#: Passed as ``arg`` with SUSPEND by the wrapper backend for an async generator's own yield.
+ASYNC_YIELD = object()
+
+
+def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> Any:
+    """A traced call starts (or a generator/coroutine resumes) in this thread.
+
+    The ``sys.monitoring`` callbacks are ``partial(enter, resumed)`` themselves:
+    one Python frame per event, so the recursion limit moves as little as it can.
+    """
     try:
-        ctx = _current(info)
-        t = _clock()
+        info = infos.get(id(code))
+        if info is None or info.code is not code:
+            return  # PY_THROW is global: some other generator
+        try:
+            ctx: Context = _tls.cur
+        except AttributeError:
+            ctx = _thread_context()
         stack = ctx.stack
-        parent = stack[-1] if stack else None
-        node = _record_enter(ctx, info, t, resumed, parent) if _recorders else None
+        if ctx.base is None and (info.is_async or not stack):
+            task_ctx = _task_context(ctx)
+            if task_ctx is not ctx:
+                _tls.cur = ctx = task_ctx
+                stack = ctx.stack
+        t = _clock()
+        node = _record_enter(ctx, info, t, resumed, stack[-1] if stack else None) if _recorders else None
         entry = [info, t, node, False]
         stack.append(entry)
         if _observers:
@@ -223,24 +229,41 @@ def enter(info: CodeInfo, resumed: bool) -> None:
                 _emit_enter(ctx, depth, info, t, resumed)
             if t >= output.next_flush_ns:
                 output.flush()
+    except RecursionError:
+        pass  # the program is at its recursion limit: lose this event, not the program's call
     except Exception as exc:
         _internal_error(exc)
 
 
-def leave(code: CodeType, exception: str | None, suspended: str | None) -> None:
-    """The innermost traced call of this thread returns, raises or suspends."""
+def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
+    """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
+    ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out)."""
     try:
         t = _clock()
+        info = infos.get(id(code))
+        if info is None or info.code is not code:
+            return  # PY_UNWIND is global: some other function
         try:
             ctx: Context = _tls.cur
         except AttributeError:
             return  # a call that started before tracing did in this thread
         stack = ctx.stack
-        if not stack or stack[-1][0].code is not code:
-            if not _resync(stack, code):
+        if not stack or stack[-1][0] is not info:
+            if not _resync(stack, info):
                 return
+        exception: str | None = None
+        suspended: str | None = None
+        if kind == UNWIND:
+            exception = type(arg).__qualname__
+        elif kind == SUSPEND:
+            suspended = info.suspend_word
+            if suspended == "asyncgen":
+                # An async generator's own `yield` hands out a wrapped value;
+                # anything else it hands to the event loop is an await.
+                own = arg is ASYNC_YIELD or type(arg).__name__ == "async_generator_wrapped_value"
+                suspended = "yield" if own else "await"
         entry = stack.pop()
-        info, t0, node, written = entry[:4]
+        t0, node, written = entry[1], entry[2], entry[3]
         if len(entry) > 4:
             for obs, token in zip(_observers, entry[4]):
                 obs.exit(token, t, exception, suspended)
@@ -262,15 +285,17 @@ def leave(code: CodeType, exception: str | None, suspended: str | None) -> None:
                 output.flush()
         if not stack and ctx.base is not None:
             _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
+    except RecursionError:
+        pass
     except Exception as exc:
         _internal_error(exc)
 
 
-def _resync(stack: list[list[Any]], code: CodeType) -> bool:
+def _resync(stack: list[list[Any]], info: CodeInfo) -> bool:
     # An exit that is not the innermost call's: events were missed (tracing was
     # switched on mid-call, or off and on again). Drop what can no longer end.
     for i in range(len(stack) - 1, -1, -1):
-        if stack[i][0].code is code:
+        if stack[i][0] is info:
             del stack[i + 1 :]
             return True
     return False

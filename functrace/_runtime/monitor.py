@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from types import CodeType
-from typing import Any
+from functools import partial
 
 from functrace._runtime import engine
 
@@ -49,52 +49,14 @@ class MonitoringBackend:
         mon = sys.monitoring
         ev = mon.events
         assert self.tool is not None
-        infos = engine.infos
-        enter = engine.enter
-        leave = engine.leave
-
-        def on_start(code: CodeType, offset: int) -> Any:
-            info = infos.get(id(code))
-            if info is not None:
-                enter(info, False)
-
-        def on_resume(code: CodeType, offset: int) -> Any:
-            info = infos.get(id(code))
-            if info is not None:
-                enter(info, True)
-
-        def on_return(code: CodeType, offset: int, retval: object) -> Any:
-            leave(code, None, None)
-
-        def on_yield(code: CodeType, offset: int, retval: object) -> Any:
-            info = infos.get(id(code))
-            if info is None:
-                return
-            word = info.suspend_word
-            if word == "asyncgen":
-                # An async generator's own `yield` hands out a wrapped value;
-                # anything else it hands to the event loop is an await.
-                wrapped = type(retval).__name__ == "async_generator_wrapped_value"
-                word = "yield" if wrapped else "await"
-            leave(code, None, word)
-
-        def on_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
-            info = infos.get(id(code))
-            if info is not None and info.code is code:
-                leave(code, type(exc).__qualname__, None)
-
-        def on_throw(code: CodeType, offset: int, exc: BaseException) -> Any:
-            info = infos.get(id(code))
-            if info is not None and info.code is code:
-                enter(info, True)
-
+        # C-level partials: the engine's functions are the callbacks, no extra frame.
         for event, callback in (
-            (ev.PY_START, on_start),
-            (ev.PY_RESUME, on_resume),
-            (ev.PY_RETURN, on_return),
-            (ev.PY_YIELD, on_yield),
-            (ev.PY_UNWIND, on_unwind),
-            (ev.PY_THROW, on_throw),
+            (ev.PY_START, partial(engine.enter, False)),
+            (ev.PY_RESUME, partial(engine.enter, True)),
+            (ev.PY_THROW, partial(engine.enter, True)),
+            (ev.PY_RETURN, partial(engine.leave, engine.RETURN)),
+            (ev.PY_YIELD, partial(engine.leave, engine.SUSPEND)),
+            (ev.PY_UNWIND, partial(engine.leave, engine.UNWIND)),
         ):
             mon.register_callback(self.tool, event, callback)
 

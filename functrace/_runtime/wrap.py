@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any
 
@@ -40,31 +41,35 @@ class WrapperBackend:
         else:
             wrapper = _wrap_function(self, fn, info)
         functools.update_wrapper(wrapper, fn)
-        # Introspection that does not follow __wrapped__ sees the function's own.
+        # Introspection that does not follow __wrapped__ sees the function's own
+        # signature and defaults, and each wrapper has a code object of its own
+        # (code keyed caches, such as jinja2's or networkx's, must not collide).
+        wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
         wrapper.__defaults__ = fn.__defaults__  # type: ignore[attr-defined]
         wrapper.__kwdefaults__ = fn.__kwdefaults__  # type: ignore[attr-defined]
+        names = {"co_name": fn.__name__}
+        if sys.version_info >= (3, 11):
+            names["co_qualname"] = fn.__qualname__
+        wrapper.__code__ = wrapper.__code__.replace(**names)  # type: ignore[attr-defined]
         wrapper.__functrace_wrapped__ = True  # type: ignore[attr-defined]
         return wrapper
-
-
-def _exc_name(exc: BaseException) -> str:
-    return type(exc).__qualname__
 
 
 def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
     code = info.code
     enter, leave = engine.enter, engine.leave
+    RETURN, UNWIND = engine.RETURN, engine.UNWIND
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not backend.on:
             return fn(*args, **kwargs)
-        enter(info, False)
+        enter(False, code)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            leave(code, _exc_name(exc), None)
+            leave(UNWIND, code, 0, exc)
             raise
-        leave(code, None, None)
+        leave(RETURN, code)
         return result
 
     return wrapper
@@ -84,35 +89,40 @@ def _drive(
     async generator's own yield."""
     code = info.code
     enter, leave = engine.enter, engine.leave
-    word = "await" if info.is_async else "yield"
+    RETURN, UNWIND, SUSPEND = engine.RETURN, engine.UNWIND, engine.SUSPEND
     send: Any = None
     throw: BaseException | None = None
     while True:
-        enter(info, resumed)
+        enter(resumed, code)
         resumed = True
         try:
             item = step.send(send) if throw is None else step.throw(throw)
         except StopIteration as stop:
-            leave(code, None, word_on_stop)
+            if word_on_stop == "yield":
+                leave(SUSPEND, code, 0, engine.ASYNC_YIELD)
+            else:
+                leave(RETURN, code)
             return stop.value
         except BaseException as exc:
             # An async generator step that ends the generator raises
             # StopAsyncIteration: that is its return, not an error.
-            ended = word_on_stop == "yield" and isinstance(exc, StopAsyncIteration)
-            leave(code, None if ended else _exc_name(exc), None)
+            if word_on_stop == "yield" and isinstance(exc, StopAsyncIteration):
+                leave(RETURN, code)
+            else:
+                leave(UNWIND, code, 0, exc)
             raise
-        leave(code, None, word)
+        leave(SUSPEND, code, 0, item)
         try:
             send = yield item
             throw = None
-        except GeneratorExit:
-            enter(info, True)
+        except GeneratorExit as exit_:
+            enter(True, code)
             try:
                 step.close()
             except BaseException as exc:
-                leave(code, _exc_name(exc), None)
+                leave(UNWIND, code, 0, exc)
                 raise
-            leave(code, "GeneratorExit", None)
+            leave(UNWIND, code, 0, exit_)
             raise
         except BaseException as exc:
             send, throw = None, exc

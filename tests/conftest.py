@@ -1,0 +1,43 @@
+"""Shared fixtures: every test starts with functrace's defaults and no FUNCTRACE* env."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+@pytest.fixture(autouse=True)
+def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in list(os.environ):
+        if key.startswith("FUNCTRACE") and key != "FUNCTRACE_ROOT_PID":
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    import functrace
+    from functrace._runtime import engine
+
+    functrace.configure(output="none", format="text", max_depth=0, min_duration_ns=0)
+    functrace.enable()
+    yield
+    functrace.flush()
+    functrace.configure(output="none", format="text", max_depth=0, min_duration_ns=0)
+    functrace.enable()
+    del engine._recorders[:]
+    engine.reset_contexts()
+
+
+@pytest.fixture
+def trace_lines(tmp_path: Path) -> Callable[[], list[str]]:
+    """Send trace lines to a file; calling the fixture's value returns them so far."""
+    import functrace
+
+    path = tmp_path / "trace.log"
+    functrace.configure(output=str(path))
+
+    def read() -> list[str]:
+        functrace.flush()
+        return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+    return read

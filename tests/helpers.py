@@ -1,0 +1,51 @@
+"""Helpers for tests that run real programs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCTRACE")}
+    env.pop("NO_COLOR", None)
+    env.pop("FORCE_COLOR", None)
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def run_python(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` with functrace importable and a clean FUNCTRACE* env."""
+    return subprocess.run(
+        [sys.executable, *args],
+        env=clean_env(**(env or {})),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+DURATION = r"[0-9]+(?:\.[0-9]+)?(?:ns|µs|ms|s)"
+
+
+def match_lines(actual: list[str], patterns: list[str]) -> None:
+    """Assert ``actual`` matches ``patterns`` line for line: text is literal
+    except ``*`` (anything) and ``<dur>`` (one human duration, e.g. 12.3µs)."""
+
+    def to_regex(pattern: str) -> str:
+        parts = [re.escape(p).replace(r"\*", ".*") for p in pattern.split("<dur>")]
+        return "^" + DURATION.join(parts) + "$"
+
+    assert len(actual) == len(patterns), "\n".join(actual)
+    for line, pattern in zip(actual, patterns):
+        assert re.match(to_regex(pattern), line), f"{line!r} !~ {pattern!r}"

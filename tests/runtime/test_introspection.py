@@ -1,0 +1,210 @@
+"""What real libraries look at on a traced function stays what it was."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import pickle
+import sys
+import warnings
+
+import pytest
+
+import functrace
+
+MONITORING = sys.version_info >= (3, 12)
+
+
+def _plain(a: int, b: str = "x", *args: int, c: float = 1.0, **kw: object) -> str:
+    """Plain docstring."""
+    return f"{a}{b}"
+
+
+@functrace.trace
+def plain(a: int, b: str = "x", *args: int, c: float = 1.0, **kw: object) -> str:
+    """Plain docstring."""
+    return f"{a}{b}"
+
+
+@functrace.trace
+def gen_fn(n: int):
+    yield n
+
+
+@functrace.trace
+async def coro_fn(x: int) -> int:
+    return x
+
+
+@functrace.trace
+async def agen_fn():
+    yield 1
+
+
+class Shapes:
+    def __init__(self) -> None:
+        self._r = 1
+
+    @staticmethod
+    @functrace.trace
+    def static(x: int) -> int:
+        return x * 2
+
+    @classmethod
+    @functrace.trace
+    def klass(cls) -> str:
+        return cls.__name__
+
+    @property
+    @functrace.trace
+    def radius(self) -> int:
+        return self._r
+
+    @radius.setter
+    @functrace.trace
+    def radius(self, value: int) -> None:
+        self._r = value
+
+
+def test_inspect_classifies_each_kind_as_before() -> None:
+    assert inspect.isfunction(plain)
+    assert inspect.isgeneratorfunction(gen_fn)
+    assert inspect.iscoroutinefunction(coro_fn)
+    assert inspect.isasyncgenfunction(agen_fn)
+    assert not inspect.isgeneratorfunction(plain)
+
+
+def test_names_docs_signature_defaults() -> None:
+    assert plain.__name__ == "plain"
+    assert plain.__qualname__ == "plain"
+    assert plain.__module__ == __name__
+    assert plain.__doc__ == "Plain docstring."
+    assert inspect.signature(plain) == inspect.signature(_plain)
+    assert inspect.signature(plain, follow_wrapped=False) == inspect.signature(_plain)
+    assert plain.__annotations__ == _plain.__annotations__
+    assert plain.__defaults__ == ("x",)
+    assert plain.__kwdefaults__ == {"c": 1.0}
+    assert inspect.getfullargspec(plain).args == ["a", "b"]
+
+
+@pytest.mark.skipif(not MONITORING, reason="3.12+: the decorator returns the function itself")
+def test_returns_the_very_function_on_312() -> None:
+    def f() -> None:
+        pass
+
+    assert functrace.trace(f) is f
+    assert functrace.trace(functrace.trace(f)) is f
+
+
+def test_pickles_by_reference() -> None:
+    assert pickle.loads(pickle.dumps(plain)) is plain
+    assert pickle.loads(pickle.dumps(Shapes.static)) is Shapes.static
+
+
+def test_methods_static_class_property_setter() -> None:
+    s = Shapes()
+    assert Shapes.static(2) == 4 and s.static(3) == 6
+    assert Shapes.klass() == "Shapes"
+    assert s.radius == 1
+    s.radius = 5
+    assert s.radius == 5
+    with functrace.record() as rec:
+        s.radius = 6
+        Shapes.klass()
+    assert [c.name for c in rec.roots] == [
+        f"{__name__}.Shapes.radius",
+        f"{__name__}.Shapes.klass",
+    ]
+
+
+def test_trace_applied_outside_staticmethod_classmethod_property() -> None:
+    class Outside:
+        @functrace.trace
+        @staticmethod
+        def s() -> int:
+            return 1
+
+        @functrace.trace
+        @property
+        def p(self) -> int:
+            return 2
+
+    with functrace.record() as rec:
+        assert Outside.s() == 1 and Outside().p == 2
+    assert [c.name.rsplit(".", 1)[1] for c in rec.roots] == ["s", "p"]
+
+
+def test_singledispatch_registration() -> None:
+    @functools.singledispatch
+    def describe(x: object) -> str:
+        return "object"
+
+    @describe.register
+    @functrace.trace
+    def _(x: int) -> str:
+        return "int"
+
+    assert describe(1) == "int" and describe("s") == "object"
+
+
+def test_non_functions_come_back_untouched() -> None:
+    part = functools.partial(int, base=2)
+    assert functrace.trace(len) is len
+    assert functrace.trace(part) is part
+    assert functrace.trace(Shapes) is Shapes
+
+
+@pytest.mark.skipif(not MONITORING, reason="a wrapper frame is visible before 3.12")
+def test_frames_warnings_and_logging_see_the_real_caller() -> None:
+    @functrace.trace
+    def caller_name() -> str:
+        return sys._getframe(1).f_code.co_name
+
+    @functrace.trace
+    def warn() -> None:
+        warnings.warn("careful", UserWarning, stacklevel=2)
+
+    @functrace.trace
+    def log(logger: logging.Logger) -> None:
+        logger.warning("hello")
+
+    assert caller_name() == "test_frames_warnings_and_logging_see_the_real_caller"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn()
+    assert caught[0].filename == __file__
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("functrace-test")
+    logger.addHandler(handler)
+    try:
+        log(logger)
+    finally:
+        logger.removeHandler(handler)
+    assert records[0].funcName == "log" and records[0].pathname == __file__
+
+
+@pytest.mark.skipif(not MONITORING, reason="a wrapper frame doubles the depth before 3.12")
+def test_recursion_depth_is_unchanged() -> None:
+    @functrace.trace
+    def rec_traced(n: list[int]) -> None:
+        n[0] += 1
+        rec_traced(n)
+
+    def rec_plain(n: list[int]) -> None:
+        n[0] += 1
+        rec_plain(n)
+
+    reached = []
+    for fn in (rec_plain, rec_traced):
+        n = [0]
+        try:
+            fn(n)
+        except RecursionError:
+            pass
+        reached.append(n[0])
+    # The event callback is one Python frame: at the very limit it is the one
+    # that fails, one level before the program's own call would have.
+    assert 0 <= reached[0] - reached[1] <= 1, reached
