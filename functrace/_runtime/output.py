@@ -170,6 +170,26 @@ def _after_fork_in_child() -> None:
             _dead = True
 
 
+class _ForkToken:
+    """A weak-referenceable key for multiprocessing's after-fork registry."""
+
+
+_fork_token = _ForkToken()
+
+
+def _before_fork() -> None:
+    # multiprocessing's forked children leave through os._exit, past atexit.
+    # Its own exit path runs the finalizers registered after its fork, so flush
+    # from there, last of all. (Registering at fork time is too early: the
+    # child's bootstrap clears that registry first.)
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None and not getattr(_fork_token, "registered", False):
+        mp_util.register_after_fork(
+            _fork_token, lambda _: mp_util.Finalize(None, flush, exitpriority=-1_000_000)
+        )
+        _fork_token.registered = True  # type: ignore[attr-defined]
+
+
 atexit.register(flush)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -1,0 +1,111 @@
+"""Plain facts read off libcst nodes: nested statement blocks, dotted names, comments,
+imports. Only statements are walked (functions are statements), never expressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import libcst as cst
+
+__all__ = [
+    "bound_imports",
+    "child_blocks",
+    "comments_of",
+    "dotted_name",
+    "parse_error",
+]
+
+Block = Sequence[cst.BaseStatement] | Sequence[cst.BaseSmallStatement]
+
+
+def child_blocks(stmt: cst.BaseCompoundStatement) -> Iterator[Block]:
+    """The statement lists directly inside a compound statement (bodies, else, except,
+    finally, match cases), in source order."""
+    yield _suite(stmt.body)
+    if isinstance(stmt, (cst.Try, cst.TryStar)):
+        for handler in stmt.handlers:
+            yield _suite(handler.body)
+    elif isinstance(stmt, cst.Match):
+        for case in stmt.cases:
+            yield _suite(case.body)
+    orelse = getattr(stmt, "orelse", None)
+    while orelse is not None:
+        yield _suite(orelse.body)
+        if isinstance(orelse, cst.If):  # elif
+            orelse = orelse.orelse
+        else:
+            break
+    finalbody = getattr(stmt, "finalbody", None)
+    if finalbody is not None:
+        yield _suite(finalbody.body)
+
+
+def _suite(suite: cst.BaseSuite) -> Block:
+    return suite.body
+
+
+def dotted_name(expr: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a name or attribute chain (a call stands for its callee)."""
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    parts.append(expr.value)
+    return ".".join(reversed(parts))
+
+
+def comments_of(node: cst.FunctionDef | cst.ClassDef) -> Iterator[str]:
+    """Comments attached to a definition: lines above it, on and between its
+    decorators, and after the colon of its header."""
+    for line in node.leading_lines:
+        if line.comment is not None:
+            yield line.comment.value
+    for decorator in node.decorators:
+        for line in decorator.leading_lines:
+            if line.comment is not None:
+                yield line.comment.value
+        if decorator.trailing_whitespace.comment is not None:
+            yield decorator.trailing_whitespace.comment.value
+    for line in node.lines_after_decorators:
+        if line.comment is not None:
+            yield line.comment.value
+    body = node.body
+    trailing = body.header if isinstance(body, cst.IndentedBlock) else body.trailing_whitespace
+    if trailing.comment is not None:
+        yield trailing.comment.value
+
+
+def bound_imports(small: cst.BaseSmallStatement) -> Iterator[tuple[str, str]]:
+    """``(local name, qualified name)`` for each name an import statement binds."""
+    if isinstance(small, cst.Import):
+        for alias in small.names:
+            dotted = dotted_name(alias.name) or ""
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                yield alias.asname.name.value, dotted
+            else:
+                head = dotted.partition(".")[0]
+                yield head, head
+    elif isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        module = dotted_name(small.module) or ""
+        if isinstance(small.names, cst.ImportStar):
+            return
+        for alias in small.names:
+            name = dotted_name(alias.name) or ""
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            yield local, f"{module}.{name}"
+
+
+def parse_error(exc: cst.ParserSyntaxError) -> tuple[str, int, int]:
+    """``(reason, line, column)`` of a libcst parse error, column counted from 1."""
+    message = exc.message
+    prefix, sep, rest = message.partition(": error at ")
+    if sep and prefix == "parser error":
+        _, sep2, reason = rest.partition(": ")
+        message = reason if sep2 else message
+    return message, exc.raw_line, exc.raw_column + 1

@@ -1,0 +1,273 @@
+"""The environment variables, the off switch, and where lines go."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from functrace._runtime.config import Settings, parse_duration_ns, settings_from_env
+from functrace._runtime.lines import LINE_RE
+from tests.helpers import ROOT, clean_env, match_lines, run_python
+
+PROGRAM = textwrap.dedent(
+    """
+    import functrace
+
+    @functrace.trace
+    def leaf():
+        return 1
+
+    @functrace.trace
+    def root():
+        return leaf()
+
+    root()
+    """
+)
+
+
+def test_import_loads_the_standard_library_only() -> None:
+    proc = run_python(
+        ["-c", "import sys, functrace; print(sorted(m for m in ('libcst', 'click', 'rich', "
+         "'pytest', 'opentelemetry', 'asyncio', 'inspect') if m in sys.modules))"]
+    )
+    heavy = eval(proc.stdout)
+    assert not {"libcst", "click", "rich", "pytest", "opentelemetry"} & set(heavy), heavy
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false", "no", "OFF", " No "])
+def test_off_values_return_the_function_itself(value: str) -> None:
+    code = "import functrace\ndef f(): pass\nprint(functrace.trace(f) is f)\nf()"
+    proc = run_python(["-c", code], env={"FUNCTRACE": value})
+    assert proc.stdout == "True\n" and proc.stderr == ""
+
+
+@pytest.mark.parametrize("value", ["1", "on", "true", "yes", ""])
+def test_on_values_trace(value: str) -> None:
+    proc = run_python(["-c", PROGRAM], env={"FUNCTRACE": value})
+    assert len(proc.stderr.splitlines()) == 4
+
+
+def test_bad_values_warn_once_and_fall_back() -> None:
+    with pytest.warns(RuntimeWarning, match="FUNCTRACE='maybe'"):
+        assert settings_from_env({"FUNCTRACE": "maybe"}).enabled
+    with pytest.warns(RuntimeWarning, match="FUNCTRACE_FORMAT='xml'"):
+        assert settings_from_env({"FUNCTRACE_FORMAT": "xml"}).format == "text"
+    with pytest.warns(RuntimeWarning, match="FUNCTRACE_MAX_DEPTH='-1'"):
+        assert settings_from_env({"FUNCTRACE_MAX_DEPTH": "-1"}).max_depth == 0
+    with pytest.warns(RuntimeWarning, match="FUNCTRACE_MIN_DURATION='5 parsecs'"):
+        assert settings_from_env({"FUNCTRACE_MIN_DURATION": "5 parsecs"}).min_duration_ns == 0
+    assert settings_from_env({}) == Settings()
+    assert parse_duration_ns("1.5ms") == 1_500_000 and parse_duration_ns("0") == 0
+
+
+def test_bad_value_in_a_real_program_keeps_it_running() -> None:
+    proc = run_python(["-c", PROGRAM], env={"FUNCTRACE": "perhaps"})
+    assert proc.returncode == 0
+    assert proc.stderr.count("functrace: ignoring FUNCTRACE='perhaps'") == 1
+    assert sum(bool(LINE_RE.match(line)) for line in proc.stderr.splitlines()) == 4
+
+
+def test_output_file_appends_and_processes_share_it(tmp_path: Path) -> None:
+    path = tmp_path / "trace.log"
+    for _ in range(2):
+        proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(path)})
+        assert proc.returncode == 0 and proc.stderr == ""
+    assert len(path.read_text().splitlines()) == 8
+
+
+def test_output_pid_file_and_stdout(tmp_path: Path) -> None:
+    proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(tmp_path / "t-{pid}.log")})
+    (written,) = tmp_path.glob("t-*.log")
+    assert written.name == f"t-{written.name[2:-4]}.log" and written.name[2:-4].isdigit()
+    assert len(written.read_text().splitlines()) == 4
+    proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": "stdout"})
+    assert len(proc.stdout.splitlines()) == 4 and proc.stderr == ""
+
+
+def test_unopenable_output_warns_and_uses_stderr(tmp_path: Path) -> None:
+    proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(tmp_path / "no" / "x.log")})
+    assert proc.returncode == 0
+    assert "cannot open FUNCTRACE_OUTPUT" in proc.stderr
+    assert sum(bool(LINE_RE.match(line)) for line in proc.stderr.splitlines()) == 4
+
+
+def test_jsonl_format() -> None:
+    import json
+
+    proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_FORMAT": "jsonl"})
+    events = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert [(e["ev"], e["name"], e["depth"]) for e in events] == [
+        ("enter", "__main__.root", 1),
+        ("enter", "__main__.leaf", 1 + 1),
+        ("exit", "__main__.leaf", 2),
+        ("exit", "__main__.root", 1),
+    ]
+    assert {e["tag"] for e in events} == {"t[01]"} and events[0]["task"] is None
+    assert events[2]["dur"] >= 0 and events[2]["exc"] is None and events[0]["line"] > 0
+    assert events[0]["ts"] <= events[3]["ts"] and events[0]["pid"] > 0
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["sys.exit(3)", "raise SystemExit(3)", "raise KeyError('unhandled')", "pass"],
+)
+def test_nothing_is_lost_at_exit(ending: str, tmp_path: Path) -> None:
+    program = PROGRAM + textwrap.dedent(
+        f"""
+        import sys
+        @functrace.trace
+        def last():
+            {ending}
+        for _ in range(500):
+            root()
+        last()
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(tmp_path / "t.log")})
+    lines = (tmp_path / "t.log").read_text().splitlines()
+    assert len(lines) == 4 * 501 + 2
+    assert proc.returncode == (0 if ending == "pass" else 1 if "KeyError" in ending else 3)
+    if "KeyError" in ending:
+        assert "KeyError: 'unhandled'" in proc.stderr
+        assert lines[-1].endswith("!KeyError")
+
+
+def test_closed_pipe_does_not_crash_the_program(tmp_path: Path) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM + "\nfor _ in range(20000):\n    root()\nprint('done', flush=True)\n")
+    cmd = f"{sys.executable} {script} 2>&1 >/dev/null | head -1"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], env=clean_env(), capture_output=True, text=True
+    )
+    assert proc.stdout.startswith("t[01]:    ->__main__.root")
+    # bash's pipefail reports python's status: 0 means the program finished unharmed
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_closed_stdout_pipe_with_trace_on_stdout(tmp_path: Path) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM + "\nfor _ in range(20000):\n    root()\n")
+    cmd = f"{sys.executable} {script} | head -2"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd],
+        env=clean_env(FUNCTRACE_OUTPUT="stdout"),
+        capture_output=True,
+        text=True,
+    )
+    assert len(proc.stdout.splitlines()) == 2
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_processes_sharing_a_file_get_distinct_tags(tmp_path: Path) -> None:
+    path = tmp_path / "shared.log"
+    program = PROGRAM + textwrap.dedent(
+        """
+        import multiprocessing, os, subprocess, sys
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context("fork")
+            p = ctx.Process(target=root)
+            p.start(); p.join()
+            subprocess.run([sys.executable, "-c", "import functrace\\n"
+                            "@functrace.trace\\ndef child(): pass\\nchild()"], check=True)
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(path)})
+    assert proc.returncode == 0, proc.stderr
+    lines = path.read_text().splitlines()
+    tags = sorted({LINE_RE.match(line)["tag"] for line in lines})
+    assert len(lines) == 4 + 4 + 2
+    assert tags[0] == "t[01]" and len(tags) == 3
+    assert all(t.startswith("t[") and "." in t for t in tags[1:]), tags
+
+
+def test_max_depth_and_min_duration(tmp_path: Path) -> None:
+    program = textwrap.dedent(
+        """
+        import time
+        import functrace
+
+        @functrace.trace
+        def fast():
+            pass
+
+        @functrace.trace
+        def slow():
+            fast()
+            time.sleep(0.02)
+
+        @functrace.trace
+        def top():
+            fast()
+            slow()
+
+        top()
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_MAX_DEPTH": "1"})
+    match_lines(proc.stderr.splitlines(), ["t[01]:    ->__main__.top", "t[01]:    <-__main__.top <dur>"])
+    proc = run_python(["-c", program], env={"FUNCTRACE_MIN_DURATION": "10ms"})
+    match_lines(
+        proc.stderr.splitlines(),
+        [
+            "t[01]:    ->__main__.top",
+            "t[01]:        ->__main__.slow",
+            "t[01]:        <-__main__.slow <dur>",
+            "t[01]:    <-__main__.top <dur>",
+        ],
+    )
+
+
+def test_internal_error_turns_tracing_off_with_one_warning() -> None:
+    program = textwrap.dedent(
+        """
+        import warnings
+        import functrace
+        from functrace._runtime import engine
+
+        @functrace.trace
+        def f(x):
+            return x * 2
+
+        def broken(*args):
+            raise ZeroDivisionError("a bug of ours")
+        engine._emit_enter = broken
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = [f(i) for i in range(5)]
+        print(results, len(caught), functrace.is_enabled())
+        print(caught[0].message)
+        """
+    )
+    proc = run_python(["-c", program])
+    out = proc.stdout.splitlines()
+    assert out[0] == "[0, 2, 4, 6, 8] 1 True"
+    assert "internal error" in out[1] and "a bug of ours" in out[1]
+    assert proc.returncode == 0
+
+
+def test_runtime_enable_after_env_off_traces_later_functions() -> None:
+    code = textwrap.dedent(
+        """
+        import functrace
+        functrace.enable()
+        @functrace.trace
+        def f(): pass
+        f()
+        """
+    )
+    proc = run_python(["-c", code], env={"FUNCTRACE": "0"})
+    assert len(proc.stderr.splitlines()) == 2
+
+
+def test_examples_run_from_a_checkout_on_every_backend() -> None:
+    for name in ("chains.py", "generators.py", "tasks.py"):
+        proc = run_python([str(ROOT / "examples" / name)], env={"FUNCTRACE": "0"})
+        assert proc.returncode == 0 and proc.stderr == ""
+    assert os.path.exists(ROOT / "examples" / "chains.py")
