@@ -1,0 +1,96 @@
+"""The engine observer that turns traced calls into OpenTelemetry spans.
+
+A plain call is one span. A coroutine is one span over all its runs: when it
+suspends (``await``) its span is parked at its thread-or-task tag and depth
+(an asyncio task resumes its await chain outermost first, at the same depths)
+and the next run of the same code there continues it, so span durations are
+wall-clock durations, as a request handler's span should be. A generator's
+runs are separate spans: each ``next()`` is a call made by its consumer,
+anywhere. Exported files (:mod:`functrace.export.spans`) follow the same rule.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
+
+from functrace.export.spans import code_attributes
+
+__all__ = ["SpanObserver"]
+
+
+class _Token:
+    __slots__ = ("context_token", "depth", "info", "span", "tag")
+
+    def __init__(self, tag: str, depth: int, info: Any, span: Span, context_token: object) -> None:
+        self.tag = tag
+        self.depth = depth
+        self.info = info
+        self.span = span
+        self.context_token = context_token
+
+
+class SpanObserver:
+    """Pass to ``functrace._runtime.engine.add_observer``."""
+
+    def __init__(self, tracer: Tracer, fallback_parent: Context | None = None) -> None:
+        self.tracer = tracer
+        #: Used as the parent when there is no current span (``TRACEPARENT``).
+        self.fallback_parent = fallback_parent
+        self._depths: dict[str, int] = {}
+        self._parked: dict[tuple[str, int], tuple[Any, Span, int]] = {}
+        self._offset = time.time_ns() - time.perf_counter_ns()
+
+    def enter(self, tag: str, info: Any, t_ns: int, resumed: bool) -> _Token:
+        depth = self._depths.get(tag, 0) + 1
+        self._depths[tag] = depth
+        span = None
+        if resumed:
+            parked = self._parked.pop((tag, depth), None)
+            if parked is not None and parked[0] is info:
+                span = parked[1]
+            elif parked is not None:
+                parked[1].end(end_time=parked[2])  # never resumed here: it ends as it stopped
+        if span is None:
+            span = self._start(info, t_ns, resumed)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        return _Token(tag, depth, info, span, token)
+
+    def exit(self, token: _Token, t_ns: int, exception: str | None, suspended: str | None) -> None:
+        otel_context.detach(token.context_token)  # type: ignore[arg-type]
+        self._depths[token.tag] = token.depth - 1
+        span, end = token.span, t_ns + self._offset
+        if suspended == "await" and token.info.is_async:
+            key = (token.tag, token.depth)
+            previous = self._parked.get(key)
+            if previous is not None and previous[1] is not span:
+                previous[1].end(end_time=previous[2])
+            self._parked[key] = (token.info, span, end)
+            return
+        if exception is not None:
+            span.add_event("exception", {"exception.type": exception}, timestamp=end)
+            span.set_status(Status(StatusCode.ERROR, exception))
+        if suspended is not None:
+            span.set_attribute("functrace.suspended", suspended)
+        span.end(end_time=end)
+
+    def _start(self, info: Any, t_ns: int, resumed: bool) -> Span:
+        parent: Context | None = None
+        if self.fallback_parent is not None:
+            current = trace.get_current_span().get_span_context()
+            if not current.is_valid:
+                parent = self.fallback_parent
+        attributes: dict[str, Any] = dict(code_attributes(info.name, info.file, info.line))
+        if resumed:
+            attributes["functrace.resumed"] = True
+        return self.tracer.start_span(
+            info.name,
+            context=parent,
+            attributes=attributes,
+            start_time=t_ns + self._offset,
+        )
