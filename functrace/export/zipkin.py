@@ -22,7 +22,8 @@ def to_zipkin(trace: Trace, service_name: str = "functrace", **span_options: Any
     spans = to_spans(trace, service_name=service_name, **span_options)
     endpoint = NodeEndpoint()
     endpoint.service_name = service_name
-    encoded: list[dict[str, Any]] = json.loads(JsonV2Encoder().serialize(spans, endpoint))
+    text = JsonV2Encoder().serialize(spans, endpoint)  # type: ignore[arg-type]  # SDK spans
+    encoded: list[dict[str, Any]] = json.loads(text)
     # The encoder writes null for what is unknown; Zipkin's model leaves it out.
     for span in encoded:
         for key in [k for k, v in span.items() if v is None]:
