@@ -19,6 +19,7 @@ import pytest
 from functrace.export import export
 from functrace.reading import read_trace
 from tests.export.conftest import _SCHEMA
+from tests.export.conftest import speedscope_schema as speedscope_schema  # the fixture
 from tests.helpers import ROOT, run_python
 
 pytestmark = pytest.mark.slow
