@@ -29,7 +29,16 @@ from typing import Any, Protocol
 
 from functrace._runtime import output
 from functrace._runtime.config import Settings
-from functrace._runtime.lines import INDENT, format_duration, task_tag, thread_tag
+from functrace._runtime.lines import (
+    _SMALL as _SMALL_DURATIONS,
+)
+from functrace._runtime.lines import (
+    INDENT,
+    format_duration,
+    format_duration_fast,
+    task_tag,
+    thread_tag,
+)
 from functrace._runtime.record import Call, Recording
 
 __all__ = [
@@ -291,6 +300,83 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
         _internal_error(exc)
 
 
+# The fast path: text lines, no filters, recordings or observers (the default).
+# Same effects as enter/leave for a nested plain call, with fewer decisions;
+# everything else (outermost calls, tasks, suspensions, mismatches) goes the
+# general way.
+
+
+def fast_enter(
+    resumed: bool,
+    code: CodeType,
+    offset: int = 0,
+    exc: Any = None,
+    _get: Callable[[int], CodeInfo | None] = infos.get,
+    _append: Callable[[str], None] = output.buffer.append,
+) -> Any:
+    try:
+        info = _get(id(code))
+        if info is None or info.code is not code:
+            return
+        try:
+            ctx: Context = _tls.cur
+        except AttributeError:
+            return enter(resumed, code)
+        stack = ctx.stack
+        if not stack or info.is_async:
+            return enter(resumed, code)
+        t = _clock()
+        stack.append([info, t, None, True])
+        depth = len(stack)
+        prefixes = ctx.prefixes
+        prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+        _append(prefix + (info.resume_text if resumed else info.enter_text))
+        if t >= output.next_flush_ns:
+            output.flush()
+    except RecursionError:
+        pass
+    except Exception as error:
+        _internal_error(error)
+
+
+def fast_leave(
+    kind: int,
+    code: CodeType,
+    offset: int = 0,
+    arg: Any = None,
+    _get: Callable[[int], CodeInfo | None] = infos.get,
+    _append: Callable[[str], None] = output.buffer.append,
+    _small: list[str | None] = _SMALL_DURATIONS,
+) -> Any:
+    try:
+        t = _clock()
+        info = _get(id(code))
+        if info is None or info.code is not code:
+            return
+        try:
+            ctx: Context = _tls.cur
+        except AttributeError:
+            return
+        stack = ctx.stack
+        if kind or len(stack) < 2 or stack[-1][0] is not info:
+            return leave(kind, code, offset, arg)
+        entry = stack.pop()
+        if entry[2] is not None:
+            entry[2].end_ns = t  # started inside a recording that has ended since
+        duration = t - entry[1]
+        if 1_000 <= duration < 100_000:
+            text = _small[duration // 10] or format_duration_fast(duration)
+        else:
+            text = format_duration(duration)
+        _append(f"{ctx.prefixes[len(stack) + 1]}{info.exit_text}{text}\n")
+        if t >= output.next_flush_ns:
+            output.flush()
+    except RecursionError:
+        pass
+    except Exception as error:
+        _internal_error(error)
+
+
 def _resync(stack: list[list[Any]], info: CodeInfo) -> bool:
     # An exit that is not the innermost call's: events were missed (tracing was
     # switched on mid-call, or off and on again). Drop what can no longer end.
@@ -372,7 +458,7 @@ _min_duration = 0
 
 def configure(settings: Settings) -> None:
     """Apply the output part of ``settings``."""
-    global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration
+    global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text
     target = output.configure(settings.output)
     _lines_on = target != "none"
     if settings.format == "jsonl":
@@ -381,6 +467,32 @@ def configure(settings: Settings) -> None:
         _emit_enter, _emit_exit = _text_enter, _text_exit
     _max_depth = settings.max_depth or sys.maxsize
     _min_duration = settings.min_duration_ns
+    _text = settings.format == "text"
+    select_path()
+
+
+_text = True
+#: The callbacks in force: (enter, leave); backends read these.
+current: tuple[Callable[..., Any], Callable[..., Any]] = (enter, leave)
+_path_listeners: list[Callable[[], None]] = []
+
+
+def select_path() -> None:
+    """Use the fast path whenever only plain text lines are wanted."""
+    global current
+    plain = (
+        _lines_on
+        and _text
+        and _max_depth == sys.maxsize
+        and not _min_duration
+        and not _recorders
+        and not _observers
+    )
+    chosen = (fast_enter, fast_leave) if plain else (enter, leave)
+    if chosen != current:
+        current = chosen
+        for listener in _path_listeners:
+            listener()
 
 
 # ---------------------------------------------------------------- recordings
@@ -416,6 +528,7 @@ def _record_enter(
 def start_recording(rec: Recording) -> None:
     rec.active = True
     _recorders.append(rec)
+    select_path()
 
 
 def stop_recording(rec: Recording) -> None:
@@ -424,6 +537,7 @@ def stop_recording(rec: Recording) -> None:
         _recorders.remove(rec)
     except ValueError:
         pass
+    select_path()
 
 
 # ---------------------------------------------------------------- observers
@@ -447,11 +561,13 @@ _observers: list[Observer] = []
 
 def add_observer(observer: Observer) -> None:
     _observers.append(observer)
+    select_path()
 
 
 def remove_observer(observer: Observer) -> None:
     if observer in _observers:
         _observers.remove(observer)
+    select_path()
 
 
 # ---------------------------------------------------------------- failure

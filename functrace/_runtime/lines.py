@@ -17,6 +17,7 @@ __all__ = [
     "INDENT",
     "LINE_RE",
     "format_duration",
+    "format_duration_fast",
     "parse_duration",
     "task_tag",
     "thread_tag",
@@ -43,20 +44,33 @@ def task_tag(thread: str, number: int) -> str:
 
 
 def format_duration(ns: int) -> str:
-    """Three significant figures in the largest fitting unit: 850ns, 12.3µs, 4.56ms, 2.00s."""
+    """Three significant figures, cut (not rounded), in the largest fitting unit:
+    850ns, 12.3µs, 4.56ms, 2.00s. Integer arithmetic only: this runs per call."""
     if ns < 1_000:
         return f"{ns}ns"
-    if ns < 1_000_000:
-        scaled, unit = ns / 1_000, "µs"
-    elif ns < 1_000_000_000:
-        scaled, unit = ns / 1_000_000, "ms"
-    else:
-        scaled, unit = ns / 1_000_000_000, "s"
-    if scaled < 9.995:
-        return f"{scaled:.2f}{unit}"
-    if scaled < 99.95:
-        return f"{scaled:.1f}{unit}"
-    return f"{scaled:.0f}{unit}"
+    for scale, unit in ((1_000, "µs"), (1_000_000, "ms"), (1_000_000_000, "s")):
+        if ns < scale * 1_000 or unit == "s":
+            if ns < scale * 10:
+                whole, frac = divmod(ns * 100 // scale, 100)
+                return f"{whole}.{frac:02d}{unit}"
+            if ns < scale * 100:
+                whole, frac = divmod(ns * 10 // scale, 10)
+                return f"{whole}.{frac}{unit}"
+            return f"{ns // scale}{unit}"
+    raise AssertionError("unreachable")
+
+
+_SMALL: list[str | None] = [None] * 10_000  # durations under 100µs, by ns // 10
+
+
+def format_duration_fast(ns: int) -> str:
+    """:func:`format_duration`, remembered for durations under 100µs (the common case)."""
+    if 1_000 <= ns < 100_000:
+        text = _SMALL[ns // 10]
+        if text is None:
+            text = _SMALL[ns // 10] = format_duration(ns)
+        return text
+    return format_duration(ns)
 
 
 _DURATION_RE = re.compile(r"^([0-9.]+)(ns|µs|us|ms|s)$")

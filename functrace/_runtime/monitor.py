@@ -38,10 +38,7 @@ class MonitoringBackend:
                 mon.use_tool_id(tool, _NAME)
                 self.tool = tool
                 self._register_callbacks()
-                return True
-            if mon.get_tool(tool) == _NAME:  # ours already (a re-import)
-                self.tool = tool
-                self._register_callbacks()
+                engine._path_listeners.append(self._register_callbacks)
                 return True
         return False
 
@@ -50,13 +47,14 @@ class MonitoringBackend:
         ev = mon.events
         assert self.tool is not None
         # C-level partials: the engine's functions are the callbacks, no extra frame.
+        enter, leave = engine.current
         for event, callback in (
-            (ev.PY_START, partial(engine.enter, False)),
-            (ev.PY_RESUME, partial(engine.enter, True)),
-            (ev.PY_THROW, partial(engine.enter, True)),
-            (ev.PY_RETURN, partial(engine.leave, engine.RETURN)),
-            (ev.PY_YIELD, partial(engine.leave, engine.SUSPEND)),
-            (ev.PY_UNWIND, partial(engine.leave, engine.UNWIND)),
+            (ev.PY_START, partial(enter, False)),
+            (ev.PY_RESUME, partial(enter, True)),
+            (ev.PY_THROW, partial(enter, True)),
+            (ev.PY_RETURN, partial(leave, engine.RETURN)),
+            (ev.PY_YIELD, partial(leave, engine.SUSPEND)),
+            (ev.PY_UNWIND, partial(leave, engine.UNWIND)),
         ):
             mon.register_callback(self.tool, event, callback)
 

@@ -57,12 +57,12 @@ class WrapperBackend:
 
 def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
     code = info.code
-    enter, leave = engine.enter, engine.leave
     RETURN, UNWIND = engine.RETURN, engine.UNWIND
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not backend.on:
             return fn(*args, **kwargs)
+        enter, leave = engine.current
         enter(False, code)
         try:
             result = fn(*args, **kwargs)
@@ -88,6 +88,7 @@ def _drive(
     the call, or for an async generator step (``word_on_stop="yield"``) is the
     async generator's own yield."""
     code = info.code
+    # Suspensions are rare next to plain calls: the general path is fine here.
     enter, leave = engine.enter, engine.leave
     RETURN, UNWIND, SUSPEND = engine.RETURN, engine.UNWIND, engine.SUSPEND
     send: Any = None

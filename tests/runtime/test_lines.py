@@ -219,7 +219,7 @@ def test_durations_read_as_human_units() -> None:
         "999ns",
         "1.00µs",
         "12.3µs",
-        "457µs",
+        "456µs",
         "4.56ms",
         "2.00s",
     ]

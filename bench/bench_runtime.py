@@ -1,0 +1,162 @@
+"""Traced-call overhead, in ns per call, measured side by side in one process.
+
+Two workloads: recursive fib (call-heavy, tiny bodies) and a small recursive-descent
+expression parser (realistic pure Python). For each: untraced, a bare
+functools.wraps pass-through wrapper, functrace writing lines to a file (flushed
+inside the timing), and functrace with ``record()``. Each mode gets its own copy
+of the workload's functions (fresh code objects), rounds alternate the modes,
+and the medians are reported with the ratio to the bare wrapper's overhead.
+
+    python bench/bench_runtime.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+WORKLOAD = '''
+@deco
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+@deco
+def parse_expr(tokens, pos):
+    value, pos = parse_term(tokens, pos)
+    while pos < len(tokens) and tokens[pos] in "+-":
+        op = tokens[pos]
+        rhs, pos = parse_term(tokens, pos + 1)
+        value = value + rhs if op == "+" else value - rhs
+    return value, pos
+
+@deco
+def parse_term(tokens, pos):
+    value, pos = parse_atom(tokens, pos)
+    while pos < len(tokens) and tokens[pos] in "*/":
+        op = tokens[pos]
+        rhs, pos = parse_atom(tokens, pos + 1)
+        value = value * rhs if op == "*" else value // (rhs or 1)
+    return value, pos
+
+@deco
+def parse_atom(tokens, pos):
+    tok = tokens[pos]
+    if tok == "(":
+        value, pos = parse_expr(tokens, pos + 1)
+        return value, pos + 1
+    return number(tok), pos + 1
+
+@deco
+def number(tok):
+    return int(tok)
+'''
+
+EXPR = "(1+2*3-(4*5+6)*7+8*(9-1))*2+3*(4+5*(6-7*(8+9)))-1"
+TOKENS = [ch for ch in EXPR]
+
+
+def bare(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def build(deco: Callable[..., Any]) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"deco": deco, "__name__": "bench"}
+    exec(compile(WORKLOAD, "<bench workload>", "exec"), namespace)
+    return namespace
+
+
+def count_calls() -> tuple[int, int]:
+    calls = 0
+
+    def counting(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return fn(*args)
+
+        return wrapper
+
+    ns = build(counting)
+    ns["fib"](FIB_N)
+    fib_calls, calls = calls, 0
+    for _ in range(PARSE_REPEAT):
+        ns["parse_expr"](TOKENS, 0)
+    return fib_calls, calls
+
+
+FIB_N = 20
+PARSE_REPEAT = 300
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    import functrace
+
+    tmp = tempfile.mkdtemp()
+    log = os.path.join(tmp, "trace.log")
+    functrace.configure(output=log)
+
+    modes: dict[str, dict[str, Any]] = {
+        "untraced": build(lambda f: f),
+        "bare wrapper": build(bare),
+        "functrace lines": build(functrace.trace),
+        "functrace record()": build(functrace.trace),
+    }
+    fib_calls, parse_calls = count_calls()
+
+    def run_fib(ns: dict[str, Any]) -> None:
+        ns["fib"](FIB_N)
+
+    def run_parse(ns: dict[str, Any]) -> None:
+        for _ in range(PARSE_REPEAT):
+            ns["parse_expr"](TOKENS, 0)
+
+    results: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        for workload, runner in (("fib", run_fib), ("parser", run_parse)):
+            for mode, ns in modes.items():
+                if mode == "functrace lines":
+                    functrace.configure(output=log)
+                else:
+                    functrace.configure(output="none")
+                t0 = time.perf_counter_ns()
+                if mode == "functrace record()":
+                    with functrace.record():
+                        runner(ns)
+                else:
+                    runner(ns)
+                functrace.flush()
+                results.setdefault((workload, mode), []).append(time.perf_counter_ns() - t0)
+                if os.path.exists(log):
+                    os.truncate(log, 0)
+
+    print(f"functrace runtime overhead, Python {sys.version.split()[0]}, "
+          f"median of {args.rounds} rounds")
+    for workload, calls in (("fib", fib_calls), ("parser", parse_calls)):
+        base = statistics.median(results[(workload, "untraced")])
+        wrap = statistics.median(results[(workload, "bare wrapper")]) - base
+        print(f"\n{workload}: {calls} calls per run, untraced {base / calls:.0f} ns/call")
+        for mode in modes:
+            if mode == "untraced":
+                continue
+            over = (statistics.median(results[(workload, mode)]) - base) / calls
+            ratio = over / (wrap / calls)
+            print(f"  {mode:20s} +{over:7.0f} ns/call   {ratio:4.1f}x the bare wrapper's overhead")
+
+
+if __name__ == "__main__":
+    main()
