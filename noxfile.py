@@ -57,3 +57,23 @@ def stdlib_roundtrip(session: nox.Session) -> None:
     """strip(instrument(x)) == x over every file of this Python's Lib/ that libcst parses."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", "-m", "slow", "tests/long", *session.posargs)
+
+
+@nox.session(name="otel-e2e", python="3.12")
+def otel_e2e(session: nox.Session) -> None:
+    """Spans to a real Arize Phoenix on 127.0.0.1:6006, read back through its API (~850 MB)."""
+    session.install("-e", ".[test,otel]", "arize-phoenix")
+    session.run(
+        "python", "-m", "pytest", "tests/e2e/test_phoenix.py", *session.posargs,
+        env={"FUNCTRACE_E2E": "phoenix"},
+    )
+
+
+@nox.session(python="3.12")
+def browser(session: nox.Session) -> None:
+    """A speedscope export opened in headless Chromium (apt-get install -y chromium)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "python", "-m", "pytest", "tests/e2e/test_browser.py", *session.posargs,
+        env={"FUNCTRACE_E2E": "browser"},
+    )

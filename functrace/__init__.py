@@ -14,6 +14,8 @@ imports the standard library only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from functrace._runtime.config import Settings
 from functrace._runtime.decorator import configure, disable, enable, is_enabled, trace
 from functrace._runtime.output import flush
@@ -21,6 +23,8 @@ from functrace._runtime.record import Call, Recording
 
 __all__ = [
     "Call",
+    "context_from_headers",
+    "install_import_hook",
     "Recording",
     "Settings",
     "configure",
@@ -43,3 +47,19 @@ def record(limit: int | None = None) -> Recording:
     calls are kept (the rest are counted in ``rec.dropped``).
     """
     return Recording(limit)
+
+
+# Parts that need more than the standard library load when first used.
+_LAZY = {
+    "context_from_headers": "functrace.otel",
+    "install_import_hook": "functrace.importhook",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'functrace' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

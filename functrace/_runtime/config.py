@@ -28,6 +28,8 @@ class Settings:
     max_depth: int = 0
     # Exit lines of calls shorter than this are not written, nor their enters.
     min_duration_ns: int = 0
+    # "otel": every traced call also becomes an OpenTelemetry span.
+    exporter: str = ""
 
 
 def _warn(name: str, value: str, default: object) -> None:
@@ -44,6 +46,7 @@ _HELP = {
     "FUNCTRACE_FORMAT": "expected text or jsonl",
     "FUNCTRACE_MAX_DEPTH": "expected a whole number >= 0",
     "FUNCTRACE_MIN_DURATION": "expected a duration such as 500us, 2ms or 0",
+    "FUNCTRACE_EXPORTER": "expected otel",
 }
 
 
@@ -106,5 +109,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             values["min_duration_ns"] = parse_duration_ns(raw)
         except ValueError:
             _warn("FUNCTRACE_MIN_DURATION", raw, "0")
+
+    raw = env.get("FUNCTRACE_EXPORTER")
+    if raw is not None and raw.strip():
+        if raw.strip().lower() == "otel":
+            values["exporter"] = "otel"
+        else:
+            _warn("FUNCTRACE_EXPORTER", raw, "none")
 
     return dataclasses.replace(default, **values)  # type: ignore[arg-type]

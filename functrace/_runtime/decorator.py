@@ -50,7 +50,27 @@ def _start() -> Any:
     backend.switch(_enabled)
     engine._on_failure.append(lambda: backend.switch(False))
     _backend = backend
+    if settings.exporter == "otel":
+        _install_otel()
     return backend
+
+
+def _install_otel() -> None:
+    try:
+        from functrace.otel import install
+    except ImportError as exc:
+        warnings.warn(
+            f"functrace: FUNCTRACE_EXPORTER=otel needs the otel extra "
+            f"(pip install 'pyfunctrace[otel]'): {exc}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return
+    try:
+        install()
+    except Exception as exc:  # a broken exporter set-up must not stop the program
+        warnings.warn(f"functrace: OpenTelemetry set-up failed: {exc!r}", RuntimeWarning,
+                      stacklevel=4)
 
 
 def trace(fn: F) -> F:
