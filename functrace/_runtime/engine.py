@@ -134,7 +134,9 @@ def _decide_process_tag() -> None:
     global _pid_in_tag
     root = os.environ.get(_ROOT_ENV)
     pid = os.getpid()
-    if root is None:
+    if output.file_is_shared:
+        _pid_in_tag = pid
+    elif root is None:
         os.environ[_ROOT_ENV] = str(pid)
     elif root != str(pid):
         _pid_in_tag = pid

@@ -34,15 +34,19 @@ _fd: int | None = None  # open file for a path target
 _path: str | None = None
 _dead = False  # the reader went away or the file failed: drop lines
 _interval_ns = _INTERVAL_NS
+#: True when the trace file already holds another run's lines, or another process
+#: has it open: this process then puts its pid in its tags to keep them unique.
+file_is_shared = False
 
 
 def configure(target: str) -> str:
     """Send lines to ``target`` ("stderr", "stdout", "none" or a path); returns
     the target actually used (a path that cannot be opened falls back to stderr)."""
-    global _target, _fd, _path, _dead, _interval_ns
+    global _target, _fd, _path, _dead, _interval_ns, file_is_shared
     flush()
     _close()
     _dead = False
+    file_is_shared = False
     _target, _path = target, None
     if target not in ("stderr", "stdout", "none"):
         _path = target
@@ -62,10 +66,25 @@ def configure(target: str) -> str:
 
 
 def _open() -> None:
-    global _fd
+    global _fd, file_is_shared
     assert _path is not None
     path = _path.replace("{pid}", str(os.getpid()))
     _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_CLOEXEC, 0o644)
+    file_is_shared = not _claim(_fd)
+
+
+def _claim(fd: int) -> bool:
+    """Whether this process is the first and only writer of the file: it is empty
+    and nobody else holds it (the lock lasts as long as the descriptor)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the size alone decides
+        return os.fstat(fd).st_size == 0
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return os.fstat(fd).st_size == 0
 
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)

@@ -73,12 +73,29 @@ def test_bad_value_in_a_real_program_keeps_it_running() -> None:
     assert sum(bool(LINE_RE.match(line)) for line in proc.stderr.splitlines()) == 4
 
 
-def test_output_file_appends_and_processes_share_it(tmp_path: Path) -> None:
+def test_output_file_appends_and_runs_keep_distinct_tags(tmp_path: Path) -> None:
     path = tmp_path / "trace.log"
     for _ in range(2):
         proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(path)})
         assert proc.returncode == 0 and proc.stderr == ""
-    assert len(path.read_text().splitlines()) == 8
+    lines = path.read_text().splitlines()
+    assert len(lines) == 8
+    tags = [LINE_RE.match(line)["tag"] for line in lines]  # type: ignore[index]
+    # The first run had the file to itself; the second found lines there already.
+    assert set(tags[:4]) == {"t[01]"} and len(set(tags[4:])) == 1 and "." in tags[4]
+
+
+def test_concurrent_independent_processes_on_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "trace.log"
+    program = PROGRAM + "import time\nfor _ in range(49):\n    root()\n    time.sleep(0.002)\n"
+    env = clean_env(FUNCTRACE_OUTPUT=str(path))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", program], env=env) for _ in range(3)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    lines = path.read_text().splitlines()
+    tags = {LINE_RE.match(line)["tag"] for line in lines}  # type: ignore[index]
+    assert len(lines) == 3 * 50 * 4 and len(tags) == 3
 
 
 def test_output_pid_file_and_stdout(tmp_path: Path) -> None:
