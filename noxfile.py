@@ -34,7 +34,9 @@ def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
     session.run("ruff", "check", "functrace", "tests", "bench", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "functrace", "tests", "bench", "examples", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "functrace", "tests", "bench", "examples", "noxfile.py"
+    )
 
 
 @nox.session
@@ -64,7 +66,11 @@ def otel_e2e(session: nox.Session) -> None:
     """Spans to a real Arize Phoenix on 127.0.0.1:6006, read back through its API (~850 MB)."""
     session.install("-e", ".[test,otel]", "arize-phoenix")
     session.run(
-        "python", "-m", "pytest", "tests/e2e/test_phoenix.py", *session.posargs,
+        "python",
+        "-m",
+        "pytest",
+        "tests/e2e/test_phoenix.py",
+        *session.posargs,
         env={"FUNCTRACE_E2E": "phoenix"},
     )
 
@@ -74,6 +80,10 @@ def browser(session: nox.Session) -> None:
     """A speedscope export opened in headless Chromium (apt-get install -y chromium)."""
     session.install("-e", ".[test]")
     session.run(
-        "python", "-m", "pytest", "tests/e2e/test_browser.py", *session.posargs,
+        "python",
+        "-m",
+        "pytest",
+        "tests/e2e/test_browser.py",
+        *session.posargs,
         env={"FUNCTRACE_E2E": "browser"},
     )

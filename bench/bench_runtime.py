@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-WORKLOAD = '''
+WORKLOAD = """
 @deco
 def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
@@ -56,7 +56,7 @@ def parse_atom(tokens, pos):
 @deco
 def number(tok):
     return int(tok)
-'''
+"""
 
 EXPR = "(1+2*3-(4*5+6)*7+8*(9-1))*2+3*(4+5*(6-7*(8+9)))-1"
 TOKENS = [ch for ch in EXPR]
@@ -144,8 +144,10 @@ def main() -> None:
                 if os.path.exists(log):
                     os.truncate(log, 0)
 
-    print(f"functrace runtime overhead, Python {sys.version.split()[0]}, "
-          f"median of {args.rounds} rounds")
+    print(
+        f"functrace runtime overhead, Python {sys.version.split()[0]}, "
+        f"median of {args.rounds} rounds"
+    )
     for workload, calls in (("fib", fib_calls), ("parser", parse_calls)):
         base = statistics.median(results[(workload, "untraced")])
         wrap = statistics.median(results[(workload, "bare wrapper")]) - base

@@ -23,14 +23,14 @@ from functrace._runtime.record import Call, Recording
 
 __all__ = [
     "Call",
-    "context_from_headers",
-    "install_import_hook",
     "Recording",
     "Settings",
     "configure",
+    "context_from_headers",
     "disable",
     "enable",
     "flush",
+    "install_import_hook",
     "is_enabled",
     "record",
     "trace",

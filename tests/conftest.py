@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(autouse=True)
 def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in list(os.environ):

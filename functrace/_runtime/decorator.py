@@ -69,8 +69,9 @@ def _install_otel() -> None:
     try:
         install()
     except Exception as exc:  # a broken exporter set-up must not stop the program
-        warnings.warn(f"functrace: OpenTelemetry set-up failed: {exc!r}", RuntimeWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"functrace: OpenTelemetry set-up failed: {exc!r}", RuntimeWarning, stacklevel=4
+        )
 
 
 def trace(fn: F) -> F:
@@ -83,12 +84,13 @@ def trace(fn: F) -> F:
         return fn
     if isinstance(fn, (staticmethod, classmethod)):
         inner = trace(fn.__func__)
-        return fn if inner is fn.__func__ else type(fn)(inner)  # type: ignore[return-value]
+        return fn if inner is fn.__func__ else type(fn)(inner)
     if isinstance(fn, property):
-        traced = [None if f is None else trace(f) for f in (fn.fget, fn.fset, fn.fdel)]
-        if all(t is f for t, f in zip(traced, (fn.fget, fn.fset, fn.fdel))):
+        parts: list[Any] = [fn.fget, fn.fset, fn.fdel]
+        traced = [None if f is None else trace(f) for f in parts]
+        if all(t is f for t, f in zip(traced, parts)):
             return fn
-        return property(*traced, fn.__doc__)  # type: ignore[return-value]
+        return property(traced[0], traced[1], traced[2], fn.__doc__)  # type: ignore[return-value]
     if not isinstance(fn, types.FunctionType):
         return fn  # builtins, partials, classes: nothing of ours to observe
     if getattr(fn, "__functrace_wrapped__", False):

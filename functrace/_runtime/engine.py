@@ -43,13 +43,13 @@ from functrace._runtime.record import Call, Recording
 
 __all__ = [
     "CodeInfo",
+    "Context",
     "Observer",
     "add_observer",
-    "remove_observer",
-    "Context",
     "enter",
     "info_for",
     "leave",
+    "remove_observer",
     "start_recording",
     "stop_recording",
 ]
@@ -65,8 +65,18 @@ _CO_ASYNC_GENERATOR = 0x200
 class CodeInfo:
     """What the engine needs to know about one traced code object, computed once."""
 
-    __slots__ = ("code", "enter_text", "exit_text", "file", "is_async", "json_head", "line", "name",
-                 "resume_text", "suspend_word")
+    __slots__ = (
+        "code",
+        "enter_text",
+        "exit_text",
+        "file",
+        "is_async",
+        "json_head",
+        "line",
+        "name",
+        "resume_text",
+        "suspend_word",
+    )
 
     def __init__(self, code: CodeType, module: str, qualname: str) -> None:
         self.code = code  # keeps the code alive, so its id() stays ours
@@ -228,7 +238,9 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
                 _tls.cur = ctx = task_ctx
                 stack = ctx.stack
         t = _clock()
-        node = _record_enter(ctx, info, t, resumed, stack[-1] if stack else None) if _recorders else None
+        node = None
+        if _recorders:
+            node = _record_enter(ctx, info, t, resumed, stack[-1] if stack else None)
         entry = [info, t, node, False]
         stack.append(entry)
         if _observers:
@@ -259,9 +271,8 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
         except AttributeError:
             return  # a call that started before tracing did in this thread
         stack = ctx.stack
-        if not stack or stack[-1][0] is not info:
-            if not _resync(stack, info):
-                return
+        if (not stack or stack[-1][0] is not info) and not _resync(stack, info):
+            return
         exception: str | None = None
         suspended: str | None = None
         if kind == UNWIND:

@@ -11,8 +11,8 @@ cost anything while an exception travels, filtered by ``id(code)``.
 from __future__ import annotations
 
 import sys
-from types import CodeType
 from functools import partial
+from types import CodeType
 
 from functrace._runtime import engine
 

@@ -148,7 +148,7 @@ def _write(text: str) -> None:
     stream = _stream()
     if stream is None:
         return
-    original = sys.__stderr__ if _target == "stderr" else sys.__stdout__
+    original: object = sys.__stderr__ if _target == "stderr" else sys.__stdout__
     fileno = _fileno(stream) if stream is original else None
     if fileno is None:
         # Redirected (contextlib.redirect_stderr, pytest's capture): honour it.

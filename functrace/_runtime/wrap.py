@@ -44,15 +44,16 @@ class WrapperBackend:
         # Introspection that does not follow __wrapped__ sees the function's own
         # signature and defaults, and each wrapper has a code object of its own
         # (code keyed caches, such as jinja2's or networkx's, must not collide).
-        wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
-        wrapper.__defaults__ = fn.__defaults__  # type: ignore[attr-defined]
-        wrapper.__kwdefaults__ = fn.__kwdefaults__  # type: ignore[attr-defined]
+        wrapper.__signature__ = inspect.signature(fn)
+        wrapper.__defaults__ = fn.__defaults__
+        wrapper.__kwdefaults__ = fn.__kwdefaults__
         names = {"co_name": fn.__name__}
         if sys.version_info >= (3, 11):
             names["co_qualname"] = fn.__qualname__
-        wrapper.__code__ = wrapper.__code__.replace(**names)  # type: ignore[attr-defined]
-        wrapper.__functrace_wrapped__ = True  # type: ignore[attr-defined]
-        return wrapper
+        wrapper.__code__ = wrapper.__code__.replace(**names)
+        wrapper.__functrace_wrapped__ = True
+        result: Callable[..., Any] = wrapper
+        return result
 
 
 def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:

@@ -33,8 +33,11 @@ PROGRAM = textwrap.dedent(
 
 def test_import_loads_the_standard_library_only() -> None:
     proc = run_python(
-        ["-c", "import sys, functrace; print(sorted(m for m in ('libcst', 'click', 'rich', "
-         "'pytest', 'opentelemetry', 'asyncio', 'inspect') if m in sys.modules))"]
+        [
+            "-c",
+            "import sys, functrace; print(sorted(m for m in ('libcst', 'click', 'rich', "
+            "'pytest', 'opentelemetry', 'asyncio', 'inspect') if m in sys.modules))",
+        ]
     )
     heavy = eval(proc.stdout)
     assert not {"libcst", "click", "rich", "pytest", "opentelemetry"} & set(heavy), heavy
@@ -89,9 +92,7 @@ def test_concurrent_independent_processes_on_one_file(tmp_path: Path) -> None:
     path = tmp_path / "trace.log"
     program = PROGRAM + "import time\nfor _ in range(49):\n    root()\n    time.sleep(0.002)\n"
     env = clean_env(FUNCTRACE_OUTPUT=str(path))
-    procs = [
-        subprocess.Popen([sys.executable, "-c", program], env=env) for _ in range(3)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", program], env=env) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     lines = path.read_text().splitlines()
     tags = {LINE_RE.match(line)["tag"] for line in lines}  # type: ignore[index]
@@ -228,7 +229,9 @@ def test_max_depth_and_min_duration(tmp_path: Path) -> None:
         """
     )
     proc = run_python(["-c", program], env={"FUNCTRACE_MAX_DEPTH": "1"})
-    match_lines(proc.stderr.splitlines(), ["t[01]:    ->__main__.top", "t[01]:    <-__main__.top <dur>"])
+    match_lines(
+        proc.stderr.splitlines(), ["t[01]:    ->__main__.top", "t[01]:    <-__main__.top <dur>"]
+    )
     proc = run_python(["-c", program], env={"FUNCTRACE_MIN_DURATION": "10ms"})
     match_lines(
         proc.stderr.splitlines(),
