@@ -30,6 +30,10 @@ class Settings:
     min_duration_ns: int = 0
     # "otel": every traced call also becomes an OpenTelemetry span.
     exporter: str = ""
+    # Globs over "module.qualname": only matching functions are traced (empty: all),
+    # and never those matching an exclude. Decided once, when a function is decorated.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 def _warn(name: str, value: str, default: object) -> None:
@@ -48,6 +52,10 @@ _HELP = {
     "FUNCTRACE_MIN_DURATION": "expected a duration such as 500us, 2ms or 0",
     "FUNCTRACE_EXPORTER": "expected otel",
 }
+
+
+def _globs(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.replace(";", ",").split(",") if p.strip())
 
 
 def parse_duration_ns(text: str) -> int:
@@ -116,5 +124,10 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             values["exporter"] = "otel"
         else:
             _warn("FUNCTRACE_EXPORTER", raw, "none")
+
+    for name in ("include", "exclude"):
+        raw = env.get(f"FUNCTRACE_{name.upper()}")
+        if raw is not None:
+            values[name] = _globs(raw)
 
     return dataclasses.replace(default, **values)  # type: ignore[arg-type]

@@ -95,6 +95,8 @@ def trace(fn: F) -> F:
         return fn  # builtins, partials, classes: nothing of ours to observe
     if getattr(fn, "__functrace_wrapped__", False):
         return fn
+    if (settings.include or settings.exclude) and not _selected(fn):
+        return fn
     backend = _start()
     code = fn.__code__
     known = engine.infos.get(id(code))
@@ -106,6 +108,30 @@ def trace(fn: F) -> F:
     info = engine.info_for(code, fn.__module__ or "", fn.__qualname__)
     wrapped: F = backend.wrap(fn, info)
     return wrapped
+
+
+_selector: tuple[Settings, Any, Any] | None = None
+
+
+def _selected(fn: types.FunctionType) -> bool:
+    """Whether FUNCTRACE_INCLUDE / FUNCTRACE_EXCLUDE let ``fn`` be traced."""
+    global _selector
+    if _selector is None or _selector[0] is not settings:
+        _selector = (settings, _any_glob(settings.include), _any_glob(settings.exclude))
+    _, include, exclude = _selector
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return (include is None or include(name) is not None) and (
+        exclude is None or exclude(name) is None
+    )
+
+
+def _any_glob(patterns: tuple[str, ...]) -> Any:
+    if not patterns:
+        return None
+    import fnmatch
+    import re
+
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
 
 
 def enable() -> None:

@@ -291,3 +291,33 @@ def test_examples_run_from_a_checkout_on_every_backend() -> None:
         proc = run_python([str(ROOT / "examples" / name)], env={"FUNCTRACE": "0"})
         assert proc.returncode == 0 and proc.stderr == ""
     assert os.path.exists(ROOT / "examples" / "chains.py")
+
+
+def test_include_and_exclude_by_name() -> None:
+    program = textwrap.dedent(
+        """
+        import functrace
+
+        @functrace.trace
+        def keep_me():
+            return drop_me()
+
+        @functrace.trace
+        def drop_me():
+            return 1
+
+        print(functrace.trace(drop_me) is drop_me)
+        keep_me()
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_EXCLUDE": "*.drop_*"})
+    assert proc.stdout == "True\n"
+    match_lines(
+        proc.stderr.splitlines(),
+        ["t[01]:    ->__main__.keep_me", "t[01]:    <-__main__.keep_me <dur>"],
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_INCLUDE": "__main__.drop_me, other.*"})
+    match_lines(
+        proc.stderr.splitlines(),
+        ["t[01]:    ->__main__.drop_me", "t[01]:    <-__main__.drop_me <dur>"],
+    )
