@@ -47,18 +47,20 @@ def install_import_hook(
     exclude: Iterable[str] = (),
     *,
     under: Iterable[str | os.PathLike[str]] = (),
+    skip_files: Iterable[str] = (),
     after: type | None = None,
 ) -> ImportHook:
     """Trace the modules whose names match an ``include`` glob (``app``, ``app.*``)
     and no ``exclude`` glob, as they are imported.
 
     ``under``: also take modules whose files lie under these directories (never the
-    standard library, site-packages or a virtual environment). ``after``: insert
+    standard library, site-packages or a virtual environment). ``skip_files``: file
+    name globs never taken (``test_*.py``). ``after``: insert
     the hook after the finders of this type on ``sys.meta_path`` (default: first).
     Already-imported matching modules are not traced; one warning names them.
     """
     include, exclude = list(include), list(exclude)
-    selector = Selector(include, exclude, under)
+    selector = Selector(include, exclude, under, skip_files)
     already = sorted(name for name in list(sys.modules) if include and selector.matches_name(name))
     if already:
         shown = ", ".join(already[:10]) + (

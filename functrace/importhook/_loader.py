@@ -81,6 +81,8 @@ class TracingFinder:
             or not spec.origin.endswith(".py")
         ):
             return None
+        if not self.selector.by_file(spec.origin):
+            return None
         if by_name is None and not self.selector.by_path(spec.origin):
             return None
         spec.loader = TracingLoader(fullname, spec.origin)

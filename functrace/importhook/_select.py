@@ -2,7 +2,8 @@
 
 A module is taken when its name matches an ``include`` glob, or its file lies under
 one of the ``under`` directories, outside the standard library, site-packages and
-any virtual environment; and its name matches no ``exclude`` glob.
+any virtual environment; and its name matches no ``exclude`` glob, nor its file
+name a ``skip_files`` glob (``test_*.py``: pytest rewrites those).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class Selector:
         include: Iterable[str] = (),
         exclude: Iterable[str] = (),
         under: Iterable[str | os.PathLike[str]] = (),
+        skip_files: Iterable[str] = (),
     ) -> None:
+        self.skip_files = _globs(skip_files)
         self.include = _globs(include)
         self.exclude = _globs(exclude)
         self.under = tuple(os.path.join(os.path.realpath(d), "") for d in under)
@@ -48,6 +51,10 @@ class Selector:
 
     def matches_name(self, name: str) -> bool:
         return self.by_name(name) is True
+
+    def by_file(self, path: str) -> bool:
+        """False for files whose names match a ``skip_files`` glob."""
+        return self.skip_files is None or not self.skip_files.match(os.path.basename(path))
 
     def by_path(self, path: str) -> bool:
         real = os.path.realpath(path)

@@ -1,0 +1,202 @@
+"""The active plugin: the import hook for the session, a recording per test, and a
+call-tree section on the report of each failing test."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import types
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import functrace
+from functrace.importhook import ImportHook, install_import_hook
+from functrace.pytest._format import call_lines, capped
+
+__all__ = ["FunctracePlugin", "Options"]
+
+#: Under ``--functrace=.`` (or a bare ``--functrace``): the packages under the rootdir.
+ROOTDIR = "."
+SECTION = "functrace call tree"
+_recording_key = pytest.StashKey[functrace.Recording]()
+_file_key = pytest.StashKey[Path]()
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    packages: tuple[str, ...]
+    tests: bool = False
+    lines: int = 200
+    limit: int = 50_000
+    output: Path | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Options | None:
+        """None when functrace was not asked for."""
+        flags: list[str] | None = config.getoption("functrace")
+        packages = flags if flags is not None else list(config.getini("functrace"))
+        if not packages:
+            return None
+        wanted = [p.strip() or ROOTDIR for p in packages]
+        output = config.getoption("functrace_output") or config.getini("functrace_output")
+        return cls(
+            packages=tuple(dict.fromkeys(wanted)),
+            tests=bool(config.getoption("functrace_tests") or config.getini("functrace_tests")),
+            lines=_int(config, "functrace_lines", 200),
+            limit=_int(config, "functrace_limit", 50_000),
+            output=Path(config.rootpath, output) if output else None,
+        )
+
+
+def _int(config: pytest.Config, name: str, default: int) -> int:
+    value = config.getoption(name)
+    if value is None:
+        value = config.getini(name) or default
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"--{name.replace('_', '-')} takes a number, not {value!r}"
+        ) from None
+
+
+class FunctracePlugin:
+    def __init__(self, config: pytest.Config, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self._previous = functrace.configure()
+        functrace.configure(output="none")
+        self.hook = self._install()
+        self._traced_modules: set[str] = set()
+        if options.output is not None:
+            options.output.mkdir(parents=True, exist_ok=True)
+
+    def _install(self) -> ImportHook:
+        from _pytest.assertion.rewrite import AssertionRewritingHook
+
+        include = []
+        for package in self.options.packages:
+            if package != ROOTDIR:
+                include += [package, f"{package}.*"]
+        under = [self.config.rootpath] if ROOTDIR in self.options.packages else []
+        skip_files = [] if self.options.tests else self._test_file_globs()
+        return install_import_hook(
+            include,
+            ["functrace", "functrace.*"],
+            under=under,
+            skip_files=skip_files,
+            after=AssertionRewritingHook,
+        )
+
+    def _test_file_globs(self) -> list[str]:
+        return [*self.config.getini("python_files"), "conftest.py"]
+
+    def unconfigure(self) -> None:
+        self.hook.uninstall()
+        functrace.configure(**dataclasses.asdict(self._previous))
+
+    # ------------------------------------------------------------ test modules
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        if not self.options.tests:
+            return
+        for item in items:
+            module = getattr(item, "module", None)
+            if module is not None and module.__name__ not in self._traced_modules:
+                self._traced_modules.add(module.__name__)
+                _trace_namespace(module)
+            obj = getattr(item, "obj", None)
+            func = getattr(obj, "__func__", obj)
+            if isinstance(func, types.FunctionType):
+                traced = functrace.trace(func)
+                if traced is not func:
+                    self_ = getattr(obj, "__self__", None)
+                    item.obj = traced if self_ is None else types.MethodType(traced, self_)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ each test
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        path = self._trace_file(item)
+        if path is not None:
+            functrace.configure(output=str(path))
+            item.stash[_file_key] = path
+        try:
+            with functrace.record(self.options.limit) as rec:
+                item.stash[_recording_key] = rec
+                return (yield)
+        finally:
+            if path is not None:
+                functrace.configure(output="none")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when == "call" and report.failed:
+            rec = item.stash.get(_recording_key, None)
+            if rec is not None:
+                report.sections.append((SECTION, self._section(rec, item)))
+        if report.when == "call" and _recording_key in item.stash:
+            del item.stash[_recording_key]  # a passing test's calls go now
+        return report
+
+    def _section(self, rec: functrace.Recording, item: pytest.Item) -> str:
+        lines, cut = capped(list(call_lines(rec.roots)), self.options.lines)
+        if not lines:
+            lines = ["(no traced calls)"]
+        notes = []
+        if cut:
+            notes.append(f"{cut} of {cut + len(lines) - 1} lines cut (--functrace-lines)")
+        if rec.dropped:
+            notes.append(
+                f"{rec.count} calls recorded, {rec.dropped} more dropped (--functrace-limit)"
+            )
+        if cut or rec.dropped:
+            path = item.stash.get(_file_key, None)
+            notes.append(
+                f"full trace: {path}"
+                if path is not None
+                else "full trace: run with --functrace-output DIR"
+            )
+        return "\n".join(lines + [f"[functrace] {n}" for n in notes])
+
+    def _trace_file(self, item: pytest.Item) -> Path | None:
+        if self.options.output is None:
+            return None
+        path = self.options.output / file_name(item.nodeid)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return path
+
+
+def file_name(nodeid: str) -> str:
+    """A file name for a node id: ``tests/test_a.py::test_b[1]`` ->
+    ``tests.test_a.py..test_b[1].log``; long ids are cut and keep a digest."""
+    name = re.sub(r"[^\w.\-\[\]=,+]+", ".", nodeid.replace("::", ".."))
+    if len(name) > 150:
+        digest = hashlib.sha1(nodeid.encode()).hexdigest()[:10]
+        name = f"{name[:138]}-{digest}"
+    return name + ".log"
+
+
+def _trace_namespace(module: types.ModuleType) -> None:
+    """Trace the functions and methods a test module defines (already imported, so
+    not rewritten: the test file was pytest's to rewrite)."""
+    for name, value in list(vars(module).items()):
+        if isinstance(value, types.FunctionType) and value.__module__ == module.__name__:
+            setattr(module, name, functrace.trace(value))
+        elif isinstance(value, type) and value.__module__ == module.__name__:
+            for attr, member in list(vars(value).items()):
+                if isinstance(member, (types.FunctionType, staticmethod, classmethod)):
+                    traced: Any = functrace.trace(member)
+                    if traced is not member:
+                        setattr(value, attr, traced)
