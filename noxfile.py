@@ -87,3 +87,10 @@ def browser(session: nox.Session) -> None:
         *session.posargs,
         env={"FUNCTRACE_E2E": "browser"},
     )
+
+
+@nox.session(python=["3.11", "3.12", "3.13"])
+def realworld(session: nox.Session) -> None:
+    """Other projects' suites untraced, then traced (hook and rewrite modes): one line
+    per package; fails on a regression not listed in realworld/known.toml."""
+    session.run("python", "realworld/harness.py", *session.posargs)
