@@ -1,0 +1,149 @@
+"""``functrace run`` as a real subprocess, next to plain python."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import match_lines, run_python
+
+RUN = ["-m", "functrace", "run"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    files = {
+        "app/__init__.py": "",
+        "app/core.py": """
+            def helper(x):
+                return x * 2
+            def fail(x):
+                raise ValueError(x)
+        """,
+        "app/__main__.py": """
+            import sys
+            from app import core
+            print("main", sys.argv[1:], core.helper(2))
+        """,
+        "skipme.py": "def noisy(): return 1\n",
+        "prog.py": """
+            import sys
+            from app import core
+            import skipme
+            import json
+            print(sys.argv, __name__, sys.path[0] == __file__.rsplit("/", 1)[0])
+            json.dumps(skipme.noisy())
+            def main():
+                return core.helper(3)
+            print(main())
+            if sys.argv[1:] == ["fail"]:
+                core.fail("boom")
+            if sys.argv[1:] == ["exit"]:
+                sys.exit(7)
+        """,
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def test_same_as_python(project: Path) -> None:
+    plain = run_python(["prog.py", "a", "-x"], cwd=project)
+    traced = run_python([*RUN, "prog.py", "a", "-x"], cwd=project)
+    assert traced.stdout == plain.stdout
+    assert plain.stdout.splitlines()[0] == "['prog.py', 'a', '-x'] __main__ True"
+    assert traced.returncode == plain.returncode == 0
+    match_lines(
+        traced.stderr.splitlines(),
+        [
+            "t[01]:    ->skipme.noisy",
+            "t[01]:    <-skipme.noisy <dur>",
+            "t[01]:    ->__main__.main",
+            "t[01]:        ->app.core.helper",
+            "t[01]:        <-app.core.helper <dur>",
+            "t[01]:    <-__main__.main <dur>",
+        ],
+    )
+
+
+def test_exception_traceback_and_exit_code(project: Path) -> None:
+    plain = run_python(["prog.py", "fail"], cwd=project)
+    traced = run_python([*RUN, "-o", "none", "prog.py", "fail"], cwd=project)
+    assert traced.returncode == plain.returncode == 1
+    expected = plain.stderr
+    got = traced.stderr
+    if sys.version_info < (3, 12):  # the wrapper backend's frame sits between
+        got = "\n".join(
+            line
+            for i, line in enumerate(got.splitlines())
+            if "functrace/_runtime" not in line
+            and "functrace/_runtime" not in (got.splitlines()[i - 1] if i else "")
+            and not line.strip(" ^~") == ""
+        )
+        expected = "\n".join(line for line in expected.splitlines() if line.strip(" ^~"))
+    assert got.strip() == expected.strip()
+    assert "functrace/cli" not in traced.stderr
+
+
+def test_sys_exit_code(project: Path) -> None:
+    assert run_python([*RUN, "-o", "none", "prog.py", "exit"], cwd=project).returncode == 7
+
+
+def test_module(project: Path) -> None:
+    plain = run_python(["-m", "app", "1", "--two"], cwd=project)
+    traced = run_python([*RUN, "-m", "app", "1", "--two"], cwd=project)
+    assert traced.stdout == plain.stdout == "main ['1', '--two'] 4\n"
+    match_lines(
+        traced.stderr.splitlines(),
+        ["t[01]:    ->app.core.helper", "t[01]:    <-app.core.helper <dur>"],
+    )
+
+
+def test_include_exclude_output_format(project: Path) -> None:
+    out = project / "trace.jsonl"
+    traced = run_python(
+        [
+            *RUN,
+            "--include",
+            "app.*",
+            "--exclude",
+            "app.core",
+            "-o",
+            str(out),
+            "--format",
+            "jsonl",
+            "prog.py",
+        ],
+        cwd=project,
+    )
+    assert traced.returncode == 0, traced.stderr
+    names = [line.split('"name":"')[1].split('"')[0] for line in out.read_text().splitlines()]
+    assert names == ["__main__.main", "__main__.main"]  # the script, not app.core
+
+
+def test_missing_script(project: Path) -> None:
+    traced = run_python([*RUN, "nope.py"], cwd=project)
+    assert traced.returncode == 2
+    assert "can't open file" in traced.stderr and "nope.py" in traced.stderr
+
+
+def test_never_traces_site_packages(project: Path) -> None:
+    venv_like = project / "venv" / "lib" / "site-packages"
+    venv_like.mkdir(parents=True)
+    (venv_like / "dep.py").write_text("def f(): return 1\n")
+    (project / "uses.py").write_text(
+        f"import sys; sys.path.insert(0, {str(venv_like)!r})\nimport dep\ndep.f()\n"
+    )
+    traced = run_python([*RUN, "uses.py"], cwd=project)
+    assert traced.returncode == 0 and traced.stderr == ""
+
+
+def test_sources_untouched(project: Path) -> None:
+    before = {p: p.read_bytes() for p in project.rglob("*.py")}
+    run_python([*RUN, "-o", "none", "prog.py"], cwd=project)
+    assert {p: p.read_bytes() for p in project.rglob("*.py")} == before
