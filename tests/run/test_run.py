@@ -83,7 +83,7 @@ def test_exception_traceback_and_exit_code(project: Path) -> None:
             for i, line in enumerate(got.splitlines())
             if "functrace/_runtime" not in line
             and "functrace/_runtime" not in (got.splitlines()[i - 1] if i else "")
-            and not line.strip(" ^~") == ""
+            and line.strip(" ^~") != ""
         )
         expected = "\n".join(line for line in expected.splitlines() if line.strip(" ^~"))
     assert got.strip() == expected.strip()
