@@ -97,7 +97,11 @@ def trace(fn: F) -> F:
         return fn
     if (settings.include or settings.exclude) and not _selected(fn):
         return fn
-    backend = _start()
+    try:
+        backend = _start()
+    except Exception as exc:  # never let set-up trouble reach the traced program
+        _give_up(exc)
+        return fn
     code = fn.__code__
     known = engine.infos.get(id(code))
     if _uses_monitoring:
@@ -132,6 +136,16 @@ def _any_glob(patterns: tuple[str, ...]) -> Any:
     import re
 
     return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+def _give_up(exc: Exception) -> None:
+    global _enabled
+    _enabled = False
+    warnings.warn(
+        f"functrace: could not start tracing, functions are left untraced: {exc!r}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def enable() -> None:

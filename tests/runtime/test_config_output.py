@@ -321,3 +321,26 @@ def test_include_and_exclude_by_name() -> None:
         proc.stderr.splitlines(),
         ["t[01]:    ->__main__.drop_me", "t[01]:    <-__main__.drop_me <dur>"],
     )
+
+
+def test_a_failing_start_warns_and_leaves_functions_untouched() -> None:
+    program = textwrap.dedent(
+        """
+        import warnings
+        import functrace
+        from functrace._runtime import engine
+
+        def broken(settings):
+            raise OSError("no trace for you")
+        engine.configure = broken
+        def f():
+            return 7
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g = functrace.trace(f)
+            h = functrace.trace(lambda: 1)
+        print(g is f, g(), len(caught), "could not start tracing" in str(caught[0].message))
+        """
+    )
+    proc = run_python(["-c", program])
+    assert proc.stdout == "True 7 1 True\n", proc.stderr
