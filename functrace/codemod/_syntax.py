@@ -21,13 +21,14 @@ Block = Sequence[cst.BaseStatement] | Sequence[cst.BaseSmallStatement]
 def child_blocks(stmt: cst.BaseCompoundStatement) -> Iterator[Block]:
     """The statement lists directly inside a compound statement (bodies, else, except,
     finally, match cases), in source order."""
+    if isinstance(stmt, cst.Match):
+        for case in stmt.cases:
+            yield _suite(case.body)
+        return
     yield _suite(stmt.body)
     if isinstance(stmt, (cst.Try, cst.TryStar)):
         for handler in stmt.handlers:
             yield _suite(handler.body)
-    elif isinstance(stmt, cst.Match):
-        for case in stmt.cases:
-            yield _suite(case.body)
     orelse = getattr(stmt, "orelse", None)
     while orelse is not None:
         yield _suite(orelse.body)
