@@ -3,16 +3,24 @@ imports. Only statements are walked (functions are statements), never expression
 
 from __future__ import annotations
 
+import io
+import itertools
+import tokenize
 from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
 __all__ = [
+    "MAX_NESTING",
     "bound_imports",
+    "bracket_depth",
     "child_blocks",
     "comments_of",
+    "header_comments",
     "dotted_name",
     "parse_error",
+    "split_bom",
+    "too_deep",
 ]
 
 Block = Sequence[cst.BaseStatement] | Sequence[cst.BaseSmallStatement]
@@ -80,6 +88,18 @@ def comments_of(node: cst.FunctionDef | cst.ClassDef) -> Iterator[str]:
         yield trailing.comment.value
 
 
+def header_comments(module: cst.Module) -> list[str]:
+    """The comment lines directly above the module's first statement (libcst keeps
+    them in the module header rather than in the statement's leading lines)."""
+    block: list[str] = []
+    for line in module.header:
+        if line.comment is None:
+            block = []
+        else:
+            block.append(line.comment.value)
+    return block
+
+
 def bound_imports(small: cst.BaseSmallStatement) -> Iterator[tuple[str, str]]:
     """``(local name, qualified name)`` for each name an import statement binds."""
     if isinstance(small, cst.Import):
@@ -100,6 +120,52 @@ def bound_imports(small: cst.BaseSmallStatement) -> Iterator[tuple[str, str]]:
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
             yield local, f"{module}.{name}"
+
+
+#: Python refuses more nested brackets than this; libcst's parser crashes the process
+#: (stack overflow) somewhere past 800, so deeper files are refused before parsing.
+MAX_NESTING = 200
+
+_STEP = [0] * 256
+_STEP[ord("(")] = _STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord(")")] = _STEP[ord("]")] = _STEP[ord("}")] = -1
+_NOT_BRACKETS = bytes(b for b in range(256) if not _STEP[b])
+
+
+def bracket_depth(src: bytes) -> int:
+    """How deeply brackets nest in ``src``, strings and comments included (so it can
+    only overstate); cheap, and exact enough to tell a real file from a hostile one."""
+    brackets = src.translate(None, _NOT_BRACKETS)
+    if len(brackets) <= MAX_NESTING:
+        return len(brackets)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)))
+
+
+def too_deep(src: bytes) -> str | None:
+    """Why libcst must not be given ``src``, if brackets nest deeper than Python allows."""
+    if bracket_depth(src) <= MAX_NESTING:
+        return None
+    depth, deepest = 0, 0
+    try:  # strings or comments may hold the brackets: count real ones
+        for token in tokenize.tokenize(io.BytesIO(src).readline):
+            if token.type == tokenize.OP:
+                if token.string in "([{":
+                    depth += 1
+                    deepest = max(deepest, depth)
+                elif token.string in ")]}":
+                    depth -= 1
+    except (SyntaxError, tokenize.TokenError):
+        return "cannot parse: brackets nested too deeply"
+    if deepest > MAX_NESTING:
+        return f"cannot parse: brackets nested {deepest} deep (Python allows {MAX_NESTING})"
+    return None
+
+
+def split_bom(src: bytes) -> tuple[bytes, bytes]:
+    """``(UTF-8 byte order mark or b"", the rest)``: edits are made on the rest, so a
+    line inserted at the top goes after the mark."""
+    bom = b"\xef\xbb\xbf"
+    return (bom, src[3:]) if src.startswith(bom) else (b"", src)
 
 
 def parse_error(exc: cst.ParserSyntaxError) -> tuple[str, int, int]:

@@ -23,7 +23,10 @@ from functrace.codemod._syntax import (
     child_blocks,
     comments_of,
     dotted_name,
+    header_comments,
     parse_error,
+    split_bom,
+    too_deep,
 )
 from functrace.codemod.forms import decorator_line, import_line, split_line
 from functrace.codemod.result import Result
@@ -33,8 +36,19 @@ __all__ = ["instrument_source"]
 
 def instrument_source(src: bytes) -> Result:
     """Instrument one module's source. Never raises: failures are results."""
+    bom, rest = split_bom(src)
+    result = _instrument_source(rest)
+    if bom and result.output is not None:
+        return Result.changed(bom + result.output, result.functions)
+    return result
+
+
+def _instrument_source(src: bytes) -> Result:
     if policy.file_is_skipped(src):
         return Result.skipped("functrace: skip-file")
+    hostile = too_deep(src)
+    if hostile is not None:
+        return Result.failed(hostile)
     try:
         module = cst.parse_module(src)
     except cst.ParserSyntaxError as exc:
@@ -107,14 +121,14 @@ class _Instrumenter:
                         self.aliases.update(bound_imports(small))
             elif isinstance(stmt, cst.FunctionDef):
                 inner = skipped or (
-                    self.has_pragmas and policy.class_is_skipped(comments_of(stmt))
+                    self.has_pragmas and policy.class_is_skipped(self._comments(stmt))
                 )
                 if not skipped:
                     self.candidates.append(stmt)
                 self._collect(stmt.body.body, inner)
             elif isinstance(stmt, cst.ClassDef):
                 inner = skipped or (
-                    self.has_pragmas and policy.class_is_skipped(comments_of(stmt))
+                    self.has_pragmas and policy.class_is_skipped(self._comments(stmt))
                 )
                 self._collect(stmt.body.body, inner)
             elif isinstance(stmt, cst.BaseCompoundStatement):
@@ -131,8 +145,14 @@ class _Instrumenter:
             dotted = dotted_name(decorator.decorator)
             if dotted is not None:
                 names.append(policy.qualify(dotted, self.aliases))
-        comments = comments_of(fn) if self.has_pragmas else ()
+        comments = self._comments(fn) if self.has_pragmas else ()
         return policy.judge_function(names, comments)
+
+    def _comments(self, node: cst.FunctionDef | cst.ClassDef) -> list[str]:
+        comments = list(comments_of(node))
+        if self.module.body and node is self.module.body[0]:
+            comments += header_comments(self.module)
+        return comments
 
     def _module_name(self) -> tuple[str, bool]:
         """The name the decorators use, and whether an import must be added."""

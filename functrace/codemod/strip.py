@@ -16,7 +16,7 @@ import libcst as cst
 
 from functrace.codemod import policy
 from functrace.codemod._locate import NotExact, locate
-from functrace.codemod._syntax import child_blocks, dotted_name, parse_error
+from functrace.codemod._syntax import child_blocks, dotted_name, parse_error, split_bom, too_deep
 from functrace.codemod.forms import ADDED_MARKER, decorator_line, import_line, split_line
 from functrace.codemod.result import Result
 
@@ -25,8 +25,19 @@ __all__ = ["strip_source"]
 
 def strip_source(src: bytes) -> Result:
     """Strip one module's source. Never raises: failures are results."""
+    bom, rest = split_bom(src)
+    result = _strip_source(rest)
+    if bom and result.output is not None:
+        return Result.changed(bom + result.output, result.functions)
+    return result
+
+
+def _strip_source(src: bytes) -> Result:
     if ADDED_MARKER.encode() not in src:
         return Result.unchanged()
+    hostile = too_deep(src)
+    if hostile is not None:
+        return Result.failed(hostile)
     try:
         module = cst.parse_module(src)
     except cst.ParserSyntaxError as exc:

@@ -1,0 +1,206 @@
+"""What ``functrace instrument`` and ``functrace strip`` share: options, the run over
+files, and rendering of results (data on stdout; progress, problems and the one-line
+summary on stderr)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+import click
+
+from functrace.cli.exit_codes import ExitCode
+
+__all__ = ["rewrite_command"]
+
+
+def rewrite_command(transform: str, past: str, help: str) -> click.Command:
+    """A click command applying ``transform`` (a name from
+    :data:`functrace.codemod.parallel.TRANSFORMS`); ``past`` is its verb in the
+    summary ("instrumented")."""
+
+    @click.command(name=transform, help=help, no_args_is_help=True)
+    @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+    @click.option("-w", "--write", is_flag=True, help="Rewrite files in place (the default).")
+    @click.option("--diff", is_flag=True, help="Print a unified diff; write nothing.")
+    @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file would change.")
+    @click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Skip matching files and folders inside the directories given (repeatable), "
+        "on top of .git, virtual environments, site-packages, __pycache__, build, dist, "
+        ".tox, .nox, *.egg-info.",
+    )
+    @click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=os.cpu_count() or 1,
+        show_default="number of CPUs",
+        help="Files rewritten in parallel.",
+    )
+    def command(
+        paths: tuple[str, ...],
+        write: bool,
+        diff: bool,
+        check: bool,
+        exclude: tuple[str, ...],
+        jobs: int,
+    ) -> None:
+        if write and (diff or check):
+            raise click.UsageError("-w/--write cannot be combined with --diff or --check.")
+        from functrace.codemod.parallel import Mode
+
+        mode = Mode.DIFF if diff else Mode.CHECK if check else Mode.WRITE
+        code = _Run(transform, past, mode, check).run(paths, exclude, jobs)
+        raise SystemExit(int(code))
+
+    return command
+
+
+@dataclass
+class _Tally:
+    changed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    functions: int = 0
+
+
+class _Run:
+    def __init__(self, transform: str, past: str, mode: Any, check: bool) -> None:
+        from rich.console import Console
+
+        self.transform = transform
+        self.past = past
+        self.mode = mode
+        self.check = check
+        self.tally = _Tally()
+        self.console = Console(stderr=True, highlight=False)
+        self.stdout: IO[bytes] = click.get_binary_stream("stdout")
+
+    def run(self, paths: Sequence[str], exclude: Sequence[str], jobs: int) -> ExitCode:
+        from functrace.codemod.files import discover
+
+        interrupted = False
+        try:
+            if "-" in paths:
+                self._stdin()
+            discovery = discover([p for p in paths if p != "-"], exclude)
+            for problem in discovery.problems:
+                self._say(problem)
+                self.tally.failed += 1
+            for warning in discovery.warnings:
+                self._say(warning)
+            if discovery.files:
+                interrupted = self._files([str(f) for f in discovery.files], jobs)
+        except KeyboardInterrupt:
+            interrupted = True
+        self._summary(interrupted)
+        if interrupted:
+            return ExitCode.INTERRUPTED
+        if self.tally.failed or (self.check and self.tally.changed):
+            return ExitCode.FAILED
+        return ExitCode.OK
+
+    def _files(self, files: list[str], jobs: int) -> bool:
+        """Rewrite ``files``; True if interrupted."""
+        from functrace.codemod.parallel import Rewriter
+
+        with Rewriter(files, self.transform, self.mode, jobs) as rewriter:
+            advance = self._progress(len(files))
+            try:
+                for report in rewriter:
+                    self._report(report.path, report.result, report.diff)
+                    advance()
+            except KeyboardInterrupt:
+                rewriter.interrupt()
+                for report in rewriter.drain():  # a second Ctrl-C ends this too
+                    self._report(report.path, report.result, report.diff)
+                return True
+            finally:
+                advance(stop=True)
+        return False
+
+    def _progress(self, total: int) -> Callable[..., None]:
+        if not self.console.is_terminal:
+            return lambda stop=False: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        task = progress.add_task(self.transform, total=total)
+        progress.start()
+
+        def advance(stop: bool = False) -> None:
+            if stop:
+                progress.stop()
+            else:
+                progress.advance(task)
+
+        return advance
+
+    def _stdin(self) -> None:
+        from functrace.codemod.diff import unified_diff
+        from functrace.codemod.parallel import Mode, get_transform
+        from functrace.codemod.result import Status
+
+        src = click.get_binary_stream("stdin").read()
+        result = get_transform(self.transform)(src)
+        output = result.output if result.output is not None else src
+        diff = None
+        if self.mode is Mode.WRITE and result.status is not Status.FAILED:
+            self.stdout.write(output)
+            self.stdout.flush()
+        elif self.mode is Mode.DIFF and result.status is Status.CHANGED:
+            diff = unified_diff("<stdin>", src, output)
+        self._report("<stdin>", result.without_output(), diff)
+
+    def _report(self, path: str, result: Any, diff: str | None) -> None:
+        from functrace.codemod.result import Status
+
+        status = result.status
+        if status is Status.CHANGED:
+            self.tally.changed += 1
+            self.tally.functions += result.functions
+        elif status is Status.UNCHANGED:
+            self.tally.unchanged += 1
+        elif status is Status.SKIPPED:
+            self.tally.skipped += 1
+        else:
+            self.tally.failed += 1
+            self._say(result.describe(path))
+        if diff:
+            self.stdout.write(diff.encode("utf-8", "surrogateescape"))
+            self.stdout.flush()
+
+    def _say(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def _summary(self, interrupted: bool) -> None:
+        t = self.tally
+        dry = self.mode.value != "write"
+        changed = "would change" if dry else "changed"
+        parts = [f"{_files(t.changed)} {changed}", f"{t.unchanged} unchanged"]
+        if t.skipped:
+            parts.append(f"{t.skipped} skipped")
+        parts.append(f"{t.failed} failed")
+        verb = f"would be {self.past}" if dry else self.past
+        functions = f"{t.functions} function{'s' if t.functions != 1 else ''} {verb}"
+        line = f"{', '.join(parts)}; {functions}"
+        if interrupted:
+            line = f"interrupted: {line}"
+        self._say(line)
+
+
+def _files(n: int) -> str:
+    return f"{n} file{'s' if n != 1 else ''}"

@@ -1,0 +1,20 @@
+"""``functrace instrument PATH...``: trace every function of these files."""
+
+from __future__ import annotations
+
+from functrace.cli._rewrite_common import rewrite_command
+
+__all__ = ["command"]
+
+command = rewrite_command(
+    "instrument",
+    "instrumented",
+    """Add `import functrace` and an innermost `@functrace.trace` to every function.
+
+    PATH is a file, a directory (searched for *.py) or - for stdin to stdout.
+    Files are rewritten in place. Leave a function or class alone with a
+    `# functrace: skip` comment on its line or the line above, a whole file
+    with a `# functrace: skip-file` comment line at its top. Every added line
+    ends with `# functrace: added`, which `functrace strip` looks for.
+    """,
+)
