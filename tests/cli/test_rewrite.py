@@ -205,3 +205,25 @@ def test_subprocess_stdin_and_bad_input(tmp_path: Path) -> None:
         done.stderr.splitlines()[0] == f"{tmp_path / 'missing'}: no such file or directory".encode()
     )
     assert b"Traceback" not in done.stderr
+
+
+def test_interrupt_prints_a_partial_summary_and_exits_130(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    body = "".join(f"def f{i}(x):\n    return [x, {i}]\n" for i in range(400))
+    for i in range(300):
+        (tmp_path / f"m{i}.py").write_text(body)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "functrace", "instrument", "-j", "2", str(tmp_path)],
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("finished before the interrupt")
+    assert proc.returncode == 130
+    assert err.decode().startswith("interrupted: ")
+    assert b"Traceback" not in err
+    assert not list(tmp_path.glob(".*.functrace"))
