@@ -2,6 +2,8 @@
 
 Events append complete lines to ``buffer`` (``list.append`` is atomic, so threads
 never tear each other's lines); :func:`flush` writes them as one chunk per call.
+The compiled fast path appends UTF-8 lines to ``bytearray`` chunks instead; a
+flush writes str lines and chunks in buffer order.
 A file is opened for appending and written with single ``os.write`` calls of
 whole lines, so processes sharing it interleave lines, never bytes within one.
 Nothing is lost at exit: ``flush`` runs from ``atexit`` (registered at import,
@@ -13,6 +15,8 @@ output off quietly; the traced program never sees the error.
 from __future__ import annotations
 
 import atexit
+import codecs
+import itertools
 import os
 import sys
 import threading
@@ -22,8 +26,9 @@ from typing import IO
 
 __all__ = ["buffer", "configure", "flush", "next_flush_ns"]
 
-#: Whole lines, each ending in "\n", waiting to be written.
-buffer: list[str] = []
+#: Whole lines, each ending in "\n", waiting to be written: str lines, and
+#: bytearray chunks of UTF-8 lines from the compiled fast path.
+buffer: list[str | bytearray] = []
 #: The engine flushes when its clock passes this (perf_counter_ns).
 next_flush_ns = 0
 
@@ -124,12 +129,12 @@ def flush() -> None:
         next_flush_ns = time.perf_counter_ns() + _interval_ns
         if not n:
             return
-        text = "".join(buffer[:n])
+        items = buffer[:n]
         del buffer[:n]
         if _dead or _target == "none":
             return
         try:
-            _write(text)
+            _write(items)
         except BrokenPipeError:
             _dead = True
         except (OSError, ValueError) as exc:
@@ -141,9 +146,9 @@ def flush() -> None:
             )
 
 
-def _write(text: str) -> None:
+def _write(items: list[str | bytearray]) -> None:
     if _fd is not None:
-        _write_all(_fd, text.encode("utf-8", "backslashreplace"))
+        _write_all(_fd, _encode(items, "utf-8"))
         return
     stream = _stream()
     if stream is None:
@@ -152,7 +157,7 @@ def _write(text: str) -> None:
     fileno = _fileno(stream) if stream is original else None
     if fileno is None:
         # Redirected (contextlib.redirect_stderr, pytest's capture): honour it.
-        stream.write(text)
+        stream.write(_text(items))
         stream.flush()
         return
     # The real stream: keep the program's own buffered text first, then write
@@ -160,7 +165,34 @@ def _write(text: str) -> None:
     # in Python's buffers to fail again at interpreter exit.
     stream.flush()
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    _write_all(fileno, text.encode(encoding, "backslashreplace"))
+    _write_all(fileno, _encode(items, encoding))
+
+
+def _text(items: list[str | bytearray]) -> str:
+    try:
+        return "".join(items)  # type: ignore[arg-type]  # str lines only: the common case
+    except TypeError:
+        return "".join(item if isinstance(item, str) else item.decode("utf-8") for item in items)
+
+
+def _encode(items: list[str | bytearray], encoding: str) -> bytes:
+    try:
+        text = "".join(items)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    else:
+        return text.encode(encoding, "backslashreplace")
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    parts: list[bytes | bytearray] = []
+    for kind, run in itertools.groupby(items, type):
+        if kind is str:
+            parts.append("".join(run).encode(encoding, "backslashreplace"))  # type: ignore[arg-type]
+        elif utf8:
+            parts.extend(run)  # type: ignore[arg-type]
+        else:
+            text = "".join(chunk.decode("utf-8") for chunk in run)  # type: ignore[union-attr]
+            parts.append(text.encode(encoding, "backslashreplace"))
+    return b"".join(parts)
 
 
 def _fileno(stream: IO[str]) -> int | None:
