@@ -3,9 +3,11 @@
 Two workloads: recursive fib (call-heavy, tiny bodies) and a small recursive-descent
 expression parser (realistic pure Python). For each: untraced, a bare
 functools.wraps pass-through wrapper, functrace writing lines to a file (flushed
-inside the timing), and functrace with ``record()``. Each mode gets its own copy
+inside the timing) through the compiled fast path and through the pure-Python
+one (switched at run time), and functrace with ``record()``. Each mode gets its own copy
 of the workload's functions (fresh code objects), rounds alternate the modes,
-and the medians are reported with the ratio to the bare wrapper's overhead.
+and the medians and the best rounds (steadier on a busy machine) are reported with
+the ratio to the bare wrapper's overhead.
 
     python bench/bench_runtime.py [--rounds 7]
 """
@@ -110,12 +112,19 @@ def main() -> None:
     log = os.path.join(tmp, "trace.log")
     functrace.configure(output=log)
 
+    from functrace._runtime import engine
+
+    engine._use_speedups(True)
+    compiled = engine._native is not None
     modes: dict[str, dict[str, Any]] = {
         "untraced": build(lambda f: f),
         "bare wrapper": build(bare),
-        "functrace lines": build(functrace.trace),
-        "functrace record()": build(functrace.trace),
+        "lines, compiled": build(functrace.trace),
+        "lines, pure Python": build(functrace.trace),
+        "record()": build(functrace.trace),
     }
+    if not compiled:
+        del modes["lines, compiled"]
     fib_calls, parse_calls = count_calls()
 
     def run_fib(ns: dict[str, Any]) -> None:
@@ -129,12 +138,13 @@ def main() -> None:
     for _ in range(args.rounds):
         for workload, runner in (("fib", run_fib), ("parser", run_parse)):
             for mode, ns in modes.items():
-                if mode == "functrace lines":
+                if mode.startswith("lines"):
                     functrace.configure(output=log)
+                    engine._use_speedups(mode == "lines, compiled")
                 else:
                     functrace.configure(output="none")
                 t0 = time.perf_counter_ns()
-                if mode == "functrace record()":
+                if mode == "record()":
                     with functrace.record():
                         runner(ns)
                 else:
@@ -148,16 +158,24 @@ def main() -> None:
         f"functrace runtime overhead, Python {sys.version.split()[0]}, "
         f"median of {args.rounds} rounds"
     )
+    if not compiled:
+        print("(functrace._runtime._speedups is not built: pure-Python path only)")
     for workload, calls in (("fib", fib_calls), ("parser", parse_calls)):
         base = statistics.median(results[(workload, "untraced")])
-        wrap = statistics.median(results[(workload, "bare wrapper")]) - base
         print(f"\n{workload}: {calls} calls per run, untraced {base / calls:.0f} ns/call")
+        print(f"  {'':20s}  median ns/call (x bare)   best ns/call (x bare)")
+        wrap = {
+            stat: stat(results[(workload, "bare wrapper")]) - stat(results[(workload, "untraced")])
+            for stat in (statistics.median, min)
+        }
         for mode in modes:
             if mode == "untraced":
                 continue
-            over = (statistics.median(results[(workload, mode)]) - base) / calls
-            ratio = over / (wrap / calls)
-            print(f"  {mode:20s} +{over:7.0f} ns/call   {ratio:4.1f}x the bare wrapper's overhead")
+            cells = []
+            for stat in (statistics.median, min):
+                over = stat(results[(workload, mode)]) - stat(results[(workload, "untraced")])
+                cells.append(f"+{over / calls:7.0f} ({over / wrap[stat]:4.1f}x)")
+            print(f"  {mode:20s}  {cells[0]:>22s}   {cells[1]:>20s}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ class Settings:
     min_duration_ns: int = 0
     # "otel": every traced call also becomes an OpenTelemetry span.
     exporter: str = ""
+    # Use the compiled fast path when it is built (FUNCTRACE_SPEEDUPS=0: pure Python).
+    speedups: bool = True
     # Globs over "module.qualname": only matching functions are traced (empty: all),
     # and never those matching an exclude. Decided once, when a function is decorated.
     include: tuple[str, ...] = ()
@@ -51,6 +53,7 @@ _HELP = {
     "FUNCTRACE_MAX_DEPTH": "expected a whole number >= 0",
     "FUNCTRACE_MIN_DURATION": "expected a duration such as 500us, 2ms or 0",
     "FUNCTRACE_EXPORTER": "expected otel",
+    "FUNCTRACE_SPEEDUPS": "expected 1/on/true/yes or 0/off/false/no",
 }
 
 
@@ -129,5 +132,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env.get(f"FUNCTRACE_{name.upper()}")
         if raw is not None:
             values[name] = _globs(raw)
+
+    raw = env.get("FUNCTRACE_SPEEDUPS")
+    if raw is not None:
+        word = raw.strip().lower()
+        if word in _OFF:
+            values["speedups"] = False
+        elif word not in _ON:
+            _warn("FUNCTRACE_SPEEDUPS", raw, "on")
 
     return dataclasses.replace(default, **values)  # type: ignore[arg-type]

@@ -49,6 +49,7 @@ __all__ = [
     "enter",
     "info_for",
     "leave",
+    "native_callbacks",
     "remove_observer",
     "start_recording",
     "stop_recording",
@@ -371,7 +372,9 @@ def fast_leave(
         except AttributeError:
             return
         stack = ctx.stack
-        if kind or len(stack) < 2 or stack[-1][0] is not info:
+        if kind or len(stack) < 2 or stack[-1][0] is not info or stack[-1][3] is not True:
+            # Not a nested call's return, or its enter line is still pending
+            # (written under a depth or duration filter that is gone now).
             return leave(kind, code, offset, arg)
         entry = stack.pop()
         if entry[2] is not None:
@@ -381,7 +384,10 @@ def fast_leave(
             text = _small[duration // 10] or format_duration_fast(duration)
         else:
             text = format_duration(duration)
-        _append(f"{ctx.prefixes[len(stack) + 1]}{info.exit_text}{text}\n")
+        depth = len(stack) + 1
+        prefixes = ctx.prefixes
+        prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+        _append(f"{prefix}{info.exit_text}{text}\n")
         if t >= output.next_flush_ns:
             output.flush()
     except RecursionError:
@@ -481,7 +487,51 @@ def configure(settings: Settings) -> None:
     _max_depth = settings.max_depth or sys.maxsize
     _min_duration = settings.min_duration_ns
     _text = settings.format == "text"
+    _use_speedups(settings.speedups)
+
+
+# ---------------------------------------------------------------- compiled fast path
+
+# functrace._runtime._speedups (built from _speedups.c when a compiler was there)
+# is fast_enter / fast_leave in C, with the same effects and the same hand-offs
+# to enter / leave. Missing, or of another API version: the Python path runs.
+_SPEEDUPS_API = 1
+_native: Any = None
+_speedups_on = True
+
+
+def _load_speedups() -> Any:
+    try:
+        from functrace._runtime import _speedups
+    except ImportError:
+        return None
+    if getattr(_speedups, "API", None) != _SPEEDUPS_API:
+        return None  # built from another version of _speedups.c
+    try:
+        _speedups.init(sys.modules[__name__], output)
+    except Exception:
+        return None
+    return _speedups
+
+
+def _use_speedups(on: bool) -> None:
+    """Allow (or forbid) the compiled fast path; the benchmark flips this at run time."""
+    global _speedups_on, _native
+    _speedups_on = on
+    if on and _native is None:
+        _native = _load_speedups()
+    elif _native is not None:
+        _native.init(sys.modules[__name__], output)  # the output may have changed
     select_path()
+
+
+def native_callbacks() -> tuple[Callable[..., Any], ...] | None:
+    """When the compiled path is in force: its ``sys.monitoring`` callbacks for
+    PY_START, PY_RESUME, PY_THROW, PY_RETURN, PY_YIELD and PY_UNWIND."""
+    if _native is None or current != (_native.enter, _native.leave):
+        return None
+    n = _native
+    return (n.py_start, n.py_resume, n.py_resume, n.py_return, n.py_yield, n.py_unwind)
 
 
 _text = True
@@ -491,7 +541,8 @@ _path_listeners: list[Callable[[], None]] = []
 
 
 def select_path() -> None:
-    """Use the fast path whenever only plain text lines are wanted."""
+    """Use the fast path whenever only plain text lines are wanted: the compiled
+    one when it is built and allowed (``FUNCTRACE_SPEEDUPS``), else the Python one."""
     global current
     plain = (
         _lines_on
@@ -501,7 +552,12 @@ def select_path() -> None:
         and not _recorders
         and not _observers
     )
-    chosen = (fast_enter, fast_leave) if plain else (enter, leave)
+    if not plain:
+        chosen = (enter, leave)
+    elif _speedups_on and _native is not None:
+        chosen = (_native.enter, _native.leave)
+    else:
+        chosen = (fast_enter, fast_leave)
     if chosen != current:
         current = chosen
         for listener in _path_listeners:

@@ -46,16 +46,21 @@ class MonitoringBackend:
         mon = sys.monitoring
         ev = mon.events
         assert self.tool is not None
-        # C-level partials: the engine's functions are the callbacks, no extra frame.
-        enter, leave = engine.current
-        for event, callback in (
-            (ev.PY_START, partial(enter, False)),
-            (ev.PY_RESUME, partial(enter, True)),
-            (ev.PY_THROW, partial(enter, True)),
-            (ev.PY_RETURN, partial(leave, engine.RETURN)),
-            (ev.PY_YIELD, partial(leave, engine.SUSPEND)),
-            (ev.PY_UNWIND, partial(leave, engine.UNWIND)),
-        ):
+        events = (ev.PY_START, ev.PY_RESUME, ev.PY_THROW, ev.PY_RETURN, ev.PY_YIELD, ev.PY_UNWIND)
+        # The compiled path's callbacks take sys.monitoring's arguments as they come;
+        # the Python ones get C-level partials: no extra frame either way.
+        callbacks = engine.native_callbacks()
+        if callbacks is None:
+            enter, leave = engine.current
+            callbacks = (
+                partial(enter, False),
+                partial(enter, True),
+                partial(enter, True),
+                partial(leave, engine.RETURN),
+                partial(leave, engine.SUSPEND),
+                partial(leave, engine.UNWIND),
+            )
+        for event, callback in zip(events, callbacks):
             mon.register_callback(self.tool, event, callback)
 
     @property

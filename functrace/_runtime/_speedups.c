@@ -1,0 +1,905 @@
+/* functrace._runtime._speedups: engine.py's fast path (fast_enter / fast_leave) in C.
+ *
+ * Optional: setup.py builds it when a compiler is there, and the engine uses the
+ * pure-Python fast path when it is missing or FUNCTRACE_SPEEDUPS=0. The effects
+ * are exactly those of the Python functions: for a nested plain call, append
+ * [info, t, None, True] to the context's stack and one enter line to
+ * output.buffer; on its return pop it and append one exit line. Everything else
+ * (outermost calls, async code, suspensions, exceptions, mismatched stacks,
+ * anything of an unexpected shape) is handed to the general engine.enter /
+ * engine.leave, looked up at call time. A RecursionError drops the event; any
+ * other Exception goes to engine._internal_error and never reaches the program.
+ *
+ * Lines go to output.buffer as UTF-8 bytes: consecutive lines share one
+ * bytearray chunk (the last item of the buffer while it is being filled), which
+ * saves a str object per line and the UTF-8 encoding at flush time. output.flush
+ * writes str lines and chunks in buffer order. A text that cannot be UTF-8
+ * encoded (a lone surrogate) goes in as a str line, as the Python path does.
+ *
+ * Python state comes from init(engine, output). Context and CodeInfo use
+ * __slots__: their slots are read at the offsets their member descriptors
+ * give (checked at init, with plain getattr for anything else).
+ *
+ * Two sets of entry points:
+ *   enter(resumed, code, offset=0, exc=None), leave(kind, code, offset=0, arg=None)
+ *       the engine's signatures (engine.current; the 3.10/3.11 wrappers call them);
+ *   py_start, py_resume, py_throw, py_return, py_yield, py_unwind
+ *       sys.monitoring's callback signatures, with the kind bound in C (3.12+).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <limits.h>
+#include <string.h>
+
+#define API_VERSION 1
+
+/* ------------------------------------------------------------ state from init() */
+
+static PyObject *engine_mod;  /* functrace._runtime.engine */
+static PyObject *infos;       /* engine.infos: id(code) -> CodeInfo */
+static PyObject *tls;         /* engine._tls (threading.local) */
+static PyObject *buffer;      /* output.buffer */
+static PyObject *output_dict; /* vars(output): next_flush_ns, flush */
+static PyTypeObject *info_type, *ctx_type;
+static PyObject *kind_obj[3]; /* engine.RETURN, engine.UNWIND, engine.SUSPEND */
+static PyObject *zero;        /* the default offset */
+static PyObject *chunk;       /* the bytearray being filled, while it is buffer[-1] */
+static int chunk_filled;      /* a chunk is full: flush now, keeping memory in cache */
+/* output.next_flush_ns as last read. A flush only moves it later, except when
+ * output.configure shortens the interval, and engine.configure calls init()
+ * then; so the module's value needs reading only once this one is reached. */
+static long long next_flush = LLONG_MIN;
+
+#define CHUNK_SIZE (1 << 16)
+
+/* id(code) -> CodeInfo remembered per code object, direct-mapped. engine.infos
+ * only grows (an info keeps its code alive, so its id is never reused), so the
+ * cache is dropped whenever len(infos) changes. */
+#define CACHE_SIZE 256
+static struct {
+    PyObject *code; /* borrowed: kept alive by the info */
+    PyObject *info;
+} info_cache[CACHE_SIZE];
+static Py_ssize_t info_cache_len = -1;
+
+static void
+clear_info_cache(void)
+{
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        info_cache[i].code = NULL;
+        Py_CLEAR(info_cache[i].info);
+    }
+}
+
+enum { K_RETURN, K_UNWIND, K_SUSPEND };
+
+enum { I_CODE, I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, C_STACK, C_TAG, N_SLOTS };
+static const char *slot_names[N_SLOTS] = {
+    "code", "is_async", "enter_text", "resume_text", "exit_text", "stack", "tag",
+};
+static PyObject *slot_str[N_SLOTS];
+static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
+
+static PyObject *s_cur, *s_next_flush_ns, *s_flush, *s_enter, *s_leave, *s_internal_error,
+    *s_end_ns;
+
+static int initialized = 0;
+
+/* ------------------------------------------------------------ helpers */
+
+static inline int
+now_ns(long long *t)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t v;
+    if (PyTime_PerfCounterRaw(&v) < 0) {
+        return -1;
+    }
+    *t = (long long)v;
+#else
+    *t = (long long)_PyTime_GetPerfCounter(); /* time.perf_counter_ns()'s clock */
+#endif
+    return 0;
+}
+
+/* A slot of obj (new reference), read in place when obj is exactly tp. */
+static inline PyObject *
+get_slot(PyObject *obj, PyTypeObject *tp, int i)
+{
+    if (Py_TYPE(obj) == tp && slot_off[i] >= 0) {
+        PyObject *v = *(PyObject **)((char *)obj + slot_off[i]);
+        if (v != NULL) {
+            return Py_NewRef(v);
+        }
+        PyErr_SetObject(PyExc_AttributeError, slot_str[i]);
+        return NULL;
+    }
+    return PyObject_GetAttr(obj, slot_str[i]);
+}
+
+/* The CodeInfo of code: 1 and a new reference, 0 if code is not traced, -1 on error. */
+static inline int
+lookup_info(PyObject *code, PyObject **out)
+{
+    *out = NULL;
+    size_t slot = ((size_t)code >> 4) % CACHE_SIZE;
+    if (info_cache_len == PyDict_GET_SIZE(infos)) {
+        if (info_cache[slot].code == code) {
+            *out = Py_NewRef(info_cache[slot].info);
+            return 1;
+        }
+    }
+    else {
+        clear_info_cache();
+        info_cache_len = PyDict_GET_SIZE(infos);
+    }
+    PyObject *key = PyLong_FromVoidPtr(code); /* id(code) */
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *info = PyDict_GetItemWithError(infos, key);
+    Py_DECREF(key);
+    if (info == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(info);
+    PyObject *own = get_slot(info, info_type, I_CODE);
+    if (own == NULL) {
+        Py_DECREF(info);
+        return -1;
+    }
+    Py_DECREF(own); /* only its identity matters */
+    if (own != code) {
+        Py_DECREF(info);
+        return 0;
+    }
+    info_cache[slot].code = code;
+    Py_XSETREF(info_cache[slot].info, Py_NewRef(info));
+    *out = info;
+    return 1;
+}
+
+/* _tls.cur: 1 and a new reference, 0 if this thread has none yet, -1 on error. */
+static inline int
+current_context(PyObject **out)
+{
+    *out = PyObject_GetAttr(tls, s_cur);
+    if (*out != NULL) {
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+static int
+read_next_flush(void)
+{
+    PyObject *next = PyDict_GetItemWithError(output_dict, s_next_flush_ns);
+    if (next == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetObject(PyExc_AttributeError, s_next_flush_ns);
+        }
+        return -1;
+    }
+    int overflow;
+    long long n = PyLong_AsLongLongAndOverflow(next, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    next_flush = overflow ? (overflow < 0 ? LLONG_MIN : LLONG_MAX) : n;
+    return 0;
+}
+
+/* if t >= output.next_flush_ns: output.flush() */
+static int
+maybe_flush(long long t)
+{
+    if (t < next_flush && !chunk_filled) {
+        return 0;
+    }
+    if (read_next_flush() < 0) {
+        return -1;
+    }
+    if (t < next_flush && !chunk_filled) {
+        return 0;
+    }
+    chunk_filled = 0;
+    PyObject *flush = PyDict_GetItemWithError(output_dict, s_flush);
+    if (flush == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetObject(PyExc_AttributeError, s_flush);
+        }
+        return -1;
+    }
+    Py_INCREF(flush);
+    PyObject *res = PyObject_CallNoArgs(flush);
+    Py_DECREF(flush);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return read_next_flush();
+}
+
+static Py_ssize_t
+put_int(char *out, long long v)
+{
+    char digits[24];
+    int n = 0;
+    Py_ssize_t len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        out[len++] = '-';
+    }
+    while (n) {
+        out[len++] = digits[--n];
+    }
+    return len;
+}
+
+/* lines.format_duration, byte for byte in UTF-8 ("µ" is C2 B5); returns the length. */
+static Py_ssize_t
+format_duration(long long ns, char *out)
+{
+    Py_ssize_t n;
+    if (ns < 1000) {
+        n = put_int(out, ns);
+        out[n++] = 'n';
+        out[n++] = 's';
+        return n;
+    }
+    long long scale;
+    unsigned char unit;
+    if (ns < 1000000LL) {
+        scale = 1000LL;
+        unit = 0xB5; /* µ, written as C2 B5 */
+    }
+    else if (ns < 1000000000LL) {
+        scale = 1000000LL;
+        unit = 'm';
+    }
+    else {
+        scale = 1000000000LL;
+        unit = 0;
+    }
+    if (ns < scale * 10) {
+        long long v = ns * 100 / scale;
+        n = put_int(out, v / 100);
+        out[n++] = '.';
+        out[n++] = (char)('0' + (v % 100) / 10);
+        out[n++] = (char)('0' + v % 10);
+    }
+    else if (ns < scale * 100) {
+        long long v = ns * 10 / scale;
+        n = put_int(out, v / 10);
+        out[n++] = '.';
+        out[n++] = (char)('0' + v % 10);
+    }
+    else {
+        n = put_int(out, ns / scale);
+    }
+    if (unit == 0xB5) {
+        out[n++] = (char)0xC2;
+        out[n++] = (char)0xB5;
+    }
+    else if (unit) {
+        out[n++] = (char)unit;
+    }
+    out[n++] = 's';
+    return n;
+}
+
+/* Room for n more bytes at the end of the chunk that is output.buffer[-1]
+ * (starting a new one if needed); returns where to write them, NULL on error. */
+static char *
+chunk_reserve(Py_ssize_t n)
+{
+    Py_ssize_t items = PyList_GET_SIZE(buffer);
+    if (chunk != NULL && items > 0 && PyList_GET_ITEM(buffer, items - 1) == chunk) {
+        PyByteArrayObject *ba = (PyByteArrayObject *)chunk;
+        Py_ssize_t used = Py_SIZE(ba);
+        /* Written in place, never reallocated: nobody may hold its buffer. */
+        if (ba->ob_exports == 0 && ba->ob_start == ba->ob_bytes && used + n < ba->ob_alloc) {
+            Py_SET_SIZE(ba, used + n);
+            ba->ob_start[used + n] = '\0';
+            return ba->ob_start + used;
+        }
+        chunk_filled = 1;
+    }
+    Py_ssize_t size = n < CHUNK_SIZE ? CHUNK_SIZE : n;
+    PyObject *fresh = PyByteArray_FromStringAndSize(NULL, size);
+    if (fresh == NULL) {
+        return NULL;
+    }
+    PyByteArrayObject *ba = (PyByteArrayObject *)fresh;
+    Py_SET_SIZE(ba, n); /* the allocation stays: ob_alloc > size */
+    ba->ob_start[n] = '\0';
+    if (PyList_Append(buffer, fresh) < 0) {
+        Py_DECREF(fresh);
+        return NULL;
+    }
+    Py_XSETREF(chunk, fresh);
+    return ba->ob_start;
+}
+
+/* Append f"{tag}:{'    ' * depth}{text}" + tail (UTF-8 bytes) to the output. */
+static int
+emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize_t tail_len)
+{
+    if (!PyUnicode_Check(tag) || !PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "functrace: tag and line texts must be str");
+        return -1;
+    }
+    Py_ssize_t tag_len, text_len;
+    const char *tag_u8 = PyUnicode_AsUTF8AndSize(tag, &tag_len); /* cached in the str */
+    const char *text_u8 = tag_u8 ? PyUnicode_AsUTF8AndSize(text, &text_len) : NULL;
+    if (text_u8 == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            return -1;
+        }
+        /* A lone surrogate: a str line, which flush writes with backslashreplace. */
+        PyErr_Clear();
+        char *pad = PyMem_Malloc((size_t)(1 + 4 * depth));
+        if (pad == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        pad[0] = ':';
+        memset(pad + 1, ' ', (size_t)(4 * depth));
+        PyObject *pad_str = PyUnicode_FromStringAndSize(pad, 1 + 4 * depth);
+        PyMem_Free(pad);
+        if (pad_str == NULL) {
+            return -1;
+        }
+        PyObject *spaces = PyUnicode_Concat(tag, pad_str);
+        Py_DECREF(pad_str);
+        if (spaces == NULL) {
+            return -1;
+        }
+        PyObject *tail_str = PyUnicode_DecodeUTF8(tail, tail_len, NULL);
+        PyObject *line = NULL;
+        if (tail_str != NULL) {
+            PyObject *head = PyUnicode_Concat(spaces, text);
+            if (head != NULL) {
+                line = PyUnicode_Concat(head, tail_str);
+                Py_DECREF(head);
+            }
+            Py_DECREF(tail_str);
+        }
+        Py_DECREF(spaces);
+        if (line == NULL) {
+            return -1;
+        }
+        int err = PyList_Append(buffer, line);
+        Py_DECREF(line);
+        return err;
+    }
+    Py_ssize_t spaces = 4 * depth;
+    char *out = chunk_reserve(tag_len + 1 + spaces + text_len + tail_len);
+    if (out == NULL) {
+        return -1;
+    }
+    memcpy(out, tag_u8, (size_t)tag_len);
+    out += tag_len;
+    *out++ = ':';
+    memset(out, ' ', (size_t)spaces);
+    out += spaces;
+    memcpy(out, text_u8, (size_t)text_len);
+    out += text_len;
+    if (tail_len) {
+        memcpy(out, tail, (size_t)tail_len);
+    }
+    return 0;
+}
+
+/* The end of every entry point: RecursionError drops the event, any other
+ * Exception goes to engine._internal_error; BaseException passes, as in Python. */
+static PyObject *
+finish(int ok)
+{
+    if (ok) {
+        Py_RETURN_NONE;
+    }
+    if (PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *report = PyObject_GetAttr(engine_mod, s_internal_error);
+    if (report != NULL) {
+        PyObject *res = PyObject_CallOneArg(report, value ? value : Py_None);
+        Py_DECREF(report);
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear(); /* reporting failed: still nothing reaches the program */
+    }
+    Py_RETURN_NONE;
+}
+
+/* engine.<name>(*args), for the calls the fast path hands on. */
+static int
+delegate(PyObject *name, PyObject *const *args, size_t nargs)
+{
+    PyObject *fn = PyObject_GetAttr(engine_mod, name);
+    if (fn == NULL) {
+        return -1;
+    }
+    PyObject *res = PyObject_Vectorcall(fn, args, nargs, NULL);
+    Py_DECREF(fn);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the two events */
+
+static PyObject *
+do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
+{
+    PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
+             *text = NULL;
+    int ok = 0;
+    int r = lookup_info(code, &info);
+    if (r <= 0) {
+        ok = r == 0;
+        goto done;
+    }
+    r = current_context(&ctx);
+    if (r < 0) {
+        goto done;
+    }
+    if (r == 0) {
+        goto hand_on; /* the thread's first traced call */
+    }
+    stack = get_slot(ctx, ctx_type, C_STACK);
+    if (stack == NULL) {
+        goto done;
+    }
+    if (!PyList_CheckExact(stack) || PyList_GET_SIZE(stack) == 0) {
+        goto hand_on; /* an outermost call: maybe a task's */
+    }
+    PyObject *is_async = get_slot(info, info_type, I_IS_ASYNC);
+    if (is_async == NULL) {
+        goto done;
+    }
+    int async_code = is_async == Py_False ? 0 : PyObject_IsTrue(is_async);
+    Py_DECREF(is_async);
+    if (async_code < 0) {
+        goto done;
+    }
+    if (async_code) {
+        goto hand_on;
+    }
+    long long t;
+    if (now_ns(&t) < 0) {
+        goto done;
+    }
+    entry = PyList_New(4);
+    if (entry == NULL) {
+        goto done;
+    }
+    PyObject *t_obj = PyLong_FromLongLong(t);
+    if (t_obj == NULL) {
+        goto done;
+    }
+    PyList_SET_ITEM(entry, 0, Py_NewRef(info));
+    PyList_SET_ITEM(entry, 1, t_obj);
+    PyList_SET_ITEM(entry, 2, Py_NewRef(Py_None));
+    PyList_SET_ITEM(entry, 3, Py_NewRef(Py_True));
+    if (PyList_Append(stack, entry) < 0) {
+        goto done;
+    }
+    Py_ssize_t depth = PyList_GET_SIZE(stack);
+    tag = get_slot(ctx, ctx_type, C_TAG);
+    if (tag == NULL) {
+        goto done;
+    }
+    text = get_slot(info, info_type, resumed ? I_RESUME : I_ENTER);
+    if (text == NULL) {
+        goto done;
+    }
+    if (emit(tag, depth, text, NULL, 0) < 0) {
+        goto done;
+    }
+    ok = maybe_flush(t) == 0;
+    goto done;
+hand_on: {
+    PyObject *args[2] = {resumed_obj, code};
+    ok = delegate(s_enter, args, 2) == 0;
+}
+done:
+    Py_XDECREF(info);
+    Py_XDECREF(ctx);
+    Py_XDECREF(stack);
+    Py_XDECREF(entry);
+    Py_XDECREF(tag);
+    Py_XDECREF(text);
+    return finish(ok);
+}
+
+static PyObject *
+do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
+{
+    PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
+             *text = NULL;
+    int ok = 0;
+    long long t;
+    if (now_ns(&t) < 0) {
+        return finish(0);
+    }
+    int r = lookup_info(code, &info);
+    if (r <= 0) {
+        ok = r == 0;
+        goto done;
+    }
+    r = current_context(&ctx);
+    if (r <= 0) {
+        ok = r == 0; /* a call that started before tracing did in this thread */
+        goto done;
+    }
+    stack = get_slot(ctx, ctx_type, C_STACK);
+    if (stack == NULL) {
+        goto done;
+    }
+    int special = kind == kind_obj[K_RETURN] ? 0 : PyObject_IsTrue(kind);
+    if (special < 0) {
+        goto done;
+    }
+    if (special || !PyList_CheckExact(stack)) {
+        goto hand_on;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(stack);
+    if (n < 2) {
+        goto hand_on; /* the outermost call: maybe a task's */
+    }
+    PyObject *last = PyList_GET_ITEM(stack, n - 1);
+    if (!PyList_CheckExact(last) || PyList_GET_SIZE(last) < 4 ||
+        PyList_GET_ITEM(last, 0) != info || PyList_GET_ITEM(last, 3) != Py_True) {
+        goto hand_on; /* not the innermost call, or its enter line is not written */
+    }
+    entry = Py_NewRef(last);
+    if (PyList_SetSlice(stack, n - 1, n, NULL) < 0) {
+        goto done;
+    }
+    PyObject *node = PyList_GET_ITEM(entry, 2);
+    if (node != Py_None) {
+        /* started inside a recording that has ended since */
+        PyObject *t_obj = PyLong_FromLongLong(t);
+        if (t_obj == NULL) {
+            goto done;
+        }
+        int err = PyObject_SetAttr(node, s_end_ns, t_obj);
+        Py_DECREF(t_obj);
+        if (err < 0) {
+            goto done;
+        }
+    }
+    long long t0 = PyLong_AsLongLong(PyList_GET_ITEM(entry, 1));
+    if (t0 == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    char tail[48];
+    Py_ssize_t tail_len = format_duration(t - t0, tail);
+    tail[tail_len++] = '\n';
+    tag = get_slot(ctx, ctx_type, C_TAG);
+    if (tag == NULL) {
+        goto done;
+    }
+    text = get_slot(info, info_type, I_EXIT);
+    if (text == NULL) {
+        goto done;
+    }
+    if (emit(tag, n, text, tail, tail_len) < 0) {
+        goto done;
+    }
+    ok = maybe_flush(t) == 0;
+    goto done;
+hand_on: {
+    PyObject *args[4] = {kind, code, offset, arg};
+    ok = delegate(s_leave, args, 4) == 0;
+}
+done:
+    Py_XDECREF(info);
+    Py_XDECREF(ctx);
+    Py_XDECREF(stack);
+    Py_XDECREF(entry);
+    Py_XDECREF(tag);
+    Py_XDECREF(text);
+    return finish(ok);
+}
+
+/* ------------------------------------------------------------ entry points */
+
+static int
+check_ready(void)
+{
+    if (!initialized) {
+        PyErr_SetString(PyExc_RuntimeError, "functrace._speedups: init() was not called");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
+{
+    if (nargs < lo || nargs > hi) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd positional arguments (%zd given)",
+                     name, lo, hi, nargs);
+        return -1;
+    }
+    return check_ready();
+}
+
+/* enter(resumed, code, offset=0, exc=None): engine.fast_enter */
+static PyObject *
+sp_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("enter", nargs, 2, 4) < 0) {
+        return NULL;
+    }
+    int resumed = args[0] == Py_False ? 0 : args[0] == Py_True ? 1 : PyObject_IsTrue(args[0]);
+    if (resumed < 0) {
+        return finish(0);
+    }
+    return do_enter(args[0], resumed, args[1]);
+}
+
+/* leave(kind, code, offset=0, arg=None): engine.fast_leave */
+static PyObject *
+sp_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("leave", nargs, 2, 4) < 0) {
+        return NULL;
+    }
+    return do_leave(args[0], args[1], nargs > 2 ? args[2] : zero, nargs > 3 ? args[3] : Py_None);
+}
+
+/* sys.monitoring callbacks: (code, offset) or (code, offset, value). */
+
+static PyObject *
+sp_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("py_start", nargs, 2, 2) < 0) {
+        return NULL;
+    }
+    return do_enter(Py_False, 0, args[0]);
+}
+
+static PyObject *
+sp_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("py_resume", nargs, 2, 3) < 0) { /* PY_THROW adds the exception */
+        return NULL;
+    }
+    return do_enter(Py_True, 1, args[0]);
+}
+
+static PyObject *
+sp_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("py_return", nargs, 3, 3) < 0) {
+        return NULL;
+    }
+    return do_leave(kind_obj[K_RETURN], args[0], args[1], args[2]);
+}
+
+static PyObject *
+sp_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("py_yield", nargs, 3, 3) < 0) {
+        return NULL;
+    }
+    return do_leave(kind_obj[K_SUSPEND], args[0], args[1], args[2]);
+}
+
+static PyObject *
+sp_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("py_unwind", nargs, 3, 3) < 0) {
+        return NULL;
+    }
+    return do_leave(kind_obj[K_UNWIND], args[0], args[1], args[2]);
+}
+
+/* format_duration(ns) -> str: exposed so tests can compare it with lines.format_duration. */
+static PyObject *
+sp_format_duration(PyObject *self, PyObject *arg)
+{
+    long long ns = PyLong_AsLongLong(arg);
+    if (ns == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    char buf[48];
+    Py_ssize_t n = format_duration(ns, buf);
+    return PyUnicode_DecodeUTF8(buf, n, NULL);
+}
+
+/* The offset of a __slots__ member of tp, or -1 to read it with getattr. */
+static Py_ssize_t
+slot_offset(PyTypeObject *tp, PyObject *name)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)tp, name);
+    if (descr == NULL) {
+        return -2;
+    }
+    Py_ssize_t off = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
+        if (md->d_common.d_type == tp && md->d_member->type == T_OBJECT_EX) {
+            off = md->d_member->offset;
+        }
+    }
+    Py_DECREF(descr);
+    return off;
+}
+
+static void
+replace(PyObject **slot, PyObject *value)
+{
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
+
+/* init(engine, output): take the engine's state; engine.configure calls it again. */
+static PyObject *
+sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "init(engine, output)");
+        return NULL;
+    }
+    PyObject *engine = args[0], *output = args[1];
+    PyObject *new_infos = NULL, *new_tls = NULL, *new_buffer = NULL, *new_dict = NULL,
+             *new_info_type = NULL, *new_ctx_type = NULL, *kinds[3] = {NULL, NULL, NULL};
+    static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
+    Py_ssize_t offsets[N_SLOTS];
+
+    new_infos = PyObject_GetAttrString(engine, "infos");
+    new_tls = PyObject_GetAttrString(engine, "_tls");
+    new_buffer = PyObject_GetAttrString(output, "buffer");
+    new_dict = PyObject_GetAttrString(output, "__dict__");
+    new_info_type = PyObject_GetAttrString(engine, "CodeInfo");
+    new_ctx_type = PyObject_GetAttrString(engine, "Context");
+    for (int i = 0; i < 3; i++) {
+        kinds[i] = PyObject_GetAttrString(engine, kind_names[i]);
+        if (kinds[i] == NULL) {
+            goto error;
+        }
+    }
+    if (!new_infos || !new_tls || !new_buffer || !new_dict || !new_info_type || !new_ctx_type) {
+        goto error;
+    }
+    if (!PyDict_CheckExact(new_infos) || !PyList_CheckExact(new_buffer) ||
+        !PyDict_Check(new_dict) || !PyType_Check(new_info_type) ||
+        !PyType_Check(new_ctx_type)) {
+        PyErr_SetString(PyExc_TypeError, "functrace._speedups.init: unexpected engine state");
+        goto error;
+    }
+    for (int i = 0; i < N_SLOTS; i++) {
+        PyTypeObject *tp = (PyTypeObject *)(i < C_STACK ? new_info_type : new_ctx_type);
+        offsets[i] = slot_offset(tp, slot_str[i]);
+        if (offsets[i] == -2) {
+            goto error;
+        }
+    }
+    replace(&engine_mod, Py_NewRef(engine));
+    replace(&infos, new_infos);
+    replace(&tls, new_tls);
+    replace(&buffer, new_buffer);
+    Py_CLEAR(chunk);
+    clear_info_cache();
+    info_cache_len = -1;
+    next_flush = LLONG_MIN;
+    chunk_filled = 0;
+    replace(&output_dict, new_dict);
+    replace((PyObject **)&info_type, new_info_type);
+    replace((PyObject **)&ctx_type, new_ctx_type);
+    for (int i = 0; i < 3; i++) {
+        replace(&kind_obj[i], kinds[i]);
+    }
+    memcpy(slot_off, offsets, sizeof(offsets));
+    initialized = 1;
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(new_infos);
+    Py_XDECREF(new_tls);
+    Py_XDECREF(new_buffer);
+    Py_XDECREF(new_dict);
+    Py_XDECREF(new_info_type);
+    Py_XDECREF(new_ctx_type);
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(kinds[i]);
+    }
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"init", (PyCFunction)(void (*)(void))sp_init, METH_FASTCALL,
+     "init(engine, output): take the engine's state (again after a configure)."},
+    {"enter", (PyCFunction)(void (*)(void))sp_enter, METH_FASTCALL,
+     "enter(resumed, code, offset=0, exc=None): engine.fast_enter in C."},
+    {"leave", (PyCFunction)(void (*)(void))sp_leave, METH_FASTCALL,
+     "leave(kind, code, offset=0, arg=None): engine.fast_leave in C."},
+    {"py_start", (PyCFunction)(void (*)(void))sp_py_start, METH_FASTCALL,
+     "sys.monitoring PY_START callback."},
+    {"py_resume", (PyCFunction)(void (*)(void))sp_py_resume, METH_FASTCALL,
+     "sys.monitoring PY_RESUME and PY_THROW callback."},
+    {"py_return", (PyCFunction)(void (*)(void))sp_py_return, METH_FASTCALL,
+     "sys.monitoring PY_RETURN callback."},
+    {"py_yield", (PyCFunction)(void (*)(void))sp_py_yield, METH_FASTCALL,
+     "sys.monitoring PY_YIELD callback."},
+    {"py_unwind", (PyCFunction)(void (*)(void))sp_py_unwind, METH_FASTCALL,
+     "sys.monitoring PY_UNWIND callback."},
+    {"format_duration", sp_format_duration, METH_O,
+     "format_duration(ns): lines.format_duration in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "functrace._runtime._speedups",
+    "The engine's fast path (plain text lines) in C; see engine.py.", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+#define INTERN(var, text)                              \
+    if ((var) == NULL) {                               \
+        (var) = PyUnicode_InternFromString(text);      \
+        if ((var) == NULL) {                           \
+            return NULL;                               \
+        }                                              \
+    }
+    INTERN(s_cur, "cur");
+    INTERN(s_next_flush_ns, "next_flush_ns");
+    INTERN(s_flush, "flush");
+    INTERN(s_enter, "enter");
+    INTERN(s_leave, "leave");
+    INTERN(s_internal_error, "_internal_error");
+    INTERN(s_end_ns, "end_ns");
+    for (int i = 0; i < N_SLOTS; i++) {
+        INTERN(slot_str[i], slot_names[i]);
+        slot_off[i] = -1;
+    }
+#undef INTERN
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
