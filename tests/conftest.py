@@ -12,7 +12,8 @@ import pytest
 @pytest.fixture(autouse=True)
 def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in list(os.environ):
-        if key.startswith("FUNCTRACE") and key != "FUNCTRACE_ROOT_PID":
+        # FUNCTRACE_SPEEDUPS=0 selects the pure-Python path for a whole test run.
+        if key.startswith("FUNCTRACE") and key not in ("FUNCTRACE_ROOT_PID", "FUNCTRACE_SPEEDUPS"):
             monkeypatch.delenv(key)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)

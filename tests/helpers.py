@@ -12,7 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCTRACE")}
+    # FUNCTRACE_SPEEDUPS passes through: a test run with it set checks the pure-Python path.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FUNCTRACE") or k == "FUNCTRACE_SPEEDUPS"
+    }
     env.pop("NO_COLOR", None)
     env.pop("FORCE_COLOR", None)
     env["PYTHONPATH"] = str(ROOT)

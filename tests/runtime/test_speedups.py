@@ -1,0 +1,301 @@
+"""The compiled fast path (``_speedups``) writes exactly what the pure-Python path writes.
+
+Each program runs twice as a subprocess, with ``FUNCTRACE_SPEEDUPS`` on and off,
+and the two traces must be equal byte for byte once durations are masked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from functrace._runtime import engine
+from functrace._runtime.lines import format_duration
+from tests.helpers import run_python
+
+try:
+    from functrace._runtime import _speedups
+except ImportError:
+    _speedups = None  # type: ignore[assignment]
+
+needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not built")
+
+_DURATION = re.compile(r"(?<= )[0-9]+(?:\.[0-9]+)?(?:ns|µs|\\xb5s|ms|s)(?= |$)", re.MULTILINE)
+
+# Programs that exercise each way a call can start and end.
+PROGRAMS = {
+    "threads": """
+        import threading
+        @trace
+        def leaf(i): return i
+        @trace
+        def mid(i): return leaf(i) + leaf(i + 1)
+        @trace
+        def top(i): return mid(i) + mid(i)
+        for n in range(3):  # one after the other: thread numbers are deterministic
+            t = threading.Thread(target=top, args=(n,))
+            t.start(); t.join()
+        top(9)
+    """,
+    "generators": """
+        @trace
+        def leaf(x): return x * 2
+        @trace
+        def gen(n):
+            for i in range(n):
+                got = yield leaf(i)
+                if got: leaf(got)
+            return "done"
+        @trace
+        def drive():
+            g = gen(4)
+            next(g); g.send(5); leaf(1)
+            try: g.throw(KeyError("k"))
+            except KeyError: pass
+            g2 = gen(3); next(g2); g2.close()
+            return list(gen(2))
+        @trace
+        def outer(): return drive()
+        outer()
+    """,
+    "tasks": """
+        import asyncio
+        @trace
+        def leaf(x): return x
+        @trace
+        async def fetch(i):
+            leaf(i)
+            await asyncio.sleep(0)
+            return leaf(i + 1)
+        @trace
+        async def handle(i):
+            leaf(i)
+            return await fetch(i)
+        @trace
+        async def main():
+            return await asyncio.gather(handle(1), handle(2))
+        asyncio.run(main())
+    """,
+    "exceptions": """
+        @trace
+        def fails(n):
+            if n == 0: raise ValueError(n)
+            return fails(n - 1)
+        @trace
+        def catches(n):
+            try: return fails(n)
+            except ValueError: return leaf()
+        @trace
+        def leaf(): return 1
+        @trace
+        def top():
+            catches(3)
+            try: fails(2)
+            except ValueError: pass
+            return catches(0)
+        top()
+        try: top2 = fails(1)
+        except ValueError: pass
+    """,
+    "deep recursion": """
+        @trace
+        def down(n): return n if n == 0 else down(n - 1)
+        @trace
+        def top(): return down(300)
+        top()
+    """,
+    "switches mid-run": """
+        import functrace
+        @trace
+        def leaf(): return 1
+        @trace
+        def mid(action):
+            action()
+            return leaf()
+        @trace
+        def top(action): return mid(action) + leaf()
+        def rec():
+            with functrace.record() as r:
+                leaf()
+            assert r.roots
+        top(rec)
+        top(lambda: (functrace.disable(), leaf(), functrace.enable()))
+        top(lambda: functrace.configure(max_depth=2))
+        top(lambda: functrace.configure(max_depth=0))
+        top(lambda: functrace.configure(min_duration_ns=10**12))
+        top(lambda: functrace.configure(min_duration_ns=0))
+        top(lambda: None)
+        with functrace.record():
+            top(lambda: None)
+    """,
+    "unicode names": """
+        @trace
+        def grüße(n): return n
+        @trace
+        def 外側(): return grüße(1) + grüße(2)
+        外側()
+    """,
+}
+
+_HEADER = """
+import sys
+if sys.argv[1] == "wrapper" and sys.version_info >= (3, 12):
+    for tool in (3, 4):  # no free sys.monitoring id: the wrapper backend
+        sys.monitoring.use_tool_id(tool, "other")
+from functrace import trace
+"""
+
+
+def _trace_of(tmp_path: Path, name: str, backend: str, speedups: str, **env: str) -> str:
+    script = tmp_path / f"{name.replace(' ', '_')}.py"
+    script.write_text(_HEADER + textwrap.dedent(PROGRAMS[name]), encoding="utf-8")
+    out = tmp_path / f"{name.replace(' ', '_')}-{backend}-{speedups}.log"
+    env.setdefault("FUNCTRACE_OUTPUT", str(out))
+    proc = run_python([str(script), backend], env={"FUNCTRACE_SPEEDUPS": speedups, **env})
+    assert proc.returncode == 0, proc.stderr
+    if env["FUNCTRACE_OUTPUT"] == "stderr":
+        text = proc.stderr
+    else:
+        assert "internal error" not in proc.stderr, proc.stderr
+        text = out.read_text(encoding="utf-8")
+    assert text.count("\n") >= 4
+    return _DURATION.sub("<dur>", text)
+
+
+@needs_speedups
+@pytest.mark.parametrize("backend", ["monitoring", "wrapper"])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_same_lines_with_and_without_speedups(tmp_path: Path, name: str, backend: str) -> None:
+    compiled = _trace_of(tmp_path, name, backend, "1")
+    pure = _trace_of(tmp_path, name, backend, "0")
+    assert compiled == pure
+
+
+@needs_speedups
+def test_same_bytes_on_a_stream_that_cannot_encode_micro(tmp_path: Path) -> None:
+    # stderr in ASCII: "µs" becomes "\xb5s" on both paths.
+    env = {"FUNCTRACE_OUTPUT": "stderr", "PYTHONIOENCODING": "ascii"}
+    compiled = _trace_of(tmp_path, "unicode names", "monitoring", "1", **env)
+    pure = _trace_of(tmp_path, "unicode names", "monitoring", "0", **env)
+    assert compiled == pure
+    assert "\\u5916\\u5074" in compiled
+
+
+_WHICH_PATH = """
+import functrace
+from functrace._runtime import engine
+@functrace.trace
+def f(): return 1
+f()
+enter, leave = engine.current
+print(type(enter).__name__, enter.__module__, enter.__name__)
+"""
+
+
+@needs_speedups
+def test_the_compiled_path_is_used_when_built() -> None:
+    proc = run_python(
+        ["-c", _WHICH_PATH], env={"FUNCTRACE_SPEEDUPS": "1", "FUNCTRACE_OUTPUT": os.devnull}
+    )
+    assert proc.stdout.split() == [
+        "builtin_function_or_method",
+        "functrace._runtime._speedups",
+        "enter",
+    ]
+    # In this process too, unless the test run itself asks for pure Python.
+    import functrace
+
+    if functrace.configure().speedups:
+        functrace.configure(output=os.devnull)
+        assert engine.current == (_speedups.enter, _speedups.leave)
+    else:
+        functrace.configure(output=os.devnull)
+        assert engine.current == (engine.fast_enter, engine.fast_leave)
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false", "no"])
+def test_functrace_speedups_off_selects_the_pure_python_path(value: str) -> None:
+    proc = run_python(
+        ["-c", _WHICH_PATH], env={"FUNCTRACE_SPEEDUPS": value, "FUNCTRACE_OUTPUT": os.devnull}
+    )
+    assert proc.stdout.split() == ["function", "functrace._runtime.engine", "fast_enter"]
+
+
+def test_a_bad_functrace_speedups_value_warns_and_keeps_the_default() -> None:
+    proc = run_python(
+        ["-c", _WHICH_PATH], env={"FUNCTRACE_SPEEDUPS": "maybe", "FUNCTRACE_OUTPUT": os.devnull}
+    )
+    assert "ignoring FUNCTRACE_SPEEDUPS='maybe'" in proc.stderr
+    expected = "fast_enter" if _speedups is None else "enter"  # the default: on
+    assert proc.stdout.split()[-1] == expected
+
+
+@needs_speedups
+def test_compiled_duration_text_is_byte_identical() -> None:
+    values = {0, 1, 999, 1_000, 9_999, 10_000, 99_999, 100_000, 999_999}
+    for power in range(3, 13):
+        base = 10**power
+        values.update({base - 1, base, base + 1, 2 * base + 345, 10 * base - 7})
+    values.update(range(0, 200_000, 7))
+    for ns in sorted(values):
+        assert _speedups.format_duration(ns) == format_duration(ns), ns
+
+
+@needs_speedups
+def test_an_internal_error_in_the_compiled_path_turns_tracing_off_once() -> None:
+    program = """
+import warnings, functrace
+from functrace._runtime import engine
+@functrace.trace
+def leaf(): return 1
+@functrace.trace
+def top(): return leaf()
+top()
+info = next(i for i in engine.infos.values() if i.name.endswith("leaf"))
+info.exit_text = None  # a bug of ours: a line text that is not a str
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert top() == 1  # the program never sees the error
+print(len(caught), "internal error" in str(caught[0].message))
+"""
+    proc = run_python(
+        ["-c", program], env={"FUNCTRACE_SPEEDUPS": "1", "FUNCTRACE_OUTPUT": os.devnull}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "True"]
+
+
+def test_at_the_recursion_limit_the_program_runs_as_untraced() -> None:
+    program = """
+import sys, functrace
+@functrace.trace
+def down(n): return 0 if n == 0 else 1 + down(n - 1)
+def untraced(n): return 0 if n == 0 else 1 + untraced(n - 1)
+def deepest(f):
+    n = 10
+    while True:
+        try: f(n)
+        except RecursionError: return n
+        n += 10
+print(deepest(down) > 0, deepest(untraced) > 0)
+"""
+    for speedups in ("1", "0"):
+        proc = run_python(
+            ["-c", program], env={"FUNCTRACE_SPEEDUPS": speedups, "FUNCTRACE_OUTPUT": os.devnull}
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["True", "True"]
+        assert "internal error" not in proc.stderr
+
+
+def test_speedups_setting_is_parsed_once_into_settings() -> None:
+    from functrace._runtime.config import settings_from_env
+
+    assert settings_from_env({}).speedups is True
+    assert settings_from_env({"FUNCTRACE_SPEEDUPS": "0"}).speedups is False
+    assert sys.modules["functrace._runtime.engine"] is engine
