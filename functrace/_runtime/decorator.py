@@ -11,7 +11,16 @@ from typing import Any, TypeVar
 from functrace._runtime import engine, output
 from functrace._runtime.config import Settings, settings_from_env
 
-__all__ = ["configure", "disable", "enable", "is_enabled", "settings", "trace"]
+__all__ = [
+    "configure",
+    "disable",
+    "enable",
+    "is_enabled",
+    "settings",
+    "trace",
+    "trace_code",
+    "uses_monitoring",
+]
 
 F = TypeVar("F")
 
@@ -119,11 +128,14 @@ _selector: tuple[Settings, Any, Any] | None = None
 
 def _selected(fn: types.FunctionType) -> bool:
     """Whether FUNCTRACE_INCLUDE / FUNCTRACE_EXCLUDE let ``fn`` be traced."""
+    return _name_selected(f"{fn.__module__}.{fn.__qualname__}")
+
+
+def _name_selected(name: str) -> bool:
     global _selector
     if _selector is None or _selector[0] is not settings:
         _selector = (settings, _any_glob(settings.include), _any_glob(settings.exclude))
     _, include, exclude = _selector
-    name = f"{fn.__module__}.{fn.__qualname__}"
     return (include is None or include(name) is not None) and (
         exclude is None or exclude(name) is None
     )
@@ -136,6 +148,43 @@ def _any_glob(patterns: tuple[str, ...]) -> Any:
     import re
 
     return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+def trace_code(code: types.CodeType, module: str, qualname: str | None = None) -> bool:
+    """Python 3.12+: trace every function made from ``code``, touching no function.
+
+    For tools that find code objects themselves (the import hook, tracing modules
+    that are already imported). Returns False when tracing is off, the name is
+    filtered out, or only wrappers are available (3.10/3.11, no free tool id):
+    then the caller must decorate functions instead.
+    """
+    if not _enabled:
+        return False
+    name = qualname if qualname is not None else getattr(code, "co_qualname", code.co_name)
+    if (settings.include or settings.exclude) and not _name_selected(f"{module}.{name}"):
+        return False
+    try:
+        backend = _start()
+    except Exception as exc:
+        _give_up(exc)
+        return False
+    if not _uses_monitoring:
+        return False
+    known = engine.infos.get(id(code))
+    if known is None or known.code is not code:
+        engine.info_for(code, module, name)
+        backend.add(code)
+    return True
+
+
+def uses_monitoring() -> bool:
+    """Whether traced functions are observed through ``sys.monitoring`` (no wrapper)."""
+    if _enabled and _backend is None:
+        try:
+            _start()
+        except Exception as exc:
+            _give_up(exc)
+    return _uses_monitoring
 
 
 def _give_up(exc: Exception) -> None:

@@ -208,3 +208,21 @@ def test_recursion_depth_is_unchanged() -> None:
     # The event callback is one Python frame: at the very limit it is the one
     # that fails, one level before the program's own call would have.
     assert 0 <= reached[0] - reached[1] <= 1, reached
+
+
+@pytest.mark.skipif(not MONITORING, reason="code objects are traced directly on 3.12+ only")
+def test_trace_code_traces_every_function_made_from_a_code_object() -> None:
+    from functrace._runtime.decorator import trace_code
+
+    def factory(n: int):  # type: ignore[no-untyped-def]
+        def made() -> int:
+            return n
+
+        return made
+
+    first = factory(1)
+    code = first.__code__
+    assert trace_code(code, __name__)
+    with functrace.record() as rec:
+        assert first() == 1 and factory(2)() == 2
+    assert [c.name for c in rec.roots] == [f"{__name__}.{code.co_qualname}"] * 2
