@@ -27,6 +27,10 @@ def tests(session: nox.Session) -> None:
     """The unit and integration tests (the README's test command) on each Python."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", "-n", "2", *session.posargs)
+    # The runtime again on its pure-Python path (the compiled one is the default).
+    session.run(
+        "python", "-m", "pytest", "-n", "2", "tests/runtime", env={"FUNCTRACE_SPEEDUPS": "0"}
+    )
 
 
 @nox.session

@@ -61,6 +61,7 @@ def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeIn
     RETURN, UNWIND = engine.RETURN, engine.UNWIND
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest: show the traced function, not us
         if not backend.on:
             return fn(*args, **kwargs)
         enter, leave = engine.current
