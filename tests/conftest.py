@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# pytester drives the plugin's tests; pytest only honours this in the root conftest.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
