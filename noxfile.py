@@ -81,8 +81,8 @@ def otel_e2e(session: nox.Session) -> None:
 
 @nox.session(python="3.12")
 def browser(session: nox.Session) -> None:
-    """A speedscope export opened in headless Chromium (apt-get install -y chromium)."""
-    session.install("-e", ".[test]")
+    """A speedscope export opened in headless Chromium (Debian's chromium, driven by Playwright)."""
+    session.install("-e", ".[test]", "playwright")
     session.run(
         "python",
         "-m",
