@@ -34,7 +34,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-WORK = ROOT / ".realworld"
+# Outside the repository: a suite under it would take functrace's pyproject.toml
+# as its pytest rootdir and configuration.
+WORK = Path(
+    os.environ.get("FUNCTRACE_REALWORLD_DIR", Path.home() / ".cache" / "functrace-realworld")
+)
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 sys.path.insert(0, str(ROOT))
@@ -90,8 +94,18 @@ def fetch(pkg: Package) -> Path:
     found = [p for p in sdists.iterdir() if p.name.lower() == pattern.lower()]
     if not found:
         proc = sh(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             "-d", str(sdists), f"{pkg.name}=={pkg.version}"]
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(sdists),
+                f"{pkg.name}=={pkg.version}",
+            ]
         )
         if proc.returncode:
             raise SystemExit(f"{pkg.name}: download failed: {proc.stderr.strip()[-500:]}")
@@ -118,37 +132,51 @@ def venv_for(pkg: Package) -> Path:
 
 
 def install(python: Path, tree: Path) -> str:
-    proc = sh([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
-               str(tree)])
+    proc = sh(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(tree)]
+    )
     return "" if proc.returncode == 0 else proc.stderr.strip().splitlines()[-1]
 
 
 # A plugin of our own for every run, traced or not: hypothesis without deadlines
 # (traced code is slower; a deadline is a timing check, not behaviour).
-_PLUGIN = '''
+_PLUGIN = """
 try:
     import hypothesis
     hypothesis.settings.register_profile("realworld", deadline=None, derandomize=True)
     hypothesis.settings.load_profile("realworld")
 except ImportError:
     pass
-'''
+"""
 
 
-def run_suite(pkg: Package, python: Path, tree: Path, out: Path, extra: list[str],
-              env: dict[str, str]) -> Run:
+def run_suite(
+    pkg: Package, python: Path, tree: Path, out: Path, extra: list[str], env: dict[str, str]
+) -> Run:
     out.mkdir(parents=True, exist_ok=True)
     (out / "realworld_plugin.py").write_text(_PLUGIN)
     junit = out / "junit.xml"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCTRACE")}
     full_env.update(env)
     full_env["PYTHONPATH"] = str(out)
-    cmd = [str(python), "-m", "pytest", *pkg.tests, "-p", "realworld_plugin",
-           "-p", "no:cacheprovider", "-q", "--no-header", "-rN", f"--junitxml={junit}",
-           *pkg.pytest_args, *extra]
+    cmd = [
+        str(python),
+        "-m",
+        "pytest",
+        *pkg.tests,
+        "-p",
+        "realworld_plugin",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-rN",
+        f"--junitxml={junit}",
+        *pkg.pytest_args,
+        *extra,
+    ]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=tree, env=full_env, text=True, capture_output=True,
-                          timeout=3600)
+    proc = subprocess.run(cmd, cwd=tree, env=full_env, text=True, capture_output=True, timeout=3600)
     seconds = time.perf_counter() - t0
     (out / "pytest.log").write_text(proc.stdout + proc.stderr)
     if not junit.exists():
@@ -173,7 +201,7 @@ def parse_junit(path: Path) -> dict[str, str]:
 
 def check_traces(run: Run, trace_glob: str) -> None:
     """Every tag balanced and every indent the true depth, over all trace files."""
-    for path in sorted(glob.glob(trace_glob)):
+    for path in sorted(glob.glob(trace_glob, include_hidden=True)):
         stacks: dict[str, list[str]] = {}
         with open(path, encoding="utf-8", errors="replace") as f:
             for number, line in enumerate(f, 1):
@@ -238,14 +266,25 @@ def run_package(pkg: Package, modes: list[str], depth: int) -> list[tuple[str, R
             run = run_suite(pkg, python, base_tree, out, extra, env)
         else:
             tree = fresh_copy(unpacked, "rewrite")
-            proc = sh([str(python), "-m", "functrace", "instrument", "-q",
-                       *map(str, source_dirs(pkg, tree))])
+            proc = sh(
+                [
+                    str(python),
+                    "-m",
+                    "functrace",
+                    "instrument",
+                    "-q",
+                    *map(str, source_dirs(pkg, tree)),
+                ]
+            )
             if proc.returncode:
                 run = Run({}, 0.0, note=f"instrument failed: {proc.stderr.strip()[-300:]}")
             else:
                 failure = install(python, tree)
-                run = (Run({}, 0.0, note=f"install failed: {failure}") if failure
-                       else run_suite(pkg, python, tree, out, [], env))
+                run = (
+                    Run({}, 0.0, note=f"install failed: {failure}")
+                    if failure
+                    else run_suite(pkg, python, tree, out, [], env)
+                )
         check_traces(run, str(out / "trace-*.log"))
         check_traces(run, str(out / "per-test" / "*"))
         results.append((mode, baseline, run))
@@ -253,15 +292,21 @@ def run_package(pkg: Package, modes: list[str], depth: int) -> list[tuple[str, R
 
 
 def regressions(baseline: Run, traced: Run) -> list[str]:
-    return sorted(t for t, o in baseline.outcomes.items()
-                  if o == "passed" and traced.outcomes.get(t, "missing") not in ("passed",))
+    return sorted(
+        t
+        for t, o in baseline.outcomes.items()
+        if o == "passed" and traced.outcomes.get(t, "missing") not in ("passed",)
+    )
 
 
 def is_known(known: list[dict[str, str]], pkg: str, mode: str, test: str) -> str | None:
     for entry in known:
-        if (entry["package"] == pkg and entry["mode"] in (mode, "*")
-                and fnmatch.fnmatchcase(test, entry["test"])
-                and fnmatch.fnmatchcase(PY, entry.get("python", "*"))):
+        if (
+            entry["package"] == pkg
+            and entry["mode"] in (mode, "*")
+            and fnmatch.fnmatchcase(test, entry["test"])
+            and fnmatch.fnmatchcase(PY, entry.get("python", "*"))
+        ):
             return entry["reason"]
     return None
 
@@ -270,16 +315,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("packages", nargs="*")
     parser.add_argument("--mode", action="append", choices=["hook", "rewrite"])
-    parser.add_argument("--max-depth", type=int, default=0,
-                        help="FUNCTRACE_MAX_DEPTH for traced runs (0: no limit)")
+    parser.add_argument(
+        "--max-depth", type=int, default=0, help="FUNCTRACE_MAX_DEPTH for traced runs (0: no limit)"
+    )
     args = parser.parse_args()
     modes = args.mode or ["hook", "rewrite"]
     packages = [p for p in load_packages() if not args.packages or p.name in args.packages]
     known = load_known()
     unknown_total = 0
     print(f"Python {PY}")
-    header = (f"{'package':18} {'mode':8} {'baseline p/f/s':>15} {'traced p/f/s':>15} "
-              f"{'regr':>5} {'known':>5} {'events':>11} {'bad':>4} {'slowdown':>8}")
+    header = (
+        f"{'package':18} {'mode':8} {'baseline p/f/s':>15} {'traced p/f/s':>15} "
+        f"{'regr':>5} {'known':>5} {'events':>11} {'bad':>4} {'slowdown':>8}"
+    )
     print(header)
     for pkg in packages:
         for mode, baseline, traced in run_package(pkg, modes, args.max_depth):
@@ -287,9 +335,12 @@ def main() -> int:
             unknown = [t for t in regs if is_known(known, pkg.name, mode, t) is None]
             unknown_total += len(unknown) + len(traced.malformed)
             slow = traced.seconds / baseline.seconds if baseline.seconds else float("nan")
-            print(f"{pkg.name:18} {mode:8} {baseline.summary:>15} {traced.summary:>15} "
-                  f"{len(regs):>5} {len(regs) - len(unknown):>5} {traced.events:>11} "
-                  f"{len(traced.malformed):>4} {slow:>7.1f}x {traced.note}", flush=True)
+            print(
+                f"{pkg.name:18} {mode:8} {baseline.summary:>15} {traced.summary:>15} "
+                f"{len(regs):>5} {len(regs) - len(unknown):>5} {traced.events:>11} "
+                f"{len(traced.malformed):>4} {slow:>7.1f}x {traced.note}",
+                flush=True,
+            )
             for test in unknown[:15]:
                 print(f"    regression: {test}")
             if len(unknown) > 15:
