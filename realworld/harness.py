@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tarfile
 import time
-import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
