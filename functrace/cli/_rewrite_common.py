@@ -5,6 +5,7 @@ summary on stderr)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -80,7 +81,7 @@ class _Run:
         self.check = check
         self.tally = _Tally()
         self.console = Console(stderr=True, highlight=False)
-        self.stdout: IO[bytes] = click.get_binary_stream("stdout")
+        self.stdout: IO[bytes] = sys.stdout.buffer
 
     def run(self, paths: Sequence[str], exclude: Sequence[str], jobs: int) -> ExitCode:
         from functrace.codemod.files import discover
@@ -154,7 +155,7 @@ class _Run:
         from functrace.codemod.parallel import Mode, get_transform
         from functrace.codemod.result import Status
 
-        src = click.get_binary_stream("stdin").read()
+        src = sys.stdin.buffer.read()
         result = get_transform(self.transform)(src)
         output = result.output if result.output is not None else src
         diff = None

@@ -16,8 +16,8 @@ __all__ = [
     "bracket_depth",
     "child_blocks",
     "comments_of",
-    "header_comments",
     "dotted_name",
+    "header_comments",
     "parse_error",
     "split_bom",
     "too_deep",
@@ -83,7 +83,12 @@ def comments_of(node: cst.FunctionDef | cst.ClassDef) -> Iterator[str]:
         if line.comment is not None:
             yield line.comment.value
     body = node.body
-    trailing = body.header if isinstance(body, cst.IndentedBlock) else body.trailing_whitespace
+    if isinstance(body, cst.IndentedBlock):
+        trailing = body.header
+    elif isinstance(body, cst.SimpleStatementSuite):
+        trailing = body.trailing_whitespace
+    else:
+        return
     if trailing.comment is not None:
         yield trailing.comment.value
 

@@ -19,6 +19,7 @@ __all__ = [
 
 ADDED_MARKER = "# functrace: added"
 
+
 def decorator_line(name: str) -> str:
     """``@functrace.trace  # functrace: added`` for the module bound to ``name``."""
     return f"@{name}.trace  {ADDED_MARKER}"

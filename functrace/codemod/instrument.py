@@ -14,6 +14,8 @@ Each added line carries the marker ``# functrace: added`` (see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from functrace.codemod import policy
@@ -113,8 +115,8 @@ class _Instrumenter:
             out.append(line)
         return Result.changed(b"".join(out), len(targets))
 
-    def _collect(self, block: cst.BaseSuite | object, skipped: bool) -> None:
-        for stmt in block:  # type: ignore[attr-defined]
+    def _collect(self, block: Sequence[object], skipped: bool) -> None:
+        for stmt in block:
             if isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
                     if isinstance(small, (cst.Import, cst.ImportFrom)):
@@ -232,7 +234,7 @@ class _NameUse(cst.CSTVisitor):
         return True
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        head = node.module
+        head: cst.BaseExpression | None = node.module
         while isinstance(head, cst.Attribute):
             head = head.value
         if head is not None:

@@ -20,7 +20,9 @@ def assert_instrument_bytes(before: bytes, after: bytes, *, functions: int | Non
     result = instrument_source(before)
     assert result.status is not Status.FAILED, result.message
     actual = result.output if result.status is Status.CHANGED else before
-    assert actual == after, f"\n--- got ---\n{actual.decode('latin-1')}\n--- expected ---\n{after.decode('latin-1')}"
+    assert actual == after, (
+        f"\n--- got ---\n{actual.decode('latin-1')}\n--- expected ---\n{after.decode('latin-1')}"
+    )
     if functions is not None:
         assert result.functions == functions
     again = instrument_source(actual)

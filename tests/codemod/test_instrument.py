@@ -167,7 +167,8 @@ def test_name_bound_to_something_else_gets_an_alias(binding: str) -> None:
     extra = f"@_functrace.trace{A}\n" if binding.startswith("def") else ""
     assert_instrument(
         f"{binding}\ndef f(): pass\n",
-        f"import functrace as _functrace{A}\n{extra}{binding}\n@_functrace.trace{A}\ndef f(): pass\n",
+        f"import functrace as _functrace{A}\n{extra}{binding}\n"
+        f"@_functrace.trace{A}\ndef f(): pass\n",
         functions=functions,
     )
 
@@ -525,7 +526,8 @@ def test_class_pragma() -> None:
     "source",
     [
         "# functrace: skip-file\ndef f(): pass\n",
-        "#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n\n#  functrace: skip-file\ndef f(): pass\n",
+        "#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n\n#  functrace: skip-file\n"
+        "def f(): pass\n",
     ],
 )
 def test_file_pragma(source: str) -> None:
@@ -608,7 +610,8 @@ def test_tab_indentation() -> None:
 def test_missing_final_newline() -> None:
     assert_instrument_bytes(
         b"x = 1\ndef f(): pass",
-        b"import functrace  # functrace: added\nx = 1\n@functrace.trace  # functrace: added\ndef f(): pass",
+        b"import functrace  # functrace: added\nx = 1\n"
+        b"@functrace.trace  # functrace: added\ndef f(): pass",
     )
 
 
@@ -623,7 +626,8 @@ def test_latin1_with_cookie() -> None:
 def test_utf8_byte_order_mark_stays_first() -> None:
     assert_instrument_bytes(
         b"\xef\xbb\xbfdef f(): pass\n",
-        b"\xef\xbb\xbfimport functrace  # functrace: added\n@functrace.trace  # functrace: added\ndef f(): pass\n",
+        b"\xef\xbb\xbfimport functrace  # functrace: added\n"
+        b"@functrace.trace  # functrace: added\ndef f(): pass\n",
     )
 
 

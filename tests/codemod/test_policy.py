@@ -49,7 +49,10 @@ def test_qualify() -> None:
     ("source", "skipped"),
     [
         ("# functrace: skip-file\n", True),
-        (b"#!/usr/bin/env python\r\n# -*- coding: latin-1 -*-\r\n\r\n# functrace: skip-file\r\n", True),
+        (
+            b"#!/usr/bin/env python\r\n# -*- coding: latin-1 -*-\r\n\r\n# functrace: skip-file\r\n",
+            True,
+        ),
         ("\ufeff# functrace: skip-file\n", True),
         ('"""Doc."""\n# functrace: skip-file\n', False),
         ("x = 1\n# functrace: skip-file\n", False),

@@ -64,15 +64,18 @@ def test_keeps_marker_lines_inside_strings() -> None:
 
 
 def test_strips_wherever_the_user_moved_the_lines() -> None:
-    assert strip(
-        f"""\
+    assert (
+        strip(
+            f"""\
         import os
         import functrace{A}
         @functrace.trace{A}
         @other
         def f(): pass
         """
-    ) == "import os\n@other\ndef f(): pass\n"
+        )
+        == "import os\n@other\ndef f(): pass\n"
+    )
 
 
 def test_a_file_without_the_marker_is_not_even_parsed() -> None:
@@ -86,7 +89,9 @@ def test_unparsable_instrumented_file_fails_with_a_location() -> None:
 
 
 def test_counts_functions() -> None:
-    result = strip_source(f"@functrace.trace{A}\ndef f(): pass\n@functrace.trace{A}\ndef g(): pass\n".encode())
+    result = strip_source(
+        f"@functrace.trace{A}\ndef f(): pass\n@functrace.trace{A}\ndef g(): pass\n".encode()
+    )
     assert result.functions == 2
 
 
