@@ -4,19 +4,29 @@ Inert unless asked: without ``--functrace`` (or the ``functrace`` ini option) it
 only adds its options and the ``functrace_calls`` fixture; nothing of functrace is
 imported and no hook is installed. The working parts live in
 :mod:`functrace.pytest`, loaded when the plugin is switched on.
+
+Switched on as early as pytest lets a plugin act: ``pytest_load_initial_conftests``
+(before any conftest is imported), else ``pytest_configure``. What other plugins
+imported even earlier is traced after the fact (Python 3.12+).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from functrace import Recording
 
-__all__ = ["functrace_calls", "pytest_addoption", "pytest_configure", "pytest_unconfigure"]
+__all__ = [
+    "functrace_calls",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_load_initial_conftests",
+    "pytest_unconfigure",
+]
 
 _PLUGIN = "functrace-session"
 
@@ -65,12 +75,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("functrace_output", "directory for one trace file per test", default="")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Options are parsed for real only later: read what is known so far.
+    known = early_config.known_args_namespace
+    _switch_on(early_config, lambda name: getattr(known, name, None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("functrace") is None and not config.getini("functrace"):
+    _switch_on(config, config.getoption)
+
+
+def _switch_on(config: pytest.Config, option: Callable[[str], Any]) -> None:
+    if config.pluginmanager.has_plugin(_PLUGIN):
+        return
+    if option("functrace") is None and not config.getini("functrace"):
         return
     from functrace.pytest import FunctracePlugin, Options
 
-    options = Options.from_config(config)
+    options = Options.from_config(config, option)
     if options is not None:
         config.pluginmanager.register(FunctracePlugin(config, options), _PLUGIN)
 

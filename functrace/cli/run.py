@@ -1,13 +1,13 @@
-"""``functrace run``: run a program as python would, tracing its own modules."""
+"""``functrace run``: run a program as python would, tracing its own modules.
+
+The work is :func:`functrace.importhook.runner.run_program`'s; ``functrace run``
+with well-formed options reaches it without click (see ``functrace/__main__.py``),
+this command is for help and usage errors, and for ``main`` used as a click group.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
-
-from functrace.cli.exit_codes import ExitCode
 
 __all__ = ["command"]
 
@@ -67,40 +67,6 @@ def command(
     """
     if module is None and not argv:
         raise click.UsageError("give a SCRIPT to run, or -m MODULE")
-    import functrace
-    from functrace.importhook import install_import_hook, runner
+    from functrace.importhook.runner import run_program
 
-    changes = {k: v for k, v in (("output", output), ("format", fmt)) if v is not None}
-    if changes:
-        functrace.configure(**changes)
-    includes = list(include)
-    if module is not None and includes:
-        includes += [module, f"{module}.__main__"]
-    install_import_hook(includes, exclude, under=() if include else [os.getcwd()])
-    sys.stdout.flush()
-    try:
-        if module is not None:
-            runner.run_module(module, argv)
-        else:
-            runner.run_script(argv[0], argv[1:])
-    except SystemExit:
-        raise
-    except BaseException as exc:  # the program's own: shown as python shows it
-        if module is None and isinstance(exc, OSError) and _opening_script(exc):
-            click.echo(
-                f"{sys.executable}: can't open file {os.path.abspath(argv[0])!r}: "
-                f"[Errno {exc.errno}] {exc.strerror}",
-                err=True,
-            )
-            sys.exit(ExitCode.USAGE)
-        tb = runner.user_traceback(exc.__traceback__)
-        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
-        functrace.flush()
-        sys.exit(ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1)
-
-
-def _opening_script(exc: OSError) -> bool:
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_name == "run_script"
+    run_program(module, argv, include, exclude, output, fmt)

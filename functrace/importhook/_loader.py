@@ -1,18 +1,64 @@
-"""The meta path finder and the loader that runs rewritten code."""
+"""The meta path finder and its loader.
+
+Python 3.12+ (``sys.monitoring``): the loader is the standard source loader (the
+normal bytecode, the normal ``.pyc``), and hands the code objects of the functions
+the policy picks to ``trace_code`` before the module runs: the module cannot tell.
+Python 3.10/3.11 (or no free tool id): the module is rewritten with an innermost
+decorator on those functions, and the rewritten bytecode is cached on its own.
+"""
 
 from __future__ import annotations
 
 import importlib.machinery
 import sys
 import types
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from functrace.importhook import _cache
 from functrace.importhook._rewrite import TRACE_NAME, rewrite_tree
 from functrace.importhook._select import Selector
 
-__all__ = ["TracingFinder", "TracingLoader", "compile_traced"]
+__all__ = ["TracingFinder", "TracingLoader", "compile_traced", "mode", "trace_loaded"]
+
+Mode = Literal["monitor", "rewrite", "off"]
+
+
+def mode() -> Mode:
+    """How modules are traced in this process: through their code objects
+    (``monitor``, 3.12+), by a rewrite (wrappers), or not at all (tracing is off)."""
+    from functrace._runtime.decorator import is_enabled, uses_monitoring
+
+    if uses_monitoring():
+        return "monitor"
+    return "rewrite" if is_enabled() else "off"
+
+
+#: Set by ``functrace run -m``: the next module run without being imported is
+#: ``__main__`` (runpy asks the loader for its code, then runs it as ``__main__``).
+main_pending = False
+_warned = False
+
+
+def trace_loaded(code: types.CodeType, module: str, source: bytes, path: str) -> None:
+    """3.12+: trace the chosen functions of a module's code before it runs. Never
+    raises: a failure leaves the module untraced, with one warning."""
+    global _warned
+    from functrace.importhook._codes import chooser, trace_codes
+
+    try:
+        choose = chooser(source, path)
+        if choose is not None:
+            trace_codes([code], module, choose)
+    except Exception as exc:
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                f"functrace: could not trace {module} ({path}): {exc!r}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def compile_traced(source: bytes, path: str, use_cache: bool = True) -> types.CodeType:
@@ -38,15 +84,33 @@ def prepare(namespace: dict[str, Any]) -> None:
 
 
 class TracingLoader(importlib.machinery.SourceFileLoader):
-    """A source loader whose code is the rewritten code; everything else (source,
-    resources, ``is_package``) is the normal loader's."""
+    """The standard source loader, with the chosen functions traced: through their
+    code objects (``monitor``), or by running rewritten code (``rewrite``).
+    Everything else (source, resources, ``is_package``) is the normal loader's.
+
+    The tracing happens in ``get_code``, so ``exec_module`` (and with it the
+    import machinery's frame removal in tracebacks) is the standard one."""
+
+    def __init__(self, fullname: str, path: str, how: Mode = "monitor") -> None:
+        super().__init__(fullname, path)
+        self.how = how
 
     def get_code(self, fullname: str) -> types.CodeType:
+        global main_pending
         path = self.get_filename(fullname)
-        return compile_traced(self.get_data(path), path)
+        if self.how == "rewrite":
+            return compile_traced(self.get_data(path), path)
+        code = super().get_code(fullname)
+        if code is not None and self.how == "monitor":
+            name = fullname
+            if main_pending and fullname not in sys.modules:
+                name, main_pending = "__main__", False
+            trace_loaded(code, name, self.get_data(path), path)
+        return code  # type: ignore[return-value,unused-ignore]
 
     def exec_module(self, module: types.ModuleType) -> None:
-        prepare(module.__dict__)
+        if self.how == "rewrite":
+            prepare(module.__dict__)
         super().exec_module(module)
 
 
@@ -85,8 +149,12 @@ class TracingFinder:
             return None
         if by_name is None and not self.selector.by_path(spec.origin):
             return None
-        spec.loader = TracingLoader(fullname, spec.origin)
-        spec.cached = _cache.cache_path(spec.origin)
+        how = mode()
+        if how == "off":
+            return None
+        spec.loader = TracingLoader(fullname, spec.origin, how)
+        if how == "rewrite":
+            spec.cached = _cache.cache_path(spec.origin)
         return spec
 
     def invalidate_caches(self) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from functrace.codemod import policy
 
-__all__ = ["TRACE_NAME", "rewrite_tree"]
+__all__ = ["TRACE_NAME", "chosen_defs", "first_line", "rewrite_tree"]
 
 #: The global the rewritten code decorates with; bound to ``functrace.trace``.
 TRACE_NAME = "__functrace_trace__"
@@ -32,19 +32,34 @@ _Def = ast.FunctionDef | ast.AsyncFunctionDef
 def rewrite_tree(source: bytes, filename: str) -> tuple[ast.Module | None, int]:
     """``(tree, number of functions decorated)``; ``(None, 0)`` when the file is
     skipped (``# functrace: skip-file``). Raises ``SyntaxError`` like ``compile``."""
-    if policy.file_is_skipped(source):
+    chosen = chosen_defs(source, filename)
+    if chosen is None:
         return None, 0
+    tree, defs = chosen
+    for fn in defs:
+        fn.decorator_list.append(_trace_node(fn))
+    return tree, len(defs)
+
+
+def chosen_defs(source: bytes, filename: str) -> tuple[ast.Module, list[_Def]] | None:
+    """The tree and the ``def`` nodes the policy traces, in source order; None when
+    the file is skipped. Raises ``SyntaxError`` like ``compile``."""
+    if policy.file_is_skipped(source):
+        return None
     tree = ast.parse(source, filename)
     comments = _Comments(source) if b"functrace:" in source else None
     aliases: dict[str, str] = {}
     candidates: list[_Def] = []
     _collect(tree.body, aliases, candidates, comments, skipped=False)
-    count = 0
-    for fn in candidates:
-        if _verdict(fn, aliases, comments) is policy.Verdict.TRACE:
-            fn.decorator_list.append(_trace_node(fn))
-            count += 1
-    return tree, count
+    return tree, [
+        fn for fn in candidates if _verdict(fn, aliases, comments) is policy.Verdict.TRACE
+    ]
+
+
+def first_line(fn: _Def) -> int:
+    """The line a ``def``'s code object starts on (``co_firstlineno``): its first
+    decorator's, or the ``def``'s own when it has none (Python 3.8+)."""
+    return min([d.lineno for d in fn.decorator_list] + [fn.lineno])
 
 
 def _trace_node(fn: _Def) -> ast.expr:

@@ -3,7 +3,8 @@
 A module is taken when its name matches an ``include`` glob, or its file lies under
 one of the ``under`` directories, outside the standard library, site-packages and
 any virtual environment; and its name matches no ``exclude`` glob, nor its file
-name a ``skip_files`` glob (``test_*.py``: pytest rewrites those).
+name a ``skip_files`` glob (``test_*.py``: pytest rewrites those). functrace's own
+modules are never taken (functrace tracing itself would recurse).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ __all__ = ["Selector"]
 def _globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
     parts = [fnmatch.translate(p) for p in patterns if p]
     return re.compile("|".join(parts)) if parts else None
+
+
+_OWN_DIR = os.path.join(os.path.dirname(os.path.realpath(os.path.dirname(__file__))), "")
+_OWN_NAMES = re.compile(r"functrace(?:\.|\Z)")
 
 
 class Selector:
@@ -43,6 +48,8 @@ class Selector:
 
     def by_name(self, name: str) -> bool | None:
         """True/False when the name decides; None when the file must be looked at."""
+        if _OWN_NAMES.match(name):
+            return False
         if self.exclude is not None and self.exclude.match(name):
             return False
         if self.include is not None and self.include.match(name):
@@ -53,8 +60,18 @@ class Selector:
         return self.by_name(name) is True
 
     def by_file(self, path: str) -> bool:
-        """False for files whose names match a ``skip_files`` glob."""
-        return self.skip_files is None or not self.skip_files.match(os.path.basename(path))
+        """False for files whose names match a ``skip_files`` glob, and functrace's."""
+        if self.skip_files is not None and self.skip_files.match(os.path.basename(path)):
+            return False
+        return not os.path.realpath(path).startswith(_OWN_DIR)
+
+    def takes(self, name: str, path: str | None) -> bool:
+        """The finder's whole decision, for a module found at ``path`` (already
+        imported ones: ``__file__``)."""
+        by_name = self.by_name(name)
+        if by_name is False or path is None or not self.by_file(path):
+            return False
+        return by_name is True or self.by_path(path)
 
     def by_path(self, path: str) -> bool:
         real = os.path.realpath(path)

@@ -1,6 +1,10 @@
 """Run a script or a module as ``python SCRIPT`` / ``python -m MODULE`` would, with
 the import hook installed: the same ``sys.argv``, ``sys.path[0]``, ``__main__``
 and, for an unhandled exception, the same traceback (functrace's frames cut off).
+
+:func:`run_program` is ``functrace run`` without its command line, so that both the
+click command and the fast path of ``python -m functrace run`` (which never imports
+click) share it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,62 @@ import sys
 import types
 from collections.abc import Sequence
 
-from functrace.importhook._loader import compile_traced, prepare
+from functrace.importhook import _loader
+from functrace.importhook._loader import compile_traced, mode, prepare, trace_loaded
 
-__all__ = ["run_module", "run_script", "user_traceback"]
+__all__ = ["run_module", "run_program", "run_script", "user_traceback"]
+
+# As functrace.cli.exit_codes.ExitCode, which imports click with its package.
+_USAGE = 2
+_INTERRUPTED = 130
+
+
+def run_program(
+    module: str | None,
+    argv: Sequence[str],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    output: str | None = None,
+    fmt: str | None = None,
+) -> None:
+    """``functrace run``: trace and run ``argv[0]`` with ``argv[1:]``, or ``-m
+    module`` with ``argv``; exits as python would (``SystemExit``)."""
+    import functrace
+    from functrace.importhook import install_import_hook
+
+    changes = {k: v for k, v in (("output", output), ("format", fmt)) if v is not None}
+    if changes:
+        functrace.configure(**changes)
+    includes = list(include)
+    if module is not None and includes:
+        includes += [module, f"{module}.__main__"]
+    install_import_hook(includes, exclude, under=() if include else [os.getcwd()])
+    sys.stdout.flush()
+    try:
+        if module is not None:
+            run_module(module, argv)
+        else:
+            run_script(argv[0], argv[1:])
+    except SystemExit:
+        raise
+    except BaseException as exc:  # the program's own: shown as python shows it
+        if module is None and isinstance(exc, OSError) and _opening_script(exc):
+            sys.stderr.write(
+                f"{sys.executable}: can't open file {os.path.abspath(argv[0])!r}: "
+                f"[Errno {exc.errno}] {exc.strerror}\n"
+            )
+            sys.exit(_USAGE)
+        tb = user_traceback(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+        functrace.flush()
+        sys.exit(_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1)
+
+
+def _opening_script(exc: OSError) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "run_script"
 
 
 def _fresh_main() -> types.ModuleType:
@@ -29,16 +86,24 @@ def _fresh_main() -> types.ModuleType:
 def run_script(path: str, args: Sequence[str]) -> None:
     """``python path args...``: a file, a directory or a zip file with ``__main__.py``."""
     sys.argv = [path, *args]
+    how = mode()
     if os.path.isdir(path) or (os.path.isfile(path) and _is_zip(path)):
         sys.path[0] = path
-        prepare(_fresh_main().__dict__)
+        main = _fresh_main()
+        if how == "rewrite":
+            prepare(main.__dict__)
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
         return
     full = os.path.abspath(path)
     sys.path[0] = os.path.dirname(os.path.realpath(path))
     with open(full, "rb") as f:
         source = f.read()
-    code = compile_traced(source, full, use_cache=False)
+    if how == "rewrite":
+        code = compile_traced(source, full, use_cache=False)
+    else:
+        code = compile(source, full, "exec", dont_inherit=True)
+        if how == "monitor":
+            trace_loaded(code, "__main__", source, full)
     main = _fresh_main()
     main.__dict__.update(
         __file__=full,
@@ -47,7 +112,8 @@ def run_script(path: str, args: Sequence[str]) -> None:
         __spec__=None,
         __package__=None,
     )
-    prepare(main.__dict__)
+    if how == "rewrite":
+        prepare(main.__dict__)
     exec(code, main.__dict__)
 
 
@@ -55,8 +121,15 @@ def run_module(name: str, args: Sequence[str]) -> None:
     """``python -m name args...`` (``sys.argv[0]`` becomes the module's file)."""
     sys.argv = ["-m", *args]
     sys.path[0] = os.getcwd()
-    prepare(_fresh_main().__dict__)
-    runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
+    main = _fresh_main()
+    how = mode()
+    if how == "rewrite":
+        prepare(main.__dict__)
+    _loader.main_pending = how == "monitor"
+    try:
+        runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
+    finally:
+        _loader.main_pending = False
 
 
 def _is_zip(path: str) -> bool:

@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import re
 import types
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +35,30 @@ class Options:
     output: Path | None = None
 
     @classmethod
-    def from_config(cls, config: pytest.Config) -> Options | None:
-        """None when functrace was not asked for."""
-        flags: list[str] | None = config.getoption("functrace")
+    def from_config(
+        cls, config: pytest.Config, option: Callable[[str], Any] | None = None
+    ) -> Options | None:
+        """None when functrace was not asked for. ``option``: how to read a
+        command-line option (before pytest has parsed them all, from its early
+        namespace); default ``config.getoption``."""
+        option = option or config.getoption
+        flags: list[str] | None = option("functrace")
         packages = flags if flags is not None else list(config.getini("functrace"))
         if not packages:
             return None
         wanted = [p.strip() or ROOTDIR for p in packages]
-        output = config.getoption("functrace_output") or config.getini("functrace_output")
+        output = option("functrace_output") or config.getini("functrace_output")
         return cls(
             packages=tuple(dict.fromkeys(wanted)),
-            tests=bool(config.getoption("functrace_tests") or config.getini("functrace_tests")),
-            lines=_int(config, "functrace_lines", 200),
-            limit=_int(config, "functrace_limit", 50_000),
+            tests=bool(option("functrace_tests") or config.getini("functrace_tests")),
+            lines=_int(config, option, "functrace_lines", 200),
+            limit=_int(config, option, "functrace_limit", 50_000),
             output=Path(config.rootpath, output) if output else None,
         )
 
 
-def _int(config: pytest.Config, name: str, default: int) -> int:
-    value = config.getoption(name)
+def _int(config: pytest.Config, option: Callable[[str], Any], name: str, default: int) -> int:
+    value = option(name)
     if value is None:
         value = config.getini(name) or default
     try:
@@ -103,13 +108,20 @@ class FunctracePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # Matching modules some finder ahead of ours imported (pytest's assertion
+        # rewriter takes packages passed to register_assert_rewrite), 3.12+.
+        self.hook.trace_imported()
         if not self.options.tests:
             return
         for item in items:
             module = getattr(item, "module", None)
             if module is not None and module.__name__ not in self._traced_modules:
                 self._traced_modules.add(module.__name__)
+                if _trace_module(module):
+                    continue
                 _trace_namespace(module)
+            if _uses_monitoring():
+                continue
             obj = getattr(item, "obj", None)
             func = getattr(obj, "__func__", obj)
             if isinstance(func, types.FunctionType):
@@ -188,9 +200,24 @@ def file_name(nodeid: str) -> str:
     return name + ".log"
 
 
+def _uses_monitoring() -> bool:
+    from functrace.importhook import mode
+
+    return mode() == "monitor"
+
+
+def _trace_module(module: types.ModuleType) -> bool:
+    """3.12+: trace a test module's functions through their code objects, by the
+    policy (the test file was pytest's to rewrite, so it is already imported)."""
+    if not _uses_monitoring():
+        return False
+    from functrace.importhook._imported import trace_imported
+
+    return trace_imported(module)
+
+
 def _trace_namespace(module: types.ModuleType) -> None:
-    """Trace the functions and methods a test module defines (already imported, so
-    not rewritten: the test file was pytest's to rewrite)."""
+    """3.10/3.11: wrap the functions and methods a test module defines."""
     for name, value in list(vars(module).items()):
         if isinstance(value, types.FunctionType) and value.__module__ == module.__name__:
             setattr(module, name, functrace.trace(value))

@@ -1,4 +1,6 @@
-"""The import hook: what it decorates (the policy's choices), line numbers, the cache."""
+"""The import hook: what it decorates (the policy's choices), line numbers, and on
+the rewrite path (3.10/3.11, or 3.12+ with no free ``sys.monitoring`` tool id) the
+cache. The 3.12+ path without a rewrite: ``test_monitor.py``."""
 
 from __future__ import annotations
 
@@ -114,13 +116,18 @@ def test_traces_matching_modules_and_keeps_lines(tmp_path: Path, trace_lines) ->
     assert "->pkg.mod.square" in trace_lines()[0]
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ traces them (test_monitor)")
 def test_warns_about_modules_imported_before() -> None:
     with pytest.warns(RuntimeWarning, match=r"already imported, so not traced: json, json\."):
         functrace.install_import_hook(["json", "json.*"]).uninstall()
 
 
+# On 3.12+, taking both tool ids functrace could use forces the rewrite (wrapper) path.
 PROBE = """
-import sys, functrace
+import sys, warnings, functrace
+if sys.version_info >= (3, 12):
+    sys.monitoring.use_tool_id(3, "other"); sys.monitoring.use_tool_id(4, "other")
+warnings.simplefilter("ignore")  # "no free sys.monitoring tool id"
 functrace.install_import_hook(["pkg", "pkg.*"])
 import pkg.mod
 print(pkg.mod.square(4))
