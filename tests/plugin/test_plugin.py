@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.helpers import match_lines
@@ -262,3 +264,67 @@ def test_next_to_pytest_cov(project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*chains/graph.py*"])
     assert "functrace call tree" in result.stdout.str()
+
+
+FAILING = """
+    from chains import graph
+    def test_fails():
+        assert graph.A2(-1) == 0
+"""
+
+
+def test_package_imported_by_an_earlier_plugin(project: pytest.Pytester) -> None:
+    """hypothesis's plugin imports attrs before any conftest: 3.12+ traces such
+    modules after the fact; 3.10/3.11 warn that they stay untraced."""
+    project.makepyfile(early_plugin="import chains.graph\n", test_it=FAILING)
+    result = project.runpytest_subprocess("-p", "early_plugin", "--functrace=chains")
+    result.assert_outcomes(failed=1)
+    if sys.version_info >= (3, 12):
+        lines = section(result.outlines)
+        assert lines[0].endswith(":    ->chains.graph.A2") and len(lines) == 8
+        assert "already imported" not in result.stdout.str() + result.stderr.str()
+    else:
+        assert section(result.outlines) == ["(no traced calls)"]
+        result.stdout.fnmatch_lines(["*already imported, so not traced: chains, chains.graph*"])
+
+
+def test_package_imported_by_a_conftest(project: pytest.Pytester) -> None:
+    """The hook is in place before conftests are imported."""
+    project.makeconftest("from chains import graph\nassert graph.D(1) == 1\n")
+    project.makepyfile(test_it=FAILING)
+    result = project.runpytest_subprocess("--functrace=chains")
+    result.assert_outcomes(failed=1)
+    assert section(result.outlines)[0].endswith(":    ->chains.graph.A2")
+    assert "already imported" not in result.stderr.str()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring: Python 3.12+")
+def test_test_modules_traced_in_place_by_the_policy(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_it="""
+        import sys
+        from chains import graph
+        def helper(): return graph.D(-1)
+        def quiet():  # functrace: skip
+            return 1
+        def test_fails():
+            assert "__functrace_trace__" not in globals()
+            assert not hasattr(test_fails, "__wrapped__")
+            assert sys._getframe().f_code is test_fails.__code__
+            quiet()
+            helper()
+        """
+    )
+    result = project.runpytest("--functrace=chains", "--functrace-tests")
+    result.assert_outcomes(failed=1)
+    match_lines(
+        section(result.outlines),
+        [
+            "t[01]:    ->test_it.test_fails",
+            "t[01]:        ->test_it.helper",
+            "t[01]:            ->chains.graph.D",
+            "t[01]:            <-chains.graph.D <dur> !ValueError",
+            "t[01]:        <-test_it.helper <dur> !ValueError",
+            "t[01]:    <-test_it.test_fails <dur> !ValueError",
+        ],
+    )

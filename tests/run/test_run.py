@@ -147,3 +147,46 @@ def test_sources_untouched(project: Path) -> None:
     before = {p: p.read_bytes() for p in project.rglob("*.py")}
     run_python([*RUN, "-o", "none", "prog.py"], cwd=project)
     assert {p: p.read_bytes() for p in project.rglob("*.py")} == before
+
+
+def test_module_main_is_named_main(project: Path) -> None:
+    (project / "app" / "__main__.py").write_text(
+        "from app import core\ndef go():\n    return core.helper(1)\nprint(go())\n"
+    )
+    traced = run_python([*RUN, "-m", "app"], cwd=project)
+    assert traced.stdout == "2\n", traced.stderr
+    match_lines(
+        traced.stderr.splitlines(),
+        [
+            "t[01]:    ->__main__.go",
+            "t[01]:        ->app.core.helper",
+            "t[01]:        <-app.core.helper <dur>",
+            "t[01]:    <-__main__.go <dur>",
+        ],
+    )
+
+
+PROBE = """
+import sys
+print("click" in sys.modules, "__functrace_trace__" in globals())
+def f():
+    return 1
+f()
+"""
+
+
+def test_starts_without_click_and_rewrites_nothing_on_312(project: Path) -> None:
+    (project / "probe.py").write_text(PROBE)
+    traced = run_python([*RUN, "probe.py"], cwd=project)
+    rewrite = sys.version_info < (3, 12)
+    assert traced.stdout.split() == ["False", str(rewrite)], traced.stderr
+    match_lines(traced.stderr.splitlines(), ["t[01]:    ->__main__.f", "t[01]:    <-* <dur>"])
+    run_python([*RUN, "-o", "none", "prog.py"], cwd=project, env={"PYTHONDONTWRITEBYTECODE": ""})
+    assert bool(list(project.rglob("*.functrace-*.pyc"))) is rewrite
+    normal = list(project.rglob(f"core.{sys.implementation.cache_tag}.pyc"))
+    assert bool(normal) is not rewrite  # 3.12+: the normal bytecode, the normal cache
+    # Help and usage errors are click's.
+    help_ = run_python([*RUN, "--help"], cwd=project)
+    assert help_.returncode == 0 and "Usage:" in help_.stdout and "--include" in help_.stdout
+    bad = run_python([*RUN, "--format", "xml", "probe.py"], cwd=project)
+    assert bad.returncode == 2 and "'xml' is not one of" in bad.stderr
