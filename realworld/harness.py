@@ -332,6 +332,10 @@ def main() -> int:
     print(header)
     for pkg in packages:
         for mode, baseline, traced in run_package(pkg, modes, args.max_depth):
+            if not traced.outcomes:  # the mode could not run at all: one failure, not N
+                print(f"{pkg.name:18} {mode:8} {baseline.summary:>15}  FAILED: {traced.note}")
+                unknown_total += 1
+                continue
             regs = regressions(baseline, traced)
             unknown = [t for t in regs if is_known(known, pkg.name, mode, t) is None]
             unknown_total += len(unknown) + len(traced.malformed)
