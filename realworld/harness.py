@@ -125,7 +125,21 @@ def venv_for(pkg: Package) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         sh([sys.executable, "-m", "venv", str(venv)], check=True)
-        proc = sh([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), *pkg.deps])
+        # The released package itself too, for its runtime dependencies; each run
+        # then reinstalls its own copy of the sources over it (--no-deps).
+        proc = sh(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-e",
+                str(ROOT),
+                *pkg.deps,
+                f"{pkg.name}=={pkg.version}",
+            ]
+        )
         if proc.returncode:
             shutil.rmtree(venv)
             raise SystemExit(f"{pkg.name}: installing test deps failed: {proc.stderr[-800:]}")
@@ -273,7 +287,6 @@ def run_package(pkg: Package, modes: list[str], depth: int) -> list[tuple[str, R
                     "-m",
                     "functrace",
                     "instrument",
-                    "-q",
                     *map(str, source_dirs(pkg, tree)),
                 ]
             )
