@@ -19,7 +19,9 @@ the slowdown. Exits 1 if a regression is not listed in ``realworld/known.toml``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import fnmatch
 import glob
 import os
@@ -29,6 +31,7 @@ import sys
 import tarfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import tomllib
@@ -41,6 +44,8 @@ WORK = Path(
     os.environ.get("FUNCTRACE_REALWORLD_DIR", Path.home() / ".cache" / "functrace-realworld")
 )
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+# Trees and outputs of this invocation: runs side by side never touch each other's.
+RUN = WORK / "runs" / f"{PY}-{os.getpid()}"
 
 sys.path.insert(0, str(ROOT))
 from functrace._runtime.lines import LINE_RE  # noqa: E402
@@ -214,29 +219,37 @@ def parse_junit(path: Path) -> dict[str, str]:
     return outcomes
 
 
-def check_traces(run: Run, trace_glob: str) -> None:
-    """Every tag balanced and every indent the true depth, over all trace files."""
+def check_traces(run: Run, trace_glob: str, keep: bool) -> None:
+    """Every tag balanced and every indent the true depth, over all trace files
+    (deleted once checked unless ``keep``: some suites write gigabytes)."""
     for path in sorted(glob.glob(trace_glob, include_hidden=True)):
-        stacks: dict[str, list[str]] = {}
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for number, line in enumerate(f, 1):
-                m = LINE_RE.match(line.rstrip("\n"))
-                if m is None:
+        _check_file(run, path)
+        if not keep:
+            os.unlink(path)
+
+
+def _check_file(run: Run, path: str) -> None:
+    stacks: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            m = LINE_RE.match(line.rstrip("\n"))
+            if m is None:
+                if len(run.malformed) < 20:
                     run.malformed.append(f"{path}:{number}: not a trace line")
-                    continue
-                run.events += 1
-                stack = stacks.setdefault(m["tag"], [])
-                depth = len(m["indent"]) // 4
-                if m["arrow"] == "->":
-                    stack.append(m["name"])
-                    ok = depth == len(stack)
-                else:
-                    ok = bool(stack) and stack[-1] == m["name"] and depth == len(stack)
-                    if stack:
-                        stack.pop()
-                if not ok and len(run.malformed) < 20:
-                    run.malformed.append(f"{path}:{number}: {line.strip()[:120]}")
-        run.open_at_end += sum(len(s) for s in stacks.values())
+                continue
+            run.events += 1
+            stack = stacks.setdefault(m["tag"], [])
+            depth = len(m["indent"]) // 4
+            if m["arrow"] == "->":
+                stack.append(m["name"])
+                ok = depth == len(stack)
+            else:
+                ok = bool(stack) and stack[-1] == m["name"] and depth == len(stack)
+                if stack:
+                    stack.pop()
+            if not ok and len(run.malformed) < 20:
+                run.malformed.append(f"{path}:{number}: {line.strip()[:120]}")
+    run.open_at_end += sum(len(s) for s in stacks.values())
 
 
 def source_dirs(pkg: Package, tree: Path) -> list[Path]:
@@ -250,14 +263,37 @@ def source_dirs(pkg: Package, tree: Path) -> list[Path]:
 
 
 def fresh_copy(unpacked: Path, mode: str) -> Path:
-    tree = WORK / "trees" / PY / f"{unpacked.name}-{mode}"
+    tree = RUN / "trees" / f"{unpacked.name}-{mode}"
     if tree.exists():
         shutil.rmtree(tree)
     shutil.copytree(unpacked, tree, symlinks=True)
     return tree
 
 
-def run_package(pkg: Package, modes: list[str], depth: int) -> list[tuple[str, Run, Run]]:
+@contextlib.contextmanager
+def venv_lock(pkg: Package) -> Iterator[None]:
+    """One run at a time installs into and tests with a package's shared venv."""
+    path = WORK / "venvs" / PY / f"{pkg.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f"  (waiting for another run using the {pkg.name} venv)", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def run_package(
+    pkg: Package, modes: list[str], depth: int, keep: bool
+) -> list[tuple[str, Run, Run]]:
+    with venv_lock(pkg):
+        return _run_package(pkg, modes, depth, keep)
+
+
+def _run_package(
+    pkg: Package, modes: list[str], depth: int, keep: bool
+) -> list[tuple[str, Run, Run]]:
     unpacked = fetch(pkg)
     python = venv_for(pkg)
     results = []
@@ -265,7 +301,7 @@ def run_package(pkg: Package, modes: list[str], depth: int) -> list[tuple[str, R
     failure = install(python, base_tree)
     if failure:
         raise SystemExit(f"{pkg.name}: install failed: {failure}")
-    out_root = WORK / "out" / PY / pkg.name
+    out_root = RUN / "out" / pkg.name
     if out_root.exists():
         shutil.rmtree(out_root)
     baseline = run_suite(pkg, python, base_tree, out_root / "baseline", [], {"FUNCTRACE": "0"})
@@ -299,9 +335,11 @@ def run_package(pkg: Package, modes: list[str], depth: int) -> list[tuple[str, R
                     if failure
                     else run_suite(pkg, python, tree, out, [], env)
                 )
-        check_traces(run, str(out / "trace-*.log"))
-        check_traces(run, str(out / "per-test" / "*"))
+        check_traces(run, str(out / "trace-*.log"), keep)
+        check_traces(run, str(out / "per-test" / "*"), keep)
         results.append((mode, baseline, run))
+    if not keep:
+        shutil.rmtree(RUN / "trees", ignore_errors=True)
     return results
 
 
@@ -329,6 +367,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("packages", nargs="*")
     parser.add_argument("--mode", action="append", choices=["hook", "rewrite"])
+    parser.add_argument("--keep-traces", action="store_true", help="keep trace files")
     parser.add_argument(
         "--max-depth", type=int, default=0, help="FUNCTRACE_MAX_DEPTH for traced runs (0: no limit)"
     )
@@ -344,7 +383,7 @@ def main() -> int:
     )
     print(header)
     for pkg in packages:
-        for mode, baseline, traced in run_package(pkg, modes, args.max_depth):
+        for mode, baseline, traced in run_package(pkg, modes, args.max_depth, args.keep_traces):
             if not traced.outcomes:  # the mode could not run at all: one failure, not N
                 print(f"{pkg.name:18} {mode:8} {baseline.summary:>15}  FAILED: {traced.note}")
                 unknown_total += 1
