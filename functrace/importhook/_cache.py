@@ -13,13 +13,11 @@ functrace upgrade or a policy change never reads stale code. Writes are atomic
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import marshal
 import os
 import sys
 import types
-from pathlib import Path
 
 __all__ = ["cache_path", "options_key", "read", "write"]
 
@@ -32,6 +30,9 @@ def options_key() -> str:
     """Eight hex digits naming what decides the rewrite (computed once)."""
     global _key
     if _key is None:
+        import hashlib
+        from pathlib import Path
+
         from functrace import __version__
         from functrace.codemod import policy
         from functrace.importhook import _rewrite

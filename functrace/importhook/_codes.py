@@ -29,11 +29,14 @@ from functrace._runtime.decorator import trace_code
 __all__ = ["chooser", "function_codes", "trace_codes"]
 
 _NEWLOCALS = 0x2  # inspect.CO_NEWLOCALS: functions (and PEP 695 scopes), not class bodies
-# Source that may make the policy skip a def, or compile to code objects that look
-# like a def's (PEP 695 type aliases, type parameters): parse it.
-_NEEDS_PARSE = re.compile(
-    rb"functrace:|overload|^[ \t]*type[ \t]+\w|;[ \t]*type[ \t]+\w|\b(?:def|class)[ \t]+\w+[ \t]*\[",
-    re.MULTILINE,
+# Source that may make the policy skip a def (a pragma, an overload), or compile to
+# code objects that look like a def's (PEP 695: `type X = ...`, the bounds of
+# `def f[T: int]`) is parsed. Literal words first: a regex per literal-led pattern
+# is ~5x faster than one with alternatives. False alarms only cost a parse.
+_WORDS = (b"functrace:", b"overload")
+_PEP695 = tuple(
+    re.compile(p)
+    for p in (rb"def[ \t]+\w+[ \t]*\[", rb"class[ \t]+\w+[ \t]*\[", rb"type[ \t]+\w+[ \t]*[=\[]")
 )
 
 Chooser = Callable[[types.CodeType], bool]
@@ -43,10 +46,14 @@ def _is_def_code(code: types.CodeType) -> bool:
     return bool(code.co_flags & _NEWLOCALS) and not code.co_name.startswith("<")
 
 
+def _needs_parse(source: bytes) -> bool:
+    return any(w in source for w in _WORDS) or any(p.search(source) for p in _PEP695)
+
+
 def chooser(source: bytes, filename: str) -> Chooser | None:
     """Which code objects of ``source`` the policy traces; None: none at all
     (``# functrace: skip-file``). Raises ``SyntaxError`` like ``compile``."""
-    if _NEEDS_PARSE.search(source) is None:
+    if not _needs_parse(source):
         return _is_def_code
     from functrace.importhook._rewrite import chosen_defs, first_line
 

@@ -16,9 +16,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from functrace.importhook import _cache
-from functrace.importhook._rewrite import TRACE_NAME, rewrite_tree
 from functrace.importhook._select import Selector
+
+# The rewrite path's modules (ast, hashlib, the cache) load when it is taken:
+# 3.12+ start-up never pays for them.
 
 __all__ = ["TracingFinder", "TracingLoader", "compile_traced", "mode", "trace_loaded"]
 
@@ -64,6 +65,9 @@ def trace_loaded(code: types.CodeType, module: str, source: bytes, path: str) ->
 def compile_traced(source: bytes, path: str, use_cache: bool = True) -> types.CodeType:
     """The code of ``source`` with the policy's functions decorated, from the cache
     when it holds this exact source. Raises ``SyntaxError`` like ``compile``."""
+    from functrace.importhook import _cache
+    from functrace.importhook._rewrite import rewrite_tree
+
     cached_at = _cache.cache_path(path) if use_cache else None
     if cached_at is not None:
         code = _cache.read(cached_at, source)
@@ -79,6 +83,7 @@ def compile_traced(source: bytes, path: str, use_cache: bool = True) -> types.Co
 def prepare(namespace: dict[str, Any]) -> None:
     """Bind the name the rewritten code decorates with."""
     from functrace import trace
+    from functrace.importhook._rewrite import TRACE_NAME
 
     namespace[TRACE_NAME] = trace
 
@@ -154,6 +159,8 @@ class TracingFinder:
             return None
         spec.loader = TracingLoader(fullname, spec.origin, how)
         if how == "rewrite":
+            from functrace.importhook import _cache
+
             spec.cached = _cache.cache_path(spec.origin)
         return spec
 

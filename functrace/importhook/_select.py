@@ -40,6 +40,7 @@ class Selector:
         self.exclude = _globs(exclude)
         self.under = tuple(os.path.join(os.path.realpath(d), "") for d in under)
         self._venv_dirs: dict[str, bool] = {}
+        self._real_dirs: dict[str, str] = {}
         self._system = tuple(
             os.path.join(os.path.realpath(p), "")
             for p in {sysconfig.get_path(n) for n in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -63,7 +64,17 @@ class Selector:
         """False for files whose names match a ``skip_files`` glob, and functrace's."""
         if self.skip_files is not None and self.skip_files.match(os.path.basename(path)):
             return False
-        return not os.path.realpath(path).startswith(_OWN_DIR)
+        return not self._real(path).startswith(_OWN_DIR)
+
+    def _real(self, path: str) -> str:
+        """``os.path.realpath(path)``, resolving each directory once."""
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        head, tail = os.path.split(path)
+        real = self._real_dirs.get(head)
+        if real is None:
+            real = self._real_dirs[head] = os.path.realpath(head)
+        return os.path.join(real, tail)
 
     def takes(self, name: str, path: str | None) -> bool:
         """The finder's whole decision, for a module found at ``path`` (already
@@ -74,7 +85,7 @@ class Selector:
         return by_name is True or self.by_path(path)
 
     def by_path(self, path: str) -> bool:
-        real = os.path.realpath(path)
+        real = self._real(path)
         if not any(real.startswith(d) for d in self.under):
             return False
         if any(real.startswith(d) for d in self._system):

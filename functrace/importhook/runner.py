@@ -133,9 +133,15 @@ def run_module(name: str, args: Sequence[str]) -> None:
 
 
 def _is_zip(path: str) -> bool:
-    import zipfile
+    """As python decides it: zipimport takes the file (already loaded at start-up,
+    unlike zipfile)."""
+    import zipimport
 
-    return zipfile.is_zipfile(path)
+    try:
+        zipimport.zipimporter(path)
+    except (zipimport.ZipImportError, OSError):
+        return False
+    return True
 
 
 _OURS = {run_script.__code__, run_module.__code__}

@@ -5,7 +5,6 @@ the fact. The policy's choices are the rewrite's, in both paths."""
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 import sysconfig
 import textwrap
@@ -113,12 +112,6 @@ def chosen_by_rewrite(source: str) -> list[tuple[int, str]]:
     return [] if chosen is None else sorted((first_line(fn), fn.name) for fn in chosen[1])
 
 
-@pytest.fixture
-def parse_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No shortcut: every source is parsed and matched def by def."""
-    monkeypatch.setattr(_codes, "_NEEDS_PARSE", re.compile(rb""))
-
-
 def test_same_policy_as_the_rewrite() -> None:
     by_rewrite = chosen_by_rewrite(POLICY)
     assert [name for _, name in by_rewrite] == [
@@ -142,6 +135,7 @@ def test_pep695_scopes_are_not_functions() -> None:
     )
     code = compile(source, "m.py", "exec")
     assert {c.co_name for c in function_codes([code])} >= {"Alias", "T", "U", "f", "m"}
+    assert _codes._needs_parse(source.encode())  # no shortcut for these
     assert chosen_by_codes(source) == [(2, "f"), (5, "m")]
 
 
@@ -163,7 +157,7 @@ def test_shortcut_agrees_with_the_parse(
     the policy's choice, so most modules need no parse at import."""
     source = path.read_text(encoding="utf-8")
     quick = chosen_by_codes(source)
-    monkeypatch.setattr(_codes, "_NEEDS_PARSE", re.compile(rb""))
+    monkeypatch.setattr(_codes, "_needs_parse", lambda source: True)
     assert quick == chosen_by_codes(source) == chosen_by_rewrite(source)
     assert len(quick) > 5
 

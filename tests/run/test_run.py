@@ -190,3 +190,18 @@ def test_starts_without_click_and_rewrites_nothing_on_312(project: Path) -> None
     assert help_.returncode == 0 and "Usage:" in help_.stdout and "--include" in help_.stdout
     bad = run_python([*RUN, "--format", "xml", "probe.py"], cwd=project)
     assert bad.returncode == 2 and "'xml' is not one of" in bad.stderr
+
+
+def test_directory_and_zip_app_as_python_runs_them(project: Path) -> None:
+    import zipfile
+
+    main = "import sys\nprint(sys.argv[1:], __name__)\n"
+    (project / "dirapp").mkdir()
+    (project / "dirapp" / "__main__.py").write_text(main)
+    with zipfile.ZipFile(project / "app.pyz", "w") as zf:
+        zf.writestr("__main__.py", main)
+    for target in ("dirapp", "app.pyz"):
+        plain = run_python([target, "x"], cwd=project)
+        traced = run_python([*RUN, "-o", "none", target, "x"], cwd=project)
+        assert traced.stdout == plain.stdout == "['x'] __main__\n", traced.stderr
+        assert traced.returncode == plain.returncode == 0
