@@ -117,7 +117,8 @@ def trace_modules(
     how = mode()
     if how == "off":
         return []
-    traced, missed = [], []
+    traced: list[str] = []
+    missed: list[str] = []
     if how == "monitor":
         from functrace.importhook._imported import trace_imported
 

@@ -27,6 +27,7 @@ __all__ = ["TRACE_NAME", "chosen_defs", "first_line", "rewrite_tree"]
 TRACE_NAME = "__functrace_trace__"
 
 _Def = ast.FunctionDef | ast.AsyncFunctionDef
+_Part = ast.expr | ast.arg | ast.keyword  # what a header's last part can be
 
 
 def rewrite_tree(source: bytes, filename: str) -> tuple[ast.Module | None, int]:
@@ -192,10 +193,10 @@ class _Comments:
         depth 0 after the name (annotations' colons sit inside brackets)."""
         start = node.body[0]
         limit = (start.lineno, start.col_offset)
-        after: ast.AST | None = node.returns if isinstance(node, _Def) else None
+        after: _Part | None = node.returns if isinstance(node, _Def) else None
         if after is None:
             args = node.args if isinstance(node, _Def) else None
-            parts: list[ast.AST] = []
+            parts: list[_Part] = []
             if args is not None:
                 parts = [
                     *args.posonlyargs,
@@ -205,9 +206,11 @@ class _Comments:
                     *[d for d in args.kw_defaults if d is not None],
                 ]
                 parts += [a for a in (args.vararg, args.kwarg) if a is not None]
-            else:
-                parts = [*node.bases, *node.keywords]  # type: ignore[union-attr]
-            after = max(parts, key=lambda p: (p.end_lineno, p.end_col_offset), default=None)
+            elif isinstance(node, ast.ClassDef):
+                parts = [*node.bases, *node.keywords]
+            after = max(
+                parts, key=lambda p: (p.end_lineno or 0, p.end_col_offset or 0), default=None
+            )
         begin = (
             (node.lineno, node.col_offset)
             if after is None
