@@ -1,9 +1,12 @@
-"""The import-time rewrite: an innermost ``@__functrace_trace__`` on every function
-the policy picks, on the stdlib ``ast`` (no libcst, formatting does not matter).
+"""Which functions of a module the policy traces, read off the stdlib ``ast`` (no
+libcst, formatting does not matter), and the rewrite that decorates them.
 
-The facts the policy needs are read off the ``ast`` (decorator names, imports) and
-the source's comment tokens (pragmas); the decisions are
-:mod:`functrace.codemod.policy`'s, the same as ``functrace instrument``'s.
+:func:`chosen_defs` gives the ``def`` nodes: the facts the policy needs are read
+off the ``ast`` (decorator names, imports) and the source's comment tokens
+(pragmas); the decisions are :mod:`functrace.codemod.policy`'s, the same as
+``functrace instrument``'s. On 3.12+ the hook matches them to code objects
+(:mod:`functrace.importhook._codes`); on 3.10/3.11 :func:`rewrite_tree` puts an
+innermost ``@__functrace_trace__`` on each.
 
 The decorator is a global name, :data:`TRACE_NAME`, that the loader puts in the
 module's namespace before running it: nothing is imported into the module, no
