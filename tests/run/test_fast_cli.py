@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from functrace.__main__ import parse_run
 from functrace.cli.exit_codes import ExitCode
 from functrace.cli.run import command
 from functrace.importhook import runner
+from tests.helpers import run_python
 
 
 def click_parse(args: list[str]) -> dict[str, Any]:
@@ -63,3 +65,14 @@ def test_click_answers_the_rest(args: list[str]) -> None:
 def test_exit_codes_match() -> None:
     assert runner._USAGE == ExitCode.USAGE
     assert runner._INTERRUPTED == ExitCode.INTERRUPTED
+
+
+def test_entry_point_function(tmp_path: Path) -> None:
+    """``functrace.__main__:main`` as a console script calls it: ``run`` without
+    click, anything else through the click group."""
+    (tmp_path / "probe.py").write_text("import sys\nprint('click' in sys.modules)\n")
+    call = "import sys; from functrace.__main__ import main; sys.argv[0] = 'functrace'; main()"
+    ran = run_python(["-c", call, "run", "probe.py"], cwd=tmp_path)
+    assert ran.stdout == "False\n", ran.stderr
+    version = run_python(["-c", call, "--version"], cwd=tmp_path)
+    assert version.returncode == 0 and "version" in version.stdout
