@@ -159,8 +159,12 @@ def too_deep(src: bytes) -> str | None:
                     deepest = max(deepest, depth)
                 elif token.string in ")]}":
                     depth -= 1
-    except (SyntaxError, tokenize.TokenError):
-        return "cannot parse: brackets nested too deeply"
+    except (SyntaxError, tokenize.TokenError) as exc:
+        if "nested" not in str(exc):
+            return "cannot parse: brackets nested too deeply"
+        # 3.12+ tokenizes in C and stops at Python's own limit: report the depth
+        # from the cheap count (which can only overstate, by brackets in strings).
+        deepest = bracket_depth(src)
     if deepest > MAX_NESTING:
         return f"cannot parse: brackets nested {deepest} deep (Python allows {MAX_NESTING})"
     return None
