@@ -37,10 +37,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    session.run("ruff", "check", "functrace", "tests", "bench", "examples", "realworld", "noxfile.py")
-    session.run(
-        "ruff", "format", "--check", "functrace", "tests", "bench", "examples", "noxfile.py"
-    )
+    paths = ["functrace", "tests", "bench", "examples", "realworld", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
