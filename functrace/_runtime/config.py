@@ -36,6 +36,8 @@ class Settings:
     # and never those matching an exclude. Decided once, when a function is decorated.
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # At most this many lines per output (0: no limit): disk stays bounded.
+    max_lines: int = 0
 
 
 def _warn(name: str, value: str, default: object) -> None:
@@ -53,6 +55,7 @@ _HELP = {
     "FUNCTRACE_MAX_DEPTH": "expected a whole number >= 0",
     "FUNCTRACE_MIN_DURATION": "expected a duration such as 500us, 2ms or 0",
     "FUNCTRACE_EXPORTER": "expected otel",
+    "FUNCTRACE_MAX_LINES": "expected a whole number >= 0",
     "FUNCTRACE_SPEEDUPS": "expected 1/on/true/yes or 0/off/false/no",
 }
 
@@ -113,6 +116,16 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             values["max_depth"] = depth
         except ValueError:
             _warn("FUNCTRACE_MAX_DEPTH", raw, default.max_depth)
+
+    raw = env.get("FUNCTRACE_MAX_LINES")
+    if raw is not None:
+        try:
+            lines = int(raw.replace("_", ""))
+            if lines < 0:
+                raise ValueError
+            values["max_lines"] = lines
+        except ValueError:
+            _warn("FUNCTRACE_MAX_LINES", raw, default.max_lines)
 
     raw = env.get("FUNCTRACE_MIN_DURATION")
     if raw is not None:

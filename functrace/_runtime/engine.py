@@ -477,8 +477,8 @@ _min_duration = 0
 
 def configure(settings: Settings) -> None:
     """Apply the output part of ``settings``."""
-    global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text
-    target = output.configure(settings.output)
+    global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
+    target = output.configure(settings.output, settings.max_lines)
     _lines_on = target != "none"
     if settings.format == "jsonl":
         _emit_enter, _emit_exit = _json_enter, _json_exit
@@ -488,6 +488,31 @@ def configure(settings: Settings) -> None:
     _min_duration = settings.min_duration_ns
     _text = settings.format == "text"
     _use_speedups(settings.speedups)
+    if _lines_on and settings.output != _output_now:
+        _write_running()
+    _output_now = settings.output
+
+
+_output_now = ""
+
+
+def _write_running() -> None:
+    """A new output starts with the calls already running, one ``running`` enter
+    line each, so that every trace file is well-formed on its own (a test's file
+    opened while a server thread is inside a traced call, say)."""
+    for ctx in list(_contexts):
+        for depth, entry in enumerate(list(ctx.stack), start=1):
+            if depth > _max_depth:
+                break
+            info = entry[0]
+            if _text:
+                output.buffer.append(f"{ctx.prefix(depth)}->{info.name} running\n")
+            else:
+                output.buffer.append(
+                    f'{{"v":1,"ts":{_epoch_offset_ns + entry[1]},{ctx.json_head},'
+                    f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
+                )
+            entry[3] = True  # its exit line belongs to this output too
 
 
 # ---------------------------------------------------------------- compiled fast path

@@ -44,14 +44,24 @@ _interval_ns = _INTERVAL_NS
 file_is_shared = False
 
 
-def configure(target: str) -> str:
+#: At most this many lines per output (0: no limit); then one marker line, and the
+#: rest are only counted in ``lines_dropped``.
+max_lines = 0
+lines_written = 0
+lines_dropped = 0
+CUT_MARKER = "# functrace: trace cut after {} lines (FUNCTRACE_MAX_LINES)\n"
+
+
+def configure(target: str, line_budget: int = 0) -> str:
     """Send lines to ``target`` ("stderr", "stdout", "none" or a path); returns
     the target actually used (a path that cannot be opened falls back to stderr)."""
     global _target, _fd, _path, _dead, _interval_ns, file_is_shared
+    global max_lines, lines_written, lines_dropped
     flush()
     _close()
     _dead = False
     file_is_shared = False
+    max_lines, lines_written, lines_dropped = line_budget, 0, 0
     _target, _path = target, None
     if target not in ("stderr", "stdout", "none"):
         _path = target
@@ -133,6 +143,10 @@ def flush() -> None:
         del buffer[:n]
         if _dead or _target == "none":
             return
+        if max_lines:
+            items = _within_budget(items)
+            if not items:
+                return
         try:
             _write(items)
         except BrokenPipeError:
@@ -144,6 +158,34 @@ def flush() -> None:
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+
+def _within_budget(items: list[str | bytearray]) -> list[str | bytearray]:
+    """The lines that still fit in ``max_lines``; the marker line where it runs out."""
+    global lines_written, lines_dropped
+    room = max_lines - lines_written
+    kept: list[str | bytearray] = []
+    for item in items:
+        count = 1 if isinstance(item, str) else item.count(b"\n")
+        if room <= 0:
+            lines_dropped += count
+        elif count <= room:
+            kept.append(item)
+            room -= count
+            lines_written += count
+        else:  # a chunk of many lines (the compiled path): keep its first `room`
+            assert isinstance(item, bytearray)
+            end = -1
+            for _ in range(room):
+                end = item.index(b"\n", end + 1)
+            kept.append(item[: end + 1])
+            lines_written += room
+            lines_dropped += count - room
+            room = 0
+        if room <= 0 and lines_written == max_lines:
+            lines_written += 1  # the marker: written once
+            kept.append(CUT_MARKER.format(max_lines))
+    return kept
 
 
 def _write(items: list[str | bytearray]) -> None:

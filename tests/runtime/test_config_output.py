@@ -344,3 +344,72 @@ def test_a_failing_start_warns_and_leaves_functions_untouched() -> None:
     )
     proc = run_python(["-c", program])
     assert proc.stdout == "True 7 1 True\n", proc.stderr
+
+
+def test_a_new_output_starts_with_the_calls_already_running(tmp_path: Path) -> None:
+    first, second = tmp_path / "one.log", tmp_path / "two.log"
+    program = textwrap.dedent(
+        f"""
+        import functrace
+
+        @functrace.trace
+        def inner():
+            functrace.configure(output={str(second)!r})
+            leaf()
+
+        @functrace.trace
+        def leaf():
+            pass
+
+        @functrace.trace
+        def outer():
+            inner()
+
+        functrace.configure(output={str(first)!r})
+        outer()
+        """
+    )
+    proc = run_python(["-c", program])
+    assert proc.returncode == 0, proc.stderr
+    match_lines(
+        first.read_text().splitlines(),
+        ["t[01]:    ->__main__.outer", "t[01]:        ->__main__.inner"],
+    )
+    match_lines(
+        second.read_text().splitlines(),
+        [
+            "t[01]:    ->__main__.outer running",
+            "t[01]:        ->__main__.inner running",
+            "t[01]:            ->__main__.leaf",
+            "t[01]:            <-__main__.leaf <dur>",
+            "t[01]:        <-__main__.inner <dur>",
+            "t[01]:    <-__main__.outer <dur>",
+        ],
+    )
+
+
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_max_lines_keeps_the_first_lines_then_one_marker(tmp_path: Path, speedups: str) -> None:
+    path = tmp_path / "t.log"
+    program = PROGRAM + textwrap.dedent(
+        """
+        for _ in range(5000):
+            root()
+        from functrace._runtime import output
+        functrace.flush()
+        print(output.lines_written, output.lines_dropped)
+        """
+    )
+    proc = run_python(
+        ["-c", program],
+        env={
+            "FUNCTRACE_OUTPUT": str(path),
+            "FUNCTRACE_MAX_LINES": "1_001",
+            "FUNCTRACE_SPEEDUPS": speedups,
+        },
+    )
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1002
+    assert all(LINE_RE.match(line) for line in lines[:1001])
+    assert lines[1001] == "# functrace: trace cut after 1001 lines (FUNCTRACE_MAX_LINES)"
+    assert proc.stdout.split() == ["1002", str(4 * 5001 - 1001)]
