@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--functrace-limit",
         default=None,
         metavar="N",
-        help="keep at most N calls per test, count the rest (default 50000).",
+        help="write at most N trace lines per test, count the rest (default 200000).",
     )
     group.addoption(
         "--functrace-output",
@@ -71,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("functrace", "packages to trace ('.': those under the rootdir)", "linelist")
     parser.addini("functrace_tests", "trace the test modules too", "bool", default=False)
     parser.addini("functrace_lines", "lines of call tree per failing test", default="")
-    parser.addini("functrace_limit", "calls kept per test", default="")
+    parser.addini("functrace_limit", "trace lines written per test", default="")
     parser.addini("functrace_output", "directory for one trace file per test", default="")
 
 

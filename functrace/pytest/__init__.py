@@ -4,7 +4,7 @@ entry point) registers :class:`~functrace.pytest._session.FunctracePlugin` only 
 
 from __future__ import annotations
 
-from functrace.pytest._format import call_lines, capped
+from functrace.pytest._format import capped
 from functrace.pytest._session import FunctracePlugin, Options
 
-__all__ = ["FunctracePlugin", "Options", "call_lines", "capped"]
+__all__ = ["FunctracePlugin", "Options", "capped"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import shutil
+import tempfile
 import types
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -15,15 +17,16 @@ import pytest
 
 import functrace
 from functrace.importhook import ImportHook, install_import_hook
-from functrace.pytest._format import call_lines, capped
+from functrace._runtime import output
+from functrace.pytest._format import capped
 
 __all__ = ["FunctracePlugin", "Options"]
 
 #: Under ``--functrace=.`` (or a bare ``--functrace``): the packages under the rootdir.
 ROOTDIR = "."
 SECTION = "functrace call tree"
-_recording_key = pytest.StashKey[functrace.Recording]()
 _file_key = pytest.StashKey[Path]()
+_dropped_key = pytest.StashKey[int]()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Options:
     packages: tuple[str, ...]
     tests: bool = False
     lines: int = 200
-    limit: int = 50_000
+    limit: int = 200_000  # lines written per test, then a marker and a count
     output: Path | None = None
 
     @classmethod
@@ -52,7 +55,7 @@ class Options:
             packages=tuple(dict.fromkeys(wanted)),
             tests=bool(option("functrace_tests") or config.getini("functrace_tests")),
             lines=_int(config, option, "functrace_lines", 200),
-            limit=_int(config, option, "functrace_limit", 50_000),
+            limit=_int(config, option, "functrace_limit", 200_000),
             output=Path(config.rootpath, output) if output else None,
         )
 
@@ -79,6 +82,7 @@ class FunctracePlugin:
         self._traced_modules: set[str] = set()
         if options.output is not None:
             options.output.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="functrace-pytest-"))
 
     def _install(self) -> ImportHook:
         from _pytest.assertion.rewrite import AssertionRewritingHook
@@ -101,6 +105,7 @@ class FunctracePlugin:
         return [*self.config.getini("python_files"), "conftest.py"]
 
     def unconfigure(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
         self.hook.uninstall()
         functrace.configure(**dataclasses.asdict(self._previous))
 
@@ -131,58 +136,69 @@ class FunctracePlugin:
                     item.obj = traced if self_ is None else types.MethodType(traced, self_)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ each test
+    #
+    # Each test's lines stream to a file of its own (on the compiled fast path,
+    # so a traced suite runs at the speed of lines written, and memory holds at
+    # most one output chunk however chatty the test). The file is read back only
+    # when the test fails, and kept only with --functrace-output.
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         path = self._trace_file(item)
-        if path is not None:
-            functrace.configure(output=str(path))
-            item.stash[_file_key] = path
+        item.stash[_file_key] = path
+        functrace.configure(output=str(path), max_lines=self.options.limit)
         try:
-            with functrace.record(self.options.limit) as rec:
-                item.stash[_recording_key] = rec
-                return (yield)
+            return (yield)
         finally:
-            if path is not None:
-                functrace.configure(output="none")
+            functrace.flush()
+            item.stash[_dropped_key] = output.lines_dropped
+            functrace.configure(output="none", max_lines=0)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if report.when == "call" and report.failed:
-            rec = item.stash.get(_recording_key, None)
-            if rec is not None:
-                report.sections.append((SECTION, self._section(rec, item)))
-        if report.when == "call" and _recording_key in item.stash:
-            del item.stash[_recording_key]  # a passing test's calls go now
+        if report.when != "call":
+            return report
+        path = item.stash.get(_file_key, None)
+        if path is None:
+            return report
+        if report.failed:
+            report.sections.append((SECTION, self._section(path, item.stash.get(_dropped_key, 0))))
+        if self.options.output is None:
+            try:
+                path.unlink()  # a scratch file: its test has been reported
+            except OSError:
+                pass
         return report
 
-    def _section(self, rec: functrace.Recording, item: pytest.Item) -> str:
-        lines, cut = capped(list(call_lines(rec.roots)), self.options.lines)
+    def _section(self, path: Path, dropped: int) -> str:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        lines, cut = capped(text.splitlines(), self.options.lines)
         if not lines:
             lines = ["(no traced calls)"]
         notes = []
         if cut:
             notes.append(f"{cut} of {cut + len(lines) - 1} lines cut (--functrace-lines)")
-        if rec.dropped:
+        if dropped:
             notes.append(
-                f"{rec.count} calls recorded, {rec.dropped} more dropped (--functrace-limit)"
+                f"{self.options.limit} lines written, {dropped} more dropped (--functrace-limit)"
             )
-        if cut or rec.dropped:
-            path = item.stash.get(_file_key, None)
+        if cut or dropped:
             notes.append(
                 f"full trace: {path}"
-                if path is not None
+                if self.options.output is not None
                 else "full trace: run with --functrace-output DIR"
             )
         return "\n".join(lines + [f"[functrace] {n}" for n in notes])
 
-    def _trace_file(self, item: pytest.Item) -> Path | None:
-        if self.options.output is None:
-            return None
-        path = self.options.output / file_name(item.nodeid)
+    def _trace_file(self, item: pytest.Item) -> Path:
+        directory = self.options.output if self.options.output is not None else self._scratch
+        path = directory / file_name(item.nodeid)
         try:
             path.unlink()
         except OSError:

@@ -158,7 +158,7 @@ def test_assertion_rewriting_still_works(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*assert 3 == 4*"])
 
 
-def test_cap_on_lines_and_calls(project: pytest.Pytester) -> None:
+def test_cap_on_lines_written_and_lines_shown(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_it="""
         from chains import graph
@@ -169,6 +169,8 @@ def test_cap_on_lines_and_calls(project: pytest.Pytester) -> None:
     )
     result = project.runpytest("--functrace=chains", "--functrace-lines=10", "--functrace-limit=50")
     lines = section(result.outlines)
+    # 204 lines in all (loop, 101 calls of D): the first 50 are written, then the
+    # marker; the report shows the first 5 and the last 5 of those 51 lines.
     match_lines(
         lines,
         [
@@ -177,18 +179,38 @@ def test_cap_on_lines_and_calls(project: pytest.Pytester) -> None:
             "t[01]:        <-chains.graph.D <dur>",
             "t[01]:        ->chains.graph.D",
             "t[01]:        <-chains.graph.D <dur>",
-            "... 90 lines cut ...",
-            "t[01]:        ->chains.graph.D",
+            "... 41 lines cut ...",
             "t[01]:        <-chains.graph.D <dur>",
             "t[01]:        ->chains.graph.D",
             "t[01]:        <-chains.graph.D <dur>",
-            "t[01]:    <-chains.graph.loop <dur>",
-            # loop and 49 calls of D are kept; the rest, the failing D(-1) too, counted
-            "[functrace] 90 of 100 lines cut (--functrace-lines)",
-            "[functrace] 50 calls recorded, 52 more dropped (--functrace-limit)",
+            "t[01]:        ->chains.graph.D",
+            "# functrace: trace cut after 50 lines (FUNCTRACE_MAX_LINES)",
+            "[functrace] 41 of 51 lines cut (--functrace-lines)",
+            "[functrace] 50 lines written, 154 more dropped (--functrace-limit)",
             "[functrace] full trace: run with --functrace-output DIR",
         ],
     )
+
+
+def test_a_chatty_test_holds_no_trace_in_memory(project: pytest.Pytester) -> None:
+    # The plugin streams each test's lines to a file: a test that measures its own
+    # allocations (more-itertools has one) sees no recording growing.
+    project.makepyfile(
+        test_it="""
+        import tracemalloc
+        from chains import graph
+        def test_bounded():
+            tracemalloc.start()
+            try:
+                graph.loop(20000)
+                retained = tracemalloc.get_traced_memory()[0]
+            finally:
+                tracemalloc.stop()
+            assert retained < 256 * 1024, retained
+        """
+    )
+    result = project.runpytest("--functrace=chains")
+    result.assert_outcomes(passed=1)
 
 
 def test_output_dir_one_file_per_test(project: pytest.Pytester) -> None:
