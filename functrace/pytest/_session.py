@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import functrace
-from functrace.importhook import ImportHook, install_import_hook
 from functrace._runtime import output
+from functrace.importhook import ImportHook, install_import_hook
 from functrace.pytest._format import capped
 
 __all__ = ["FunctracePlugin", "Options"]
