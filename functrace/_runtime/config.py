@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 __all__ = ["Settings", "parse_duration_ns", "settings_from_env"]
 
@@ -80,78 +80,70 @@ def parse_duration_ns(text: str) -> int:
     return round(number * _UNITS_NS[unit])
 
 
+def _switch(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _OFF:
+        return False
+    if word in _ON:
+        return True
+    raise ValueError(raw)
+
+
+def _whole(raw: str) -> int:
+    number = int(raw.replace("_", ""))
+    if number < 0:
+        raise ValueError(raw)
+    return number
+
+
+def _path_or_stream(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError(raw)
+    return raw.strip()
+
+
+def _format(raw: str) -> str:
+    word = raw.strip().lower()
+    if word not in _FORMATS:
+        raise ValueError(raw)
+    return word
+
+
+def _exporter(raw: str) -> str:
+    word = raw.strip().lower()
+    if word not in ("", "otel"):
+        raise ValueError(raw)
+    return word
+
+
+# variable -> (Settings field, parser raising ValueError on a bad value)
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "FUNCTRACE": ("enabled", _switch),
+    "FUNCTRACE_OUTPUT": ("output", _path_or_stream),
+    "FUNCTRACE_FORMAT": ("format", _format),
+    "FUNCTRACE_MAX_DEPTH": ("max_depth", _whole),
+    "FUNCTRACE_MAX_LINES": ("max_lines", _whole),
+    "FUNCTRACE_MIN_DURATION": ("min_duration_ns", parse_duration_ns),
+    "FUNCTRACE_EXPORTER": ("exporter", _exporter),
+    "FUNCTRACE_INCLUDE": ("include", _globs),
+    "FUNCTRACE_EXCLUDE": ("exclude", _globs),
+    "FUNCTRACE_SPEEDUPS": ("speedups", _switch),
+}
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     default = Settings()
     values: dict[str, object] = {}
-
-    raw = env.get("FUNCTRACE")
-    if raw is not None:
-        word = raw.strip().lower()
-        if word in _OFF:
-            values["enabled"] = False
-        elif word not in _ON:
-            _warn("FUNCTRACE", raw, "on")
-
-    raw = env.get("FUNCTRACE_OUTPUT")
-    if raw is not None:
-        if raw.strip():
-            values["output"] = raw.strip()
-        else:
-            _warn("FUNCTRACE_OUTPUT", raw, default.output)
-
-    raw = env.get("FUNCTRACE_FORMAT")
-    if raw is not None:
-        if raw.strip().lower() in _FORMATS:
-            values["format"] = raw.strip().lower()
-        else:
-            _warn("FUNCTRACE_FORMAT", raw, default.format)
-
-    raw = env.get("FUNCTRACE_MAX_DEPTH")
-    if raw is not None:
+    for name, (field, parse) in _VARIABLES.items():
+        raw = env.get(name)
+        if raw is None:
+            continue
         try:
-            depth = int(raw)
-            if depth < 0:
-                raise ValueError
-            values["max_depth"] = depth
+            values[field] = parse(raw)
         except ValueError:
-            _warn("FUNCTRACE_MAX_DEPTH", raw, default.max_depth)
-
-    raw = env.get("FUNCTRACE_MAX_LINES")
-    if raw is not None:
-        try:
-            lines = int(raw.replace("_", ""))
-            if lines < 0:
-                raise ValueError
-            values["max_lines"] = lines
-        except ValueError:
-            _warn("FUNCTRACE_MAX_LINES", raw, default.max_lines)
-
-    raw = env.get("FUNCTRACE_MIN_DURATION")
-    if raw is not None:
-        try:
-            values["min_duration_ns"] = parse_duration_ns(raw)
-        except ValueError:
-            _warn("FUNCTRACE_MIN_DURATION", raw, "0")
-
-    raw = env.get("FUNCTRACE_EXPORTER")
-    if raw is not None and raw.strip():
-        if raw.strip().lower() == "otel":
-            values["exporter"] = "otel"
-        else:
-            _warn("FUNCTRACE_EXPORTER", raw, "none")
-
-    for name in ("include", "exclude"):
-        raw = env.get(f"FUNCTRACE_{name.upper()}")
-        if raw is not None:
-            values[name] = _globs(raw)
-
-    raw = env.get("FUNCTRACE_SPEEDUPS")
-    if raw is not None:
-        word = raw.strip().lower()
-        if word in _OFF:
-            values["speedups"] = False
-        elif word not in _ON:
-            _warn("FUNCTRACE_SPEEDUPS", raw, "on")
-
+            fallback = getattr(default, field)
+            if isinstance(fallback, bool):
+                fallback = "on" if fallback else "off"
+            _warn(name, raw, fallback or "none")
     return dataclasses.replace(default, **values)  # type: ignore[arg-type]
