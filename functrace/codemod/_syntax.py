@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import itertools
 import tokenize
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
+
+from functrace.codemod.result import Result
 
 __all__ = [
     "MAX_NESTING",
@@ -18,6 +20,7 @@ __all__ = [
     "comments_of",
     "dotted_name",
     "header_comments",
+    "keeping_bom",
     "parse_error",
     "split_bom",
     "too_deep",
@@ -168,6 +171,19 @@ def too_deep(src: bytes) -> str | None:
     if deepest > MAX_NESTING:
         return f"cannot parse: brackets nested {deepest} deep (Python allows {MAX_NESTING})"
     return None
+
+
+def keeping_bom(transform: Callable[[bytes], Result]) -> Callable[[bytes], Result]:
+    """``transform`` applied after a UTF-8 byte order mark, which is kept in front."""
+
+    def apply(src: bytes) -> Result:
+        bom, rest = split_bom(src)
+        result = transform(rest)
+        if bom and result.output is not None:
+            return Result.changed(bom + result.output, result.functions)
+        return result
+
+    return apply
 
 
 def split_bom(src: bytes) -> tuple[bytes, bytes]:

@@ -26,23 +26,14 @@ from functrace.codemod._syntax import (
     comments_of,
     dotted_name,
     header_comments,
+    keeping_bom,
     parse_error,
-    split_bom,
     too_deep,
 )
 from functrace.codemod.forms import decorator_line, import_line, split_line
 from functrace.codemod.result import Result
 
 __all__ = ["instrument_source"]
-
-
-def instrument_source(src: bytes) -> Result:
-    """Instrument one module's source. Never raises: failures are results."""
-    bom, rest = split_bom(src)
-    result = _instrument_source(rest)
-    if bom and result.output is not None:
-        return Result.changed(bom + result.output, result.functions)
-    return result
 
 
 def _instrument_source(src: bytes) -> Result:
@@ -256,3 +247,7 @@ def _uses_name_otherwise(module: cst.Module, name: str) -> bool:
     visitor = _NameUse(name)
     module.visit(visitor)
     return visitor.found
+
+
+#: Instrument one module's source. Never raises: failures are results.
+instrument_source = keeping_bom(_instrument_source)

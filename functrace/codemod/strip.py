@@ -16,20 +16,11 @@ import libcst as cst
 
 from functrace.codemod import policy
 from functrace.codemod._locate import NotExact, locate
-from functrace.codemod._syntax import child_blocks, dotted_name, parse_error, split_bom, too_deep
+from functrace.codemod._syntax import child_blocks, dotted_name, keeping_bom, parse_error, too_deep
 from functrace.codemod.forms import ADDED_MARKER, decorator_line, import_line, split_line
 from functrace.codemod.result import Result
 
 __all__ = ["strip_source"]
-
-
-def strip_source(src: bytes) -> Result:
-    """Strip one module's source. Never raises: failures are results."""
-    bom, rest = split_bom(src)
-    result = _strip_source(rest)
-    if bom and result.output is not None:
-        return Result.changed(bom + result.output, result.functions)
-    return result
 
 
 def _strip_source(src: bytes) -> Result:
@@ -125,3 +116,7 @@ def _added_import(stmt: cst.BaseStatement) -> str | None:
         return policy.MODULE
     asname = alias.asname.name
     return asname.value if isinstance(asname, cst.Name) else None
+
+
+#: Strip one module's source. Never raises: failures are results.
+strip_source = keeping_bom(_strip_source)
