@@ -38,6 +38,7 @@ from functrace._runtime.lines import (
     format_duration_fast,
     task_tag,
     thread_tag,
+    warm_duration_cache,
 )
 from functrace._runtime.record import Call, Recording
 
@@ -251,7 +252,7 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
             if depth <= _max_depth and not _min_duration:
                 entry[3] = True
                 _emit_enter(ctx, depth, info, t, resumed)
-            if t >= output.next_flush_ns:
+            if t >= output.next_flush_ns or len(output.buffer) > _MAX_BUFFERED:
                 output.flush()
     except RecursionError:
         pass  # the program is at its recursion limit: lose this event, not the program's call
@@ -304,7 +305,7 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
                     _write_pending(ctx, stack)
                     _emit_enter(ctx, depth, info, t0, False)
                     _emit_exit(ctx, depth, info, t, duration, exception, suspended)
-            if t >= output.next_flush_ns:
+            if t >= output.next_flush_ns or len(output.buffer) > _MAX_BUFFERED:
                 output.flush()
         if not stack and ctx.base is not None:
             _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
@@ -345,7 +346,7 @@ def fast_enter(
         prefixes = ctx.prefixes
         prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
         _append(prefix + (info.resume_text if resumed else info.enter_text))
-        if t >= output.next_flush_ns:
+        if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
             output.flush()
     except RecursionError:
         pass
@@ -360,7 +361,7 @@ def fast_leave(
     arg: Any = None,
     _get: Callable[[int], CodeInfo | None] = infos.get,
     _append: Callable[[str], None] = output.buffer.append,
-    _small: list[str | None] = _SMALL_DURATIONS,
+    _small: list[str] = _SMALL_DURATIONS,
 ) -> Any:
     try:
         t = _clock()
@@ -380,15 +381,15 @@ def fast_leave(
         if entry[2] is not None:
             entry[2].end_ns = t  # started inside a recording that has ended since
         duration = t - entry[1]
-        if 1_000 <= duration < 100_000:
-            text = _small[duration // 10] or format_duration_fast(duration)
+        if 1_000 <= duration < 10_000:
+            text = _small[(duration - 1_000) // 10]
         else:
             text = format_duration(duration)
         depth = len(stack) + 1
         prefixes = ctx.prefixes
         prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
         _append(f"{prefix}{info.exit_text}{text}\n")
-        if t >= output.next_flush_ns:
+        if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
             output.flush()
     except RecursionError:
         pass
@@ -418,8 +419,20 @@ def _write_pending(ctx: Context, stack: list[list[Any]]) -> None:
 # ---------------------------------------------------------------- line formats
 
 
+def _put(line: str) -> None:
+    """Queue one line. Behind a chunk of the compiled path, into that chunk: a
+    str item between its lines would make it start a fresh chunk each time."""
+    buffer = output.buffer
+    if buffer:
+        last = buffer[-1]
+        if type(last) is bytearray:
+            last += line.encode("utf-8", "backslashreplace")
+            return
+    buffer.append(line)
+
+
 def _text_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
-    output.buffer.append(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
+    _put(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
 
 
 def _text_exit(
@@ -431,20 +444,25 @@ def _text_exit(
     exception: str | None,
     suspended: str | None,
 ) -> None:
-    details = format_duration(duration)
+    details = format_duration_fast(duration)
     if exception is not None:
         details += " !" + exception
     elif suspended is not None:
         details += " " + suspended
-    output.buffer.append(f"{ctx.prefix(depth)}{info.exit_text}{details}\n")
+    _put(f"{ctx.prefix(depth)}{info.exit_text}{details}\n")
 
 
 _epoch_offset_ns = time.time_ns() - _clock()
+#: Lines the Python paths let wait before writing, besides the time limit: memory
+#: stays at a few hundred KiB however many calls a burst makes (the compiled path
+#: bounds its own chunks).
+_MAX_BUFFERED = 1_000
+_buffer = output.buffer
 
 
 def _json_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
     kind = "resume" if resumed else "enter"
-    output.buffer.append(
+    _put(
         f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
         f'"ev":"{kind}",{info.json_head}}}\n'
     )
@@ -462,7 +480,7 @@ def _json_exit(
     kind = "exit" if suspended is None else "suspend"
     exc = "null" if exception is None else json.dumps(exception)
     susp = "null" if suspended is None else f'"{suspended}"'
-    output.buffer.append(
+    _put(
         f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
         f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}}}\n'
     )
@@ -488,6 +506,7 @@ def configure(settings: Settings) -> None:
     _min_duration = settings.min_duration_ns
     _text = settings.format == "text"
     _use_speedups(settings.speedups)
+    warm_duration_cache()
     if _lines_on and settings.output != _output_now:
         _write_running()
     _output_now = settings.output
@@ -506,9 +525,9 @@ def _write_running() -> None:
                 break
             info = entry[0]
             if _text:
-                output.buffer.append(f"{ctx.prefix(depth)}->{info.name} running\n")
+                _put(f"{ctx.prefix(depth)}->{info.name} running\n")
             else:
-                output.buffer.append(
+                _put(
                     f'{{"v":1,"ts":{_epoch_offset_ns + entry[1]},{ctx.json_head},'
                     f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
                 )

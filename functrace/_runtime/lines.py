@@ -60,16 +60,20 @@ def format_duration(ns: int) -> str:
     raise AssertionError("unreachable")
 
 
-_SMALL: list[str | None] = [None] * 10_000  # durations under 100µs, by ns // 10
+#: Durations from 1µs to 10µs (the common case), by (ns - 1000) // 10: filled
+#: once, when tracing starts, so no string is created for them while calls run.
+_SMALL: list[str] = []
+
+
+def warm_duration_cache() -> None:
+    if not _SMALL:
+        _SMALL.extend(format_duration(ns) for ns in range(1_000, 10_000, 10))
 
 
 def format_duration_fast(ns: int) -> str:
-    """:func:`format_duration`, remembered for durations under 100µs (the common case)."""
-    if 1_000 <= ns < 100_000:
-        text = _SMALL[ns // 10]
-        if text is None:
-            text = _SMALL[ns // 10] = format_duration(ns)
-        return text
+    """:func:`format_duration`, looked up for durations from 1µs to 10µs."""
+    if 1_000 <= ns < 10_000 and _SMALL:
+        return _SMALL[(ns - 1_000) // 10]
     return format_duration(ns)
 
 

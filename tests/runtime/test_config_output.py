@@ -413,3 +413,28 @@ def test_max_lines_keeps_the_first_lines_then_one_marker(tmp_path: Path, speedup
     assert all(LINE_RE.match(line) for line in lines[:1001])
     assert lines[1001] == "# functrace: trace cut after 1001 lines (FUNCTRACE_MAX_LINES)"
     assert proc.stdout.split() == ["1002", str(4 * 5001 - 1001)]
+
+
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_many_outermost_calls_keep_little_memory(tmp_path: Path, speedups: str) -> None:
+    # more-itertools measures what a loop of calls retains with tracemalloc: the
+    # trace must not be what grows (lines wait in bounded chunks, durations are
+    # formatted from a table filled before).
+    program = PROGRAM + textwrap.dedent(
+        """
+        import tracemalloc
+        tracemalloc.start()
+        for _ in range(20000):
+            root()
+        retained = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        print(retained)
+        """
+    )
+    proc = run_python(
+        ["-c", program],
+        env={"FUNCTRACE_OUTPUT": str(tmp_path / "t.log"), "FUNCTRACE_SPEEDUPS": speedups},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) < 256 * 1024
+    assert len((tmp_path / "t.log").read_text().splitlines()) == 4 * 20001
