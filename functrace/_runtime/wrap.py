@@ -93,13 +93,16 @@ def _drive(
     # Suspensions are rare next to plain calls: the general path is fine here.
     enter, leave = engine.enter, engine.leave
     RETURN, UNWIND, SUSPEND = engine.RETURN, engine.UNWIND, engine.SUSPEND
-    send: Any = None
-    throw: BaseException | None = None
+    # Values pass through `box` and exceptions through `pending`, never through a
+    # local kept across a suspension: the driven generator's items and the values
+    # sent to it must die when the program drops them, exactly as untraced.
+    box: list[Any] = [None]
+    pending: list[BaseException] = []
     while True:
         enter(resumed, code)
         resumed = True
         try:
-            item = step.send(send) if throw is None else step.throw(throw)
+            box.append(step.throw(pending.pop()) if pending else step.send(box.pop()))
         except StopIteration as stop:
             if word_on_stop == "yield":
                 leave(SUSPEND, code, 0, engine.ASYNC_YIELD)
@@ -114,10 +117,9 @@ def _drive(
             else:
                 leave(UNWIND, code, 0, exc)
             raise
-        leave(SUSPEND, code, 0, item)
+        leave(SUSPEND, code, 0, box[-1])
         try:
-            send = yield item
-            throw = None
+            box.append((yield box.pop()))
         except GeneratorExit as exit_:
             enter(True, code)
             try:
@@ -128,12 +130,13 @@ def _drive(
             leave(UNWIND, code, 0, exit_)
             raise
         except BaseException as exc:
-            send, throw = None, exc
+            pending.append(exc)
 
 
 def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         gen = fn(*args, **kwargs)
+        del args, kwargs  # the generator holds what it needs; we must not hold more
         if not backend.on:
             return (yield from gen)
         return (yield from _drive(gen, info, False, None))
@@ -172,24 +175,26 @@ def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any], info: CodeI
 def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         agen = fn(*args, **kwargs)
+        del args, kwargs
         resumed = False
-        send: Any = None
-        throw: BaseException | None = None
+        box: list[Any] = [None]  # as in _drive: nothing held across a suspension
+        pending: list[BaseException] = []
         while True:
-            step = agen.asend(send) if throw is None else agen.athrow(throw)
+            step = agen.athrow(pending.pop()) if pending else agen.asend(box.pop())
             try:
-                item = await (_Steps(step, info, resumed, "yield") if backend.on else step)
+                box.append(await (_Steps(step, info, resumed, "yield") if backend.on else step))
             except StopAsyncIteration:
                 return
+            finally:
+                del step
             resumed = True
             try:
-                send = yield item
-                throw = None
+                box.append((yield box.pop()))
             except GeneratorExit:
                 closing = agen.aclose()
                 await (_Steps(closing, info, True, None) if backend.on else closing)
                 raise
             except BaseException as exc:
-                send, throw = None, exc
+                pending.append(exc)
 
     return wrapper

@@ -221,3 +221,37 @@ def test_calls_made_before_enable_end_silently(trace_lines: Callable[[], list[st
     functrace.disable()
     outer()
     match_lines(trace_lines(), ["t[*]:    ->*.inner", "t[*]:    <-*.inner <dur>"])
+
+
+def test_a_generator_s_items_die_when_the_program_drops_them() -> None:
+    # more-itertools checks when islice_extended releases items: a driver that
+    # kept the last item (or the last value sent) alive would change that.
+    import gc
+    import weakref
+
+    class Item:
+        pass
+
+    def lifetimes(traced: bool) -> list[int]:
+        seen: list[weakref.ref[Item]] = []
+
+        def make() -> Item:
+            item = Item()
+            seen.append(weakref.ref(item))
+            return item
+
+        def produce(n: int):  # type: ignore[no-untyped-def]
+            for _ in range(n):
+                yield make()  # neither the item nor the value sent in is kept
+
+        fn = functrace.trace(produce) if traced else produce
+        gen = fn(3)
+        alive = []
+        next(gen)  # the result is dropped at once
+        for _ in range(2):
+            gen.send(Item())  # so is this value, and the next item
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in seen))
+        return alive
+
+    assert lifetimes(traced=True) == lifetimes(traced=False) == [0, 0]
