@@ -104,7 +104,7 @@ PARSE_REPEAT = 300
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # nox passes every bench script the same options
 
     import functrace
 

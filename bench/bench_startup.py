@@ -15,6 +15,7 @@ set-up. ``python bench/bench_startup.py [ROUNDS]``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -67,7 +68,9 @@ def timed(cmd: list[str], root: Path, env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    rounds = parser.parse_known_args()[0].rounds  # nox passes every bench script the same options
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCTRACE")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["FUNCTRACE_OUTPUT"] = "none"
