@@ -10,7 +10,7 @@ and cached are the same run.
 
 The program only imports its modules and calls one function per module, so the
 numbers are start-up: interpreter, imports, the rewrite or the cache, tracing
-set-up. ``python bench/bench_startup.py [ROUNDS]``.
+set-up. ``python bench/bench_startup.py [--rounds N]``.
 """
 
 from __future__ import annotations
