@@ -93,8 +93,9 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
     code objects (``monitor``), or by running rewritten code (``rewrite``).
     Everything else (source, resources, ``is_package``) is the normal loader's.
 
-    The tracing happens in ``get_code``, so ``exec_module`` (and with it the
-    import machinery's frame removal in tracebacks) is the standard one."""
+    The tracing happens in ``get_code`` (and ``create_module``), so ``exec_module``
+    (and with it the import machinery's frame removal in tracebacks and warnings)
+    is the standard one."""
 
     def __init__(self, fullname: str, path: str, how: Mode = "monitor") -> None:
         super().__init__(fullname, path)
@@ -113,10 +114,15 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
             trace_loaded(code, name, self.get_data(path), path)
         return code  # type: ignore[return-value,unused-ignore]
 
-    def exec_module(self, module: types.ModuleType) -> None:
-        if self.how == "rewrite":
-            prepare(module.__dict__)
-        super().exec_module(module)
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        # Bound before the module's code runs, and not from exec_module: a frame
+        # of ours under the module body would be what warnings.warn(stacklevel=)
+        # and stack walks see instead of the importer (python-dateutil checks).
+        if self.how != "rewrite":
+            return None  # the default module object
+        module = types.ModuleType(spec.name)
+        prepare(module.__dict__)
+        return module
 
 
 class TracingFinder:

@@ -193,3 +193,22 @@ def test_stale_cache_content_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert _cache.read(path, b"x = 2\n") is None
     Path(path).write_bytes(b"junk")
     assert _cache.read(path, src) is None
+
+
+def test_no_frame_of_ours_under_a_module_body(tmp_path: Path) -> None:
+    # python-dateutil warns at import with a stacklevel meant for the importer.
+    (tmp_path / "warns_on_import.py").write_text(
+        "import warnings\nwarnings.warn('old', DeprecationWarning, stacklevel=2)\n"
+    )
+    program = (
+        "import sys, warnings\n"
+        "import functrace\n"
+        "hook = functrace.install_import_hook(include=['warns_on_import'])\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import warns_on_import\n"
+        "print(caught[0].filename)\n"
+    )
+    proc = run_python(["-c", program], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "<string>"
