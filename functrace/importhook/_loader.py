@@ -80,12 +80,21 @@ def compile_traced(source: bytes, path: str, use_cache: bool = True) -> types.Co
     return code
 
 
-def prepare(namespace: dict[str, Any]) -> None:
-    """Bind the name the rewritten code decorates with."""
+def prepare(namespace: dict[str, Any] | None = None) -> None:
+    """Bind the name the rewritten code decorates with, once, in ``builtins``.
+
+    Not in the module's own namespace: code that walks a module's names (toolz's
+    curried namespace, ``from m import *`` audits) must not find it there.
+    ``namespace``: a ``__main__`` run with builtins of its own gets it directly."""
+    import builtins
+
     from functrace import trace
     from functrace.importhook._rewrite import TRACE_NAME
 
-    namespace[TRACE_NAME] = trace
+    setattr(builtins, TRACE_NAME, trace)
+    own = namespace.get("__builtins__") if namespace is not None else None
+    if isinstance(own, dict) and own is not vars(builtins):
+        own[TRACE_NAME] = trace
 
 
 class TracingLoader(importlib.machinery.SourceFileLoader):
@@ -93,7 +102,7 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
     code objects (``monitor``), or by running rewritten code (``rewrite``).
     Everything else (source, resources, ``is_package``) is the normal loader's.
 
-    The tracing happens in ``get_code`` (and ``create_module``), so ``exec_module``
+    The tracing happens in ``get_code``, so ``exec_module``
     (and with it the import machinery's frame removal in tracebacks and warnings)
     is the standard one."""
 
@@ -105,6 +114,7 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
         global main_pending
         path = self.get_filename(fullname)
         if self.how == "rewrite":
+            prepare()
             return compile_traced(self.get_data(path), path)
         code = super().get_code(fullname)
         if code is not None and self.how == "monitor":
@@ -114,15 +124,9 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
             trace_loaded(code, name, self.get_data(path), path)
         return code  # type: ignore[return-value,unused-ignore]
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
-        # Bound before the module's code runs, and not from exec_module: a frame
-        # of ours under the module body would be what warnings.warn(stacklevel=)
-        # and stack walks see instead of the importer (python-dateutil checks).
-        if self.how != "rewrite":
-            return None  # the default module object
-        module = types.ModuleType(spec.name)
-        prepare(module.__dict__)
-        return module
+    # No exec_module of ours: a frame of ours under the module body would be what
+    # warnings.warn(stacklevel=) and stack walks see instead of the importer
+    # (python-dateutil checks); the rewrite's name is bound in get_code.
 
 
 class TracingFinder:
