@@ -22,6 +22,7 @@ __all__ = [
     "header_comments",
     "keeping_bom",
     "parse_error",
+    "parse_guarded",
     "split_bom",
     "too_deep",
 ]
@@ -171,6 +172,22 @@ def too_deep(src: bytes) -> str | None:
     if deepest > MAX_NESTING:
         return f"cannot parse: brackets nested {deepest} deep (Python allows {MAX_NESTING})"
     return None
+
+
+def parse_guarded(src: bytes) -> cst.Module | Result:
+    """``src`` parsed by libcst, or the failed result saying why not (never raises)."""
+    hostile = too_deep(src)
+    if hostile is not None:
+        return Result.failed(hostile)
+    try:
+        return cst.parse_module(src)
+    except cst.ParserSyntaxError as exc:
+        reason, line, column = parse_error(exc)
+        return Result.failed(f"cannot parse: {reason}", line, column)
+    except RecursionError:
+        return Result.failed("cannot parse: too deeply nested for libcst (RecursionError)")
+    except Exception as exc:  # e.g. an unknown encoding in the cookie
+        return Result.failed(f"cannot parse: {exc}")
 
 
 def keeping_bom(transform: Callable[[bytes], Result]) -> Callable[[bytes], Result]:

@@ -27,8 +27,7 @@ from functrace.codemod._syntax import (
     dotted_name,
     header_comments,
     keeping_bom,
-    parse_error,
-    too_deep,
+    parse_guarded,
 )
 from functrace.codemod.forms import decorator_line, import_line, split_line
 from functrace.codemod.result import Result
@@ -39,18 +38,9 @@ __all__ = ["instrument_source"]
 def _instrument_source(src: bytes) -> Result:
     if policy.file_is_skipped(src):
         return Result.skipped("functrace: skip-file")
-    hostile = too_deep(src)
-    if hostile is not None:
-        return Result.failed(hostile)
-    try:
-        module = cst.parse_module(src)
-    except cst.ParserSyntaxError as exc:
-        reason, line, column = parse_error(exc)
-        return Result.failed(f"cannot parse: {reason}", line, column)
-    except RecursionError:
-        return Result.failed("cannot parse: too deeply nested for libcst (RecursionError)")
-    except Exception as exc:  # e.g. an unknown encoding in the cookie
-        return Result.failed(f"cannot parse: {exc}")
+    module = parse_guarded(src)
+    if isinstance(module, Result):
+        return module
     try:
         return _Instrumenter(src, module).run()
     except NotExact as exc:

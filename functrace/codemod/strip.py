@@ -16,7 +16,7 @@ import libcst as cst
 
 from functrace.codemod import policy
 from functrace.codemod._locate import NotExact, locate
-from functrace.codemod._syntax import child_blocks, dotted_name, keeping_bom, parse_error, too_deep
+from functrace.codemod._syntax import child_blocks, dotted_name, keeping_bom, parse_guarded
 from functrace.codemod.forms import ADDED_MARKER, decorator_line, import_line, split_line
 from functrace.codemod.result import Result
 
@@ -26,18 +26,9 @@ __all__ = ["strip_source"]
 def _strip_source(src: bytes) -> Result:
     if ADDED_MARKER.encode() not in src:
         return Result.unchanged()
-    hostile = too_deep(src)
-    if hostile is not None:
-        return Result.failed(hostile)
-    try:
-        module = cst.parse_module(src)
-    except cst.ParserSyntaxError as exc:
-        reason, line, column = parse_error(exc)
-        return Result.failed(f"cannot parse: {reason}", line, column)
-    except RecursionError:
-        return Result.failed("cannot parse: too deeply nested for libcst (RecursionError)")
-    except Exception as exc:
-        return Result.failed(f"cannot parse: {exc}")
+    module = parse_guarded(src)
+    if isinstance(module, Result):
+        return module
     try:
         return _strip(src, module)
     except NotExact as exc:
