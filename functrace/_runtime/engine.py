@@ -252,7 +252,7 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
             if depth <= _max_depth and not _min_duration:
                 entry[3] = True
                 _emit_enter(ctx, depth, info, t, resumed)
-            if t >= output.next_flush_ns or len(output.buffer) > _MAX_BUFFERED:
+            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
                 output.flush()
     except RecursionError:
         pass  # the program is at its recursion limit: lose this event, not the program's call
@@ -305,7 +305,7 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
                     _write_pending(ctx, stack)
                     _emit_enter(ctx, depth, info, t0, False)
                     _emit_exit(ctx, depth, info, t, duration, exception, suspended)
-            if t >= output.next_flush_ns or len(output.buffer) > _MAX_BUFFERED:
+            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
                 output.flush()
         if not stack and ctx.base is not None:
             _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
@@ -422,7 +422,7 @@ def _write_pending(ctx: Context, stack: list[list[Any]]) -> None:
 def _put(line: str) -> None:
     """Queue one line. Behind a chunk of the compiled path, into that chunk: a
     str item between its lines would make it start a fresh chunk each time."""
-    buffer = output.buffer
+    buffer = _buffer
     if buffer:
         last = buffer[-1]
         if type(last) is bytearray:
