@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Any
 
@@ -52,7 +53,7 @@ def command(trace: str, fmt: str, output: str, service_name: str, traceparent: s
     """
     from rich.console import Console
 
-    from functrace.reading import read_trace, read_trace_text
+    from functrace.reading import read_trace, read_trace_lines
 
     err = Console(stderr=True)
     options: dict[str, Any] = {}
@@ -62,9 +63,19 @@ def command(trace: str, fmt: str, output: str, service_name: str, traceparent: s
             options.update(_parse_traceparent(traceparent))
     elif traceparent:
         raise click.UsageError("--traceparent applies to otlp-json and zipkin only")
-    loaded = read_trace_text(sys.stdin.read()) if trace == "-" else read_trace(trace)
+    if trace == "-":
+        # Bytes decoded leniently, line by line: a 10 GB trace piped in is never held whole.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, "utf-8", errors="replace")
+        try:
+            loaded = read_trace_lines(stdin)
+        finally:
+            stdin.detach()  # sys.stdin stays open
+    else:
+        loaded = read_trace(trace)
+    for line in loaded.problem_report("<stdin>" if trace == "-" else trace):
+        click.echo(f"functrace export: {line}", err=True)
     if not loaded.roots:
-        err.print(f"functrace export: no trace lines in {trace}")
+        click.echo(f"functrace export: no trace lines in {trace}", err=True)
         sys.exit(ExitCode.FAILED)
     try:
         from functrace.export import export

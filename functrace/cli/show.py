@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 
 import click
@@ -61,13 +62,23 @@ def command(
     """Render TRACE (a text or jsonl trace file, - for stdin) as one tree per thread and task."""
     from rich.console import Console
 
-    from functrace.reading import read_trace, read_trace_text
+    from functrace.reading import read_trace, read_trace_lines
     from functrace.render import Selection, render_trees, summary_table
 
     err = Console(stderr=True)
-    loaded = read_trace_text(sys.stdin.read()) if trace == "-" else read_trace(trace)
+    if trace == "-":
+        # Bytes decoded leniently, line by line: a 10 GB trace piped in is never held whole.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, "utf-8", errors="replace")
+        try:
+            loaded = read_trace_lines(stdin)
+        finally:
+            stdin.detach()  # sys.stdin stays open
+    else:
+        loaded = read_trace(trace)
+    for line in loaded.problem_report("<stdin>" if trace == "-" else trace):
+        click.echo(f"functrace show: {line}", err=True)
     if not loaded.roots:
-        err.print(f"functrace show: no trace lines in {trace}")
+        click.echo(f"functrace show: no trace lines in {trace}", err=True)
         sys.exit(ExitCode.FAILED)
     selection = Selection(tags, name, min_duration, max_depth)
     out = Console()

@@ -10,7 +10,7 @@ Standard library only, like the runtime.
 
 from __future__ import annotations
 
-from functrace.reading._read import read_trace, read_trace_text
-from functrace.reading.trace import Trace
+from functrace.reading._read import read_trace, read_trace_lines, read_trace_text
+from functrace.reading.trace import Problem, Trace
 
-__all__ = ["Trace", "read_trace", "read_trace_text"]
+__all__ = ["Problem", "Trace", "read_trace", "read_trace_lines", "read_trace_text"]

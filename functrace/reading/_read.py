@@ -1,9 +1,20 @@
-"""Parse a text or jsonl trace into a :class:`Trace`."""
+"""Parse a text or jsonl trace into a :class:`Trace`, one line at a time.
+
+The format is decided by the first line that claims to be a trace line. Lines
+that are no trace lines at all (the program's own output, when the trace went
+to stderr) are counted in ``Trace.skipped_lines`` and nothing more. Lines that
+claim to be trace lines but cannot be read (a torn last line, a field of the
+wrong type, an absurd duration, a line of the other format) are skipped too,
+and recorded in ``Trace.problems``: one entry per kind of problem, so a trace
+of ten million bad lines still reports in a few lines.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -11,117 +22,237 @@ from typing import Any
 from functrace._runtime.lines import LINE_RE, parse_duration
 from functrace.reading._build import Builder
 from functrace.reading._timeline import fit
-from functrace.reading.trace import Trace
+from functrace.reading.trace import Problem, Trace
 
-__all__ = ["read_trace", "read_trace_text"]
+__all__ = ["read_trace", "read_trace_lines", "read_trace_text"]
 
 _SUSPEND_WORDS = frozenset({"yield", "await"})
+_KINDS = frozenset({"enter", "resume", "exit", "suspend"})
+#: What a text line starts with (its tag); a line that has one claims to be a trace line.
+_TAG_RE = re.compile(r"t\[[0-9.]+\](?:a\[[0-9]+\])?:")
+#: Integers a trace can hold: exporters write them as int64/uint64 nanoseconds.
+_INT_MAX = 2**63 - 1
+#: How long a rebuilt text timeline may get (about 31 years): its start,
+#: the file's time less this, stays after 1970.
+_TEXT_SPAN_MAX = 10**18
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     """Read a trace file, text or jsonl (told apart by its first trace line).
 
     A text trace has no clock: it is placed so that it ends at the file's
-    modification time.
+    modification time. The file is read line by line, never whole.
     """
     with open(path, encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    return read_trace_text(text, end_epoch_ns=os.stat(path).st_mtime_ns)
+        trace = read_trace_lines(f, end_epoch_ns=os.fstat(f.fileno()).st_mtime_ns)
+    return trace
 
 
 def read_trace_text(text: str, end_epoch_ns: int | None = None) -> Trace:
     """Parse trace lines already in memory; ``end_epoch_ns`` places a text trace in time."""
-    lines = text.splitlines()
-    for line in lines:
-        stripped = line.lstrip()
-        if stripped.startswith("{"):
-            return _read_jsonl(lines)
-        if LINE_RE.match(line):
-            break
-    trace = _read_text(lines)
-    end = time.time_ns() if end_epoch_ns is None else end_epoch_ns
-    trace.epoch_offset_ns = end - trace.end_ns
-    return trace
+    return read_trace_lines(io.StringIO(text, newline=None), end_epoch_ns)
 
 
-def _read_text(lines: Iterable[str]) -> Trace:
-    builder = Builder()
-    skipped = 0
-    clock = 0  # rebuilt time: each event is as late as anything before it
-    for line in lines:
-        m = LINE_RE.match(line)
-        if m is None:
-            skipped += 1 if line.strip() else 0
-            continue
-        tag, name, details = m.group("tag"), m.group("name"), m.group("details")
-        depth = len(m.group("indent")) // 4
-        if m.group("arrow") == "->":
-            builder.enter(tag, depth, name, clock, details == "resume")
-            continue
+def read_trace_lines(lines: Iterable[str], end_epoch_ns: int | None = None) -> Trace:
+    """Parse trace lines from any iterable (an open file, ``sys.stdin``), consumed once.
+
+    Line numbers in ``Trace.problems`` count the items of ``lines`` from 1.
+    """
+    reader = _Reader()
+    feed = reader.feed
+    for number, line in enumerate(lines, 1):
+        feed(line, number)  # a trailing newline is harmless to every check
+    return reader.finish(time.time_ns() if end_epoch_ns is None else end_epoch_ns)
+
+
+class _Skip(Exception):
+    """A line that claims to be a trace line and cannot be read."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def _looks_text(line: str) -> bool:
+    return _TAG_RE.match(line) is not None
+
+
+def _looks_jsonl(line: str) -> bool:
+    # Not any "{": a program printing a dict to the same stderr is not a trace line.
+    stripped = line.lstrip()
+    return stripped.startswith("{") and (stripped.startswith('{"v":') or '"ev"' in stripped)
+
+
+def _show(value: object) -> str:
+    """``repr`` of a bad value, cut to stay one readable line."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.builder = Builder()
+        self.source: str | None = None
+        self.skipped = 0
+        self.problems: dict[str, Problem] = {}
+        self.thread_names: dict[str, str] = {}
+        self.thread_ids: dict[str, tuple[int, int]] = {}
+        self.clock = 0  # text: rebuilt time, each event as late as anything before it
+
+    def feed(self, line: str, number: int) -> None:
+        if self.source is None:
+            if _looks_text(line):
+                self.source = "text"
+            elif _looks_jsonl(line):
+                self.source = "jsonl"
+        try:
+            if self.source == "text":
+                m = LINE_RE.match(line)
+                if m is not None:
+                    self._text(m)
+                    return
+                if _looks_text(line):
+                    raise _Skip("text-line", "a malformed text trace line")
+                if _looks_jsonl(line):
+                    raise _Skip(
+                        "other-format", "a jsonl line in a text trace: only the text lines are read"
+                    )
+            elif self.source == "jsonl":
+                if _looks_jsonl(line):
+                    self._jsonl(line)
+                    return
+                if _looks_text(line):
+                    raise _Skip(
+                        "other-format",
+                        "a text line in a jsonl trace: only the jsonl lines are read",
+                    )
+        except _Skip as skip:
+            problem = self.problems.get(skip.kind)
+            if problem is None:
+                self.problems[skip.kind] = Problem(number, skip.reason)
+            else:
+                problem.count += 1
+        if line.strip():
+            self.skipped += 1
+
+    def finish(self, end_epoch_ns: int) -> Trace:
+        problems = list(self.problems.values())
+        if self.source == "jsonl":
+            return Trace(
+                roots=sorted(self.builder.roots, key=lambda c: c.start_ns),
+                source="jsonl",
+                exact=True,
+                thread_names=self.thread_names,
+                thread_ids=self.thread_ids,
+                skipped_lines=self.skipped,
+                problems=problems,
+            )
+        for root in self.builder.roots:
+            fit(root)
+        trace = Trace(
+            roots=self.builder.roots,
+            source="text",
+            exact=False,
+            skipped_lines=self.skipped,
+            problems=problems,
+        )
+        # Never before 1970: exporters write epoch times as unsigned numbers.
+        trace.epoch_offset_ns = max(0, end_epoch_ns - trace.end_ns)
+        return trace
+
+    def _text(self, m: re.Match[str]) -> None:
+        tag, indent, arrow, name, details = m.groups()
+        depth = len(indent) // 4
+        if arrow == "->":
+            self.builder.enter(tag, depth, name, self.clock, details == "resume")
+            return
         words = (details or "").split()
-        duration = parse_duration(words[0]) if words else None
-        if duration is None:
-            skipped += 1
-            continue
+        if not words:
+            raise _Skip("no-duration", f"exit of {name} has no duration (a torn last line?)")
+        duration = self._duration(name, words[0])
+        # The call ends by clock + duration at the latest (it started by now):
+        # refusing more keeps the whole rebuilt timeline within range.
+        if self.clock + duration > _TEXT_SPAN_MAX:
+            raise _Skip(
+                "duration-range", f"exit of {name}: duration {_show(words[0])} is out of range"
+            )
         exception = suspended = None
         for word in words[1:]:
             if word.startswith("!"):
                 exception = word[1:]
             elif word in _SUSPEND_WORDS:
                 suspended = word
-        call = builder.exit(tag, depth, name, None, duration, exception, suspended, now=clock)
-        clock = max(clock, call.end_ns or clock)
-    for root in builder.roots:
-        fit(root)
-    return Trace(roots=builder.roots, source="text", exact=False, skipped_lines=skipped)
+        call = self.builder.exit(
+            tag, depth, name, None, duration, exception, suspended, now=self.clock
+        )
+        self.clock = max(self.clock, call.end_ns or self.clock)
 
+    @staticmethod
+    def _duration(name: str, word: str) -> int:
+        try:
+            duration = parse_duration(word)
+        except ValueError:  # "1.2.3s" matches the pattern, not float()
+            duration = None
+        except OverflowError:  # more nines than a float holds
+            duration = _TEXT_SPAN_MAX + 1
+        if duration is None:
+            raise _Skip("bad-duration", f"exit of {name}: {_show(word)} is not a duration")
+        return duration
 
-def _read_jsonl(lines: Iterable[str]) -> Trace:
-    builder = Builder()
-    trace = Trace(source="jsonl", exact=True)
-    for line in lines:
-        event = _event(line)
-        if event is None:
-            trace.skipped_lines += 1 if line.strip() else 0
-            continue
-        tag = event["tag"]
-        if tag not in trace.thread_names:
-            trace.thread_names[tag] = str(event.get("thread", ""))
-            trace.thread_ids[tag] = (int(event.get("pid", 0)), int(event.get("tid", 0)))
-        kind, depth, name = event["ev"], int(event["depth"]), str(event["name"])
-        file, lineno, ts = str(event.get("file", "")), int(event.get("line", 0)), int(event["ts"])
+    def _jsonl(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            raise _Skip("json", "not valid JSON (a torn last line?)") from None
+        except RecursionError:  # json nests "[[[[..." as deep as the line is long
+            raise _Skip("json", "JSON nested too deeply") from None
+        if not isinstance(event, dict) or event.get("ev") not in _KINDS:
+            raise _Skip("not-event", 'not a functrace event (no known "ev")')
+        for key in ("ts", "depth", "tag", "name"):
+            if key not in event:
+                raise _Skip(f"missing:{key}", f'no "{key}" field')
+        ts = _int(event, "ts")
+        depth = _int(event, "depth")
+        tag = _str(event, "tag")
+        name = _str(event, "name")
+        pid, tid, lineno = _int(event, "pid"), _int(event, "tid"), _int(event, "line")
+        file, thread = _str(event, "file"), _str(event, "thread")
+        kind = event["ev"]
         if kind in ("enter", "resume"):
-            builder.enter(tag, depth, name, ts, kind == "resume", file, lineno)
-        else:
-            exc = event.get("exc")
-            suspended = event.get("suspended")
-            builder.exit(
-                tag,
-                depth,
-                name,
-                ts,
-                int(event.get("dur", 0)),
-                None if exc is None else str(exc),
-                None if suspended is None else str(suspended),
-                file,
-                lineno,
-            )
-    trace.roots = sorted(builder.roots, key=lambda c: c.start_ns)
-    return trace
+            self._thread(tag, thread, pid, tid)
+            self.builder.enter(tag, depth, name, ts, kind == "resume", file, lineno)
+            return
+        dur = _int(event, "dur")
+        if dur > ts:
+            raise _Skip("dur", f'"dur" {dur} is longer than "ts" {ts}')
+        exc, suspended = _opt_str(event, "exc"), _opt_str(event, "suspended")
+        self._thread(tag, thread, pid, tid)
+        self.builder.exit(tag, depth, name, ts, dur, exc, suspended, file, lineno)
+
+    def _thread(self, tag: str, thread: str, pid: int, tid: int) -> None:
+        if tag not in self.thread_names:
+            self.thread_names[tag] = thread
+            self.thread_ids[tag] = (pid, tid)
 
 
-_KINDS = frozenset({"enter", "resume", "exit", "suspend"})
+def _int(event: dict[str, Any], key: str) -> int:
+    value = event.get(key, 0)
+    if type(value) is not int or not 0 <= value <= _INT_MAX:  # bool is an int: not here
+        raise _Skip(
+            f"field:{key}", f'"{key}" is {_show(value)}, not a whole number from 0 to 2**63-1'
+        )
+    return value
 
 
-def _event(line: str) -> dict[str, Any] | None:
-    if not line.lstrip().startswith("{"):
-        return None
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None  # e.g. the torn last line of a killed process
-    if not isinstance(event, dict) or event.get("ev") not in _KINDS:
-        return None
-    if not all(k in event for k in ("tag", "depth", "name", "ts")):
-        return None
-    return event
+def _str(event: dict[str, Any], key: str) -> str:
+    value = event.get(key, "")
+    if not isinstance(value, str):
+        raise _Skip(f"field:{key}", f'"{key}" is {_show(value)}, not a string')
+    return value
+
+
+def _opt_str(event: dict[str, Any], key: str) -> str | None:
+    return None if event.get(key) is None else _str(event, key)

@@ -12,7 +12,19 @@ from functrace._runtime.record import Call
 if TYPE_CHECKING:
     from functrace._runtime.record import Recording
 
-__all__ = ["Trace"]
+__all__ = ["Problem", "Trace"]
+
+
+@dataclasses.dataclass
+class Problem:
+    """One kind of unreadable line in a trace file: the first such line, and how many."""
+
+    #: 1-based number of the first line with this problem.
+    line: int
+    #: What is wrong with that line, e.g. ``"ts" is 'x', not a whole number ...``.
+    reason: str
+    #: Lines with this kind of problem, all skipped.
+    count: int = 1
 
 
 @dataclasses.dataclass
@@ -37,8 +49,25 @@ class Trace:
     thread_names: dict[str, str] = dataclasses.field(default_factory=dict)
     #: tag -> (pid, tid), when the format says (jsonl).
     thread_ids: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
-    #: Lines that were not trace lines (the program's own output, a torn last line).
+    #: Lines skipped: the program's own output, and every line counted in ``problems``.
     skipped_lines: int = 0
+    #: Lines that claimed to be trace lines but could not be read (a torn last
+    #: line, a bad field, a line of the other format): one entry per kind of
+    #: problem, in the order they first occurred.
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+
+    def problem_report(self, name: str) -> list[str]:
+        """What to tell a user about ``problems``, ``name`` being the file: one line
+        per kind (``FILE:LINE: reason``), then the count of lines skipped; [] if none."""
+        out = []
+        for problem in self.problems:
+            more = problem.count - 1
+            tail = f" (and {more} more line{'s' * (more != 1)} like it)" if more else ""
+            out.append(f"{name}:{problem.line}: {problem.reason}{tail}")
+        if out:
+            total = sum(p.count for p in self.problems)
+            out.append(f"{name}: {total} line{'s' * (total != 1)} skipped")
+        return out
 
     def walk(self) -> Iterator[Call]:
         for root in self.roots:
