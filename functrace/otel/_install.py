@@ -24,7 +24,10 @@ def install(tracer_provider: trace.TracerProvider | None = None) -> SpanObserver
     ``tracer_provider`` defaults to the global one when the program set one,
     else to a new SDK provider whose exporters ``OTEL_TRACES_EXPORTER`` names
     (default ``otlp``: OTLP over HTTP/protobuf unless
-    ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), made global.
+    ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), made global. Its span processor never
+    makes a traced call wait, and the program's exit waits at most
+    ``FUNCTRACE_OTEL_EXIT_TIMEOUT`` seconds (default 2) for spans still to be
+    sent; spans not delivered are counted in one line on stderr.
     """
     global _installed
     from functrace._runtime import engine
@@ -64,16 +67,20 @@ def _global_or_sdk_provider() -> trace.TracerProvider:
         return current
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create())
+    from functrace.otel._export import BoundedBatchSpanProcessor, ExitBudget, exit_timeout_from_env
+
+    provider = TracerProvider(resource=Resource.create())  # shut down (flushed) at exit
+    budget = ExitBudget(exit_timeout_from_env())  # one exit wait for all the exporters
     for exporter_class in _exporter_classes():
-        provider.add_span_processor(BatchSpanProcessor(exporter_class()))
+        provider.add_span_processor(BoundedBatchSpanProcessor(exporter_class(), budget=budget))
     trace.set_tracer_provider(provider)
     return trace.get_tracer_provider()
 
 
 def _exporter_classes() -> list[type]:
+    from functrace.otel._export import notice
+
     names = os.environ.get("OTEL_TRACES_EXPORTER", "otlp")
     protocol = os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
@@ -86,13 +93,9 @@ def _exporter_classes() -> list[type]:
         if name == "otlp":
             name = "otlp_proto_grpc" if protocol == "grpc" else "otlp_proto_http"
         if name not in available:
-            import warnings
-
-            warnings.warn(
-                f"functrace: OTEL_TRACES_EXPORTER names {name!r}, which no installed "
-                f"package provides (have: {', '.join(sorted(available)) or 'none'})",
-                RuntimeWarning,
-                stacklevel=3,
+            notice(  # on stderr, not warnings.warn: it must not raise under -W error
+                f"OTEL_TRACES_EXPORTER names {name!r}, which no installed "
+                f"package provides (have: {', '.join(sorted(available)) or 'none'})"
             )
             continue
         classes.append(available[name].load())
