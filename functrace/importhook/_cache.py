@@ -9,6 +9,14 @@ decides the rewrite (the cache format, and the policy and rewriter code), so a
 functrace upgrade or a policy change never reads stale code. Writes are atomic
 (temporary file, then ``os.replace``); a directory we cannot write to, or
 ``sys.dont_write_bytecode``, just means no cache.
+
+A cache is code that a later run executes, maybe as root: nothing is read or
+written in a ``__pycache__`` that is a symlink or that another user could write
+to (world-writable, even with the sticky bit; group-writable for another group;
+owned by someone other than us or root), no cache file is read that is a
+symlink or not ours (or root's), and temporary files are created with
+``O_EXCL | O_NOFOLLOW`` under an unpredictable name. Any of these just means no
+cache, silently.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import marshal
 import os
+import stat
 import sys
 import types
 
@@ -61,12 +70,26 @@ def cache_path(source_path: str) -> str | None:
 
 
 def read(path: str, source: bytes) -> types.CodeType | None:
-    """The cached code if ``path`` holds it for exactly this ``source``."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+    """The cached code if ``path`` holds it for exactly this ``source``, in a
+    file and directory only we (or root) could have written."""
+    head, name = os.path.split(path)
+    dir_fd = _open_dir(head)
+    if dir_fd is None:
         return None
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError:  # missing, or a symlink (O_NOFOLLOW)
+        return None
+    finally:
+        os.close(dir_fd)
+    with open(fd, "rb") as f:
+        try:
+            st = os.fstat(fd)
+            if not (stat.S_ISREG(st.st_mode) and _trusted(st)):
+                return None
+            data = f.read()
+        except OSError:
+            return None
     header = importlib.util.MAGIC_NUMBER + _FLAGS + importlib.util.source_hash(source)
     if len(data) <= 16 or data[:16] != header:
         return None
@@ -78,7 +101,8 @@ def read(path: str, source: bytes) -> types.CodeType | None:
 
 
 def write(path: str, source: bytes, code: types.CodeType) -> bool:
-    """Write atomically; False (and nothing left behind) when it cannot."""
+    """Write atomically; False (and nothing left behind) when it cannot or must not:
+    no ``__pycache__`` we can trust, or ``sys.dont_write_bytecode``."""
     if sys.dont_write_bytecode:
         return False
     data = (
@@ -87,16 +111,77 @@ def write(path: str, source: bytes, code: types.CodeType) -> bool:
         + importlib.util.source_hash(source)
         + marshal.dumps(code)
     )
-    tmp = f"{path}.{os.getpid()}.tmp"
+    head, name = os.path.split(path)
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
+        os.mkdir(head, 0o755)  # never makedirs: a missing package directory is no place for us
+    except OSError:
+        pass  # it exists (checked next), or cannot be made
+    dir_fd = _open_dir(head)
+    if dir_fd is None:
+        return False
+    tmp = _temp_name(name)
+    try:
+        # O_EXCL | O_NOFOLLOW: a file or link planted under this name is never
+        # written through; the rename then replaces a name, not what it points to.
+        fd = os.open(tmp, _WRITE_FLAGS, 0o644, dir_fd=dir_fd)
+    except OSError:
+        os.close(dir_fd)
+        return False
+    try:
+        with open(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         except OSError:
             pass
         return False
+    finally:
+        os.close(dir_fd)
     return True
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0)
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+#: Without O_NOFOLLOW and ``dir_fd`` (Windows) there is no safe way: no cache.
+_SAFE = bool(_NOFOLLOW) and os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+
+
+def _temp_name(name: str) -> str:
+    # Unpredictable, so nothing can be planted under it in advance.
+    return f"{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+
+
+def _open_dir(path: str) -> int | None:
+    """A descriptor of directory ``path`` if it is one we can trust (then every
+    later step goes through it, so it cannot be swapped for another one meanwhile)."""
+    if not _SAFE:
+        return None
+    try:
+        fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC)
+    except OSError:  # missing, not a directory, or a symlink
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        st = None
+    if st is None or not _trusted(st):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """Owned by us or root, and writable by no one else: anyone who could change
+    it could put code in it that a later run, maybe root's, would execute. A
+    sticky world-writable directory (/tmp) does not count: names can still be
+    planted in it."""
+    if st.st_uid not in (os.geteuid(), 0):
+        return False
+    if st.st_mode & stat.S_IWOTH:
+        return False
+    # Group-writable is fine for our own group (user private groups, umask 002).
+    return not (st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid())
