@@ -85,7 +85,9 @@ def command(
     out.print(summary_table(loaded, selection) if summary else render_trees(loaded, selection))
     unfinished = len(loaded.open_calls())
     if unfinished:
+        why = "cut off, or exit lines were skipped" if loaded.problems else "cut off"
         err.print(
-            f"functrace show: {unfinished} call(s) never finished: the trace was cut off",
+            f"functrace show: {unfinished} call(s) never finished: the trace was {why}",
             style="yellow",
+            soft_wrap=True,  # one line, for grep
         )
