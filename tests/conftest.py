@@ -16,7 +16,9 @@ pytest_plugins = ["pytester"]
 def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in list(os.environ):
         # FUNCTRACE_SPEEDUPS=0 selects the pure-Python path for a whole test run.
-        if key.startswith("FUNCTRACE") and key not in ("FUNCTRACE_ROOT_PID", "FUNCTRACE_SPEEDUPS"):
+        # FUNCTRACE_ROOT_PID goes too: importing functrace set it to this test process,
+        # and the programs a test starts are not this process's children in a trace.
+        if key.startswith("FUNCTRACE") and key != "FUNCTRACE_SPEEDUPS":
             monkeypatch.delenv(key)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)

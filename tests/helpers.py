@@ -26,7 +26,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_python(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, **kw: object
+    args: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    **kw: object,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python ARGS`` with functrace importable and a clean FUNCTRACE* env."""
     return subprocess.run(
@@ -35,7 +39,7 @@ def run_python(
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         **kw,  # type: ignore[arg-type]
     )
 

@@ -33,7 +33,7 @@
 #include <limits.h>
 #include <string.h>
 
-#define API_VERSION 1
+#define API_VERSION 3
 
 /* ------------------------------------------------------------ state from init() */
 
@@ -54,9 +54,10 @@ static long long next_flush = LLONG_MIN;
 
 #define CHUNK_SIZE (1 << 16)
 
-/* id(code) -> CodeInfo remembered per code object, direct-mapped. engine.infos
- * only grows (an info keeps its code alive, so its id is never reused), so the
- * cache is dropped whenever len(infos) changes. */
+/* id(code) -> CodeInfo remembered per code object, direct-mapped. The engine
+ * drops an entry of engine.infos when its code object dies (before the address
+ * can be reused) and then calls forget(); the cache is also dropped whenever
+ * len(infos) changes. */
 #define CACHE_SIZE 256
 static struct {
     PyObject *code; /* borrowed: kept alive by the info */
@@ -75,9 +76,9 @@ clear_info_cache(void)
 
 enum { K_RETURN, K_UNWIND, K_SUSPEND };
 
-enum { I_CODE, I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, C_STACK, C_TAG, N_SLOTS };
+enum { I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, C_STACK, C_TAG, C_BUSY, N_SLOTS };
 static const char *slot_names[N_SLOTS] = {
-    "code", "is_async", "enter_text", "resume_text", "exit_text", "stack", "tag",
+    "is_async", "enter_text", "resume_text", "exit_text", "stack", "tag", "busy",
 };
 static PyObject *slot_str[N_SLOTS];
 static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
@@ -145,20 +146,25 @@ lookup_info(PyObject *code, PyObject **out)
         return PyErr_Occurred() ? -1 : 0;
     }
     Py_INCREF(info);
-    PyObject *own = get_slot(info, info_type, I_CODE);
-    if (own == NULL) {
-        Py_DECREF(info);
-        return -1;
-    }
-    Py_DECREF(own); /* only its identity matters */
-    if (own != code) {
-        Py_DECREF(info);
-        return 0;
-    }
     info_cache[slot].code = code;
     Py_XSETREF(info_cache[slot].info, Py_NewRef(info));
     *out = info;
     return 1;
+}
+
+/* Context.busy: the Python path is between changing this context's stack and
+ * writing its line, and Python ran a signal handler or a finalizer in between:
+ * its calls are not traced at all (1), rather than at a wrong depth. */
+static inline int
+context_busy(PyObject *ctx)
+{
+    PyObject *busy = get_slot(ctx, ctx_type, C_BUSY);
+    if (busy == NULL) {
+        return -1;
+    }
+    int r = busy == Py_True ? 1 : busy == Py_False ? 0 : PyObject_IsTrue(busy);
+    Py_DECREF(busy);
+    return r;
 }
 
 /* _tls.cur: 1 and a new reference, 0 if this thread has none yet, -1 on error. */
@@ -477,6 +483,11 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (r == 0) {
         goto hand_on; /* the thread's first traced call */
     }
+    r = context_busy(ctx);
+    if (r != 0) {
+        ok = r > 0;
+        goto done;
+    }
     stack = get_slot(ctx, ctx_type, C_STACK);
     if (stack == NULL) {
         goto done;
@@ -563,6 +574,11 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         ok = r == 0; /* a call that started before tracing did in this thread */
         goto done;
     }
+    r = context_busy(ctx);
+    if (r != 0) {
+        ok = r > 0;
+        goto done;
+    }
     stack = get_slot(ctx, ctx_type, C_STACK);
     if (stack == NULL) {
         goto done;
@@ -575,6 +591,10 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         goto hand_on;
     }
     Py_ssize_t n = PyList_GET_SIZE(stack);
+    if (n == 0) {
+        ok = 1; /* nothing of ours is running here: a call entered while tracing was off */
+        goto done;
+    }
     if (n < 2) {
         goto hand_on; /* the outermost call: maybe a task's */
     }
@@ -728,6 +748,48 @@ sp_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return do_leave(kind_obj[K_UNWIND], args[0], args[1], args[2]);
 }
 
+/* put(line): queue one whole line, as the compiled path queues its own: into the
+ * chunk at the end of the buffer. One C call, so neither a flush in another
+ * thread nor a signal handler can come between finding the chunk and filling it. */
+static PyObject *
+sp_put(PyObject *self, PyObject *line)
+{
+    if (check_ready() < 0) {
+        return NULL;
+    }
+    if (!PyUnicode_Check(line)) {
+        PyErr_SetString(PyExc_TypeError, "put() takes a str");
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *u8 = PyUnicode_AsUTF8AndSize(line, &len);
+    if (u8 == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            return NULL;
+        }
+        PyErr_Clear(); /* a lone surrogate: a str line, which flush backslash-escapes */
+        if (PyList_Append(buffer, line) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    char *out = chunk_reserve(len);
+    if (out == NULL) {
+        return NULL;
+    }
+    memcpy(out, u8, (size_t)len);
+    Py_RETURN_NONE;
+}
+
+/* forget(): a traced code object died; its address may come back as another's. */
+static PyObject *
+sp_forget(PyObject *self, PyObject *unused)
+{
+    clear_info_cache();
+    info_cache_len = -1;
+    Py_RETURN_NONE;
+}
+
 /* format_duration(ns) -> str: exposed so tests can compare it with lines.format_duration. */
 static PyObject *
 sp_format_duration(PyObject *self, PyObject *arg)
@@ -858,6 +920,8 @@ static PyMethodDef methods[] = {
      "sys.monitoring PY_YIELD callback."},
     {"py_unwind", (PyCFunction)(void (*)(void))sp_py_unwind, METH_FASTCALL,
      "sys.monitoring PY_UNWIND callback."},
+    {"put", sp_put, METH_O, "put(line): queue one whole line (a str ending in a newline)."},
+    {"forget", sp_forget, METH_NOARGS, "forget(): drop the code -> info cache."},
     {"format_duration", sp_format_duration, METH_O,
      "format_duration(ns): lines.format_duration in C."},
     {NULL, NULL, 0, NULL},

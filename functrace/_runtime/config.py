@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from collections.abc import Callable, Mapping
+
+from functrace._runtime.notices import notice
 
 __all__ = ["Settings", "parse_duration_ns", "settings_from_env"]
 
@@ -38,14 +39,13 @@ class Settings:
     exclude: tuple[str, ...] = ()
     # At most this many lines per output (0: no limit): disk stays bounded.
     max_lines: int = 0
+    # Write to an output path whose last component is a symbolic link (off: refused,
+    # so a link planted in a shared directory cannot aim the trace at another file).
+    follow_symlinks: bool = False
 
 
 def _warn(name: str, value: str, default: object) -> None:
-    warnings.warn(
-        f"functrace: ignoring {name}={value!r} ({_HELP[name]}); using {default!r}",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    notice(f"functrace: ignoring {name}={value!r} ({_HELP[name]}); using {default!r}", stacklevel=3)
 
 
 _HELP = {
@@ -57,6 +57,7 @@ _HELP = {
     "FUNCTRACE_EXPORTER": "expected otel",
     "FUNCTRACE_MAX_LINES": "expected a whole number >= 0",
     "FUNCTRACE_SPEEDUPS": "expected 1/on/true/yes or 0/off/false/no",
+    "FUNCTRACE_FOLLOW_SYMLINKS": "expected 1/on/true/yes or 0/off/false/no",
 }
 
 
@@ -96,10 +97,15 @@ def _whole(raw: str) -> int:
     return number
 
 
+#: Paths that name a stream of this process: written as the stream itself (they
+#: are symbolic links into /proc, which an output path may not be).
+_STREAM_PATHS = {"/dev/stderr": "stderr", "/dev/stdout": "stdout", "/dev/fd/2": "stderr"}
+
+
 def _path_or_stream(raw: str) -> str:
     if not raw.strip():
         raise ValueError(raw)
-    return raw.strip()
+    return _STREAM_PATHS.get(raw.strip(), raw.strip())
 
 
 def _format(raw: str) -> str:
@@ -128,6 +134,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "FUNCTRACE_INCLUDE": ("include", _globs),
     "FUNCTRACE_EXCLUDE": ("exclude", _globs),
     "FUNCTRACE_SPEEDUPS": ("speedups", _switch),
+    "FUNCTRACE_FOLLOW_SYMLINKS": ("follow_symlinks", _switch),
 }
 
 

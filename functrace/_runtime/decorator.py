@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
-import warnings
 from typing import Any, TypeVar
 
-from functrace._runtime import engine, output
+from functrace._runtime import engine, exits, output
 from functrace._runtime.config import Settings, settings_from_env
+from functrace._runtime.notices import notice
 
 __all__ = [
     "configure",
@@ -30,6 +30,8 @@ settings: Settings = settings_from_env()
 _backend: Any = None  # MonitoringBackend | WrapperBackend, chosen at the first trace()
 _uses_monitoring = False
 _enabled = settings.enabled
+if _enabled:
+    engine.claim_root()
 
 
 def _start() -> Any:
@@ -46,10 +48,9 @@ def _start() -> Any:
         if candidate.acquire():
             backend, _uses_monitoring = candidate, True
         else:
-            warnings.warn(
+            notice(
                 "functrace: no free sys.monitoring tool id (3 and 4 are taken); "
                 "tracing through wrappers instead",
-                RuntimeWarning,
                 stacklevel=3,
             )
     if backend is None:
@@ -57,7 +58,8 @@ def _start() -> Any:
 
         backend = WrapperBackend()
     backend.switch(_enabled)
-    engine._on_failure.append(lambda: backend.switch(False))
+    exits.install()
+    engine._on_failure.append(backend.stop)
     _backend = backend
     if settings.exporter == "otel":
         _install_otel()
@@ -68,19 +70,16 @@ def _install_otel() -> None:
     try:
         from functrace.otel import install
     except ImportError as exc:
-        warnings.warn(
+        notice(
             f"functrace: FUNCTRACE_EXPORTER=otel needs the otel extra "
             f"(pip install 'pyfunctrace[otel]'): {exc}",
-            RuntimeWarning,
             stacklevel=4,
         )
         return
     try:
         install()
     except Exception as exc:  # a broken exporter set-up must not stop the program
-        warnings.warn(
-            f"functrace: OpenTelemetry set-up failed: {exc!r}", RuntimeWarning, stacklevel=4
-        )
+        notice(f"functrace: OpenTelemetry set-up failed: {exc!r}", stacklevel=4)
 
 
 def trace(fn: F) -> F:
@@ -112,9 +111,8 @@ def trace(fn: F) -> F:
         _give_up(exc)
         return fn
     code = fn.__code__
-    known = engine.infos.get(id(code))
     if _uses_monitoring:
-        if known is None or known.code is not code:
+        if not engine.registered(code):
             engine.info_for(code, fn.__module__ or "", fn.__qualname__)
             backend.add(code)
         return fn
@@ -170,8 +168,7 @@ def trace_code(code: types.CodeType, module: str, qualname: str | None = None) -
         return False
     if not _uses_monitoring:
         return False
-    known = engine.infos.get(id(code))
-    if known is None or known.code is not code:
+    if not engine.registered(code):
         engine.info_for(code, module, name)
         backend.add(code)
     return True
@@ -190,9 +187,8 @@ def uses_monitoring() -> bool:
 def _give_up(exc: Exception) -> None:
     global _enabled
     _enabled = False
-    warnings.warn(
+    notice(
         f"functrace: could not start tracing, functions are left untraced: {exc!r}",
-        RuntimeWarning,
         stacklevel=3,
     )
 
@@ -201,9 +197,11 @@ def enable() -> None:
     """Switch tracing (back) on for every function traced so far and from now on."""
     global _enabled
     _enabled = True
-    engine._failed = False
-    if _backend is not None:
+    if engine._failed:
+        # After an internal error every event was off: what was running is unknown.
+        engine._failed = False
         engine.reset_contexts()
+    if _backend is not None:
         _backend.switch(True)
 
 

@@ -68,7 +68,6 @@ class CodeInfo:
     """What the engine needs to know about one traced code object, computed once."""
 
     __slots__ = (
-        "code",
         "enter_text",
         "exit_text",
         "file",
@@ -81,7 +80,7 @@ class CodeInfo:
     )
 
     def __init__(self, code: CodeType, module: str, qualname: str) -> None:
-        self.code = code  # keeps the code alive, so its id() stays ours
+        # No reference to the code: the registry drops this info when it dies.
         self.name = f"{module}.{qualname}" if module else qualname
         self.enter_text = f"->{self.name}\n"
         self.resume_text = f"->{self.name} resume\n"
@@ -104,10 +103,23 @@ class CodeInfo:
 class Context:
     """One thread's, or one asyncio task's, stack of running traced calls."""
 
-    __slots__ = ("__weakref__", "base", "json_head", "prefixes", "stack", "tag", "task_id")
+    __slots__ = (
+        "__weakref__",
+        "base",
+        "busy",
+        "json_head",
+        "prefixes",
+        "stack",
+        "tag",
+        "task_id",
+    )
 
     def __init__(self, tag: str, base: Context | None, task_id: int | None) -> None:
         self.tag = tag
+        #: True while an event of this context changes its stack and writes its line.
+        #: A signal handler or a finalizer that Python runs in between (inside our
+        #: own code) is not traced at all, rather than at a wrong depth.
+        self.busy = False
         #: The thread's own context; ``None`` for the thread context itself.
         self.base = base
         self.task_id = task_id
@@ -140,18 +152,26 @@ _task_contexts: dict[int, tuple[weakref.ref[Any], Context]] = {}
 _ROOT_ENV = "FUNCTRACE_ROOT_PID"
 
 
+def claim_root() -> None:
+    """Say, to every process started from now on, that this one is the first of
+    the trace. Done when functrace is imported (not at the first traced call), so
+    that children started before that call still tag their lines with their pid."""
+    os.environ.setdefault(_ROOT_ENV, str(os.getpid()))
+
+
 def _decide_process_tag() -> None:
     # Several processes may write one trace (a shared file, an inherited stderr):
     # the first one keeps the plain t[NN] tags, the others put their pid in.
+    # A file tells by itself (output.file_is_shared); an inherited stream by the
+    # variable the first process set.
     global _pid_in_tag
-    root = os.environ.get(_ROOT_ENV)
-    pid = os.getpid()
-    if output.file_is_shared:
-        _pid_in_tag = pid
-    elif root is None:
-        os.environ[_ROOT_ENV] = str(pid)
-    elif root != str(pid):
-        _pid_in_tag = pid
+    claim_root()
+    if output.writes_to_file():
+        shared = output.file_is_shared
+    else:
+        shared = os.environ[_ROOT_ENV] != str(os.getpid())
+    if shared:
+        _pid_in_tag = os.getpid()
 
 
 def _thread_context() -> Context:
@@ -200,15 +220,40 @@ def _task_context(base: Context) -> Context:
 
 # ---------------------------------------------------------------- code objects
 
-#: id(code) -> CodeInfo for every traced code object.
+#: id(code) -> CodeInfo for every live traced code object. An entry goes when its
+#: code object dies (a reloaded module, an exec'd function): the weak reference's
+#: callback runs before the address can be reused, so an id found here is always
+#: the code it was registered for, and memory stays bounded.
 infos: dict[int, CodeInfo] = {}
+_code_refs: dict[int, _CodeRef] = {}
+
+
+class _CodeRef(weakref.ref):  # type: ignore[type-arg]
+    __slots__ = ("key",)
 
 
 def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
-    info = infos.get(id(code))
-    if info is None or info.code is not code:
-        info = infos[id(code)] = CodeInfo(code, module, qualname)
+    """The registered info of ``code``, registering it first if needed."""
+    key = id(code)
+    info = infos.get(key)
+    if info is None:
+        ref = _CodeRef(code, _forget_code)
+        ref.key = key
+        _code_refs[key] = ref
+        info = infos[key] = CodeInfo(code, module, qualname)
     return info
+
+
+def registered(code: CodeType) -> bool:
+    return id(code) in infos
+
+
+def _forget_code(ref: _CodeRef) -> None:
+    if _code_refs.get(ref.key) is ref:
+        del _code_refs[ref.key]
+        infos.pop(ref.key, None)
+        if _native is not None:
+            _native.forget()
 
 
 # ---------------------------------------------------------------- events
@@ -227,33 +272,41 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
     """
     try:
         info = infos.get(id(code))
-        if info is None or info.code is not code:
+        if info is None:
             return  # PY_THROW is global: some other generator
         try:
             ctx: Context = _tls.cur
         except AttributeError:
             ctx = _thread_context()
-        stack = ctx.stack
-        if ctx.base is None and (info.is_async or not stack):
-            task_ctx = _task_context(ctx)
-            if task_ctx is not ctx:
-                _tls.cur = ctx = task_ctx
-                stack = ctx.stack
-        t = _clock()
-        node = None
-        if _recorders:
-            node = _record_enter(ctx, info, t, resumed, stack[-1] if stack else None)
-        entry = [info, t, node, False]
-        stack.append(entry)
-        if _observers:
-            entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
-        if _lines_on:
-            depth = len(stack)
-            if depth <= _max_depth and not _min_duration:
-                entry[3] = True
-                _emit_enter(ctx, depth, info, t, resumed)
-            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
-                output.flush()
+        if ctx.busy:
+            return  # a signal handler or finalizer run by this very event: see Context.busy
+        ctx.busy = True
+        base = ctx
+        try:
+            stack = ctx.stack
+            if ctx.base is None and (info.is_async or not stack):
+                task_ctx = _task_context(ctx)
+                if task_ctx is not ctx:
+                    task_ctx.busy = True
+                    _tls.cur = ctx = task_ctx
+                    stack = ctx.stack
+            t = _clock()
+            node = None
+            if _recorders:
+                node = _record_enter(ctx, info, t, resumed, stack[-1] if stack else None)
+            entry = [info, t, node, False]
+            stack.append(entry)
+            if _observers:
+                entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
+            if _lines_on:
+                depth = len(stack)
+                if depth <= _max_depth and not _min_duration:
+                    entry[3] = True
+                    _emit_enter(ctx, depth, info, t, resumed)
+        finally:
+            ctx.busy = base.busy = False
+        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
+            output.flush()
     except RecursionError:
         pass  # the program is at its recursion limit: lose this event, not the program's call
     except Exception as exc:
@@ -266,47 +319,55 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
     try:
         t = _clock()
         info = infos.get(id(code))
-        if info is None or info.code is not code:
+        if info is None:
             return  # PY_UNWIND is global: some other function
         try:
             ctx: Context = _tls.cur
         except AttributeError:
             return  # a call that started before tracing did in this thread
-        stack = ctx.stack
-        if (not stack or stack[-1][0] is not info) and not _resync(stack, info):
-            return
-        exception: str | None = None
-        suspended: str | None = None
-        if kind == UNWIND:
-            exception = type(arg).__qualname__
-        elif kind == SUSPEND:
-            suspended = info.suspend_word
-            if suspended == "asyncgen":
-                # An async generator's own `yield` hands out a wrapped value;
-                # anything else it hands to the event loop is an await.
-                own = arg is ASYNC_YIELD or type(arg).__name__ == "async_generator_wrapped_value"
-                suspended = "yield" if own else "await"
-        entry = stack.pop()
-        t0, node, written = entry[1], entry[2], entry[3]
-        if len(entry) > 4:
-            for obs, token in zip(_observers, entry[4]):
-                obs.exit(token, t, exception, suspended)
-        if node is not None:
-            node.end_ns = t
-            node.exception = exception
-            node.suspended = suspended
-        if _lines_on:
-            depth = len(stack) + 1
-            if depth <= _max_depth:
-                duration = t - t0
-                if written:
-                    _emit_exit(ctx, depth, info, t, duration, exception, suspended)
-                elif duration >= _min_duration or exception is not None:
-                    _write_pending(ctx, stack)
-                    _emit_enter(ctx, depth, info, t0, False)
-                    _emit_exit(ctx, depth, info, t, duration, exception, suspended)
-            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
-                output.flush()
+        if ctx.busy:
+            return  # a signal handler or finalizer run by this very event
+        ctx.busy = True
+        try:
+            stack = ctx.stack
+            if (not stack or stack[-1][0] is not info) and not _resync(stack, info):
+                return
+            exception: str | None = None
+            suspended: str | None = None
+            if kind == UNWIND:
+                exception = type(arg).__qualname__
+            elif kind == SUSPEND:
+                suspended = info.suspend_word
+                if suspended == "asyncgen":
+                    # An async generator's own `yield` hands out a wrapped value;
+                    # anything else it hands to the event loop is an await.
+                    own = (
+                        arg is ASYNC_YIELD or type(arg).__name__ == "async_generator_wrapped_value"
+                    )
+                    suspended = "yield" if own else "await"
+            entry = stack.pop()
+            t0, node, written = entry[1], entry[2], entry[3]
+            if len(entry) > 4:
+                for obs, token in zip(_observers, entry[4]):
+                    obs.exit(token, t, exception, suspended)
+            if node is not None:
+                node.end_ns = t
+                node.exception = exception
+                node.suspended = suspended
+            if _lines_on:
+                depth = len(stack) + 1
+                if depth <= _max_depth:
+                    duration = t - t0
+                    if written:
+                        _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+                    elif duration >= _min_duration or exception is not None:
+                        _write_pending(ctx, stack)
+                        _emit_enter(ctx, depth, info, t0, False)
+                        _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+        finally:
+            ctx.busy = False
+        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
+            output.flush()
         if not stack and ctx.base is not None:
             _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
     except RecursionError:
@@ -331,21 +392,25 @@ def fast_enter(
 ) -> Any:
     try:
         info = _get(id(code))
-        if info is None or info.code is not code:
+        if info is None:
             return
         try:
             ctx: Context = _tls.cur
         except AttributeError:
             return enter(resumed, code)
         stack = ctx.stack
-        if not stack or info.is_async:
+        if not stack or info.is_async or ctx.busy:
             return enter(resumed, code)
-        t = _clock()
-        stack.append([info, t, None, True])
-        depth = len(stack)
-        prefixes = ctx.prefixes
-        prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
-        _append(prefix + (info.resume_text if resumed else info.enter_text))
+        ctx.busy = True
+        try:
+            t = _clock()
+            stack.append([info, t, None, True])
+            depth = len(stack)
+            prefixes = ctx.prefixes
+            prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+            _append(prefix + (info.resume_text if resumed else info.enter_text))
+        finally:
+            ctx.busy = False
         if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
             output.flush()
     except RecursionError:
@@ -366,29 +431,39 @@ def fast_leave(
     try:
         t = _clock()
         info = _get(id(code))
-        if info is None or info.code is not code:
+        if info is None:
             return
         try:
             ctx: Context = _tls.cur
         except AttributeError:
             return
         stack = ctx.stack
-        if kind or len(stack) < 2 or stack[-1][0] is not info or stack[-1][3] is not True:
+        if (
+            kind
+            or len(stack) < 2
+            or stack[-1][0] is not info
+            or stack[-1][3] is not True
+            or ctx.busy
+        ):
             # Not a nested call's return, or its enter line is still pending
             # (written under a depth or duration filter that is gone now).
             return leave(kind, code, offset, arg)
-        entry = stack.pop()
-        if entry[2] is not None:
-            entry[2].end_ns = t  # started inside a recording that has ended since
-        duration = t - entry[1]
-        if 1_000 <= duration < 10_000:
-            text = _small[(duration - 1_000) // 10]
-        else:
-            text = format_duration(duration)
-        depth = len(stack) + 1
-        prefixes = ctx.prefixes
-        prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
-        _append(f"{prefix}{info.exit_text}{text}\n")
+        ctx.busy = True
+        try:
+            entry = stack.pop()
+            if entry[2] is not None:
+                entry[2].end_ns = t  # started inside a recording that has ended since
+            duration = t - entry[1]
+            if 1_000 <= duration < 10_000:
+                text = _small[(duration - 1_000) // 10]
+            else:
+                text = format_duration(duration)
+            depth = len(stack) + 1
+            prefixes = ctx.prefixes
+            prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+            _append(f"{prefix}{info.exit_text}{text}\n")
+        finally:
+            ctx.busy = False
         if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
             output.flush()
     except RecursionError:
@@ -419,16 +494,11 @@ def _write_pending(ctx: Context, stack: list[list[Any]]) -> None:
 # ---------------------------------------------------------------- line formats
 
 
-def _put(line: str) -> None:
-    """Queue one line. Behind a chunk of the compiled path, into that chunk: a
-    str item between its lines would make it start a fresh chunk each time."""
-    buffer = _buffer
-    if buffer:
-        last = buffer[-1]
-        if type(last) is bytearray:
-            last += line.encode("utf-8", "backslashreplace")
-            return
-    buffer.append(line)
+#: Queue one whole line. With the compiled path loaded, its ``put``: behind one of
+#: its chunks the line joins that chunk (a str item between its lines would make it
+#: start a fresh chunk each time), in one step that no flush or signal handler can
+#: split. Without it, ``list.append``, which is atomic too.
+_put: Callable[[str], None] = output.buffer.append
 
 
 def _text_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
@@ -495,8 +565,13 @@ _min_duration = 0
 
 def configure(settings: Settings) -> None:
     """Apply the output part of ``settings``."""
+    with output.lock:  # the running lines go first in the new output
+        _configure(settings)
+
+
+def _configure(settings: Settings) -> None:
     global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
-    target = output.configure(settings.output, settings.max_lines)
+    target = output.configure(settings.output, settings.max_lines, settings.follow_symlinks)
     _lines_on = target != "none"
     if settings.format == "jsonl":
         _emit_enter, _emit_exit = _json_enter, _json_exit
@@ -539,7 +614,7 @@ def _write_running() -> None:
 # functrace._runtime._speedups (built from _speedups.c when a compiler was there)
 # is fast_enter / fast_leave in C, with the same effects and the same hand-offs
 # to enter / leave. Missing, or of another API version: the Python path runs.
-_SPEEDUPS_API = 1
+_SPEEDUPS_API = 3
 _native: Any = None
 _speedups_on = True
 
@@ -560,12 +635,13 @@ def _load_speedups() -> Any:
 
 def _use_speedups(on: bool) -> None:
     """Allow (or forbid) the compiled fast path; the benchmark flips this at run time."""
-    global _speedups_on, _native
+    global _speedups_on, _native, _put
     _speedups_on = on
     if on and _native is None:
         _native = _load_speedups()
     elif _native is not None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
+    _put = _native.put if _native is not None else output.buffer.append
     select_path()
 
 
@@ -719,7 +795,8 @@ def reset_contexts() -> None:
 def _after_fork_in_child() -> None:
     # The child's traces are its own: new thread numbers with its pid, and the
     # calls it inherited mid-way end silently (their enters are the parent's).
-    global _threads, _pid_in_tag, _tasks_seen
+    global _threads, _pid_in_tag, _tasks_seen, _lock
+    _lock = threading.Lock()  # it may have been held by another thread at the fork
     _threads = 0
     _tasks_seen = 0
     _pid_in_tag = os.getpid()

@@ -11,6 +11,7 @@ cost anything while an exception travels, filtered by ``id(code)``.
 from __future__ import annotations
 
 import sys
+import weakref
 from functools import partial
 from types import CodeType
 
@@ -29,7 +30,8 @@ class MonitoringBackend:
     def __init__(self) -> None:
         self.tool: int | None = None
         self.on = False
-        self.codes: list[CodeType] = []
+        # Weak: a traced code object that dies (a reloaded module) is forgotten.
+        self.codes: weakref.WeakValueDictionary[int, CodeType] = weakref.WeakValueDictionary()
 
     def acquire(self) -> bool:
         mon = sys.monitoring
@@ -63,24 +65,50 @@ class MonitoringBackend:
         for event, callback in zip(events, callbacks):
             mon.register_callback(self.tool, event, callback)
 
-    @property
-    def _local_events(self) -> int:
+    def _events(self) -> tuple[int, int]:
+        """(local, global) events for the current state. Switched off, a call that
+        started while on must still end with its exit line: the events that end
+        calls stay on (they cost one callback that finds nothing to end) until
+        ``stop()``."""
         ev = sys.monitoring.events
-        return int(ev.PY_START | ev.PY_RESUME | ev.PY_RETURN | ev.PY_YIELD)
+        if self.stopped:
+            return 0, 0
+        if self.on:
+            return int(ev.PY_START | ev.PY_RESUME | ev.PY_RETURN | ev.PY_YIELD), int(
+                ev.PY_UNWIND | ev.PY_THROW
+            )
+        if self.ever_on:
+            return int(ev.PY_RETURN | ev.PY_YIELD), int(ev.PY_UNWIND)
+        return 0, 0
+
+    on = False
+    ever_on = False
+    stopped = False
 
     def add(self, code: CodeType) -> None:
-        self.codes.append(code)
-        if self.on:
+        self.codes[id(code)] = code
+        local = self._events()[0]
+        if local:
             assert self.tool is not None
-            sys.monitoring.set_local_events(self.tool, code, self._local_events)
+            sys.monitoring.set_local_events(self.tool, code, local)
 
     def switch(self, on: bool) -> None:
         if on == self.on or self.tool is None:
             return
-        mon = sys.monitoring
-        ev = mon.events
-        local = self._local_events if on else 0
-        for code in self.codes:
-            mon.set_local_events(self.tool, code, local)
-        mon.set_events(self.tool, int(ev.PY_UNWIND | ev.PY_THROW) if on else 0)
         self.on = on
+        if on:
+            self.ever_on, self.stopped = True, False
+        self._apply()
+
+    def stop(self) -> None:
+        """Every event off, for good (an internal error)."""
+        self.on, self.stopped = False, True
+        self._apply()
+
+    def _apply(self) -> None:
+        assert self.tool is not None
+        mon = sys.monitoring
+        local, global_ = self._events()
+        for code in list(self.codes.values()):
+            mon.set_local_events(self.tool, code, local)
+        mon.set_events(self.tool, global_)

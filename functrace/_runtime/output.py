@@ -14,17 +14,21 @@ output off quietly; the traced program never sees the error.
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import codecs
+import errno
 import itertools
 import os
+import stat
 import sys
 import threading
 import time
-import warnings
 from typing import IO
 
-__all__ = ["buffer", "configure", "flush", "next_flush_ns"]
+from functrace._runtime.notices import notice
+
+__all__ = ["buffer", "configure", "flush", "lock", "next_flush_ns"]
 
 #: Whole lines, each ending in "\n", waiting to be written: str lines, and
 #: bytearray chunks of UTF-8 lines from the compiled fast path.
@@ -33,11 +37,17 @@ buffer: list[str | bytearray] = []
 next_flush_ns = 0
 
 _INTERVAL_NS = 50_000_000  # how long lines may wait in the buffer while calls go on
-_lock = threading.RLock()  # re-entrant: a flush can start inside a flush's write
+#: Held while lines are written and while the output changes, so that no write
+#: ever reaches a descriptor after it is closed (the program may have reused its
+#: number). Re-entrant: a flush can start inside a flush's write (a signal handler).
+lock = threading.RLock()
 _target = "stderr"
 _fd: int | None = None  # open file for a path target
 _path: str | None = None
-_dead = False  # the reader went away or the file failed: drop lines
+#: The output failed (True, the lines are counted as lost) or its reader went
+#: away (_GONE: `| head`, nothing to say): lines are dropped.
+_dead: object = False
+_GONE = "gone"
 _interval_ns = _INTERVAL_NS
 #: True when the trace file already holds another run's lines, or another process
 #: has it open: this process then puts its pid in its tags to keep them unique.
@@ -52,40 +62,84 @@ lines_dropped = 0
 CUT_MARKER = "# functrace: trace cut after {} lines (FUNCTRACE_MAX_LINES)\n"
 
 
-def configure(target: str, line_budget: int = 0) -> str:
+def configure(target: str, line_budget: int = 0, follow_symlinks: bool = False) -> str:
     """Send lines to ``target`` ("stderr", "stdout", "none" or a path); returns
     the target actually used (a path that cannot be opened falls back to stderr)."""
-    global _target, _fd, _path, _dead, _interval_ns, file_is_shared
+    global _target, _path, _dead, _interval_ns, file_is_shared, _follow
     global max_lines, lines_written, lines_dropped
-    flush()
-    _close()
-    _dead = False
-    file_is_shared = False
-    max_lines, lines_written, lines_dropped = line_budget, 0, 0
-    _target, _path = target, None
-    if target not in ("stderr", "stdout", "none"):
-        _path = target
-        try:
-            _open()
-        except OSError as exc:
-            warnings.warn(
-                f"functrace: cannot open FUNCTRACE_OUTPUT={target!r} ({exc.strerror}); "
-                "writing to stderr",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            _target, _path = "stderr", None
-    # On a terminal a person is watching: write every line as it happens.
-    _interval_ns = 0 if _is_tty() else _INTERVAL_NS
+    with lock:  # no writer may see the old descriptor once it is closed
+        flush()
+        _close()
+        _dead = False
+        file_is_shared = False
+        max_lines, lines_written, lines_dropped = line_budget, 0, 0
+        _target, _path, _follow = target, None, follow_symlinks
+        if target not in ("stderr", "stdout", "none"):
+            _path = target
+            try:
+                _open()
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                if exc.errno == errno.ELOOP and not follow_symlinks:
+                    reason = "it is a symbolic link; FUNCTRACE_FOLLOW_SYMLINKS=1 follows it"
+                notice(
+                    f"functrace: cannot open FUNCTRACE_OUTPUT={target!r} ({reason}); "
+                    "writing to stderr",
+                    stacklevel=2,
+                )
+                _target, _path = "stderr", None
+        # On a terminal a person is watching: write every line as it happens.
+        _interval_ns = 0 if _is_tty() else _INTERVAL_NS
+    if _interval_ns and _target != "none":
+        _start_flusher()
     return _target
+
+
+_follow = False
 
 
 def _open() -> None:
     global _fd, file_is_shared
     assert _path is not None
-    path = _path.replace("{pid}", str(os.getpid()))
-    _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_CLOEXEC, 0o644)
+    _fd = open_trace_file(_path.replace("{pid}", str(os.getpid())), _follow)
     file_is_shared = not _claim(_fd)
+
+
+def open_trace_file(path: str, follow_symlinks: bool = False) -> int:
+    """A descriptor for appending lines to ``path``, opened so that it can never
+    hang or write where it should not: not through a symbolic link (unless asked),
+    and only to a regular file, a terminal or the null device. Never to a FIFO,
+    which would block the program until a reader comes. Raises OSError."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_CLOEXEC | _O_NONBLOCK
+    if not follow_symlinks:
+        flags |= _O_NOFOLLOW
+    fd = os.open(path, flags, 0o644)
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) or os.isatty(fd) or _is_null_device(st)):
+            raise OSError(errno.EINVAL, "not a regular file, a terminal or /dev/null")
+        if _O_NONBLOCK:
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_null_device(st: os.stat_result) -> bool:
+    if not stat.S_ISCHR(st.st_mode):
+        return False
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return st.st_rdev == null.st_rdev
+
+
+def writes_to_file() -> bool:
+    return _fd is not None
 
 
 def _claim(fd: int) -> bool:
@@ -103,6 +157,8 @@ def _claim(fd: int) -> bool:
 
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _close() -> None:
@@ -134,14 +190,18 @@ def _stream() -> IO[str] | None:
 def flush() -> None:
     """Write every buffered line now."""
     global next_flush_ns, _dead
-    with _lock:
+    with lock:
         n = len(buffer)
         next_flush_ns = time.perf_counter_ns() + _interval_ns
         if not n:
             return
         items = buffer[:n]
         del buffer[:n]
-        if _dead or _target == "none":
+        if _target == "none":
+            return
+        if _dead:
+            if _dead is not _GONE:
+                _count_lost(items)
             return
         if max_lines:
             items = _within_budget(items)
@@ -150,14 +210,33 @@ def flush() -> None:
         try:
             _write(items)
         except BrokenPipeError:
+            _dead = _GONE  # the reader went away (`| head`): stop quietly
+        except _WriteFailed as failed:
             _dead = True
-        except (OSError, ValueError) as exc:
-            _dead = True
-            warnings.warn(
-                f"functrace: trace output failed ({exc}); trace output off",
-                RuntimeWarning,
+            global lines_lost
+            lines_lost += failed.lost
+            notice(
+                f"functrace: trace output failed ({failed.reason}); trace output off",
                 stacklevel=2,
             )
+        except (OSError, ValueError) as exc:
+            _dead = True
+            _count_lost(items)
+            notice(f"functrace: trace output failed ({exc}); trace output off", stacklevel=2)
+
+
+#: Lines that could not be written (a full disk, a failed output); said at exit.
+lines_lost = 0
+
+
+def _count_lost(items: list[str | bytearray]) -> None:
+    global lines_lost
+    lines_lost += sum(1 if isinstance(item, str) else item.count(b"\n") for item in items)
+
+
+class _WriteFailed(Exception):
+    def __init__(self, reason: str, lost: int) -> None:
+        self.reason, self.lost = reason, lost
 
 
 def _within_budget(items: list[str | bytearray]) -> list[str | bytearray]:
@@ -245,32 +324,116 @@ def _fileno(stream: IO[str]) -> int | None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` (whole lines); if the output fails part way (a full disk),
+    leave no torn line behind where the file is ours alone, and count what was lost."""
+    start = _end_of(fd) if fd == _fd and not file_is_shared else None
     view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    done = 0
+    try:
+        while done < len(data):
+            done += os.write(fd, view[done:])
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        whole = data.rfind(b"\n", 0, done) + 1  # bytes of whole lines that made it
+        if start is not None and whole != done:
+            try:
+                os.ftruncate(fd, start + whole)
+            except OSError:
+                pass
+        raise _WriteFailed(exc.strerror or str(exc), data.count(b"\n", whole)) from exc
 
 
-def _after_fork_in_child() -> None:
-    # The parent writes its own buffered lines; a {pid} file is the child's own.
-    del buffer[:]
-    if _path is not None and "{pid}" in _path:
-        _close()
-        try:
-            _open()
-        except OSError:
-            global _dead
-            _dead = True
+def _end_of(fd: int) -> int | None:
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    except OSError:
+        return None
 
 
-class _ForkToken:
-    """A weak-referenceable key for multiprocessing's after-fork registry."""
+# ---------------------------------------------------------------- the flusher
+
+# Lines must reach the output within the interval even when no traced call
+# happens to notice the time (an idle server, a worker waiting for work). A
+# thread of the low-level _thread module does that: it is not in
+# threading.enumerate(), so the program's view of its own threads is unchanged,
+# and it is stopped around fork(), so the program stays single-threaded there
+# (3.12+ warns about fork() in a multi-threaded process).
+_flusher_pid = 0
+_flusher_tid = 0
+_stop_flusher = _thread.allocate_lock()
+_flusher_done = _thread.allocate_lock()
 
 
-_fork_token = _ForkToken()
+def _start_flusher() -> None:
+    global _flusher_pid, _flusher_tid
+    if _flusher_pid == os.getpid():
+        return
+    _flusher_pid = os.getpid()
+    _flusher_tid = 0
+    if not _stop_flusher.locked():
+        _stop_flusher.acquire()
+    if _flusher_done.locked():
+        _flusher_done.release()
+    try:
+        _thread.start_new_thread(_flush_loop, ())
+    except RuntimeError:  # the interpreter is shutting down
+        _flusher_pid = 0
+
+
+def _flush_loop() -> None:
+    global _flusher_tid
+    _flusher_done.acquire()
+    _flusher_tid = _thread.get_native_id()
+    while not _stop_flusher.acquire(timeout=_INTERVAL_NS / 1e9):
+        if buffer and time.perf_counter_ns() >= next_flush_ns:
+            try:
+                flush()
+            except BaseException:
+                pass  # the next call's flush will say what failed
+    _stop_flusher.release()
+    _flusher_done.release()
+
+
+def _stop_flusher_thread(wait_s: float) -> bool:
+    """Stop the flusher and wait (at most ``wait_s``) until its thread is gone;
+    whether it was running."""
+    global _flusher_pid
+    if _flusher_pid != os.getpid():
+        return False
+    _flusher_pid = 0
+    if _stop_flusher.locked():
+        _stop_flusher.release()
+    if _flusher_done.acquire(timeout=wait_s):
+        _flusher_done.release()
+    # The function has returned; the thread itself ends a moment later.
+    task = f"/proc/self/task/{_flusher_tid}"
+    deadline = time.monotonic() + wait_s
+    while _flusher_tid and os.path.exists(task) and time.monotonic() < deadline:
+        time.sleep(0.0001)
+    return True
+
+
+def _at_exit() -> None:
+    # The flusher must not be caught mid-write when the interpreter stops its
+    # threads; the last lines are written here.
+    _stop_flusher_thread(0.5)
+    flush()
+    if lines_lost:
+        notice(f"functrace: {lines_lost} trace lines could not be written", stacklevel=1)
+
+
+# ---------------------------------------------------------------- fork
+
+_restart_after_fork = False
 
 
 def _before_fork() -> None:
+    global _restart_after_fork
+    _restart_after_fork = _stop_flusher_thread(0.2)
+    # No lock of ours may be held in the child: take the output lock (waiting
+    # for a write in progress in another thread to end) and hand fresh ones over.
+    lock.acquire()
     # multiprocessing's forked children leave through os._exit, past atexit.
     # Its own exit path runs the finalizers registered after its fork, so flush
     # from there, last of all. (Registering at fork time is too early: the
@@ -283,6 +446,42 @@ def _before_fork() -> None:
         _fork_token.registered = True  # type: ignore[attr-defined]
 
 
-atexit.register(flush)
+def _after_fork_in_parent() -> None:
+    lock.release()
+    if _restart_after_fork:
+        _start_flusher()
+
+
+def _after_fork_in_child() -> None:
+    global lock, next_flush_ns, lines_lost, _stop_flusher, _flusher_done
+    lock = threading.RLock()
+    _stop_flusher, _flusher_done = _thread.allocate_lock(), _thread.allocate_lock()
+    # The parent writes the lines buffered before the fork; a {pid} file is the child's own.
+    del buffer[:]
+    lines_lost = 0
+    next_flush_ns = 0
+    if _path is not None and "{pid}" in _path:
+        _close()
+        try:
+            _open()
+        except OSError:
+            global _dead
+            _dead = True
+    if _restart_after_fork:
+        _start_flusher()
+
+
+class _ForkToken:
+    """A weak-referenceable key for multiprocessing's after-fork registry."""
+
+
+_fork_token = _ForkToken()
+
+
+atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -16,6 +16,7 @@ import functools
 import inspect
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from types import CodeType
 from typing import Any
 
 from functrace._runtime import engine
@@ -29,7 +30,12 @@ class WrapperBackend:
         self.on = False
 
     def switch(self, on: bool) -> None:
+        # A wrapper checks this when a call starts only: a call that started while
+        # on ends with its exit line whatever happens to the switch meanwhile.
         self.on = on
+
+    def stop(self) -> None:
+        self.on = False
 
     def wrap(self, fn: Callable[..., Any], info: CodeInfo) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(fn):
@@ -57,7 +63,7 @@ class WrapperBackend:
 
 
 def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
-    code = info.code
+    code = fn.__code__  # the wrapper keeps fn, hence its code, alive
     RETURN, UNWIND = engine.RETURN, engine.UNWIND
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -79,7 +85,7 @@ def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeIn
 
 def _drive(
     step: Generator[Any, Any, Any] | Any,
-    info: CodeInfo,
+    code: CodeType,
     resumed: bool,
     word_on_stop: str | None,
 ) -> Generator[Any, Any, Any]:
@@ -89,7 +95,6 @@ def _drive(
     (``yield`` for generators, ``await`` for coroutines); its StopIteration ends
     the call, or for an async generator step (``word_on_stop="yield"``) is the
     async generator's own yield."""
-    code = info.code
     # Suspensions are rare next to plain calls: the general path is fine here.
     enter, leave = engine.enter, engine.leave
     RETURN, UNWIND, SUSPEND = engine.RETURN, engine.UNWIND, engine.SUSPEND
@@ -139,7 +144,7 @@ def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any], info: CodeI
         del args, kwargs  # the generator holds what it needs; we must not hold more
         if not backend.on:
             return (yield from gen)
-        return (yield from _drive(gen, info, False, None))
+        return (yield from _drive(gen, fn.__code__, False, None))
 
     return wrapper
 
@@ -147,11 +152,11 @@ def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any], info: CodeI
 class _Steps:
     """An awaitable whose ``__await__`` drives another awaitable with events."""
 
-    __slots__ = ("info", "resumed", "target", "word_on_stop")
+    __slots__ = ("code", "resumed", "target", "word_on_stop")
 
-    def __init__(self, target: Any, info: CodeInfo, resumed: bool, word_on_stop: str | None):
+    def __init__(self, target: Any, code: CodeType, resumed: bool, word_on_stop: str | None):
         self.target = target
-        self.info = info
+        self.code = code
         self.resumed = resumed
         self.word_on_stop = word_on_stop
 
@@ -159,7 +164,7 @@ class _Steps:
         target = self.target
         if not hasattr(target, "send"):
             target = target.__await__()
-        return _drive(target, self.info, self.resumed, self.word_on_stop)
+        return _drive(target, self.code, self.resumed, self.word_on_stop)
 
 
 def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
@@ -167,12 +172,14 @@ def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any], info: CodeI
         coro: Awaitable[Any] = fn(*args, **kwargs)
         if not backend.on:
             return await coro
-        return await _Steps(coro, info, False, None)
+        return await _Steps(coro, fn.__code__, False, None)
 
     return wrapper
 
 
 def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+    code = fn.__code__
+
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         agen = fn(*args, **kwargs)
         del args, kwargs
@@ -182,7 +189,7 @@ def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any], info: CodeIn
         while True:
             step = agen.athrow(pending.pop()) if pending else agen.asend(box.pop())
             try:
-                box.append(await (_Steps(step, info, resumed, "yield") if backend.on else step))
+                box.append(await (_Steps(step, code, resumed, "yield") if backend.on else step))
             except StopAsyncIteration:
                 return
             finally:
@@ -192,7 +199,7 @@ def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any], info: CodeIn
                 box.append((yield box.pop()))
             except GeneratorExit:
                 closing = agen.aclose()
-                await (_Steps(closing, info, True, None) if backend.on else closing)
+                await (_Steps(closing, code, True, None) if backend.on else closing)
                 raise
             except BaseException as exc:
                 pending.append(exc)

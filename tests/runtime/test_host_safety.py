@@ -1,0 +1,443 @@
+"""Conditions real programs meet, under which the tracer must not harm them:
+fork with threads running, FIFOs and symlinks where files are expected, warnings
+as errors, output switches, SIGTERM, idle processes, pools, full disks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from functrace._runtime.lines import LINE_RE
+from tests.helpers import clean_env, run_python
+
+HEADER = textwrap.dedent(
+    """
+    import os, sys, threading, time
+    import functrace
+
+    @functrace.trace
+    def leaf(x=0):
+        return x
+
+    @functrace.trace
+    def root(x=0):
+        return leaf(x)
+    """
+)
+
+
+def balanced(lines: list[str]) -> dict[str, int]:
+    """Per tag: parse every line, check each indent is the true depth; the open depth left."""
+    depth: dict[str, int] = {}
+    for line in lines:
+        m = LINE_RE.match(line)
+        assert m, f"malformed line {line!r}"
+        tag, level = m["tag"], len(m["indent"]) // 4
+        if m["arrow"] == "->":
+            assert level == depth.get(tag, 0) + 1, line
+            depth[tag] = level
+        else:
+            assert level == depth.get(tag, 0), line
+            depth[tag] = level - 1
+    return {tag: d for tag, d in depth.items() if d}
+
+
+def test_fork_while_another_thread_writes_never_hangs_the_child(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        sys.setswitchinterval(1e-5)
+        stop = False
+        def busy():
+            while not stop:
+                root()
+                functrace.flush()
+        t = threading.Thread(target=busy)
+        t.start()
+        for _ in range(40):
+            pid = os.fork()
+            if pid == 0:
+                root(1)
+                functrace.flush()
+                os._exit(0)
+            os.waitpid(pid, 0)
+        stop = True
+        t.join()
+        print("done")
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)}, timeout=60)
+    assert proc.stdout == "done\n", proc.stderr
+    lines = out.read_text().splitlines()
+    assert balanced(lines) == {}
+    children = {m["tag"] for m in map(LINE_RE.match, lines) if m and "." in m["tag"]}
+    assert len(children) == 40  # each child's lines arrived, under its own pid
+
+
+def test_fork_pool_with_a_traced_background_thread_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        import multiprocessing
+        stop = False
+        def busy():
+            while not stop:
+                root()
+        t = threading.Thread(target=busy)
+        t.start()
+        for _ in range(3):
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                assert pool.map(leaf, range(20)) == list(range(20))
+        stop = True
+        t.join()
+        print("done")
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)}, timeout=90)
+    assert proc.stdout == "done\n", proc.stderr
+
+
+def test_a_fifo_output_never_blocks_the_program(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = run_python(
+        ["-c", HEADER + "root()\nprint('done')"], env={"FUNCTRACE_OUTPUT": str(fifo)}, timeout=30
+    )
+    assert proc.stdout == "done\n"
+    assert "cannot open FUNCTRACE_OUTPUT" in proc.stderr
+    assert sum(bool(LINE_RE.match(line)) for line in proc.stderr.splitlines()) == 4
+
+
+def test_a_fifo_with_a_reader_is_refused_too(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        proc = run_python(
+            ["-c", HEADER + "root()"], env={"FUNCTRACE_OUTPUT": str(fifo)}, timeout=30
+        )
+    finally:
+        os.close(reader)
+    assert "not a regular file, a terminal or /dev/null" in proc.stderr
+
+
+def test_dev_null_and_dev_stderr_are_accepted(tmp_path: Path) -> None:
+    proc = run_python(["-c", HEADER + "root()"], env={"FUNCTRACE_OUTPUT": os.devnull})
+    assert proc.returncode == 0 and proc.stderr == ""
+    proc = run_python(["-c", HEADER + "root()"], env={"FUNCTRACE_OUTPUT": "/dev/stderr"})
+    assert sum(bool(LINE_RE.match(line)) for line in proc.stderr.splitlines()) == 4
+
+
+def test_a_symlinked_output_is_refused_unless_asked(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    victim.chmod(0o600)
+    link = tmp_path / "trace.log"
+    link.symlink_to(victim)
+    proc = run_python(["-c", HEADER + "root()"], env={"FUNCTRACE_OUTPUT": str(link)})
+    assert proc.returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert "symbolic link; FUNCTRACE_FOLLOW_SYMLINKS=1 follows it" in proc.stderr
+    proc = run_python(
+        ["-c", HEADER + "root()"],
+        env={"FUNCTRACE_OUTPUT": str(link), "FUNCTRACE_FOLLOW_SYMLINKS": "1"},
+    )
+    assert proc.stderr == ""
+    assert victim.read_text().splitlines()[0] == "precious"
+    assert len(victim.read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FUNCTRACE_MAX_DEPTH": "abc"},
+        {"FUNCTRACE_OUTPUT": "/nonexistent/dir/trace.log"},
+        {"FUNCTRACE_EXPORTER": "zipkin"},
+    ],
+)
+def test_notices_never_raise_under_warnings_as_errors(env: dict[str, str]) -> None:
+    proc = run_python(["-W", "error", "-c", HEADER + "root()\nprint('done')"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "done\n"
+    assert "functrace: " in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path) -> None:
+    program = HEADER + textwrap.dedent(
+        f"""
+        sys.setswitchinterval(1e-6)
+        stop = False
+        def busy():
+            while not stop:
+                root()
+                functrace.flush()
+        threads = [threading.Thread(target=busy) for _ in range(3)]
+        for t in threads:
+            t.start()
+        base = {str(tmp_path)!r}
+        for i in range(400):
+            functrace.configure(output=os.path.join(base, f"trace{{i % 2}}.log"))
+            with open(os.path.join(base, f"mine{{i}}.txt"), "w") as own:
+                own.write("mine\\n")
+        stop = True
+        for t in threads:
+            t.join()
+        print("done")
+        """
+    )
+    proc = run_python(["-c", program], timeout=120)
+    assert proc.stdout == "done\n", proc.stderr
+    own = sorted(tmp_path.glob("mine*.txt"))
+    assert len(own) == 400
+    foreign = [p.name for p in own if p.read_text() != "mine\n"]
+    assert foreign == []
+
+
+def test_sigterm_writes_the_buffer_and_still_ends_by_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = HEADER + "for i in range(500):\n    root(i)\nos.kill(os.getpid(), 15)\ntime.sleep(5)"
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
+    assert proc.returncode == -signal.SIGTERM
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2000 and balanced(lines) == {}
+
+
+def test_the_programs_own_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
+    program = HEADER + textwrap.dedent(
+        """
+        import signal
+        signal.signal(signal.SIGTERM, lambda *a: print("mine"))
+        root()
+        os.kill(os.getpid(), signal.SIGTERM)
+        print(signal.getsignal(signal.SIGTERM).__name__)
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(tmp_path / "t.log")})
+    assert proc.stdout == "mine\n<lambda>\n" and proc.returncode == 0
+
+
+def test_an_idle_process_writes_its_lines_within_the_interval(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = (
+        HEADER + "for i in range(250):\n    root(i)\nprint('idle', flush=True)\ntime.sleep(30)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program],
+        env=clean_env(FUNCTRACE_OUTPUT=str(out)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "idle\n"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(out.read_text().splitlines()) < 1000:
+            time.sleep(0.05)
+        assert len(out.read_text().splitlines()) == 1000
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_flusher_thread_is_invisible_and_fork_sees_one_thread(tmp_path: Path) -> None:
+    program = HEADER + textwrap.dedent(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        root()
+        time.sleep(0.2)
+        print(threading.active_count(), len(threading.enumerate()))
+        pid = os.fork()
+        if pid == 0:
+            root()
+            functrace.flush()  # os._exit skips every exit hook
+            os._exit(0)
+        os.waitpid(pid, 0)
+        root()
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(tmp_path / "t.log")})
+    assert proc.stdout == "1 1\n"
+    assert "multi-threaded" not in proc.stderr and proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "t.log").read_text().splitlines()
+    assert len(lines) == 12 and balanced(lines) == {}
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
+def test_pool_workers_lose_no_line(tmp_path: Path, method: str) -> None:
+    out = tmp_path / "trace.log"
+    script = tmp_path / "prog.py"
+    script.write_text(
+        HEADER
+        + textwrap.dedent(
+            f"""
+            import multiprocessing
+
+            def work(i):
+                for _ in range(50):
+                    root(i)
+                return i
+
+            if __name__ == "__main__":
+                ctx = multiprocessing.get_context({method!r})
+                with ctx.Pool(2) as pool:
+                    assert pool.map(work, range(8)) == list(range(8))
+                    time.sleep(0.3)  # the workers idle: lines must not wait for them
+            """
+        )
+    )
+    proc = run_python([str(script)], env={"FUNCTRACE_OUTPUT": str(out)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 8 * 50 * 4 and balanced(lines) == {}
+
+
+def test_siblings_started_before_the_first_traced_call_have_their_own_tags() -> None:
+    program = HEADER + textwrap.dedent(
+        """
+        import subprocess
+        child = "import functrace\\n@functrace.trace\\ndef c(): pass\\nfor _ in range(3): c()"
+        procs = [subprocess.Popen([sys.executable, "-c", child]) for _ in range(3)]
+        for p in procs:
+            p.wait()
+        root()
+        """
+    )
+    proc = run_python(["-c", program])
+    tags = {m["tag"] for m in map(LINE_RE.match, proc.stderr.splitlines()) if m}
+    assert len(tags) == 4 and "t[01]" in tags, proc.stderr
+
+
+def test_a_full_disk_leaves_whole_lines_and_says_what_was_lost(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, resource.RLIM_INFINITY))
+        for i in range(2000):
+            root(i)
+        print("done")
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
+    assert proc.stdout == "done\n"
+    data = out.read_bytes()
+    assert data.endswith(b"\n") and 0 < len(data) <= 10_000
+    written = data.decode().splitlines()
+    assert all(LINE_RE.match(line) for line in written)
+    lost = 8000 - len(written)
+    assert f"functrace: {lost} trace lines could not be written" in proc.stderr, proc.stderr
+
+
+def test_a_call_entered_while_on_ends_with_its_exit_line(trace_lines) -> None:  # type: ignore[no-untyped-def]
+    import functrace
+
+    @functrace.trace
+    def inner() -> None:
+        pass
+
+    @functrace.trace
+    def outer() -> None:
+        functrace.disable()
+        inner()  # not traced
+        functrace.enable()
+        inner()
+
+    outer()
+    names = [
+        (m["indent"], m["arrow"], m["name"].rsplit(".", 1)[-1])
+        for m in map(LINE_RE.match, trace_lines())
+    ]
+    assert names == [
+        ("    ", "->", "outer"),
+        ("        ", "->", "inner"),
+        ("        ", "<-", "inner"),
+        ("    ", "<-", "outer"),
+    ]
+
+
+def test_switching_on_and_off_under_threads_keeps_every_tag_balanced(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        stop = False
+        def busy():
+            while not stop:
+                root()
+        threads = [threading.Thread(target=busy) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for _ in range(60):
+            functrace.disable()
+            time.sleep(0.002)
+            functrace.enable()
+            time.sleep(0.002)
+        stop = True
+        for t in threads:
+            t.join()
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert balanced(out.read_text().splitlines()) == {}
+
+
+def test_registry_forgets_code_objects_that_die(tmp_path: Path) -> None:
+    program = HEADER + textwrap.dedent(
+        f"""
+        import gc, importlib
+        from functrace._runtime import engine
+        sys.path.insert(0, {str(tmp_path)!r})
+        with open({str(tmp_path / "mod.py")!r}, "w") as f:
+            f.write("import functrace\\n" + "".join(
+                f"@functrace.trace\\ndef f{{i}}(): pass\\n" for i in range(50)))
+        import mod
+        before = len(engine.infos)
+        for _ in range(100):
+            importlib.reload(mod)
+        for i in range(2000):
+            ns = {{}}
+            exec("import functrace\\n@functrace.trace\\ndef g(): return 1", ns)
+            assert ns["g"]() == 1
+        gc.collect()
+        print(before, len(engine.infos))
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": "none"})
+    before, after = map(int, proc.stdout.split())
+    assert after <= before + 1, proc.stderr
+
+
+def test_general_and_compiled_lines_interleave_without_loss(tmp_path: Path) -> None:
+    # Outermost calls go the general way, nested ones the compiled way; a flush in
+    # another thread must never orphan a line queued between the two.
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        import signal
+        sys.setswitchinterval(1e-6)
+        signal.signal(signal.SIGALRM, lambda *a: root(-1))
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        def busy():
+            for i in range(4000):
+                root(i)
+        threads = [threading.Thread(target=busy) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert sum(1 for line in lines if "leaf" in line and "->" in line and "(-" not in line) >= 12000
+    assert balanced(lines) == {}
