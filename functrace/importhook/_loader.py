@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.machinery
 import sys
 import types
-import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -55,11 +54,9 @@ def trace_loaded(code: types.CodeType, module: str, source: bytes, path: str) ->
     except Exception as exc:
         if not _warned:
             _warned = True
-            warnings.warn(
-                f"functrace: could not trace {module} ({path}): {exc!r}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            from functrace._runtime.notices import notice
+
+            notice(f"functrace: could not trace {module} ({path}): {exc!r}")
 
 
 def compile_traced(source: bytes, path: str, use_cache: bool = True) -> types.CodeType:
@@ -136,6 +133,8 @@ class TracingFinder:
     def __init__(self, selector: Selector) -> None:
         self.selector = selector
         self._busy = False
+        #: The names given a TracingLoader, in order.
+        self.taken: list[str] = []
 
     def find_spec(
         self,
@@ -168,6 +167,7 @@ class TracingFinder:
         if how == "off":
             return None
         spec.loader = TracingLoader(fullname, spec.origin, how)
+        self.taken.append(fullname)
         if how == "rewrite":
             from functrace.importhook import _cache
 

@@ -118,12 +118,6 @@ def test_traces_matching_modules_and_keeps_lines(tmp_path: Path, trace_lines) ->
     assert "->pkg.mod.square" in trace_lines()[0]
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ traces them (test_monitor)")
-def test_warns_about_modules_imported_before() -> None:
-    with pytest.warns(RuntimeWarning, match=r"already imported, so not traced: json, json\."):
-        functrace.install_import_hook(["json", "json.*"]).uninstall()
-
-
 # On 3.12+, taking both tool ids functrace could use forces the rewrite (wrapper) path.
 PROBE = """
 import sys, warnings, functrace
