@@ -3,70 +3,69 @@
 The work is :func:`functrace.importhook.runner.run_program`'s; ``functrace run``
 with well-formed options reaches it without click (see ``functrace/__main__.py``),
 this command is for help and usage errors, and for ``main`` used as a click group.
+Its options are built from the same table as that fast parser's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
+
+from functrace.__main__ import RUN_OPTIONS, RunOption, split_run, start_run
 
 __all__ = ["command"]
 
 
-@click.command(
-    "run",
-    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
-)
-@click.option(
-    "-m",
-    "module",
-    metavar="MODULE",
-    help="Run a library module as a script, like python -m (the rest are its arguments).",
-)
-@click.option(
-    "--include",
-    "-i",
-    multiple=True,
-    metavar="GLOB",
-    help="Trace modules whose names match (app, app.*); repeatable. "
-    "Default: modules whose files lie under the current directory.",
-)
-@click.option(
-    "--exclude",
-    "-e",
-    multiple=True,
-    metavar="GLOB",
-    help="Never trace modules whose names match; repeatable.",
-)
-@click.option(
-    "--output",
-    "-o",
-    metavar="FILE",
-    help="Where lines go: stderr, stdout, none or a path ({pid} allowed); as FUNCTRACE_OUTPUT.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "jsonl"]),
-    help="Line format, as FUNCTRACE_FORMAT.",
-)
-@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
-def command(
-    module: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    output: str | None,
-    fmt: str | None,
-    argv: tuple[str, ...],
-) -> None:
+def _type(option: RunOption) -> Any:
+    if option.choices:
+        return click.Choice(option.choices)
+    return option.check  # click reports its ValueError's message as the reason
+
+
+def _click_option(option: RunOption) -> Callable[[Any], Any]:
+    return click.option(
+        *option.flags,
+        option.key,
+        multiple=option.repeated,
+        metavar=None if option.choices else option.metavar,
+        type=_type(option),
+        help=option.help,
+    )
+
+
+class _RunCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # As python -m: what follows MODULE is the program's, options or not.
+        split = split_run(args)
+        if split is not None:
+            args = [*split[0], "--", *split[1]]
+        return super().parse_args(ctx, args)
+
+
+def _command(fn: Callable[..., None]) -> click.Command:
+    fn = click.argument("argv", nargs=-1, type=click.UNPROCESSED, metavar="[SCRIPT] [ARGS]...")(fn)
+    for option in reversed(RUN_OPTIONS):
+        fn = _click_option(option)(fn)
+    return click.command(
+        "run",
+        cls=_RunCommand,
+        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
+    )(fn)
+
+
+@_command
+def command(**params: Any) -> None:
     """Run SCRIPT (or -m MODULE) with its ARGS exactly as python would, tracing the
-    program's own functions; no file on disk is changed.
+    program's own functions; no file on disk is changed. Everything after SCRIPT or
+    MODULE is the program's.
 
     \b
       functrace run app.py --port 8000
       functrace run -o trace.log -m app.cli serve
+      functrace run --include black --max-depth 3 -m black src/
     """
-    if module is None and not argv:
+    if params["module"] is None and not params["argv"]:
         raise click.UsageError("give a SCRIPT to run, or -m MODULE")
-    from functrace.importhook.runner import run_program
-
-    run_program(module, argv, include, exclude, output, fmt)
+    start_run(params)

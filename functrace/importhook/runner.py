@@ -12,15 +12,24 @@ from __future__ import annotations
 import builtins
 import importlib.machinery
 import os
+import re
 import runpy
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader
 
-from functrace.importhook import _loader
+from functrace.importhook import ImportHook, _loader, install_import_hook
 from functrace.importhook._loader import compile_traced, mode, prepare, trace_loaded
 
-__all__ = ["run_module", "run_program", "run_script", "user_traceback"]
+__all__ = [
+    "SETTING_OF",
+    "run_module",
+    "run_program",
+    "run_script",
+    "untraced_notes",
+    "user_traceback",
+]
 
 # As functrace.cli.exit_codes.ExitCode, which imports click with its package.
 _USAGE = 2
@@ -32,21 +41,23 @@ def run_program(
     argv: Sequence[str],
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    output: str | None = None,
-    fmt: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """``functrace run``: trace and run ``argv[0]`` with ``argv[1:]``, or ``-m
-    module`` with ``argv``; exits as python would (``SystemExit``)."""
-    import functrace
-    from functrace.importhook import install_import_hook
+    module`` with ``argv``; exits as python would (``SystemExit``).
 
-    changes = {k: v for k, v in (("output", output), ("format", fmt)) if v is not None}
-    if changes:
-        functrace.configure(**changes)
-    includes = list(include)
+    ``env``: ``FUNCTRACE_*`` settings (checked already), for this process and, in
+    the environment, for the programs it starts. A bare name in ``include``
+    (``black``) takes its submodules too. At exit, one note on stderr says why
+    asked-for modules were not traced (none imported, compiled)."""
+    import functrace
+
+    if env:
+        _apply(env)
+    includes = [p for name in include for p in _expand(name)]
     if module is not None and includes:
         includes += [module, f"{module}.__main__"]
-    install_import_hook(includes, exclude, under=() if include else [os.getcwd()])
+    hook = install_import_hook(includes, exclude, under=() if include else [os.getcwd()])
     sys.stdout.flush()
     try:
         if module is not None:
@@ -66,6 +77,89 @@ def run_program(
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         functrace.flush()
         sys.exit(_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1)
+    finally:
+        _say_untraced(hook, module, include)
+
+
+#: The variables ``functrace run``'s options set -> the setting each one is.
+SETTING_OF = {
+    "FUNCTRACE_OUTPUT": "output",
+    "FUNCTRACE_FORMAT": "format",
+    "FUNCTRACE_MAX_DEPTH": "max_depth",
+    "FUNCTRACE_MIN_DURATION": "min_duration_ns",
+    "FUNCTRACE_MAX_LINES": "max_lines",
+}
+
+
+def _apply(env: Mapping[str, str]) -> None:
+    """The settings in ``env`` for this process (read at import, so configured
+    now) and in ``os.environ`` for its children."""
+    import functrace
+    from functrace._runtime.config import settings_from_env
+
+    os.environ.update(env)
+    parsed = settings_from_env(env)
+    functrace.configure(**{SETTING_OF[name]: getattr(parsed, SETTING_OF[name]) for name in env})
+
+
+def _expand(pattern: str) -> list[str]:
+    """A bare name is a package with its submodules: ``black`` -> ``black``,
+    ``black.*``; a glob is taken as written."""
+    if any(c in pattern for c in "*?["):
+        return [pattern]
+    return [pattern, f"{pattern}.*"]
+
+
+def _say_untraced(hook: ImportHook, module: str | None, include: Sequence[str]) -> None:
+    """One note on stderr when what was asked for could not be traced. Never raises."""
+    try:
+        notes = untraced_notes(hook, module, include)
+    except Exception:
+        return
+    if notes:
+        sys.stderr.flush()
+        sys.stderr.write("".join(f"functrace: {note}\n" for note in notes))
+        sys.stderr.flush()
+
+
+def untraced_notes(hook: ImportHook, module: str | None, include: Sequence[str]) -> list[str]:
+    """Why modules asked for were not traced: ``--include`` patterns that matched
+    no imported module, matching modules that are compiled (mypyc, Cython), and,
+    when nothing at all was traced, a ``-m`` module installed outside the
+    current directory."""
+    selector = hook.finder.selector
+    imported = [name for name in list(sys.modules) if selector.matches_name(name)]
+    notes = []
+    unmatched = [p for p in include if not any(_glob(_expand(p)).match(n) for n in imported)]
+    if unmatched:
+        notes.append(f"no imported module matched --include {', '.join(unmatched)}")
+    compiled = sorted(n for n in imported if _compiled(sys.modules.get(n)))
+    if compiled:
+        notes.append(f"compiled, no Python code to trace (mypyc, Cython): {_names(compiled)}")
+    if module is not None and not include and not hook.taken:
+        notes.append(
+            f"nothing traced: {module} is not under the current directory "
+            f"(installed packages are traced when named: --include {module.split('.')[0]})"
+        )
+    return notes
+
+
+def _glob(patterns: Sequence[str]) -> re.Pattern[str]:
+    import fnmatch
+
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns))
+
+
+def _compiled(module: object) -> bool:
+    if isinstance(getattr(getattr(module, "__spec__", None), "loader", None), ExtensionFileLoader):
+        return True
+    path = getattr(module, "__file__", None)
+    return isinstance(path, str) and path.endswith(tuple(EXTENSION_SUFFIXES))
+
+
+def _names(names: Sequence[str], shown: int = 10) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _opening_script(exc: OSError) -> bool:
