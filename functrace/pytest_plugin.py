@@ -7,11 +7,19 @@ imported and no hook is installed. The working parts live in
 
 Switched on as early as pytest lets a plugin act: ``pytest_load_initial_conftests``
 (before any conftest is imported), else ``pytest_configure``. What other plugins
-imported even earlier is traced after the fact (Python 3.12+).
+imported even earlier is traced after the fact (3.10/3.11: wrapped in place).
+
+``--functrace`` takes an optional value, so ``pytest --functrace tests/test_x.py``
+would read the path as the package: a value that looks like a path (a ``/``, a
+``::``, a ``.py`` end) is never a package; bare ``--functrace`` is meant and the
+path stays pytest's to collect.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "functrace_calls",
+    "is_package",
     "pytest_addoption",
     "pytest_configure",
     "pytest_load_initial_conftests",
@@ -29,6 +38,19 @@ __all__ = [
 ]
 
 _PLUGIN = "functrace-session"
+_FLAG = "--functrace"
+_ROOTDIR = "."
+# A dotted name, globs allowed (app, app.core, app_*): what an import name can be.
+_NAME = re.compile(r"[\w*?\[\]]+(?:\.[\w*?\[\]]+)*\Z")
+
+
+def is_package(value: str) -> bool:
+    """Whether ``value`` names packages (``app``, ``app.core``, ``.`` for those
+    under the rootdir), never a path (``tests/test_x.py``, ``test_x.py``,
+    ``test_x.py::test_a``)."""
+    if value == _ROOTDIR:
+        return True
+    return bool(_NAME.match(value)) and not value.endswith(".py") and os.sep not in value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,8 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PKG",
         help="trace package PKG (and its submodules) during the tests; repeatable. "
-        "Bare, or '.': the packages under the rootdir. A failing test's report shows "
-        "its call tree.",
+        "Bare, or '.': the packages under the rootdir. A value that looks like a path "
+        "(tests/test_x.py) is never a package: it stays a test path. A failing test's "
+        "report shows its call tree.",
     )
     group.addoption(
         "--functrace-tests",
@@ -76,10 +99,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    if _paths_back(args):  # pytest parses this same list for real later
+        early_config.known_args_namespace = parser.parse_known_args(
+            args, namespace=copy.copy(early_config.option)
+        )
     # Options are parsed for real only later: read what is known so far.
     known = early_config.known_args_namespace
     _switch_on(early_config, lambda name: getattr(known, name, None))
+
+
+def _paths_back(args: list[str]) -> bool:
+    """``--functrace PATH`` -> ``--functrace=. PATH``, in place: the path is the
+    tests to run. Whether anything changed."""
+    changed = False
+    for at in range(len(args) - 1):
+        if args[at] == "--":
+            break
+        if args[at] == _FLAG and not is_package(args[at + 1]) and not args[at + 1].startswith("-"):
+            args[at] = f"{_FLAG}={_ROOTDIR}"
+            changed = True
+    return changed
 
 
 def pytest_configure(config: pytest.Config) -> None:

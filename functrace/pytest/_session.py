@@ -4,9 +4,11 @@ call-tree section on the report of each failing test."""
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import re
 import shutil
+import sys
 import tempfile
 import types
 from collections.abc import Callable, Generator
@@ -17,8 +19,9 @@ import pytest
 
 import functrace
 from functrace._runtime import output
-from functrace.importhook import ImportHook, install_import_hook
+from functrace.importhook import ImportHook, install_import_hook, mode
 from functrace.pytest._format import capped
+from functrace.pytest_plugin import is_package
 
 __all__ = ["FunctracePlugin", "Options"]
 
@@ -50,6 +53,12 @@ class Options:
         if not packages:
             return None
         wanted = [p.strip() or ROOTDIR for p in packages]
+        for value in wanted:
+            if not is_package(value):
+                raise pytest.UsageError(
+                    f"--functrace takes a package name (or . for the packages under "
+                    f"the rootdir), not a path: {value!r}"
+                )
         output = option("functrace_output") or config.getini("functrace_output")
         return cls(
             packages=tuple(dict.fromkeys(wanted)),
@@ -93,12 +102,15 @@ class FunctracePlugin:
                 include += [package, f"{package}.*"]
         under = [self.config.rootpath] if ROOTDIR in self.options.packages else []
         skip_files = [] if self.options.tests else self._test_file_globs()
+        # No notice now (filterwarnings = error would end the session here):
+        # what could not be traced is told in the terminal summary.
         return install_import_hook(
             include,
             ["functrace", "functrace.*"],
             under=under,
             skip_files=skip_files,
             after=AssertionRewritingHook,
+            warn=False,
         )
 
     def _test_file_globs(self) -> list[str]:
@@ -108,6 +120,40 @@ class FunctracePlugin:
         shutil.rmtree(self._scratch, ignore_errors=True)
         self.hook.uninstall()
         functrace.configure(**dataclasses.asdict(self._previous))
+
+    # ------------------------------------------------------------ notices
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        notes = self.notes()
+        if notes:
+            terminalreporter.write_sep("-", "functrace")
+            for note in notes:
+                terminalreporter.write_line(note)
+
+    def notes(self) -> list[str]:
+        """What the user should know about the tracing itself: told at the end,
+        never as warnings (a session must not fail because of them)."""
+        notes = []
+        if self.hook.untraced:
+            notes.append(
+                "imported before the plugin could act, and not traceable (no Python "
+                f"source): {_names(self.hook.untraced)}"
+            )
+        if self.hook.traced_before and _wrapped_in_place():
+            notes.append(
+                "imported before the plugin could act, so traced by wrapping their "
+                f"functions in place: {_names(self.hook.traced_before)} (references "
+                "taken before, as in `from m import f`, stay untraced)"
+            )
+        if not self.config.pluginmanager.has_plugin("dsession"):  # xdist's workers import
+            imported = list(sys.modules)
+            for package in self.options.packages:
+                if package != ROOTDIR and not any(
+                    fnmatch.fnmatchcase(n, package) or fnmatch.fnmatchcase(n, f"{package}.*")
+                    for n in imported
+                ):
+                    notes.append(f"--functrace={package}: no module of that name was imported")
+        return notes
 
     # ------------------------------------------------------------ test modules
 
@@ -217,9 +263,16 @@ def file_name(nodeid: str) -> str:
 
 
 def _uses_monitoring() -> bool:
-    from functrace.importhook import mode
-
     return mode() == "monitor"
+
+
+def _wrapped_in_place() -> bool:
+    return mode() == "rewrite"
+
+
+def _names(names: list[str], shown: int = 10) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _trace_module(module: types.ModuleType) -> bool:
