@@ -308,7 +308,9 @@ def test_package_imported_by_an_earlier_plugin(project: pytest.Pytester) -> None
     assert "already imported" not in out and "Warning" not in out
     wrapped = "imported before the plugin could act, so traced by wrapping their functions "
     if sys.version_info < (3, 12):
-        result.stdout.fnmatch_lines(["*- functrace -*", f"{wrapped}in place: chains, chains.graph*"])
+        result.stdout.fnmatch_lines(
+            ["*- functrace -*", f"{wrapped}in place: chains, chains.graph*"]
+        )
     else:
         assert wrapped not in out
 
