@@ -104,17 +104,17 @@ def wrap_imported(module: types.ModuleType) -> bool:
     while owners:
         owner = owners.pop()
         for attr, value in list(vars(owner).items()):
-            if isinstance(value, type):
-                if value.__module__ == name and id(value) not in classes:
-                    classes.add(id(value))
-                    owners.append(value)
-                continue
-            new = replaced(value)
-            if new is not value:
-                try:
+            try:  # a class whose metaclass refuses, a __module__ that raises: left as is
+                if isinstance(value, type):
+                    if value.__module__ == name and id(value) not in classes:
+                        classes.add(id(value))
+                        owners.append(value)
+                    continue
+                new = replaced(value)
+                if new is not value:
                     setattr(owner, attr, new)
-                except Exception:
-                    pass
+            except Exception:
+                pass
     return True
 
 

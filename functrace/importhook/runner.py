@@ -117,6 +117,9 @@ def _say_untraced(hook: ImportHook, module: str | None, include: Sequence[str]) 
     except Exception:
         return
     if notes:
+        import functrace
+
+        functrace.flush()  # after the trace's own lines
         sys.stderr.flush()
         sys.stderr.write("".join(f"functrace: {note}\n" for note in notes))
         sys.stderr.flush()
