@@ -1,5 +1,7 @@
 """The active plugin: the import hook for the session, a recording per test, and a
-call-tree section on the report of each failing test."""
+call-tree section on the report of each failing test (whole when it fits in
+``--functrace-lines``, else the chain that explains the failure, and the path of
+the whole file, kept for it)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import pytest
 import functrace
 from functrace._runtime import output
 from functrace.importhook import ImportHook, install_import_hook, mode
-from functrace.pytest._format import capped
+from functrace.pytest._format import capped, explain
 from functrace.pytest_plugin import is_package
 
 __all__ = ["FunctracePlugin", "Options"]
@@ -92,6 +94,7 @@ class FunctracePlugin:
         if options.output is not None:
             options.output.mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="functrace-pytest-"))
+        self._kept = False
 
     def _install(self) -> ImportHook:
         from _pytest.assertion.rewrite import AssertionRewritingHook
@@ -117,7 +120,8 @@ class FunctracePlugin:
         return [*self.config.getini("python_files"), "conftest.py"]
 
     def unconfigure(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        if not self._kept:  # else it holds the full traces the report names
+            shutil.rmtree(self._scratch, ignore_errors=True)
         self.hook.uninstall()
         functrace.configure(**dataclasses.asdict(self._previous))
 
@@ -210,37 +214,42 @@ class FunctracePlugin:
         path = item.stash.get(_file_key, None)
         if path is None:
             return report
+        keep = self.options.output is not None
         if report.failed:
-            report.sections.append((SECTION, self._section(path, item.stash.get(_dropped_key, 0))))
-        if self.options.output is None:
+            text, cut = self._section(path, item.stash.get(_dropped_key, 0))
+            report.sections.append((SECTION, text))
+            keep = keep or cut
+        if not keep:
             try:
                 path.unlink()  # a scratch file: its test has been reported
             except OSError:
                 pass
+        else:
+            self._kept = True
         return report
 
-    def _section(self, path: Path, dropped: int) -> str:
+    def _section(self, path: Path, dropped: int) -> tuple[str, bool]:
+        """The section's text, and whether it leaves lines out (then the file is
+        kept and named, for the rest)."""
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             text = ""
-        lines, cut = capped(text.splitlines(), self.options.lines)
+        shown, left = explain(text.splitlines(), self.options.lines)
+        lines, cut = capped(shown, self.options.lines)
         if not lines:
             lines = ["(no traced calls)"]
-        notes = []
+        notes = [left] if left else []
         if cut:
             notes.append(f"{cut} of {cut + len(lines) - 1} lines cut (--functrace-lines)")
         if dropped:
             notes.append(
                 f"{self.options.limit} lines written, {dropped} more dropped (--functrace-limit)"
             )
-        if cut or dropped:
-            notes.append(
-                f"full trace: {path}"
-                if self.options.output is not None
-                else "full trace: run with --functrace-output DIR"
-            )
-        return "\n".join(lines + [f"[functrace] {n}" for n in notes])
+        partial = bool(left or cut or dropped)
+        if partial:
+            notes.append(f"full trace: {path}")
+        return "\n".join(lines + [f"[functrace] {n}" for n in notes]), partial
 
     def _trace_file(self, item: pytest.Item) -> Path:
         directory = self.options.output if self.options.output is not None else self._scratch
