@@ -139,12 +139,22 @@ def untraced_notes(hook: ImportHook, module: str | None, include: Sequence[str])
     compiled = sorted(n for n in imported if _compiled(sys.modules.get(n)))
     if compiled:
         notes.append(f"compiled, no Python code to trace (mypyc, Cython): {_names(compiled)}")
-    if module is not None and not include and not hook.taken:
+    if module is not None and not include and not hook.taken and _found(module):
         notes.append(
             f"nothing traced: {module} is not under the current directory "
             f"(installed packages are traced when named: --include {module.split('.')[0]})"
         )
     return notes
+
+
+def _found(module: str) -> bool:
+    """Whether ``module`` exists (else python's own error says all there is)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except Exception:
+        return False
 
 
 def _glob(patterns: Sequence[str]) -> re.Pattern[str]:

@@ -183,3 +183,10 @@ def test_note_when_an_installed_module_is_run_without_include(project: Path) -> 
         "functrace: nothing traced: app is not under the current directory "
         "(installed packages are traced when named: --include app)\n"
     )
+
+
+def test_no_note_when_the_module_does_not_exist(project: Path) -> None:
+    ran = run_python([*RUN, "-m", "nosuchmodule"], **elsewhere(project))
+    assert ran.returncode == 1
+    assert ran.stderr.endswith(": No module named nosuchmodule\n")
+    assert "functrace" not in ran.stderr.replace("-m functrace", "")
