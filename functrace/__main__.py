@@ -87,7 +87,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         ("--exclude", "-e"),
         "exclude",
         "GLOB",
-        "Never trace modules whose names match; repeatable.",
+        "Never trace modules whose names match (a bare name: its submodules too); repeatable.",
         repeated=True,
     ),
     RunOption(

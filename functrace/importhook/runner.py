@@ -47,8 +47,8 @@ def run_program(
     module`` with ``argv``; exits as python would (``SystemExit``).
 
     ``env``: ``FUNCTRACE_*`` settings (checked already), for this process and, in
-    the environment, for the programs it starts. A bare name in ``include``
-    (``black``) takes its submodules too. At exit, one note on stderr says why
+    the environment, for the programs it starts. A bare name in ``include`` or
+    ``exclude`` (``black``) takes its submodules too. At exit, one note on stderr says why
     asked-for modules were not traced (none imported, compiled)."""
     import functrace
 
@@ -57,7 +57,8 @@ def run_program(
     includes = [p for name in include for p in _expand(name)]
     if module is not None and includes:
         includes += [module, f"{module}.__main__"]
-    hook = install_import_hook(includes, exclude, under=() if include else [os.getcwd()])
+    excludes = [p for name in exclude for p in _expand(name)]
+    hook = install_import_hook(includes, excludes, under=() if include else [os.getcwd()])
     sys.stdout.flush()
     try:
         if module is not None:

@@ -158,6 +158,13 @@ def test_bare_include_takes_the_submodules(project: Path) -> None:
     assert ran.returncode == 0, ran.stderr  # run from outside: only --include decides
     assert calls(ran.stderr)[:2] == ["    ->app.core.top", "        ->app.core.slow"]
     assert "functrace: " not in ran.stderr
+    (project / "app" / "sub").mkdir()
+    (project / "app" / "sub" / "__init__.py").write_text("def f(): return 1\n")
+    (project / "app" / "__main__.py").write_text("import app.sub, app.core\napp.sub.f()\n")
+    ran = run_python([*RUN, "-i", "app", "-e", "app.core", "-m", "app"], **elsewhere(project))
+    assert calls(ran.stderr) == ["    ->app.sub.f"], ran.stderr
+    ran = run_python([*RUN, "-i", "app.sub", "-m", "app"], **elsewhere(project))
+    assert calls(ran.stderr) == ["    ->app.sub.f"], ran.stderr
 
 
 def test_notes_at_exit_for_what_could_not_be_traced(project: Path) -> None:
