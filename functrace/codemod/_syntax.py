@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
+from functrace.codemod._nesting import too_complex
 from functrace.codemod.result import Result
 
 __all__ = [
@@ -176,7 +177,7 @@ def too_deep(src: bytes) -> str | None:
 
 def parse_guarded(src: bytes) -> cst.Module | Result:
     """``src`` parsed by libcst, or the failed result saying why not (never raises)."""
-    hostile = too_deep(src)
+    hostile = too_deep(src) or too_complex(src)
     if hostile is not None:
         return Result.failed(hostile)
     try:
