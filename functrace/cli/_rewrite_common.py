@@ -43,6 +43,27 @@ def rewrite_command(transform: str, past: str, help: str) -> click.Command:
         show_default="number of CPUs",
         help="Files rewritten in parallel.",
     )
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="Rewrite read-only files, and hard-linked files (the name given then gets "
+        "its own copy).",
+    )
+    @click.option(
+        "--follow-symlinks",
+        is_flag=True,
+        help="Rewrite the targets of symbolic links named, and follow links inside "
+        "directories (refused and passed over otherwise).",
+    )
+    @click.option(
+        "--max-size",
+        default="2M",
+        callback=_size,
+        show_default=True,
+        metavar="SIZE",
+        help="Refuse larger files (bytes, or with a K, M or G suffix; 0: no limit). "
+        "libcst needs 100 to 700 times a file's size in memory.",
+    )
     def command(
         paths: tuple[str, ...],
         write: bool,
@@ -50,16 +71,39 @@ def rewrite_command(transform: str, past: str, help: str) -> click.Command:
         check: bool,
         exclude: tuple[str, ...],
         jobs: int,
+        force: bool,
+        follow_symlinks: bool,
+        max_size: int,
     ) -> None:
         if write and (diff or check):
             raise click.UsageError("-w/--write cannot be combined with --diff or --check.")
-        from functrace.codemod.parallel import Mode
+        from functrace.codemod.parallel import Mode, Safety
 
         mode = Mode.DIFF if diff else Mode.CHECK if check else Mode.WRITE
-        code = _Run(transform, past, mode, check).run(paths, exclude, jobs)
+        safety = Safety(force=force, max_size=max_size or None)
+        run = _Run(transform, past, mode, check, safety)
+        code = run.run(paths, exclude, jobs, follow_symlinks)
         raise SystemExit(int(code))
 
     return command
+
+
+_SCALES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """A number of bytes: ``2000000``, ``500K``, ``2M``, ``1G`` (powers of 1024)."""
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = text, ""
+    if text and text[-1] in _SCALES:
+        number, unit = text[:-1], text[-1]
+    try:
+        size = int(float(number) * _SCALES[unit])
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size (try 500K, 2M, 1G or 0)") from None
+    if size < 0:
+        raise click.BadParameter(f"{value!r} is negative")
+    return size
 
 
 @dataclass
@@ -72,9 +116,10 @@ class _Tally:
 
 
 class _Run:
-    def __init__(self, transform: str, past: str, mode: Any, check: bool) -> None:
+    def __init__(self, transform: str, past: str, mode: Any, check: bool, safety: Any) -> None:
         from rich.console import Console
 
+        self.safety = safety
         self.transform = transform
         self.past = past
         self.mode = mode
@@ -83,14 +128,21 @@ class _Run:
         self.console = Console(stderr=True, highlight=False)
         self.stdout: IO[bytes] = sys.stdout.buffer
 
-    def run(self, paths: Sequence[str], exclude: Sequence[str], jobs: int) -> ExitCode:
+    def run(
+        self, paths: Sequence[str], exclude: Sequence[str], jobs: int, follow_symlinks: bool
+    ) -> ExitCode:
         from functrace.codemod.files import discover
 
         interrupted = False
         try:
             if "-" in paths:
                 self._stdin()
-            discovery = discover([p for p in paths if p != "-"], exclude)
+            discovery = discover(
+                [p for p in paths if p != "-"],
+                exclude,
+                follow_symlinks=follow_symlinks,
+                verb=self.transform,
+            )
             for problem in discovery.problems:
                 self._say(problem)
                 self.tally.failed += 1
@@ -111,7 +163,7 @@ class _Run:
         """Rewrite ``files``; True if interrupted."""
         from functrace.codemod.parallel import Rewriter
 
-        with Rewriter(files, self.transform, self.mode, jobs) as rewriter:
+        with Rewriter(files, self.transform, self.mode, jobs, self.safety) as rewriter:
             advance = self._progress(len(files))
             try:
                 for report in rewriter:
@@ -155,7 +207,15 @@ class _Run:
         from functrace.codemod.parallel import Mode, get_transform
         from functrace.codemod.result import Status
 
-        src = sys.stdin.buffer.read()
+        limit = self.safety.max_size
+        src = sys.stdin.buffer.read() if limit is None else sys.stdin.buffer.read(limit + 1)
+        if limit is not None and len(src) > limit:
+            from functrace.codemod.files import too_large
+            from functrace.codemod.result import Result
+
+            failed = Result.failed(f"cannot {self.transform}: {too_large(len(src), limit)}")
+            self._report("<stdin>", failed, None)
+            return
         result = get_transform(self.transform)(src)
         output = result.output if result.output is not None else src
         diff = None

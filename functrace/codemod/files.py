@@ -1,16 +1,24 @@
-"""Which files a command line names, and how a rewritten file is written back.
+"""Which files a command line names, and how a rewritten file is read and written back.
 
 Directories are searched recursively for ``*.py`` files, skipping the default excludes
 (version control, virtual environments, ``site-packages``, caches, build and dist
 folders, nox/tox environments) and any ``--exclude`` glob, which is matched against
-each entry's name and its path relative to the directory given. Symbolic links found
-inside a directory are never followed (a link to a file in the tree is rewritten under
-its real path anyway); a file named explicitly is always taken, excludes or not.
+each entry's name and its path relative to the directory given. A file named
+explicitly is always taken, excludes or not.
+
+Symbolic links are not followed unless asked (``--follow-symlinks``): one found inside
+a directory is passed over, one named on the command line is refused.
+
+Writing back never loses anything: the new text goes to a temporary file in the same
+directory, given the owner, group and mode of the old one, and is renamed over it
+only if the file is still exactly what was read (no concurrent edit). Read-only and
+hard-linked files are refused unless forced; files over a size limit are not read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import os
 import stat
@@ -19,7 +27,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_EXCLUDES", "Discovery", "discover", "write_atomically"]
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "DEFAULT_MAX_SIZE",
+    "Discovery",
+    "Original",
+    "Refused",
+    "check_writable",
+    "discover",
+    "format_size",
+    "read_source",
+    "write_atomically",
+]
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".git",
@@ -47,15 +66,34 @@ class Discovery:
     warnings: list[str] = field(default_factory=list)  # e.g. a directory with no Python file
 
 
-def discover(paths: Iterable[str], excludes: Sequence[str] = ()) -> Discovery:
-    """Expand ``paths`` into files, in a stable order, each once."""
+def discover(
+    paths: Iterable[str],
+    excludes: Sequence[str] = (),
+    *,
+    follow_symlinks: bool = False,
+    verb: str = "rewrite",
+) -> Discovery:
+    """Expand ``paths`` into files, in a stable order, each once.
+
+    A symbolic link named in ``paths`` is refused (a problem) unless
+    ``follow_symlinks``; then it stands for its target, and links met inside
+    directories are followed too (each directory walked once)."""
     found = Discovery()
     patterns = (*DEFAULT_EXCLUDES, *excludes)
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
+        if path.is_symlink() and not follow_symlinks:
+            if path.exists():
+                found.problems.append(
+                    f"{raw}: cannot {verb}: symbolic link (use --follow-symlinks to "
+                    "rewrite its target)"
+                )
+            else:
+                found.problems.append(f"{raw}: broken symbolic link")
+            continue
         if path.is_dir():
-            files = list(_walk(path, patterns))
+            files = list(_walk(path, patterns, follow_symlinks))
             if not files:
                 found.warnings.append(f"{raw}: no Python files found")
         elif path.exists():
@@ -74,13 +112,24 @@ def discover(paths: Iterable[str], excludes: Sequence[str] = ()) -> Discovery:
     return found
 
 
-def _walk(root: Path, patterns: Sequence[str]) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+def _walk(root: Path, patterns: Sequence[str], follow: bool) -> Iterable[Path]:
+    visited: set[tuple[int, int]] = set()  # (device, inode) of directories walked
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow):
         here = Path(dirpath)
+        if follow:
+            try:
+                info = here.stat()
+            except OSError:
+                dirnames[:] = []
+                continue
+            if (info.st_dev, info.st_ino) in visited:  # a loop of links, or a second way in
+                dirnames[:] = []
+                continue
+            visited.add((info.st_dev, info.st_ino))
         kept = []
         for name in sorted(dirnames):
             sub = here / name
-            if sub.is_symlink() or _excluded(sub, root, patterns):
+            if (sub.is_symlink() and not follow) or _excluded(sub, root, patterns):
                 continue
             if (sub / "pyvenv.cfg").exists():  # a virtual environment of any name
                 continue
@@ -90,8 +139,12 @@ def _walk(root: Path, patterns: Sequence[str]) -> Iterable[Path]:
             if not name.endswith(".py"):
                 continue
             file = here / name
-            if file.is_symlink() or _excluded(file, root, patterns):
+            if _excluded(file, root, patterns):
                 continue
+            if file.is_symlink():
+                if not follow or not file.is_file():
+                    continue
+                file = file.resolve()
             yield file
 
 
@@ -103,18 +156,121 @@ def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     )
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+class Refused(Exception):
+    """A file is not read or not written back, for the reason given (one line)."""
+
+
+#: Files larger than this are refused unless ``--max-size`` says otherwise: libcst
+#: needs from about 100 to 700 bytes of memory per byte of source.
+DEFAULT_MAX_SIZE = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Original:
+    """A file as it was read: its bytes and what ``stat`` said about it."""
+
+    data: bytes
+    stat: os.stat_result
+
+    def same_as(self, now: os.stat_result) -> bool:
+        was = self.stat
+        return (was.st_dev, was.st_ino, was.st_size, was.st_mtime_ns) == (
+            now.st_dev,
+            now.st_ino,
+            now.st_size,
+            now.st_mtime_ns,
+        )
+
+
+def read_source(path: Path, max_size: int | None = DEFAULT_MAX_SIZE) -> Original:
+    """Read a regular file without following a symbolic link in its last component and
+    without blocking on a FIFO. Raises :class:`Refused` or :class:`OSError`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and path.is_symlink():
+            raise Refused("symbolic link (use --follow-symlinks to rewrite its target)") from None
+        raise
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused("not a regular file")
+        if max_size is not None and info.st_size > max_size:
+            raise Refused(too_large(info.st_size, max_size))
+        data = stream.read() if max_size is None else stream.read(max_size + 1)
+        if max_size is not None and len(data) > max_size:  # it grew meanwhile
+            raise Refused(too_large(len(data), max_size))
+    return Original(data, info)
+
+
+def too_large(size: int, limit: int) -> str:
+    size_, limit_ = format_size(size), format_size(limit)
+    return f"file too large ({size_}, over the {limit_} limit; see --max-size)"
+
+
+def format_size(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+def check_writable(original: Original, force: bool) -> None:
+    """Refuse a read-only or hard-linked file unless ``force``."""
+    if force:
+        return
+    info = original.stat
+    if not info.st_mode & stat.S_IWUSR:
+        raise Refused("read-only file (use --force to rewrite it)")
+    if info.st_nlink > 1:
+        raise Refused(
+            f"{info.st_nlink} hard links to this file (use --force to rewrite this name "
+            "only, which unlinks it from the others)"
+        )
+
+
+def write_atomically(path: Path, data: bytes, original: Original | None = None) -> None:
     """Replace ``path`` with ``data`` through a temporary file in the same directory,
-    keeping the file's permission bits. A reader sees the old or the new file, never
-    a part of it."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
+    keeping the file's owner, group and permission bits. A reader sees the old or the
+    new file, never a part of it.
+
+    With ``original`` (what was read), the file is replaced only if it is still that:
+    same inode, size, modification time and bytes; otherwise :class:`Refused` is
+    raised and the file is left as it now is."""
+    info = os.stat(path) if original is None else original.stat
+    mode = stat.S_IMODE(info.st_mode)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".functrace", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
-        os.chmod(temp, mode)
+            stream.flush()
+            mine = os.fstat(fd)
+            if (mine.st_uid, mine.st_gid) != (info.st_uid, info.st_gid):
+                try:
+                    os.fchown(fd, info.st_uid, info.st_gid)
+                except PermissionError:
+                    raise Refused(
+                        f"cannot keep its owner {info.st_uid}:{info.st_gid} "
+                        "(only root can give a file away)"
+                    ) from None
+            os.fchmod(fd, mode)  # after chown, which may clear set-id bits
+        if original is not None:
+            _unchanged_since(path, original)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _unchanged_since(path: Path, original: Original) -> None:
+    changed = Refused("the file changed while it was being rewritten (left as it is now)")
+    try:
+        now = os.stat(path, follow_symlinks=False)
+        if not original.same_as(now):
+            raise changed
+        with open(path, "rb") as stream:
+            if stream.read(len(original.data) + 1) != original.data:
+                raise changed
+    except FileNotFoundError:
+        raise Refused("the file was removed while it was being rewritten") from None
