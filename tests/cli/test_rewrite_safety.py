@@ -136,6 +136,29 @@ def test_owner_group_and_mode_are_kept(tmp_path: Path) -> None:
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 65534, 0o640)
 
 
+@root_only
+def test_a_file_whose_owner_cannot_be_kept_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "a.py"
+    target.write_text(SRC)
+    os.chown(target, 65534, 65534)
+
+    def fchown(fd: int, uid: int, gid: int) -> None:  # as a user other than root
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    code, _, err = invoke("instrument", str(target))
+    assert code == 1
+    assert err.splitlines()[0] == (
+        f"{target}: cannot instrument: cannot keep its owner 65534:65534 "
+        "(only root can give a file away)"
+    )
+    assert target.read_text() == SRC
+    assert target.stat().st_uid == 65534
+    assert leftovers(tmp_path) == []
+
+
 def test_read_only_files_are_refused_unless_forced(tmp_path: Path) -> None:
     target = tmp_path / "a.py"
     target.write_text(SRC)
