@@ -218,16 +218,14 @@ def measure(src: bytes, max_depth: int = _NO_LIMIT, max_cost: int = _NO_LIMIT) -
                 operand = True
                 continue
             if op != b".":
-                if operand:
-                    binary = _BINARY[op]
+                binary = _BINARY.get(op, _UNARY) if operand else _UNARY  # `~` is never binary
+                if binary != _UNARY:
                     while chain and chain[-1][0] > binary:
                         depth -= chain.pop()[1]
                     if binary == _CMP:
                         operand = False
                         continue
-                    cls = binary
-                else:
-                    cls = _UNARY
+                cls = binary
             operand = False
         elif kind == 5:
             if operand:  # a call or a subscript

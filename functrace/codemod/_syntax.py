@@ -177,7 +177,10 @@ def too_deep(src: bytes) -> str | None:
 
 def parse_guarded(src: bytes) -> cst.Module | Result:
     """``src`` parsed by libcst, or the failed result saying why not (never raises)."""
-    hostile = too_deep(src) or too_complex(src)
+    try:
+        hostile = too_deep(src) or too_complex(src)
+    except Exception as exc:  # a bug of ours: refuse rather than risk a crash
+        return Result.failed(f"internal error: {type(exc).__name__}: {exc}")
     if hostile is not None:
         return Result.failed(hostile)
     try:

@@ -3,6 +3,7 @@ that dies anyway costs only its file (issue 13, item 18)."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import textwrap
@@ -112,6 +113,15 @@ def test_right_nested_chains_are_priced_by_their_square() -> None:
     deep = b"x = " + b"-" * 1500 + b"1\n"
     assert measure(deep).cost > MAX_COST
     assert "too deeply for libcst's memory" in (too_complex(deep, MAX_DEPTH) or "")
+
+
+def test_measuring_garbage_never_raises() -> None:
+    rng = random.Random(13)
+    alphabet = b"~-+*/.<>=!%@&|^:,;()[]{} \\\n\r\t'\"#abnotlambdaifelse1fF"
+    for _ in range(200):
+        src = bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 300)))
+        assert measure(src).depth >= 0
+    assert measure(bytes(range(256)) * 40).depth >= 0
 
 
 def test_the_depth_limit_follows_the_stack_size(monkeypatch: pytest.MonkeyPatch) -> None:
