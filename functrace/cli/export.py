@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import os
 import sys
-from typing import Any
+import tempfile
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -13,7 +14,7 @@ from functrace.cli.exit_codes import ExitCode
 __all__ = ["command"]
 
 _FORMATS = ("chrome", "speedscope", "otlp-json", "zipkin")
-_NEEDS_OTEL = ("otlp-json", "zipkin")
+_SPANS = ("otlp-json", "zipkin")
 
 
 @click.command("export")
@@ -45,55 +46,118 @@ _NEEDS_OTEL = ("otlp-json", "zipkin")
     metavar="HEADER",
     help="Put the spans under this W3C traceparent (otlp-json, zipkin).",
 )
-def command(trace: str, fmt: str, output: str, service_name: str, traceparent: str | None) -> None:
+@click.option(
+    "--zipkin-debug",
+    is_flag=True,
+    help="Mark zipkin spans debug: true (Zipkin then keeps them whatever its sampling).",
+)
+def command(
+    trace: str,
+    fmt: str,
+    output: str,
+    service_name: str,
+    traceparent: str | None,
+    zipkin_debug: bool,
+) -> None:
     """Convert TRACE (a text or jsonl trace file, - for stdin) to another format.
 
     jsonl traces carry exact times; a text trace only has durations, so its
     timeline is rebuilt from them (nesting and durations hold, gaps are zero).
+    The trace is read once and never held: the output is written as it is read.
     """
-    from rich.console import Console
+    from functrace.export import export_file
 
-    from functrace.reading import read_trace, read_trace_lines
-
-    err = Console(stderr=True)
     options: dict[str, Any] = {}
-    if fmt in _NEEDS_OTEL:
+    if fmt in _SPANS:
         options["service_name"] = service_name
         if traceparent:
             options.update(_parse_traceparent(traceparent))
     elif traceparent:
         raise click.UsageError("--traceparent applies to otlp-json and zipkin only")
-    if trace == "-":
-        # Bytes decoded leniently, line by line: a 10 GB trace piped in is never held whole.
-        stdin = io.TextIOWrapper(sys.stdin.buffer, "utf-8", errors="replace")
+    if zipkin_debug:
+        if fmt != "zipkin":
+            raise click.UsageError("--zipkin-debug applies to zipkin only")
+        options["debug"] = True
+    label = "<stdin>" if trace == "-" else trace
+    with _Output(output) as out:
         try:
-            loaded = read_trace_lines(stdin)
-        finally:
-            stdin.detach()  # sys.stdin stays open
-    else:
-        loaded = read_trace(trace)
-    for line in loaded.problem_report("<stdin>" if trace == "-" else trace):
-        click.echo(f"functrace export: {line}", err=True)
-    if not loaded.roots:
-        click.echo(f"functrace export: no trace lines in {trace}", err=True)
-        sys.exit(ExitCode.FAILED)
-    try:
-        from functrace.export import export
-
-        text = export(loaded, fmt, **options)
-    except ImportError as exc:
-        err.print(
-            f"functrace export: --format {fmt} needs the otel extra "
-            f"(pip install 'pyfunctrace[otel]'): {exc}"
-        )
-        sys.exit(ExitCode.USAGE)
-    with click.open_file(output, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.write("\n")
+            scan = export_file(trace, fmt, out, **options)
+        except OSError as exc:
+            _fail(f"cannot read {label}: {exc.strerror or exc}")
+        for line in scan.problem_report(label):
+            click.echo(f"functrace export: {line}", err=True)
+        if scan.calls == 0:
+            out.discard()
+            _fail(f"no trace lines in {label}", ExitCode.FAILED)
     if output != "-":
-        spans = sum(1 for _ in loaded.walk())
-        note = "" if loaded.exact else " (times rebuilt from a text trace's durations)"
-        err.print(f"functrace export: {spans} calls -> {output} ({fmt}){note}")
+        note = "" if scan.exact else " (times rebuilt from a text trace's durations)"
+        click.echo(f"functrace export: {scan.calls} calls -> {output} ({fmt}){note}", err=True)
+
+
+def _fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
+    click.echo(f"functrace export: {message}", err=True)
+    sys.exit(code)
+
+
+class _Output:
+    """The output, opened before any work: a temporary file beside it, moved over it
+    when the export is complete (a failed export leaves any earlier file alone)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file: TextIO | None = None
+        self.temp: str | None = None
+        self.keep = True
+
+    def __enter__(self) -> _Output:
+        if self.path == "-":
+            self.file = sys.stdout
+            return self
+        target = os.path.abspath(self.path)
+        folder = os.path.dirname(target)
+        if os.path.isdir(target):
+            _fail(f"cannot write {self.path}: it is a directory", ExitCode.USAGE)
+        if not os.path.isdir(folder):
+            _fail(f"cannot write {self.path}: no such directory {folder}", ExitCode.USAGE)
+        try:
+            fd, self.temp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
+            )
+        except OSError as exc:
+            _fail(f"cannot write {self.path}: {exc.strerror or exc}", ExitCode.USAGE)
+        self.file = open(fd, "w", encoding="utf-8")  # closed in __exit__
+        return self
+
+    def write(self, text: str) -> int:
+        assert self.file is not None
+        try:
+            return self.file.write(text)
+        except BrokenPipeError:
+            # `export ... | head`: the reader left; nothing to say.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(ExitCode.OK)
+        except OSError as exc:
+            _fail(f"cannot write {self.path}: {exc.strerror or exc}")
+
+    def discard(self) -> None:
+        self.keep = False
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        if self.temp is None:
+            if self.file is not None:
+                self.file.flush()
+            return
+        assert self.file is not None
+        try:
+            self.file.close()
+            if kind is None and self.keep:
+                os.replace(self.temp, os.path.abspath(self.path))
+                self.temp = None
+        except OSError as exc:
+            _fail(f"cannot write {self.path}: {exc.strerror or exc}")
+        finally:
+            if self.temp is not None:
+                os.unlink(self.temp)
 
 
 def _parse_traceparent(header: str) -> dict[str, int]:

@@ -1,13 +1,20 @@
-"""``functrace show TRACE``: a trace file (text or jsonl) as rich trees, or a summary."""
+"""``functrace show TRACE``: a trace file (text or jsonl) as call trees, a summary, or the
+call chains leading to one function; printed while the trace is read, in bounded memory."""
 
 from __future__ import annotations
 
-import io
+import os
 import sys
+import textwrap
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from functrace.cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["command"]
 
@@ -30,10 +37,14 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "tags",
     multiple=True,
     metavar="TAG",
-    help="Only this thread or task (t[01] includes its tasks); repeatable.",
+    help="Only this thread or task: t[02], t[2] or 2 (t[01] includes its tasks), "
+    "or a thread's name (jsonl); repeatable.",
 )
 @click.option(
-    "--name", metavar="GLOB", help="Only calls whose name matches, with the chain they came from."
+    "--name",
+    metavar="GLOB",
+    help="Only calls whose name, or its last parts (fetch, Client.fetch), match; "
+    "with the chain they came from.",
 )
 @click.option(
     "--min-duration",
@@ -43,13 +54,27 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option(
     "--max-depth",
+    "--depth",
+    "max_depth",
     type=click.IntRange(min=0),
     default=0,
     metavar="N",
-    help="Hide calls deeper than N (0: no limit).",
+    help="Hide calls deeper than N (0: no limit); with --focus, keep the N nearest callers.",
 )
 @click.option(
     "--summary", is_flag=True, help="A table per function instead: calls, total, own time, max."
+)
+@click.option(
+    "--focus",
+    metavar="NAME",
+    help="Every distinct call chain that leads to NAME (matched like --name), "
+    "with its call count and total time.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=20),
+    metavar="COLUMNS",
+    help="Wrap lines at this width (default: a terminal's width; never on a pipe or file).",
 )
 def command(
     trace: str,
@@ -58,36 +83,149 @@ def command(
     min_duration: int,
     max_depth: int,
     summary: bool,
+    focus: str | None,
+    width: int | None,
 ) -> None:
     """Render TRACE (a text or jsonl trace file, - for stdin) as one tree per thread and task."""
-    from rich.console import Console
+    from functrace.reading import Scan, scan_trace
+    from functrace.render import Focus, Selection, Summary, TreePrinter
 
-    from functrace.reading import read_trace, read_trace_lines
-    from functrace.render import Selection, render_trees, summary_table
-
-    err = Console(stderr=True)
-    if trace == "-":
-        # Bytes decoded leniently, line by line: a 10 GB trace piped in is never held whole.
-        stdin = io.TextIOWrapper(sys.stdin.buffer, "utf-8", errors="replace")
-        try:
-            loaded = read_trace_lines(stdin)
-        finally:
-            stdin.detach()  # sys.stdin stays open
-    else:
-        loaded = read_trace(trace)
-    for line in loaded.problem_report("<stdin>" if trace == "-" else trace):
-        click.echo(f"functrace show: {line}", err=True)
-    if not loaded.roots:
-        click.echo(f"functrace show: no trace lines in {trace}", err=True)
-        sys.exit(ExitCode.FAILED)
+    if summary and focus:
+        raise click.UsageError("--summary and --focus are two different views: pick one")
     selection = Selection(tags, name, min_duration, max_depth)
-    out = Console()
-    out.print(summary_table(loaded, selection) if summary else render_trees(loaded, selection))
-    unfinished = len(loaded.open_calls())
-    if unfinished:
-        why = "cut off, or exit lines were skipped" if loaded.problems else "cut off"
-        err.print(
-            f"functrace show: {unfinished} call(s) never finished: the trace was {why}",
-            style="yellow",
-            soft_wrap=True,  # one line, for grep
+    scan = Scan()
+    out = sys.stdout
+    terminal = out.isatty()
+    consumer: Summary | Focus | TreePrinter
+    lines = _LineWriter(out, terminal, width)
+    if summary:
+        consumer = Summary(selection, scan.thread_names)
+    elif focus:
+        consumer = Focus(focus, selection, scan.thread_names)
+    else:
+        consumer = TreePrinter(lines.emit, selection, scan.thread_names)
+    try:
+        scan_trace(trace, consumer, scan=scan)
+        if isinstance(consumer, TreePrinter):
+            consumer.finish()
+            found = consumer.shown
+        elif isinstance(consumer, Summary):
+            found = len(consumer.stats)
+            if found:
+                _print_summary(consumer, lines, terminal, width)
+        else:
+            found = len(consumer.chains)
+            if found:
+                from functrace.render import write_focus
+
+                write_focus(consumer.rows(), lines)
+        lines.flush()
+    except BrokenPipeError:
+        # `show | head`: the reader left; say nothing more, as head's other writers do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        sys.exit(ExitCode.OK)
+    except KeyboardInterrupt:
+        lines.flush()
+        sys.exit(ExitCode.INTERRUPTED)
+    label = "<stdin>" if trace == "-" else trace
+    for line in scan.problem_report(label):
+        click.echo(f"functrace show: {line}", err=True)
+    if scan.calls == 0:
+        click.echo(f"functrace show: no trace lines in {label}", err=True)
+        sys.exit(ExitCode.FAILED)
+    if scan.unfinished:
+        why = "cut off, or exit lines were skipped" if scan.problems else "cut off"
+        click.secho(
+            f"functrace show: {scan.unfinished} call(s) never finished: the trace was {why}",
+            err=True,
+            fg="yellow",
         )
+    if not found:
+        what = ", ".join(_filters(tags, name, min_duration, max_depth, focus))
+        click.echo(f"functrace show: no call in {label} matches {what}", err=True)
+        sys.exit(ExitCode.FAILED)
+
+
+def _filters(
+    tags: tuple[str, ...], name: str | None, min_duration: int, max_depth: int, focus: str | None
+) -> list[str]:
+    from functrace._runtime.lines import format_duration
+
+    out = [f"--tag {t}" for t in tags]
+    if focus:
+        out.append(f"--focus {focus}")
+    if name:
+        out.append(f"--name {name}")
+    if min_duration:
+        out.append(f"--min-duration {format_duration(min_duration)}")
+    if max_depth:
+        out.append(f"--max-depth {max_depth}")
+    return out or ["anything"]
+
+
+def _print_summary(summary: object, lines: _LineWriter, terminal: bool, width: int | None) -> None:
+    from functrace.render import Summary, summary_table, write_summary
+
+    assert isinstance(summary, Summary)
+    rows = summary.rows()
+    if terminal:
+        lines.console().print(summary_table(rows))
+    else:
+        write_summary(rows, lines)
+
+
+class _LineWriter:
+    """Lines to stdout: plain and unwrapped on a pipe or file (``--width`` wraps them),
+    styled by rich on a terminal; written in batches, never held."""
+
+    def __init__(self, out: TextIO, terminal: bool, width: int | None) -> None:
+        self.out = out
+        self.terminal = terminal
+        self.width = width
+        self.pending: list[str] = []
+        self._console: Console | None = None
+        self.emit: Callable[[str, int, str], None] = self._styled if terminal else self._plain
+
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.out, width=self.width, highlight=False)
+        return self._console
+
+    def write(self, text: str) -> None:
+        """File-like, for the plain summary and focus tables."""
+        for line in text.splitlines():
+            self._add(line, "")
+
+    def _plain(self, tag: str, depth: int, text: str) -> None:
+        self._add("    " * depth + text, "    " * (depth + 1))
+
+    def _add(self, line: str, indent: str) -> None:
+        if self.width and len(line) > self.width:
+            self.pending.extend(
+                textwrap.wrap(line, self.width, subsequent_indent=indent, break_on_hyphens=False)
+            )
+        else:
+            self.pending.append(line)
+        if len(self.pending) >= 4096:
+            self.flush()
+
+    def _styled(self, tag: str, depth: int, text: str) -> None:
+        from rich.text import Text
+
+        if depth == 0:
+            line = Text(text, style="bold magenta")
+        else:
+            line = Text("│   " * (depth - 1), style="dim")
+            name, _, rest = text.partition(" ")
+            line.append(name, style="bold red" if " !" in text else "")
+            if rest:
+                line.append(" " + rest, style="red" if " !" in text else "cyan")
+        self.console().print(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.write("\n".join(self.pending) + "\n")
+            self.pending.clear()
+        self.out.flush()

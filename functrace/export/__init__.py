@@ -1,31 +1,115 @@
-"""A :class:`~functrace.reading.Trace` to the formats trace viewers and back ends read.
+"""Traces to the formats trace viewers and back ends read, written while the trace is read.
 
 ``chrome`` and ``speedscope`` are timelines of every run (a generator or
 coroutine's runs between suspensions show as separate slices); ``otlp-json``
-and ``zipkin`` are spans (see :mod:`functrace.export.spans`) and need the
-``otel`` extra. Every exporter returns text ready to write.
+and ``zipkin`` are spans (see :mod:`functrace.export._spans`). Each format is a
+consumer for :func:`functrace.reading.scan_trace` that writes to an open file:
+:func:`export_file` streams a trace file (memory bounded by the deepest stack
+and the distinct functions), :func:`export` converts a :class:`Trace` already in
+memory (a ``functrace.record()`` result) to text.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
+import os
+import time
 from typing import Any
 
+from functrace.export._base import Writer
+from functrace.reading._stream import Frame, Output, Stream
+from functrace.reading.scan import Scan, scan_trace
 from functrace.reading.trace import Trace
 
-__all__ = ["FORMATS", "export"]
+__all__ = ["FORMATS", "export", "export_file", "writer_for"]
 
-#: format name -> module holding ``dumps(trace, **options) -> str``.
+#: format name -> "module:class" of its writer.
 FORMATS: dict[str, str] = {
-    "chrome": "functrace.export.chrome",
-    "speedscope": "functrace.export.speedscope",
-    "otlp-json": "functrace.export.otlp_json",
-    "zipkin": "functrace.export.zipkin",
+    "chrome": "functrace.export.chrome:ChromeWriter",
+    "speedscope": "functrace.export.speedscope:SpeedscopeWriter",
+    "otlp-json": "functrace.export.otlp_json:OtlpJsonWriter",
+    "zipkin": "functrace.export.zipkin:ZipkinWriter",
 }
 
 
+def writer_for(format: str, out: Output, scan: Scan, **options: Any) -> Writer:
+    module, _, name = FORMATS[format].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    writer: Writer = cls(out, scan, **options)
+    return writer
+
+
+def export_file(path: str | os.PathLike[str], format: str, out: Output, **options: Any) -> Scan:
+    """Read the trace at ``path`` (``-``: stdin) once, writing ``format`` to ``out``.
+
+    A text trace has no clock: it is placed so that it ends at the file's
+    modification time (now, for stdin).
+    """
+    scan = Scan()
+    writer = writer_for(format, out, scan, **options)
+    scan_trace(path, writer, scan=scan)
+    if scan.exact:
+        offset = 0  # jsonl times are epoch times already
+    else:
+        end = time.time_ns() if str(path) == "-" else os.stat(path).st_mtime_ns
+        offset = max(0, end - scan.end_ns)  # never before 1970: formats want unsigned times
+    writer.finish(scan.end_ns, offset)
+    return scan
+
+
 def export(trace: Trace, format: str, **options: Any) -> str:
-    """``format`` is one of :data:`FORMATS`; options go to that exporter's ``dumps``."""
-    module = importlib.import_module(FORMATS[format])
-    text: str = module.dumps(trace, **options)
-    return text
+    """A trace in memory to ``format``'s text; options go to that format's writer."""
+    out = io.StringIO()
+    scan = Scan(
+        source="jsonl" if trace.exact else "text",
+        thread_names=dict(trace.thread_names),
+        thread_ids=dict(trace.thread_ids),
+    )
+    writer = writer_for(format, out, scan, **options)
+    if hasattr(writer, "known_offset"):
+        writer.known_offset = trace.epoch_offset_ns
+    stream = Stream(writer, exact=True)
+    end = 0
+    for roots in trace.tags().values():
+        end = max(end, _replay(roots, writer, stream))
+    writer.finish(end, trace.epoch_offset_ns)
+    return out.getvalue().rstrip("\n")
+
+
+def _replay(roots: list[Any], writer: Writer, stream: Stream) -> int:
+    """Calls of one tag as frames, in the order a scan would give them; the latest end."""
+    end = 0
+    for root in roots:
+        for call, opening, depth in _walk(root):
+            if opening:
+                stream.enter(
+                    call.tag, depth, call.name, call.start_ns, call.resumed, call.file, call.line
+                )
+            elif call.end_ns is None:
+                continue  # closed as unfinished by the next enter at its level, or finish()
+            else:
+                frame: Frame = stream.exit(
+                    call.tag,
+                    depth,
+                    call.name,
+                    call.end_ns,
+                    call.end_ns - call.start_ns,
+                    call.exception,
+                    call.suspended,
+                    call.file,
+                    call.line,
+                )
+                end = max(end, frame.end_ns)
+    stream.finish()
+    return max(end, stream.last)
+
+
+def _walk(root: Any) -> Any:
+    stack: list[tuple[Any, bool, int]] = [(root, True, 1)]
+    while stack:
+        call, opening, depth = stack.pop()
+        yield call, opening, depth
+        if opening:
+            stack.append((call, False, depth))
+            stack.extend((c, True, depth + 1) for c in reversed(call.children))

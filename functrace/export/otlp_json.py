@@ -1,45 +1,68 @@
 """OTLP JSON (an ``ExportTraceServiceRequest``), as an OTLP/HTTP JSON endpoint takes it.
 
-Encoded by OpenTelemetry's own OTLP encoder into ``opentelemetry-proto``
-messages, then protobuf's JSON mapping with OTLP's two departures from it:
-trace and span ids as hex, enums as integers.
+Written as read, in protobuf's JSON mapping of ``opentelemetry-proto`` with
+OTLP's two departures from it: trace and span ids as hex, enums as integers.
+One ``ResourceSpans`` per process run (``service.name``, ``process.pid``),
+each with its own trace id.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from typing import Any
+from functrace.export._base import jstr
+from functrace.export._spans import Span, SpanWriter
 
-from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+__all__ = ["OtlpJsonWriter"]
 
-from functrace.export.spans import to_spans
-from functrace.reading.trace import Trace
-
-__all__ = ["dumps", "to_otlp_json"]
-
-_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+_KIND_INTERNAL = 1
+_STATUS_ERROR = 2
 
 
-def to_otlp_json(trace: Trace, **span_options: Any) -> dict[str, Any]:
-    request = encode_spans(to_spans(trace, **span_options))
-    data: dict[str, Any] = MessageToDict(request, use_integers_for_enums=True)
-    _hex_ids(data)
-    return data
+def _value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return f'{{"boolValue":{"true" if value else "false"}}}'
+    if isinstance(value, int):
+        return f'{{"intValue":"{value}"}}'
+    return f'{{"stringValue":{jstr(value)}}}'
 
 
-def _hex_ids(node: Any) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_FIELDS and isinstance(value, str):
-                node[key] = base64.b64decode(value).hex()
-            else:
-                _hex_ids(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids(item)
+def _attributes(attributes: dict[str, str | int | bool]) -> str:
+    return ",".join(f'{{"key":{jstr(k)},"value":{_value(v)}}}' for k, v in attributes.items())
 
 
-def dumps(trace: Trace, **span_options: Any) -> str:
-    return json.dumps(to_otlp_json(trace, **span_options), ensure_ascii=False)
+class OtlpJsonWriter(SpanWriter):
+    def encode(self, span: Span, thread_name: str | None) -> str:
+        parts = [f'{{"traceId":"{span.trace_id:032x}","spanId":"{span.span_id:016x}"']
+        if span.parent_id:
+            parts.append(f',"parentSpanId":"{span.parent_id:016x}"')
+        end = self.time_ns(span.end)
+        parts.append(
+            f',"name":{jstr(span.name)},"kind":{_KIND_INTERNAL},'
+            f'"startTimeUnixNano":"{self.time_ns(span.start)}",'
+            f'"endTimeUnixNano":"{end}",'
+            f'"attributes":[{_attributes(span.attributes(thread_name))}]'
+        )
+        if span.exception is not None:
+            exc = jstr(span.exception)
+            parts.append(
+                f',"events":[{{"timeUnixNano":"{end}","name":"exception","attributes":'
+                f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}]}}],'
+                f'"status":{{"code":{_STATUS_ERROR},"message":{exc}}}}}'
+            )
+        else:
+            parts.append(',"status":{}}')
+        return "".join(parts)
+
+    def write_all(self, epoch_offset_ns: int) -> None:
+        out = self.out
+        out.write('{"resourceSpans":[')
+        for i, key in enumerate(self.spool.keys()):
+            resource = {"service.name": self.service_name}
+            pid: dict[str, str | int | bool] = {"process.pid": int(key)} if key != "1" else {}
+            out.write(
+                f'{"," if i else ""}\n{{"resource":{{"attributes":'
+                f"[{_attributes({**resource, **pid})}]}},"
+                f'"scopeSpans":[{{"scope":{{"name":"functrace"}},"spans":[\n'
+            )
+            self.copy(key, epoch_offset_ns)
+            out.write("\n]}]}")
+        out.write("\n]}\n")

@@ -25,23 +25,12 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
 from functrace._runtime.record import Call
+from functrace.export._code import code_attributes
 from functrace.reading.trace import Trace
 
 __all__ = ["code_attributes", "group_runs", "to_spans"]
 
 _SCOPE = InstrumentationScope("functrace")
-
-
-def code_attributes(name: str, file: str, line: int) -> dict[str, str | int]:
-    """``code.function``/``code.namespace`` from ``module.Class.method``, and file/line."""
-    namespace, _, function = name.rpartition(".")
-    attributes: dict[str, str | int] = {"code.function": function}
-    if namespace:
-        attributes["code.namespace"] = namespace
-    if file:
-        attributes["code.filepath"] = file
-        attributes["code.lineno"] = line
-    return attributes
 
 
 def group_runs(trace: Trace) -> list[list[Call]]:

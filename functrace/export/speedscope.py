@@ -1,60 +1,84 @@
 """speedscope's evented format: one profile per thread and task.
 
 Valid against ``file-format-schema.json`` of the ``speedscope`` npm package.
+The trace is read once: the frame table (one entry per distinct function) stays
+in memory, each profile's events go to a :class:`~functrace.export._spool.Spool`
+(memory, then a temporary file) and are written out at the end, since a profile
+is one JSON array while the trace interleaves threads.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from functrace.export._timeline import slices
+from functrace.export._base import Writer, jstr
+from functrace.export._spool import Spool
 from functrace.export._tracks import track_label
-from functrace.reading.trace import Trace
+from functrace.reading._stream import Frame, Output
+from functrace.reading.scan import Scan
 
-__all__ = ["dumps", "to_speedscope"]
+__all__ = ["SCHEMA", "SpeedscopeWriter"]
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 
-def to_speedscope(trace: Trace, name: str = "functrace") -> dict[str, Any]:
-    frames: list[dict[str, Any]] = []
-    frame_index: dict[tuple[str, str, int], int] = {}
-    profiles = []
-    end = trace.end_ns
-    for tag, roots in trace.tags().items():
-        events: list[dict[str, Any]] = []
-        for piece in slices(roots, end):
-            call = piece.call
-            key = (call.name, call.file, call.line)
-            index = frame_index.get(key)
-            if index is None:
-                index = frame_index[key] = len(frames)
-                frame: dict[str, Any] = {"name": call.name}
-                if call.file:
-                    frame["file"], frame["line"] = call.file, call.line
-                frames.append(frame)
-            at = piece.end if piece.closing else piece.start
-            events.append({"type": "C" if piece.closing else "O", "frame": index, "at": at})
-        profiles.append(
-            {
-                "type": "evented",
-                "name": track_label(trace, tag),
-                "unit": "nanoseconds",
-                "startValue": events[0]["at"] if events else 0,
-                "endValue": events[-1]["at"] if events else 0,
-                "events": events,
-            }
-        )
-    return {
-        "$schema": SCHEMA,
-        "shared": {"frames": frames},
-        "profiles": profiles,
-        "name": name,
-        "activeProfileIndex": 0,
-        "exporter": "functrace",
-    }
+class _Profile:
+    __slots__ = ("count", "first", "last")
+
+    def __init__(self, at: int) -> None:
+        self.first = at
+        self.last = at
+        self.count = 0
 
 
-def dumps(trace: Trace, name: str = "functrace") -> str:
-    return json.dumps(to_speedscope(trace, name), ensure_ascii=False)
+class SpeedscopeWriter(Writer):
+    def __init__(self, out: Output, scan: Scan, name: str = "functrace") -> None:
+        super().__init__(out, scan)
+        self.name = name
+        self.frames: dict[tuple[str, str, int], int] = {}
+        self.profiles: dict[str, _Profile] = {}
+        self.spool = Spool()
+
+    def _event(self, frame: Frame, kind: str, at: int) -> None:
+        profile = self.profiles.get(frame.tag)
+        if profile is None:
+            profile = self.profiles[frame.tag] = _Profile(at)
+        if at < profile.last:
+            at = profile.last  # the viewer insists on events in time order
+        profile.last = at
+        index = frame.data
+        sep = "," if profile.count else ""
+        profile.count += 1
+        self.spool.add(frame.tag, f'{sep}{{"type":"{kind}","frame":{index},"at":{at}}}')
+
+    def opened(self, frame: Frame) -> None:
+        key = (frame.name, frame.file, frame.line)
+        index = self.frames.get(key)
+        if index is None:
+            index = self.frames[key] = len(self.frames)
+        frame.data = index
+        self._event(frame, "O", frame.start_ns)
+
+    def closed(self, frame: Frame) -> None:
+        self._event(frame, "C", frame.end_ns)
+
+    def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
+        out = self.out
+        out.write(f'{{"$schema":"{SCHEMA}","shared":{{"frames":[')
+        for i, (name, file, line) in enumerate(self.frames):
+            entry = f'{{"name":{jstr(name)}'
+            if file:
+                entry += f',"file":{jstr(file)},"line":{line}'
+            out.write(("," if i else "") + entry + "}")
+        out.write('\n]},"profiles":[')
+        for i, (tag, profile) in enumerate(self.profiles.items()):
+            label = jstr(track_label(self.scan.thread_names, tag))
+            out.write(
+                f'{"," if i else ""}\n{{"type":"evented","name":{label},'
+                f'"unit":"nanoseconds","startValue":{profile.first},'
+                f'"endValue":{profile.last},"events":['
+            )
+            for text in self.spool.read(tag):
+                out.write(text)
+            out.write("]}")
+        name = jstr(self.name)
+        out.write(f'\n],"name":{name},"activeProfileIndex":0,"exporter":"functrace"}}\n')
+        self.spool.close()

@@ -1,38 +1,62 @@
-"""Zipkin v2 JSON (a list of spans, as ``POST /api/v2/spans`` takes it).
+"""Zipkin v2 JSON (a list of spans, as ``POST /api/v2/spans`` takes it), written as read.
 
-Encoded by ``opentelemetry-exporter-zipkin-json``'s own v2 encoder: the
-exception event becomes an annotation and the error status an ``error`` tag.
+Follows ``zipkin2-api.yaml``: ids in lower-case hex, ``timestamp`` and
+``duration`` in microseconds with ``duration`` at least 1 (Zipkin rounds
+sub-microsecond spans up the same way), string tags only, no ``kind`` (a local
+call is none of Zipkin's kinds) and no ``debug`` flag unless asked.
+The exception is an ``error`` tag and an annotation at the span's end.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from functrace.export.spans import to_spans
-from functrace.reading.trace import Trace
+from functrace.export._base import jstr
+from functrace.export._spans import Span, SpanWriter
+from functrace.reading._stream import Output
+from functrace.reading.scan import Scan
 
-__all__ = ["dumps", "to_zipkin"]
-
-
-def to_zipkin(trace: Trace, service_name: str = "functrace", **span_options: Any) -> list[Any]:
-    from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
-    from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
-
-    spans = to_spans(trace, service_name=service_name, **span_options)
-    endpoint = NodeEndpoint()
-    endpoint.service_name = service_name
-    text = JsonV2Encoder().serialize(spans, endpoint)  # type: ignore[arg-type]  # SDK spans
-    encoded: list[dict[str, Any]] = json.loads(text)
-    # The encoder writes null for what is unknown; Zipkin's model leaves it out.
-    for span in encoded:
-        for key in [k for k, v in span.items() if v is None]:
-            del span[key]
-        tags = span.get("tags") or {}
-        for key in [k for k, v in tags.items() if v is None]:
-            del tags[key]
-    return encoded
+__all__ = ["ZipkinWriter"]
 
 
-def dumps(trace: Trace, **span_options: Any) -> str:
-    return json.dumps(to_zipkin(trace, **span_options), ensure_ascii=False)
+class ZipkinWriter(SpanWriter):
+    def __init__(self, out: Output, scan: Scan, debug: bool = False, **options: Any) -> None:
+        super().__init__(out, scan, **options)
+        self.debug = debug
+        self.endpoint = f'"localEndpoint":{{"serviceName":{jstr(self.service_name)}}}'
+
+    def encode(self, span: Span, thread_name: str | None) -> str:
+        parts = [f'{{"traceId":"{span.trace_id:032x}","id":"{span.span_id:016x}"']
+        if span.parent_id:
+            parts.append(f',"parentId":"{span.parent_id:016x}"')
+        duration = max(1, -(-(span.end - span.start) // 1000))  # µs, rounded up
+        parts.append(
+            f',"name":{jstr(span.name)},"timestamp":{self.time_us(span.start)},'
+            f'"duration":{duration},{self.endpoint}'
+        )
+        if self.debug:
+            parts.append(',"debug":true')
+        tags = span.attributes(thread_name)
+        if span.exception is not None:
+            tags["error"] = span.exception
+            parts.append(
+                f',"annotations":[{{"timestamp":{self.time_us(span.end)},'
+                f'"value":{jstr("exception: " + span.exception)}}}]'
+            )
+        body = ",".join(f"{jstr(k)}:{jstr(_tag(v))}" for k, v in tags.items())
+        parts.append(f',"tags":{{{body}}}}}')
+        return "".join(parts)
+
+    def write_all(self, epoch_offset_ns: int) -> None:
+        self.out.write("[\n")
+        for i, key in enumerate(self.spool.keys()):
+            if i:
+                self.out.write(",\n")
+            self.copy(key, epoch_offset_ns)
+        self.out.write("\n]\n")
+
+
+def _tag(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -16,11 +16,12 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from functrace._runtime.lines import LINE_RE, parse_duration
 from functrace.reading._build import Builder
+from functrace.reading._stream import Stream
 from functrace.reading._timeline import fit
 from functrace.reading.trace import Problem, Trace
 
@@ -35,6 +36,20 @@ _INT_MAX = 2**63 - 1
 #: How long a rebuilt text timeline may get (about 31 years): its start,
 #: the file's time less this, stays after 1970.
 _TEXT_SPAN_MAX = 10**18
+_CACHE_MAX = 20_000
+#: A string without escapes: one with them goes to the JSON parser.
+_JSON_STR = r'"([^"\\]*)"'
+#: A jsonl line as functrace's runtime writes it (keys in its order); any other
+#: layout is read by the JSON parser.
+_JSONL_RE = re.compile(
+    r'\{"v":1,"ts":([0-9]+),"pid":([0-9]+),"tid":([0-9]+),"thread":' + _JSON_STR + r","
+    r'"task":(?:null|[0-9]+),"tag":"(t\[[0-9.]+\](?:a\[[0-9]+\])?)","depth":([0-9]+),'
+    r'"ev":"(enter|resume|exit|suspend)",(?:"running":true,)?"name":' + _JSON_STR + r","
+    r'"file":' + _JSON_STR + r',"line":([0-9]+)'
+    r'(?:,"dur":([0-9]+),"exc":(?:null|' + _JSON_STR + r'),"suspended":(?:null|"(yield|await)"))?'
+    r"\}\s*$"
+)
+_MISSING: Any = object()
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
@@ -93,9 +108,15 @@ def _show(value: object) -> str:
 
 
 class _Reader:
-    def __init__(self) -> None:
-        self.builder = Builder()
+    def __init__(self, builder: Builder | Stream | None = None) -> None:
+        self.builder: Builder | Stream = Builder() if builder is None else builder
         self.source: str | None = None
+        #: Called with the source ("text" or "jsonl") once the first trace line decides it.
+        self.on_source: Callable[[str], None] | None = None
+        # Lines repeat (the same call entered at the same depth, the same rounded
+        # duration): their parse is looked up, bounded by _CACHE_MAX entries.
+        self._groups: dict[str, tuple[Any, ...] | None] = {}
+        self._durations: dict[str, int] = {}
         self.skipped = 0
         self.problems: dict[str, Problem] = {}
         self.thread_names: dict[str, str] = {}
@@ -103,17 +124,31 @@ class _Reader:
         self.clock = 0  # text: rebuilt time, each event as late as anything before it
 
     def feed(self, line: str, number: int) -> None:
-        if self.source is None:
-            if _looks_text(line):
-                self.source = "text"
-            elif _looks_jsonl(line):
-                self.source = "jsonl"
-        try:
-            if self.source == "text":
+        source = self.source
+        if source == "text":
+            groups = self._groups.get(line, _MISSING)
+            if groups is _MISSING:
                 m = LINE_RE.match(line)
-                if m is not None:
-                    self._text(m)
-                    return
+                groups = None if m is None else m.groups()
+                if len(self._groups) >= _CACHE_MAX:
+                    self._groups.clear()
+                self._groups[line] = groups
+            if groups is not None:
+                try:
+                    self._text(groups)
+                except _Skip as skip:
+                    self._problem(skip, number)
+                    self.skipped += 1
+                return
+        elif source is None:
+            if _looks_text(line):
+                self._decide("text")
+                self.feed(line, number)
+                return
+            if _looks_jsonl(line):
+                self._decide("jsonl")
+        try:
+            if source == "text":
                 if _looks_text(line):
                     raise _Skip("text-line", "a malformed text trace line")
                 if _looks_jsonl(line):
@@ -130,15 +165,26 @@ class _Reader:
                         "a text line in a jsonl trace: only the jsonl lines are read",
                     )
         except _Skip as skip:
-            problem = self.problems.get(skip.kind)
-            if problem is None:
-                self.problems[skip.kind] = Problem(number, skip.reason)
-            else:
-                problem.count += 1
+            self._problem(skip, number)
         if line.strip():
             self.skipped += 1
 
+    def _decide(self, source: str) -> None:
+        self.source = source
+        if isinstance(self.builder, Stream):
+            self.builder.exact = source == "jsonl"
+        if self.on_source is not None:
+            self.on_source(source)
+
+    def _problem(self, skip: _Skip, number: int) -> None:
+        problem = self.problems.get(skip.kind)
+        if problem is None:
+            self.problems[skip.kind] = Problem(number, skip.reason)
+        else:
+            problem.count += 1
+
     def finish(self, end_epoch_ns: int) -> Trace:
+        assert isinstance(self.builder, Builder)
         problems = list(self.problems.values())
         if self.source == "jsonl":
             return Trace(
@@ -163,8 +209,8 @@ class _Reader:
         trace.epoch_offset_ns = max(0, end_epoch_ns - trace.end_ns)
         return trace
 
-    def _text(self, m: re.Match[str]) -> None:
-        tag, indent, arrow, name, details = m.groups()
+    def _text(self, groups: tuple[str, str, str, str, str | None]) -> None:
+        tag, indent, arrow, name, details = groups
         depth = len(indent) // 4
         if arrow == "->":
             self.builder.enter(tag, depth, name, self.clock, details == "resume")
@@ -172,7 +218,12 @@ class _Reader:
         words = (details or "").split()
         if not words:
             raise _Skip("no-duration", f"exit of {name} has no duration (a torn last line?)")
-        duration = self._duration(name, words[0])
+        duration = self._durations.get(words[0])
+        if duration is None:
+            duration = self._duration(name, words[0])
+            if len(self._durations) >= _CACHE_MAX:
+                self._durations.clear()
+            self._durations[words[0]] = duration
         # The call ends by clock + duration at the latest (it started by now):
         # refusing more keeps the whole rebuilt timeline within range.
         if self.clock + duration > _TEXT_SPAN_MAX:
@@ -188,7 +239,9 @@ class _Reader:
         call = self.builder.exit(
             tag, depth, name, None, duration, exception, suspended, now=self.clock
         )
-        self.clock = max(self.clock, call.end_ns or self.clock)
+        end = call.end_ns
+        if end is not None and end > self.clock:
+            self.clock = end
 
     @staticmethod
     def _duration(name: str, word: str) -> int:
@@ -203,6 +256,9 @@ class _Reader:
         return duration
 
     def _jsonl(self, line: str) -> None:
+        m = _JSONL_RE.match(line)
+        if m is not None and self._jsonl_fast(m):
+            return
         try:
             event = json.loads(line)
         except ValueError:
@@ -231,6 +287,26 @@ class _Reader:
         exc, suspended = _opt_str(event, "exc"), _opt_str(event, "suspended")
         self._thread(tag, thread, pid, tid)
         self.builder.exit(tag, depth, name, ts, dur, exc, suspended, file, lineno)
+
+    def _jsonl_fast(self, m: re.Match[str]) -> bool:
+        """A line laid out as functrace writes it; False sends it to the JSON parser,
+        which also says what is wrong with it."""
+        ts, pid, tid, thread, tag, depth, kind, name, file, lineno, dur, exc, susp = m.groups()
+        if max(len(ts), len(pid), len(tid), len(depth), len(lineno)) > 18 and (
+            max(int(ts), int(pid), int(tid), int(depth), int(lineno)) > _INT_MAX
+        ):
+            return False  # the JSON parser's path says what is out of range
+        if kind in ("enter", "resume"):
+            if dur is not None:
+                return False
+            self._thread(tag, thread, int(pid), int(tid))
+            self.builder.enter(tag, int(depth), name, int(ts), kind == "resume", file, int(lineno))
+            return True
+        if dur is None or int(dur) > int(ts):
+            return False
+        self._thread(tag, thread, int(pid), int(tid))
+        self.builder.exit(tag, int(depth), name, int(ts), int(dur), exc, susp, file, int(lineno))
+        return True
 
     def _thread(self, tag: str, thread: str, pid: int, tid: int) -> None:
         if tag not in self.thread_names:

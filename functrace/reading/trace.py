@@ -12,7 +12,7 @@ from functrace._runtime.record import Call
 if TYPE_CHECKING:
     from functrace._runtime.record import Recording
 
-__all__ = ["Problem", "Trace"]
+__all__ = ["Problem", "Trace", "report_problems"]
 
 
 @dataclasses.dataclass
@@ -25,6 +25,18 @@ class Problem:
     reason: str
     #: Lines with this kind of problem, all skipped.
     count: int = 1
+
+
+def report_problems(problems: list[Problem], name: str) -> list[str]:
+    out = []
+    for problem in problems:
+        more = problem.count - 1
+        tail = f" (and {more} more line{'s' * (more != 1)} like it)" if more else ""
+        out.append(f"{name}:{problem.line}: {problem.reason}{tail}")
+    if out:
+        total = sum(p.count for p in problems)
+        out.append(f"{name}: {total} line{'s' * (total != 1)} skipped")
+    return out
 
 
 @dataclasses.dataclass
@@ -59,15 +71,7 @@ class Trace:
     def problem_report(self, name: str) -> list[str]:
         """What to tell a user about ``problems``, ``name`` being the file: one line
         per kind (``FILE:LINE: reason``), then the count of lines skipped; [] if none."""
-        out = []
-        for problem in self.problems:
-            more = problem.count - 1
-            tail = f" (and {more} more line{'s' * (more != 1)} like it)" if more else ""
-            out.append(f"{name}:{problem.line}: {problem.reason}{tail}")
-        if out:
-            total = sum(p.count for p in self.problems)
-            out.append(f"{name}: {total} line{'s' * (total != 1)} skipped")
-        return out
+        return report_problems(self.problems, name)
 
     def walk(self) -> Iterator[Call]:
         for root in self.roots:

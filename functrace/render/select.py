@@ -1,26 +1,44 @@
-"""Which calls a view shows: ``--tag``, ``--name``, ``--min-duration``, ``--max-depth``."""
+"""Which calls a view shows: ``--tag``, ``--name``, ``--min-duration``, ``--max-depth``.
+
+Decided per call while the trace streams; every answer that depends only on a
+tag or a name is remembered (bounded by the distinct tags and names).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterable
+import re
 
-from functrace._runtime.record import Call
-from functrace.reading.trace import Trace
+from functrace._runtime.lines import task_tag, thread_tag
+from functrace.reading._stream import Frame
 
-__all__ = ["Selection"]
+__all__ = ["Selection", "normalize_tag"]
+
+_TAG_RE = re.compile(r"^(?:t\[)?(?:([0-9]+)\.)?([0-9]+)\]?(?:a\[([0-9]+)\])?$")
+
+
+def normalize_tag(text: str) -> str:
+    """``2``, ``t[2]`` and ``t[02]`` all mean ``t[02]``; ``t[1]a[3]`` means ``t[01]a[03]``;
+    anything else (a thread's name) is kept as it is."""
+    m = _TAG_RE.match(text.strip())
+    if m is None:
+        return text
+    pid, thread, task = m.groups()
+    tag = thread_tag(int(thread), int(pid) if pid else None)
+    return task_tag(tag, int(task)) if task else tag
 
 
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """Everything shown by default; each field narrows what is shown.
 
-    ``tags``: a tag shows when it equals one of these, or is a task of such a
-    thread tag (``t[01]`` selects ``t[01]a[03]`` too); brackets are literal.
-    ``name``: a glob on the qualified name (``*.fetch``; a glob without a dot
-    also matches the last part, so ``fetch`` works). A matching call shows with
-    the chain of calls it came from and everything below it.
+    ``tags``: a tag shows when it equals one of these (``2``, ``t[2]`` and
+    ``t[02]`` are the same), is a task of such a thread tag (``t[01]`` selects
+    ``t[01]a[03]`` too), or its thread has that name (jsonl traces name threads).
+    ``name``: a glob on the qualified name, or on any of its last dotted parts
+    (``fetch`` and ``Client.fetch`` match ``app.Client.fetch``). A matching call
+    shows with the chain of calls it came from and everything below it.
     ``min_duration_ns``: shorter calls are hidden with everything below them,
     unless they raised or never finished. ``max_depth``: deeper calls are hidden.
     """
@@ -29,61 +47,57 @@ class Selection:
     name: str | None = None
     min_duration_ns: int = 0
     max_depth: int = 0
+    _tag_cache: dict[tuple[str, str], bool] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _name_cache: dict[str, bool] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
-    def tag_shown(self, tag: str) -> bool:
-        return not self.tags or any(tag == t or tag.startswith(t + "a[") for t in self.tags)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(normalize_tag(t) for t in self.tags))
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.tags or self.name or self.min_duration_ns or self.max_depth)
+
+    def tag_shown(self, tag: str, thread_name: str = "") -> bool:
+        if not self.tags:
+            return True
+        key = (tag, thread_name)
+        shown = self._tag_cache.get(key)
+        if shown is None:
+            shown = any(
+                tag == t or tag.startswith(t + "a[") or (thread_name and thread_name == t)
+                for t in self.tags
+            )
+            if len(self._tag_cache) < 100_000:
+                self._tag_cache[key] = shown
+        return shown
 
     def name_matches(self, name: str) -> bool:
         if self.name is None:
             return True
-        pattern = self.name
-        return fnmatch.fnmatchcase(name, pattern) or (
-            "." not in pattern and fnmatch.fnmatchcase(name.rpartition(".")[2], pattern)
+        matches = self._name_cache.get(name)
+        if matches is None:
+            pattern = self.name
+            parts = name.split(".")
+            matches = any(
+                fnmatch.fnmatchcase(".".join(parts[i:]), pattern) for i in range(len(parts))
+            )
+            if len(self._name_cache) < 100_000:
+                self._name_cache[name] = matches
+        return matches
+
+    def long_enough(self, frame: Frame) -> bool:
+        duration = frame.duration_ns
+        return duration is None or duration >= self.min_duration_ns or frame.exception is not None
+
+    def counts(self, frame: Frame, thread_name: str = "") -> bool:
+        """Whether a closed frame is counted in a summary: the frame itself qualifies."""
+        return (
+            (not self.max_depth or frame.depth <= self.max_depth)
+            and (not self.min_duration_ns or self.long_enough(frame))
+            and self.name_matches(frame.name)
+            and self.tag_shown(frame.tag, thread_name)
         )
-
-    def roots(self, trace: Trace) -> dict[str, list[Call]]:
-        """tag -> outermost calls that show, for tags with anything to show."""
-        out: dict[str, list[Call]] = {}
-        for tag, roots in trace.tags().items():
-            if not self.tag_shown(tag):
-                continue
-            kept = [r for r in roots if self.shows(r, 1)]
-            if kept:
-                out[tag] = kept
-        return out
-
-    def children(self, call: Call, depth: int) -> list[Call]:
-        """The children of ``call`` (at ``depth``) that show."""
-        return [c for c in call.children if self.shows(c, depth + 1)]
-
-    def shows(self, call: Call, depth: int) -> bool:
-        if self.max_depth and depth > self.max_depth:
-            return False
-        if self.min_duration_ns and not _long_enough(call, self.min_duration_ns):
-            return False
-        if self.name is None:
-            return True
-        return self._near_match(call)
-
-    def _near_match(self, call: Call) -> bool:
-        # The call matches, one it came from matches, or one below it does.
-        node: Call | None = call
-        while node is not None:
-            if self.name_matches(node.name):
-                return True
-            node = node.parent
-        return any(self.name_matches(c.name) for c in call.walk())
-
-    def calls(self, trace: Trace) -> Iterable[Call]:
-        """Every call that shows, depth first."""
-        for roots in self.roots(trace).values():
-            stack = [(r, 1) for r in reversed(roots)]
-            while stack:
-                call, depth = stack.pop()
-                yield call
-                stack.extend((c, depth + 1) for c in reversed(self.children(call, depth)))
-
-
-def _long_enough(call: Call, min_ns: int) -> bool:
-    duration = call.duration_ns
-    return duration is None or duration >= min_ns or call.exception is not None

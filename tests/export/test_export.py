@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +12,20 @@ import pytest
 from click.testing import CliRunner
 
 from functrace.cli.export import command as export_command
-from functrace.export import export
-from functrace.export.chrome import to_chrome
-from functrace.export.speedscope import to_speedscope
+from functrace.export import export, export_file
 from functrace.reading import Trace, read_trace, read_trace_text
 from tests.helpers import ROOT, run_python
+
+
+def to_chrome(trace: Trace) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(export(trace, "chrome"))
+    return data
+
+
+def to_speedscope(trace: Trace) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(export(trace, "speedscope"))
+    return data
+
 
 TEXT = """\
 t[01]:    ->app.main
@@ -46,14 +57,19 @@ def trace() -> Trace:
 
 
 @pytest.fixture(scope="module")
-def real_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Trace:
+def real_jsonl_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("real") / "trace.jsonl"
     result = run_python(
         [str(ROOT / "examples" / "tasks.py")],
         env={"FUNCTRACE_OUTPUT": str(out), "FUNCTRACE_FORMAT": "jsonl"},
     )
     assert result.returncode == 0, result.stderr
-    return read_trace(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_jsonl(real_jsonl_path: Path) -> Trace:
+    return read_trace(real_jsonl_path)
 
 
 def check_nested(events: list[dict[str, Any]]) -> None:
@@ -120,8 +136,87 @@ def otlp_spans(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for rs in data["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
 
 
+def check_otlp(data: dict[str, Any]) -> None:
+    """Valid as an ``ExportTraceServiceRequest`` (protobuf's JSON mapping, ids in hex as
+    OTLP/JSON has them), one trace per process, every parent inside the file."""
+    import base64
+    import copy
+
+    from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    def to_base64(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("traceId", "spanId", "parentSpanId"):
+                    assert re.fullmatch("[0-9a-f]+", value) and int(value, 16), value
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                else:
+                    to_base64(value)
+        elif isinstance(node, list):
+            for item in node:
+                to_base64(item)
+
+    proto = copy.deepcopy(data)
+    to_base64(proto)
+    request = ParseDict(proto, ExportTraceServiceRequest())  # raises on any unknown field
+    assert len(request.resource_spans) == len(data["resourceSpans"])
+    for rs in data["resourceSpans"]:
+        spans = [s for ss in rs["scopeSpans"] for s in ss["spans"]]
+        assert len({s["traceId"] for s in spans}) == 1  # one trace per process run
+        ids = {s["spanId"] for s in spans}
+        assert len(ids) == len(spans)
+        for span in spans:
+            assert span.get("parentSpanId", ids.copy().pop()) in ids
+            assert int(span["endTimeUnixNano"]) >= int(span["startTimeUnixNano"]) > 0
+
+
+#: The Span of zipkin2-api.yaml (openzipkin/zipkin-api), as a JSON schema.
+_HEX16 = {"type": "string", "pattern": "^[0-9a-f]{16}$"}
+ZIPKIN_SPAN = {
+    "type": "object",
+    "required": ["traceId", "id"],
+    "additionalProperties": False,
+    "properties": {
+        "traceId": {"type": "string", "pattern": "^([0-9a-f]{16}|[0-9a-f]{32})$"},
+        "id": _HEX16,
+        "parentId": _HEX16,
+        "name": {"type": "string"},
+        "kind": {"enum": ["CLIENT", "SERVER", "PRODUCER", "CONSUMER"]},
+        "timestamp": {"type": "integer", "minimum": 1},
+        "duration": {"type": "integer", "minimum": 1},
+        "debug": {"type": "boolean"},
+        "shared": {"type": "boolean"},
+        "localEndpoint": {"type": "object", "properties": {"serviceName": {"type": "string"}}},
+        "annotations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["timestamp", "value"],
+                "properties": {"timestamp": {"type": "integer"}, "value": {"type": "string"}},
+            },
+        },
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+def check_zipkin(spans: list[dict[str, Any]], parent: str | None = None) -> None:
+    import jsonschema
+
+    jsonschema.validate(spans, {"type": "array", "items": ZIPKIN_SPAN})
+    ids = {s["id"] for s in spans}
+    assert len(ids) == len(spans)
+    for span in spans:
+        assert "debug" not in span
+        assert span.get("parentId", parent) in ids | {parent}
+
+
 def test_otlp_json_ids_parentage_and_attributes(trace: Trace) -> None:
     data = json.loads(export(trace, "otlp-json", seed=3, service_name="shop"))
+    check_otlp(data)
     spans = otlp_spans(data)
     by_id = {s["spanId"]: s for s in spans}
     assert len({s["traceId"] for s in spans}) == 1 and len(spans[0]["traceId"]) == 32
@@ -132,24 +227,29 @@ def test_otlp_json_ids_parentage_and_attributes(trace: Trace) -> None:
         return by_id[parent]["name"] if parent else None
 
     shape = [(s["name"], parent_name(s)) for s in spans]
-    assert shape == [
-        ("app.main", None),
-        ("app.load", "app.main"),
-        ("app.gen", "app.main"),  # a generator: a span per run
-        ("app.gen", "app.main"),
-        ("app.handle", None),  # a coroutine: one span over its runs
-        ("app.fetch", "app.handle"),
-        ("app.handle", None),
-        ("app.open", "app.handle"),
-    ]
-    load = spans[1]
+    assert sorted(shape, key=str) == sorted(
+        [
+            ("app.main", None),
+            ("app.load", "app.main"),
+            ("app.gen", "app.main"),  # a generator: a span per run
+            ("app.gen", "app.main"),
+            ("app.handle", None),  # a coroutine: one span over its runs
+            ("app.fetch", "app.handle"),
+            ("app.handle", None),
+            ("app.open", "app.handle"),
+        ],
+        key=str,
+    )
+    load = next(s for s in spans if s["name"] == "app.load")
     attributes = {a["key"]: a["value"] for a in load["attributes"]}
     assert attributes["code.function"] == {"stringValue": "load"}
     assert attributes["code.namespace"] == {"stringValue": "app"}
     assert load["events"][0]["name"] == "exception"
     assert load["events"][0]["attributes"][0]["value"] == {"stringValue": "KeyError"}
     assert load["status"]["code"] == 2
-    handle = spans[4]
+    handle = min(
+        (s for s in spans if s["name"] == "app.handle"), key=lambda s: s["startTimeUnixNano"]
+    )
     assert int(handle["endTimeUnixNano"]) - int(handle["startTimeUnixNano"]) == 15_000
     resource = {a["key"]: a["value"] for a in data["resourceSpans"][0]["resource"]["attributes"]}
     assert resource["service.name"] == {"stringValue": "shop"}
@@ -179,14 +279,86 @@ def test_otlp_through_the_real_http_exporter(trace: Trace) -> None:
 
 def test_zipkin_v2(trace: Trace) -> None:
     spans = json.loads(export(trace, "zipkin", seed=3, service_name="shop"))
-    ids = {s["id"] for s in spans}
-    assert len(spans) == 8 and all(len(s["id"]) == 16 for s in spans)
-    assert all(s.get("parentId") in ids for s in spans if "parentId" in s)
+    check_zipkin(spans)
+    assert len(spans) == 8 and len({s["traceId"] for s in spans}) == 1
     load = next(s for s in spans if s["name"] == "app.load")
     assert load["duration"] == 1000 and load["localEndpoint"] == {"serviceName": "shop"}
     assert load["tags"]["code.function"] == "load" and load["tags"]["error"] == "KeyError"
     assert any("KeyError" in a["value"] for a in load["annotations"])
-    assert all(v is not None for s in spans for v in s.values())
+
+
+def test_zipkin_sub_microsecond_spans_last_one_and_debug_only_when_asked(tmp_path: Path) -> None:
+    source = tmp_path / "trace.log"
+    source.write_text(
+        "t[01]:    ->app.a\nt[01]:        ->app.b\nt[01]:        <-app.b 40ns\n"
+        "t[01]:    <-app.a 1.50µs\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    export_file(source, "zipkin", out)
+    spans = json.loads(out.getvalue())
+    check_zipkin(spans)
+    assert sorted(s["duration"] for s in spans) == [1, 2]  # rounded up, never 0
+    out = io.StringIO()
+    export_file(source, "zipkin", out, debug=True)
+    assert all(s["debug"] is True for s in json.loads(out.getvalue()))
+
+
+def jsonl_event(
+    ts: int, pid: int, tag: str, depth: int, ev: str, name: str, dur: int | None = None
+) -> str:
+    fields = {"v": 1, "ts": ts, "pid": pid, "tid": pid, "thread": "main", "task": None}
+    fields |= {"tag": tag, "depth": depth, "ev": ev, "name": name, "file": "a.py", "line": 1}
+    if dur is not None:
+        fields |= {"dur": dur, "exc": None, "suspended": None}
+    return json.dumps(fields, separators=(",", ":")) + "\n"
+
+
+MULTI = "".join(
+    [
+        jsonl_event(1_000, 10, "t[01]", 1, "enter", "app.main"),
+        jsonl_event(1_100, 10, "t[01]", 2, "enter", "app.work"),
+        jsonl_event(1_300, 10, "t[01]", 2, "exit", "app.work", 200),
+        jsonl_event(1_400, 11, "t[11.01]", 1, "enter", "app.child"),
+        jsonl_event(1_450, 11, "t[11.01]", 1, "exit", "app.child", 50),
+        jsonl_event(2_000, 10, "t[01]", 1, "exit", "app.main", 1_000),
+    ]
+)
+
+
+@pytest.mark.parametrize("fmt", ["zipkin", "otlp-json"])
+def test_one_trace_per_process_run(fmt: str, tmp_path: Path) -> None:
+    source = tmp_path / "trace.jsonl"
+    source.write_text(MULTI, encoding="utf-8")
+    out = io.StringIO()
+    export_file(source, fmt, out)
+    data = json.loads(out.getvalue())
+    if fmt == "zipkin":
+        check_zipkin(data)
+        by_trace: dict[str, set[str]] = {}
+        for s in data:
+            by_trace.setdefault(s["traceId"], set()).add(s["name"])
+        assert sorted(by_trace.values(), key=len) == [{"app.child"}, {"app.main", "app.work"}]
+        main = next(s for s in data if s["name"] == "app.main")
+        assert (main["timestamp"], main["duration"]) == (1, 1)
+    else:
+        check_otlp(data)
+        pids = [
+            {a["key"]: a["value"] for a in rs["resource"]["attributes"]}["process.pid"]
+            for rs in data["resourceSpans"]
+        ]
+        assert pids == [{"intValue": "10"}, {"intValue": "11"}]
+
+
+@pytest.mark.parametrize("fmt", ["zipkin", "otlp-json"])
+def test_span_formats_of_a_real_program_are_valid(fmt: str, real_jsonl_path: Path) -> None:
+    out = io.StringIO()
+    export_file(real_jsonl_path, fmt, out)
+    data = json.loads(out.getvalue())
+    if fmt == "zipkin":
+        check_zipkin(data)
+    else:
+        check_otlp(data)
 
 
 @pytest.mark.parametrize("fmt", ["chrome", "speedscope", "otlp-json", "zipkin"])

@@ -1,0 +1,211 @@
+"""Calls as spans, written as the trace is read: shared by ``zipkin`` and ``otlp-json``.
+
+One span per call; a coroutine's runs (``... await`` then ``... resume`` at the
+same depth of the same thread or task) are one span from its first run's start
+to its last run's end, as request spans are in distributed tracing; a
+generator's runs stay separate spans, since each ``next()`` is a call made by
+whoever consumes it (the live exporter, :mod:`functrace.otel`, does the same).
+
+One trace id per process run (its pid), so every span's parent is a span of
+the same file and the same trace; ``--traceparent`` puts every outermost call
+under a span of another trace instead. Spans wait in a
+:class:`~functrace.export._spool.Spool` per process (OTLP nests spans in their
+process's resource); a text trace's times are only placed in epoch time at the
+end (the trace ends at the file's modification time), so they are spooled as
+markers and filled in as the spool is written out.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from functrace.export._base import Writer
+from functrace.export._code import code_attributes
+from functrace.export._spool import Spool
+from functrace.export._tracks import pid_of
+from functrace.reading._stream import Frame, Output
+from functrace.reading.scan import Scan
+
+__all__ = ["Span", "SpanWriter"]
+
+#: A time left for the end: \x00NS\x00 in nanoseconds, \x01NS\x01 in microseconds.
+_MARK_RE = re.compile("([\x00\x01])([0-9]+)[\x00\x01]")
+
+
+class Span:
+    """One span: a call, or a coroutine's runs."""
+
+    __slots__ = (
+        "end",
+        "exception",
+        "file",
+        "line",
+        "name",
+        "parent_id",
+        "pid",
+        "resumed",
+        "runs",
+        "span_id",
+        "start",
+        "suspended",
+        "tag",
+        "trace_id",
+        "unfinished",
+    )
+
+    def __init__(self, frame: Frame, span_id: int, parent_id: int, trace_id: int, pid: int) -> None:
+        self.name = frame.name
+        self.tag = frame.tag
+        self.file = frame.file
+        self.line = frame.line
+        self.start = frame.start_ns
+        self.end = frame.start_ns
+        self.resumed = frame.resumed
+        self.span_id = span_id
+        self.parent_id = parent_id  # 0: none
+        self.trace_id = trace_id
+        self.pid = pid
+        self.runs = 1
+        self.exception: str | None = None
+        self.suspended: str | None = None
+        self.unfinished = False
+
+    def attributes(self, thread_name: str | None) -> dict[str, str | int | bool]:
+        attributes: dict[str, str | int | bool] = {
+            **code_attributes(self.name, self.file, self.line),
+            "functrace.tag": self.tag,
+        }
+        if thread_name:
+            attributes["thread.name"] = thread_name
+        if self.runs > 1:
+            attributes["functrace.runs"] = self.runs
+        if self.suspended is not None:
+            attributes["functrace.suspended"] = self.suspended
+        if self.resumed:
+            attributes["functrace.resumed"] = True
+        if self.unfinished:
+            attributes["functrace.unfinished"] = True
+        return attributes
+
+
+class SpanWriter(Writer):
+    """Subclasses say how a span looks (:meth:`encode`) and what surrounds the spans
+    (:meth:`write_all`)."""
+
+    def __init__(
+        self,
+        out: Output,
+        scan: Scan,
+        service_name: str = "functrace",
+        trace_id: int | None = None,
+        parent_span_id: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(out, scan)
+        self.service_name = service_name
+        self.rng = random.Random(seed)
+        self.fixed_trace_id = trace_id
+        self.root_parent = parent_span_id or 0
+        self.trace_ids: dict[int, int] = {}
+        #: tag -> depth -> a coroutine's span waiting at that depth for its next run.
+        self.parked: dict[str, dict[int, Span]] = {}
+        self.spool = Spool()
+        self.counts: dict[str, int] = {}
+        self.spans = 0
+        #: Trace clock to epoch, when known before the end (jsonl: 0, its times
+        #: are epoch times); None: times are spooled as markers (a text trace).
+        self.known_offset: int | None = None
+
+    def _new_id(self, bits: int) -> int:
+        return self.rng.getrandbits(bits) or 1
+
+    def opened(self, frame: Frame) -> None:
+        if self.known_offset is None and self.scan.exact:
+            self.known_offset = 0
+        span = None
+        if frame.resumed:
+            parked = self.parked.get(frame.tag, {}).pop(frame.depth, None)
+            if parked is not None:
+                if parked.name == frame.name:
+                    span = parked
+                    span.runs += 1
+                else:
+                    self._write(parked)
+        if span is None:
+            parent = frame.parent
+            pid = pid_of(self.scan.thread_ids, frame.tag)
+            trace_id = self.fixed_trace_id or self.trace_ids.get(pid)
+            if trace_id is None:
+                trace_id = self.trace_ids[pid] = self._new_id(128)
+            parent_id = parent.data.span_id if parent is not None else self.root_parent
+            span = Span(frame, self._new_id(64), parent_id, trace_id, pid)
+        frame.data = span
+
+    def closed(self, frame: Frame) -> None:
+        span: Span = frame.data
+        span.end = frame.end_ns
+        span.exception = frame.exception
+        span.suspended = frame.suspended
+        span.unfinished = frame.duration_ns is None
+        if frame.suspended == "await" and not span.unfinished:
+            parked = self.parked.setdefault(frame.tag, {})
+            waiting = parked.pop(frame.depth, None)
+            if waiting is not None:
+                self._write(waiting)
+            parked[frame.depth] = span
+        else:
+            self._write(span)
+
+    def _write(self, span: Span) -> None:
+        key = str(span.pid)
+        count = self.counts.get(key, 0)
+        self.counts[key] = count + 1
+        self.spans += 1
+        text = self.encode(span, self.scan.thread_names.get(span.tag))
+        self.spool.add(key, ",\n" + text if count else text)
+
+    def time_ns(self, t: int) -> str:
+        """A time in epoch nanoseconds, or a marker filled in at the end."""
+        offset = self.known_offset
+        return f"\x00{t}\x00" if offset is None else str(t + offset)
+
+    def time_us(self, t: int) -> str:
+        offset = self.known_offset
+        return f"\x01{t}\x01" if offset is None else str((t + offset) // 1000)
+
+    def encode(self, span: Span, thread_name: str | None) -> str:
+        raise NotImplementedError
+
+    def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
+        for parked in self.parked.values():
+            for span in parked.values():
+                self._write(span)
+        self.parked.clear()
+        self.write_all(epoch_offset_ns)
+        self.spool.close()
+
+    def write_all(self, epoch_offset_ns: int) -> None:
+        raise NotImplementedError
+
+    def copy(self, key: str, epoch_offset_ns: int) -> None:
+        """A process's spans from the spool to the output, times placed in epoch time."""
+        exact = self.known_offset is not None
+
+        def place(m: re.Match[str]) -> str:
+            t = int(m.group(2)) + epoch_offset_ns
+            return str(t) if m.group(1) == "\x00" else str(t // 1000)
+
+        # Spans are separated by ",\n" and hold no newline of their own: cutting
+        # a piece at its last newline never splits a marker.
+        tail = ""
+        for text in self.spool.read(key):
+            if exact:
+                self.out.write(text)
+                continue
+            text = tail + text
+            cut = text.rfind("\n") + 1
+            tail = text[cut:]
+            self.out.write(_MARK_RE.sub(place, text[:cut]))
+        if tail:
+            self.out.write(_MARK_RE.sub(place, tail))
