@@ -160,13 +160,13 @@ class Stream:
         if index is None:
             # An exit without its enter: the call started before the trace did.
             start = now if t_end is None else t_end - duration
+            # Under the open call at its depth, if any; deeper open calls stay
+            # open (their exits may still come), as the tree builder has it.
             keep = min(depth - 1, len(stack))
-            if keep < len(stack):
-                self._abandon(stack, keep, start)
-            parent = stack[-1] if stack else None
+            parent = stack[keep - 1] if keep >= 1 else None
             if parent is not None and start < parent.start_ns:
                 start = parent.start_ns
-            frame = Frame(name, tag, len(stack) + 1, start, False, file, line, parent)
+            frame = Frame(name, tag, keep + 1, start, False, file, line, parent)
             self.opened_count += 1
             self._opened(frame)
         else:

@@ -74,38 +74,24 @@ def scan_lines(
             on_source(scan)
 
     reader.on_source = decided
-    counted = _Counted(lines)
-    numbered = iter(counted)
+    numbered = enumerate(lines, 1)
+    number = 0
     for number, line in numbered:
         reader.feed(line, number)
         if reader.source is not None:
             break
     if reader.source == "text":
-        run_text(reader, stream, numbered)
+        number = run_text(reader, stream, numbered) or number
     elif reader.source == "jsonl":
-        run_jsonl(reader, stream, numbered)
+        number = run_jsonl(reader, stream, numbered) or number
     stream.finish()
-    scan.lines = counted.count
+    scan.lines = number
     scan.calls = stream.opened_count
     scan.unfinished = stream.unfinished
     scan.skipped_lines = reader.skipped
     scan.problems = list(reader.problems.values())
     scan.end_ns = stream.last
     return scan
-
-
-class _Counted:
-    """``enumerate(lines, 1)`` that remembers how far it got."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[tuple[int, str]]:
-        number = 0
-        for number, line in enumerate(self.lines, 1):  # kept below
-            yield number, line
-        self.count = number
 
 
 @contextmanager

@@ -40,13 +40,14 @@ class Summary:
         self.selection = selection or Selection()
         self.stats: dict[str, FunctionStats] = {}
         self.thread_names = thread_names if thread_names is not None else {}
+        self._narrows = self.selection.narrows
 
     def opened(self, frame: Frame) -> None:
         pass
 
     def closed(self, frame: Frame) -> None:
         selection = self.selection
-        if selection.narrows and not selection.counts(frame, self.thread_names.get(frame.tag, "")):
+        if self._narrows and not selection.counts(frame, self.thread_names.get(frame.tag, "")):
             return
         row = self.stats.get(frame.name)
         if row is None:
