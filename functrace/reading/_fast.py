@@ -181,9 +181,13 @@ def _remember(
     fields = _object(inner)
     if fields is not None and frozenset(fields) in _WHAT:
         name, file, lineno = fields["name"], fields["file"], fields["line"]
-        if isinstance(name, str) and isinstance(file, str) and type(lineno) is int:
-            if 0 <= lineno <= _INT_MAX:
-                whats[what] = (name, file, lineno)
+        if (
+            isinstance(name, str)
+            and isinstance(file, str)
+            and type(lineno) is int
+            and 0 <= lineno <= _INT_MAX
+        ):
+            whats[what] = (name, file, lineno)
     if more:
         tail = more.partition(",")[2]
         inner = tail.rstrip()

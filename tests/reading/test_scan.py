@@ -95,7 +95,7 @@ class Rows:
                 frame.line,
                 frame.start_ns,
                 frame.end_ns,
-            )  # fmt: skip
+            )
         )
 
 
