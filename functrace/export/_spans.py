@@ -71,13 +71,19 @@ class Span:
         self.suspended: str | None = None
         self.unfinished = False
 
-    def attributes(self, thread_name: str | None) -> dict[str, str | int | bool]:
+    def fixed_attributes(self, thread_name: str | None) -> dict[str, str | int | bool]:
+        """What every span of this function in this thread or task has."""
         attributes: dict[str, str | int | bool] = {
             **code_attributes(self.name, self.file, self.line),
             "functrace.tag": self.tag,
         }
         if thread_name:
             attributes["thread.name"] = thread_name
+        return attributes
+
+    def own_attributes(self) -> dict[str, str | int | bool]:
+        """What this span alone has."""
+        attributes: dict[str, str | int | bool] = {}
         if self.runs > 1:
             attributes["functrace.runs"] = self.runs
         if self.suspended is not None:
@@ -116,6 +122,8 @@ class SpanWriter(Writer):
         #: Trace clock to epoch, when known before the end (jsonl: 0, its times
         #: are epoch times); None: times are spooled as markers (a text trace).
         self.known_offset: int | None = None
+        #: (name, file, line, tag) -> its fixed attributes, encoded.
+        self._fixed: dict[tuple[str, str, int, str], str] = {}
 
     def _new_id(self, bits: int) -> int:
         return self.rng.getrandbits(bits) or 1
@@ -162,7 +170,18 @@ class SpanWriter(Writer):
         count = self.counts.get(key, 0)
         self.counts[key] = count + 1
         self.spans += 1
-        text = self.encode(span, self.scan.thread_names.get(span.tag))
+        function = (span.name, span.file, span.line, span.tag)
+        fixed = self._fixed.get(function)
+        if fixed is None:
+            attributes = span.fixed_attributes(self.scan.thread_names.get(span.tag))
+            fixed = self.encode_attributes(attributes)
+            if len(self._fixed) >= 50_000:
+                self._fixed.clear()
+            self._fixed[function] = fixed
+        own = span.own_attributes()
+        if own:
+            fixed += "," + self.encode_attributes(own)
+        text = self.encode(span, fixed)
         self.spool.add(key, ",\n" + text if count else text)
 
     def time_ns(self, t: int) -> str:
@@ -174,7 +193,11 @@ class SpanWriter(Writer):
         offset = self.known_offset
         return f"\x01{t}\x01" if offset is None else str((t + offset) // 1000)
 
-    def encode(self, span: Span, thread_name: str | None) -> str:
+    def encode(self, span: Span, attributes: str) -> str:
+        """One span; ``attributes`` already encoded by :meth:`encode_attributes`."""
+        raise NotImplementedError
+
+    def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
         raise NotImplementedError
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:

@@ -30,7 +30,10 @@ def _attributes(attributes: dict[str, str | int | bool]) -> str:
 
 
 class OtlpJsonWriter(SpanWriter):
-    def encode(self, span: Span, thread_name: str | None) -> str:
+    def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
+        return _attributes(attributes)
+
+    def encode(self, span: Span, attributes: str) -> str:
         parts = [f'{{"traceId":"{span.trace_id:032x}","spanId":"{span.span_id:016x}"']
         if span.parent_id:
             parts.append(f',"parentSpanId":"{span.parent_id:016x}"')
@@ -39,7 +42,7 @@ class OtlpJsonWriter(SpanWriter):
             f',"name":{jstr(span.name)},"kind":{_KIND_INTERNAL},'
             f'"startTimeUnixNano":"{self.time_ns(span.start)}",'
             f'"endTimeUnixNano":"{end}",'
-            f'"attributes":[{_attributes(span.attributes(thread_name))}]'
+            f'"attributes":[{attributes}]'
         )
         if span.exception is not None:
             exc = jstr(span.exception)

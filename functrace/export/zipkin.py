@@ -25,7 +25,10 @@ class ZipkinWriter(SpanWriter):
         self.debug = debug
         self.endpoint = f'"localEndpoint":{{"serviceName":{jstr(self.service_name)}}}'
 
-    def encode(self, span: Span, thread_name: str | None) -> str:
+    def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
+        return ",".join(f"{jstr(k)}:{jstr(_tag(v))}" for k, v in attributes.items())
+
+    def encode(self, span: Span, attributes: str) -> str:
         parts = [f'{{"traceId":"{span.trace_id:032x}","id":"{span.span_id:016x}"']
         if span.parent_id:
             parts.append(f',"parentId":"{span.parent_id:016x}"')
@@ -36,15 +39,13 @@ class ZipkinWriter(SpanWriter):
         )
         if self.debug:
             parts.append(',"debug":true')
-        tags = span.attributes(thread_name)
         if span.exception is not None:
-            tags["error"] = span.exception
+            attributes += f',"error":{jstr(span.exception)}'
             parts.append(
                 f',"annotations":[{{"timestamp":{self.time_us(span.end)},'
                 f'"value":{jstr("exception: " + span.exception)}}}]'
             )
-        body = ",".join(f"{jstr(k)}:{jstr(_tag(v))}" for k, v in tags.items())
-        parts.append(f',"tags":{{{body}}}}}')
+        parts.append(f',"tags":{{{attributes}}}}}')
         return "".join(parts)
 
     def write_all(self, epoch_offset_ns: int) -> None:
