@@ -22,6 +22,7 @@ _COMMANDS: dict[str, str] = {
     "run": "functrace.cli.run",
     "show": "functrace.cli.show",
     "export": "functrace.cli.export",
+    "diff": "functrace.cli.diff",
 }
 
 

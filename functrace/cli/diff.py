@@ -1,0 +1,45 @@
+"""``functrace diff A B``: two traces of the same program compared call tree by call tree."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from functrace.cli.exit_codes import ExitCode
+
+__all__ = ["command"]
+
+
+@click.command("diff")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=15,
+    show_default=True,
+    metavar="N",
+    help="How many changed functions to list.",
+)
+def command(a: str, b: str, top: int) -> None:
+    """Compare traces A and B (text or jsonl; say, a passing and a failing run).
+
+    For each thread and task, the first place where the calls differ (a call made
+    in one run and not the other, or ending differently: returned, raised,
+    suspended), with the chain of calls leading there; then the functions whose
+    call counts or total times changed most. Exits 1 when the runs differ.
+    Reads each file twice at most, in bounded memory.
+    """
+    from functrace.render.diff import compare, write_diff
+
+    result = compare(a, b)
+    for path, scan in zip((a, b), result.scans, strict=True):
+        for line in scan.problem_report(path):
+            click.echo(f"functrace diff: {line}", err=True)
+        if scan.calls == 0:
+            click.echo(f"functrace diff: no trace lines in {path}", err=True)
+            sys.exit(ExitCode.USAGE)
+    found = write_diff(result, sys.stdout, top)
+    sys.stdout.flush()
+    sys.exit(ExitCode.FAILED if found else ExitCode.OK)
