@@ -134,9 +134,7 @@ class Stream:
         frame = Frame(name, tag, len(stack) + 1, t, resumed, file, line, parent)
         stack.append(frame)
         self.opened_count += 1
-        if t > self.last:
-            self.last = t
-        self._opened(frame)
+        self._opened(frame)  # self.last follows ends: finish() sees open frames' starts
         return frame
 
     def exit(
@@ -156,7 +154,11 @@ class Stream:
         stack = self.stacks.get(tag)
         if stack is None:
             stack = self.stacks[tag] = []
-        index = _find(stack, depth, name)
+        n = len(stack)
+        if 1 <= depth <= n and stack[depth - 1].name == name:
+            index: int | None = depth - 1
+        else:
+            index = _find(stack, depth, name)
         if index is None:
             # An exit without its enter: the call started before the trace did.
             start = now if t_end is None else t_end - duration
@@ -171,7 +173,7 @@ class Stream:
             self._opened(frame)
         else:
             frame = stack[index]
-            if index + 1 < len(stack):
+            if index + 1 < n:
                 self._abandon(stack, index + 1, frame.start_ns if t_end is None else t_end)
             del stack[index]
         end = frame.start_ns + duration if t_end is None else t_end
