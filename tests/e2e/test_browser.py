@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from functrace.export import export
-from functrace.reading import read_trace
+from functrace.export import export_file
 from tests.export.conftest import _SCHEMA
 from tests.export.conftest import speedscope_schema as speedscope_schema  # the fixture
 from tests.helpers import ROOT, run_python
@@ -66,9 +65,9 @@ def test_speedscope_page_names_the_traced_functions(site: tuple[str, Path], tmp_
         env={"FUNCTRACE_OUTPUT": str(trace_file), "FUNCTRACE_FORMAT": "jsonl"},
     )
     assert result.returncode == 0, result.stderr
-    exported = export(read_trace(trace_file), "speedscope")
-    (root / "profile.json").write_text(exported, encoding="utf-8")
-    profile = json.loads(exported)
+    with (root / "profile.json").open("w", encoding="utf-8") as out:
+        export_file(trace_file, "speedscope", out)  # the streaming path `functrace export` takes
+    profile = json.loads((root / "profile.json").read_text(encoding="utf-8"))
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=_CHROMIUM_FLAGS)

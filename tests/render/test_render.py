@@ -241,3 +241,48 @@ def test_focus_prints_each_chain_once_with_counts(tmp_path: Path) -> None:
         "    2  4.00ms  app.main > app.handle > app.fetch",
         "    1  10.0µs  app.main > app.retry > app.handle > app.fetch",  # it raised
     ]
+
+
+def test_terminal_lines_are_styled_and_stream(tmp_path: Path) -> None:
+    from functrace.cli.show import _LineWriter
+
+    out = io.StringIO()
+    writer = _LineWriter(out, terminal=True, width=80)
+    printer = TreePrinter(writer.emit)
+    scan_lines(io.StringIO(TEXT), printer)
+    printer.finish()
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["t[01]", "app.main 2.00ms", "│   app.load 1.00ms"]
+    assert "│   app.gen resume 3.00µs !ValueError" in lines
+
+
+def test_jsonl_headers_name_the_thread(tmp_path: Path) -> None:
+    import json
+
+    events = [
+        {"ts": 10, "depth": 1, "ev": "enter"},
+        {"ts": 20, "depth": 1, "ev": "exit", "dur": 10, "exc": None, "suspended": None},
+    ]
+    text = "".join(
+        json.dumps(
+            {
+                "v": 1,
+                "pid": 1,
+                "tid": 2,
+                "thread": "worker-1",
+                "task": None,
+                "tag": "t[02]",
+                "name": "app.job",
+                "file": "a.py",
+                "line": 1,
+                **e,
+            }
+        )
+        + "\n"
+        for e in events
+    )
+    code, out, _ = run(tmp_path, text=text)
+    assert code == 0 and out == "t[02] worker-1\n    app.job 10ns\n"
+    assert run(tmp_path, "--tag", "worker-1", text=text)[1] == out
+    assert run(tmp_path, "--tag", "2", text=text)[1] == out
+    assert run(tmp_path, "--tag", "worker-2", text=text)[0] == 1
