@@ -84,6 +84,8 @@ def command(
             scan = export_file(trace, fmt, out, **options)
         except OSError as exc:
             _fail(f"cannot read {label}: {exc.strerror or exc}")
+        except KeyboardInterrupt:
+            _fail(f"interrupted: {output} not written", ExitCode.INTERRUPTED)
         for line in scan.problem_report(label):
             click.echo(f"functrace export: {line}", err=True)
         if scan.calls == 0:
