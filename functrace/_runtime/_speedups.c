@@ -30,10 +30,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
+#ifndef _WIN32
+#include <signal.h>
+#include <unistd.h>
+#endif
 
-#define API_VERSION 3
+#define API_VERSION 5
 
 /* ------------------------------------------------------------ state from init() */
 
@@ -76,10 +81,15 @@ clear_info_cache(void)
 
 enum { K_RETURN, K_UNWIND, K_SUSPEND };
 
-enum { I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, C_STACK, C_TAG, C_BUSY, N_SLOTS };
+enum { I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, C_STACK, C_TAG, C_BUSY, C_LOST, N_SLOTS };
 static const char *slot_names[N_SLOTS] = {
-    "is_async", "enter_text", "resume_text", "exit_text", "stack", "tag", "busy",
+    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "stack", "tag", "busy",
+    "lost",
 };
+/* Plain text lines only (engine.select_path): the fast way; else every event
+ * goes to engine.enter / engine.leave. */
+static int plain = 1;
+static PyObject *async_yield; /* engine.ASYNC_YIELD */
 static PyObject *slot_str[N_SLOTS];
 static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
 
@@ -165,6 +175,33 @@ context_busy(PyObject *ctx)
     int r = busy == Py_True ? 1 : busy == Py_False ? 0 : PyObject_IsTrue(busy);
     Py_DECREF(busy);
     return r;
+}
+
+/* Context.lost is not empty: ends the engine must write before anything else. */
+static inline int
+context_has_lost(PyObject *ctx)
+{
+    PyObject *lost = get_slot(ctx, ctx_type, C_LOST);
+    if (lost == NULL) {
+        return -1;
+    }
+    int r = PyList_CheckExact(lost) ? PyList_GET_SIZE(lost) > 0 : PyObject_IsTrue(lost);
+    Py_DECREF(lost);
+    return r;
+}
+
+/* len(ctx.stack), or -1 (no error set) if it is not a list. */
+static Py_ssize_t
+stack_len(PyObject *ctx)
+{
+    PyObject *stack = get_slot(ctx, ctx_type, C_STACK);
+    if (stack == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t n = PyList_CheckExact(stack) ? PyList_GET_SIZE(stack) : -1;
+    Py_DECREF(stack);
+    return n;
 }
 
 /* _tls.cur: 1 and a new reference, 0 if this thread has none yet, -1 on error. */
@@ -463,6 +500,98 @@ delegate(PyObject *name, PyObject *const *args, size_t nargs)
     return 0;
 }
 
+/* ------------------------------------------------------------ at the recursion limit */
+
+/* ctx.stack.append([info, now, None, False]) */
+static int
+push_unwritten(PyObject *ctx, PyObject *info)
+{
+    long long t;
+    if (now_ns(&t) < 0) {
+        return -1;
+    }
+    PyObject *stack = get_slot(ctx, ctx_type, C_STACK);
+    if (stack == NULL) {
+        return -1;
+    }
+    PyObject *entry = Py_BuildValue("[OLOO]", info, t, Py_None, Py_False);
+    int err = entry == NULL ? -1 : PyList_Append(stack, entry);
+    Py_XDECREF(entry);
+    Py_DECREF(stack);
+    return err;
+}
+
+/* What engine.leave would have called the end: (exception, suspended) words. */
+static int
+end_words(PyObject *info, PyObject *kind, PyObject *arg, PyObject **exception,
+          PyObject **suspended)
+{
+    *exception = Py_NewRef(Py_None);
+    *suspended = Py_NewRef(Py_None);
+    if (kind == kind_obj[K_UNWIND]) {
+        PyObject *name = PyObject_GetAttrString((PyObject *)Py_TYPE(arg), "__qualname__");
+        if (name == NULL) {
+            return -1;
+        }
+        Py_SETREF(*exception, name);
+    }
+    else if (kind == kind_obj[K_SUSPEND]) {
+        PyObject *word = get_slot(info, info_type, I_SUSPEND);
+        if (word == NULL) {
+            return -1;
+        }
+        if (PyUnicode_CheckExact(word) && PyUnicode_CompareWithASCIIString(word, "asyncgen") == 0) {
+            int own = arg == async_yield ||
+                      strcmp(Py_TYPE(arg)->tp_name, "async_generator_wrapped_value") == 0;
+            Py_SETREF(word, PyUnicode_FromString(own ? "yield" : "await"));
+            if (word == NULL) {
+                return -1;
+            }
+        }
+        Py_SETREF(*suspended, word);
+    }
+    return 0;
+}
+
+/* Pop the innermost call (if it is info's) and queue its end on ctx.lost as
+ * (entry, depth, t, exception, suspended). */
+static int
+stash_lost(PyObject *ctx, PyObject *info, PyObject *kind, PyObject *arg, long long t,
+           Py_ssize_t depth)
+{
+    int err = -1;
+    PyObject *stack = get_slot(ctx, ctx_type, C_STACK);
+    PyObject *lost = stack ? get_slot(ctx, ctx_type, C_LOST) : NULL;
+    PyObject *entry = NULL, *exception = NULL, *suspended = NULL, *record = NULL;
+    if (lost == NULL || !PyList_CheckExact(stack) || !PyList_CheckExact(lost)) {
+        goto out;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(stack);
+    if (n == 0 || !PyList_CheckExact(PyList_GET_ITEM(stack, n - 1)) ||
+        PyList_GET_SIZE(PyList_GET_ITEM(stack, n - 1)) < 4 ||
+        PyList_GET_ITEM(PyList_GET_ITEM(stack, n - 1), 0) != info) {
+        err = 0; /* not the innermost call's end: nothing we can place */
+        goto out;
+    }
+    entry = Py_NewRef(PyList_GET_ITEM(stack, n - 1));
+    if (end_words(info, kind, arg, &exception, &suspended) < 0) {
+        goto out;
+    }
+    record = Py_BuildValue("(OnLOO)", entry, depth, t, exception, suspended);
+    if (record == NULL || PyList_SetSlice(stack, n - 1, n, NULL) < 0) {
+        goto out;
+    }
+    err = PyList_Append(lost, record);
+out:
+    Py_XDECREF(stack);
+    Py_XDECREF(lost);
+    Py_XDECREF(entry);
+    Py_XDECREF(exception);
+    Py_XDECREF(suspended);
+    Py_XDECREF(record);
+    return err;
+}
+
 /* ------------------------------------------------------------ the two events */
 
 static PyObject *
@@ -487,6 +616,13 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (r != 0) {
         ok = r > 0;
         goto done;
+    }
+    r = context_has_lost(ctx);
+    if (r < 0) {
+        goto done;
+    }
+    if (r || !plain) {
+        goto hand_on;
     }
     stack = get_slot(ctx, ctx_type, C_STACK);
     if (stack == NULL) {
@@ -541,8 +677,16 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     ok = maybe_flush(t) == 0;
     goto done;
 hand_on: {
+    Py_ssize_t before = ctx != NULL ? stack_len(ctx) : -1;
     PyObject *args[2] = {resumed_obj, code};
     ok = delegate(s_enter, args, 2) == 0;
+    if (!ok && before >= 0 && PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        /* engine.enter had no frame left to run in (the program is at its
+         * recursion limit). The call is on the stack all the same, unwritten,
+         * so that its end matches it and writes both its lines. */
+        PyErr_Clear();
+        ok = stack_len(ctx) != before || push_unwritten(ctx, info) == 0;
+    }
 }
 done:
     Py_XDECREF(info);
@@ -578,6 +722,13 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     if (r != 0) {
         ok = r > 0;
         goto done;
+    }
+    r = context_has_lost(ctx);
+    if (r < 0) {
+        goto done;
+    }
+    if (r || !plain) {
+        goto hand_on;
     }
     stack = get_slot(ctx, ctx_type, C_STACK);
     if (stack == NULL) {
@@ -641,8 +792,15 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     ok = maybe_flush(t) == 0;
     goto done;
 hand_on: {
+    Py_ssize_t before = stack_len(ctx);
     PyObject *args[4] = {kind, code, offset, arg};
     ok = delegate(s_leave, args, 4) == 0;
+    if (!ok && before > 0 && PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        /* engine.leave had no frame left to run in: take the call off the
+         * stack here, and leave its end for the context's next event to write. */
+        PyErr_Clear();
+        ok = stack_len(ctx) != before || stash_lost(ctx, info, kind, arg, t, before) == 0;
+    }
 }
 done:
     Py_XDECREF(info);
@@ -781,6 +939,93 @@ sp_put(PyObject *self, PyObject *line)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------ SIGTERM
+ *
+ * SIGTERM with the default action ends the process at once, losing the lines
+ * still buffered. Instead of a Python-level handler (which runs only in the main
+ * thread, only between bytecodes, and so could leave a blocked program alive)
+ * a C handler writes one byte to the flusher thread's pipe; the flusher writes
+ * the buffer and calls sigterm_reraise(), which restores the default action and
+ * sends SIGTERM again: the process ends by SIGTERM as before. With no flusher
+ * to tell (fd -1) or a full pipe, the handler does that at once itself.
+ * Python's own view (signal.getsignal) still says SIG_DFL, and a handler the
+ * program sets later replaces this one. */
+#ifndef _WIN32
+static volatile int term_fd = -1;
+
+static void
+on_sigterm(int sig)
+{
+    int saved = errno;
+    int fd = term_fd;
+    if (fd < 0 || write(fd, "T", 1) != 1) {
+        signal(SIGTERM, SIG_DFL);
+        kill(getpid(), SIGTERM);
+    }
+    errno = saved;
+}
+#endif
+
+/* sigterm_install(fd): catch SIGTERM if its action is the default one (or ours
+ * already) and tell fd; -1 stops telling. Returns whether SIGTERM is ours. */
+static PyObject *
+sp_sigterm_install(PyObject *self, PyObject *arg)
+{
+#ifndef _WIN32
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    struct sigaction old;
+    if (sigaction(SIGTERM, NULL, &old) != 0) {
+        Py_RETURN_FALSE;
+    }
+    int ours = !(old.sa_flags & SA_SIGINFO) && old.sa_handler == on_sigterm;
+    if (!ours && ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)) {
+        Py_RETURN_FALSE; /* the program (or its parent) chose what SIGTERM does */
+    }
+    term_fd = (int)fd;
+    if (!ours && fd >= 0) {
+        struct sigaction act;
+        memset(&act, 0, sizeof(act));
+        act.sa_handler = on_sigterm;
+        act.sa_flags = SA_RESTART;
+        sigemptyset(&act.sa_mask);
+        if (sigaction(SIGTERM, &act, NULL) != 0) {
+            term_fd = -1;
+            Py_RETURN_FALSE;
+        }
+    }
+    return PyBool_FromLong(ours || fd >= 0);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
+/* sigterm_reraise(): the buffer is written; end the process by SIGTERM. */
+static PyObject *
+sp_sigterm_reraise(PyObject *self, PyObject *unused)
+{
+#ifndef _WIN32
+    term_fd = -1;
+    signal(SIGTERM, SIG_DFL);
+    kill(getpid(), SIGTERM); /* process-directed: the flusher thread blocks it */
+#endif
+    Py_RETURN_NONE;
+}
+
+/* set_plain(flag): whether only plain text lines are wanted (engine.select_path). */
+static PyObject *
+sp_set_plain(PyObject *self, PyObject *flag)
+{
+    int v = PyObject_IsTrue(flag);
+    if (v < 0) {
+        return NULL;
+    }
+    plain = v;
+    Py_RETURN_NONE;
+}
+
 /* forget(): a traced code object died; its address may come back as another's. */
 static PyObject *
 sp_forget(PyObject *self, PyObject *unused)
@@ -840,7 +1085,8 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *engine = args[0], *output = args[1];
     PyObject *new_infos = NULL, *new_tls = NULL, *new_buffer = NULL, *new_dict = NULL,
-             *new_info_type = NULL, *new_ctx_type = NULL, *kinds[3] = {NULL, NULL, NULL};
+             *new_info_type = NULL, *new_ctx_type = NULL, *kinds[3] = {NULL, NULL, NULL},
+             *new_async_yield = NULL;
     static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
     Py_ssize_t offsets[N_SLOTS];
 
@@ -850,13 +1096,15 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     new_dict = PyObject_GetAttrString(output, "__dict__");
     new_info_type = PyObject_GetAttrString(engine, "CodeInfo");
     new_ctx_type = PyObject_GetAttrString(engine, "Context");
+    new_async_yield = PyObject_GetAttrString(engine, "ASYNC_YIELD");
     for (int i = 0; i < 3; i++) {
         kinds[i] = PyObject_GetAttrString(engine, kind_names[i]);
         if (kinds[i] == NULL) {
             goto error;
         }
     }
-    if (!new_infos || !new_tls || !new_buffer || !new_dict || !new_info_type || !new_ctx_type) {
+    if (!new_infos || !new_tls || !new_buffer || !new_dict || !new_info_type || !new_ctx_type ||
+        !new_async_yield) {
         goto error;
     }
     if (!PyDict_CheckExact(new_infos) || !PyList_CheckExact(new_buffer) ||
@@ -887,6 +1135,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     for (int i = 0; i < 3; i++) {
         replace(&kind_obj[i], kinds[i]);
     }
+    replace(&async_yield, new_async_yield);
     memcpy(slot_off, offsets, sizeof(offsets));
     initialized = 1;
     Py_RETURN_NONE;
@@ -897,6 +1146,7 @@ error:
     Py_XDECREF(new_dict);
     Py_XDECREF(new_info_type);
     Py_XDECREF(new_ctx_type);
+    Py_XDECREF(new_async_yield);
     for (int i = 0; i < 3; i++) {
         Py_XDECREF(kinds[i]);
     }
@@ -922,6 +1172,11 @@ static PyMethodDef methods[] = {
      "sys.monitoring PY_UNWIND callback."},
     {"put", sp_put, METH_O, "put(line): queue one whole line (a str ending in a newline)."},
     {"forget", sp_forget, METH_NOARGS, "forget(): drop the code -> info cache."},
+    {"sigterm_install", sp_sigterm_install, METH_O,
+     "sigterm_install(fd): catch a default SIGTERM and tell fd (-1: stop telling)."},
+    {"sigterm_reraise", sp_sigterm_reraise, METH_NOARGS,
+     "sigterm_reraise(): restore SIGTERM's default action and send it again."},
+    {"set_plain", sp_set_plain, METH_O, "set_plain(flag): the fast way (True) or the engine's."},
     {"format_duration", sp_format_duration, METH_O,
      "format_duration(ns): lines.format_duration in C."},
     {NULL, NULL, 0, NULL},

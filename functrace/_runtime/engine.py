@@ -16,6 +16,7 @@ for coroutine code, never for a nested plain call.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ from functrace._runtime.lines import (
 )
 from functrace._runtime.lines import (
     INDENT,
+    LOST,
     format_duration,
     format_duration_fast,
     task_tag,
@@ -108,6 +110,7 @@ class Context:
         "base",
         "busy",
         "json_head",
+        "lost",
         "prefixes",
         "stack",
         "tag",
@@ -120,6 +123,10 @@ class Context:
         #: A signal handler or a finalizer that Python runs in between (inside our
         #: own code) is not traced at all, rather than at a wrong depth.
         self.busy = False
+        #: Calls whose end could not be written when it happened (the program was at
+        #: its recursion limit): (entry, depth, t, exception, suspended), written by
+        #: this context's next event, before its own.
+        self.lost: list[tuple[list[Any], int, int, str | None, str | None]] = []
         #: The thread's own context; ``None`` for the thread context itself.
         self.base = base
         self.task_id = task_id
@@ -174,16 +181,25 @@ def _decide_process_tag() -> None:
         _pid_in_tag = os.getpid()
 
 
-def _thread_context() -> Context:
+def _thread_context() -> Context | None:
+    """This thread's context, made at its first traced call; None while it is
+    being made (a signal handler or finalizer that runs meanwhile is not traced:
+    it would wait for the lock its own thread holds)."""
     global _threads
-    with _lock:
-        if _threads == 0 and _pid_in_tag is None:
-            _decide_process_tag()
-        _threads += 1
-        ctx = Context(thread_tag(_threads, _pid_in_tag), None, None)
-    _contexts.add(ctx)
-    _tls.base = ctx
-    _tls.cur = ctx
+    if getattr(_tls, "making", False):
+        return None
+    _tls.making = True
+    try:
+        with _lock:
+            if _threads == 0 and _pid_in_tag is None:
+                _decide_process_tag()
+            _threads += 1
+            ctx = Context(thread_tag(_threads, _pid_in_tag), None, None)
+        _contexts.add(ctx)
+        _tls.base = ctx
+        _tls.cur = ctx
+    finally:
+        _tls.making = False
     return ctx
 
 
@@ -275,10 +291,10 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
         if info is None:
             return  # PY_THROW is global: some other generator
         try:
-            ctx: Context = _tls.cur
+            ctx: Context | None = _tls.cur
         except AttributeError:
             ctx = _thread_context()
-        if ctx.busy:
+        if ctx is None or ctx.busy:
             return  # a signal handler or finalizer run by this very event: see Context.busy
         ctx.busy = True
         base = ctx
@@ -291,18 +307,26 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
                     _tls.cur = ctx = task_ctx
                     stack = ctx.stack
             t = _clock()
-            node = None
-            if _recorders:
-                node = _record_enter(ctx, info, t, resumed, stack[-1] if stack else None)
-            entry = [info, t, node, False]
-            stack.append(entry)
-            if _observers:
-                entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
-            if _lines_on:
-                depth = len(stack)
-                if depth <= _max_depth and not _min_duration:
-                    entry[3] = True
-                    _emit_enter(ctx, depth, info, t, resumed)
+            parent = stack[-1] if stack else None
+            entry = [info, t, None, False]
+            stack.append(entry)  # first: whatever fails below, the stack stays true
+            try:
+                if ctx.lost:
+                    _settle_lost(ctx)
+                if _recorders:
+                    entry[2] = _record_enter(ctx, info, t, resumed, parent)
+                if _observers:
+                    entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
+                if _lines_on:
+                    depth = len(stack)
+                    # Ends still waiting to be written come first: then this line waits too.
+                    if depth <= _max_depth and not _min_duration and not ctx.lost:
+                        if parent is not None and not parent[3]:
+                            _write_pending(ctx, depth - 1)  # missed for want of a frame
+                        _emit_enter(ctx, depth, info, t, resumed)
+                        entry[3] = True  # only once written: else its exit writes it
+            except RecursionError:
+                pass  # at the program's recursion limit: the call's exit writes its lines
         finally:
             ctx.busy = base.busy = False
         if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
@@ -330,7 +354,7 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
         ctx.busy = True
         try:
             stack = ctx.stack
-            if (not stack or stack[-1][0] is not info) and not _resync(stack, info):
+            if (not stack or stack[-1][0] is not info) and not _resync(ctx, info, t):
                 return
             exception: str | None = None
             suspended: str | None = None
@@ -346,24 +370,14 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
                     )
                     suspended = "yield" if own else "await"
             entry = stack.pop()
-            t0, node, written = entry[1], entry[2], entry[3]
-            if len(entry) > 4:
-                for obs, token in zip(_observers, entry[4]):
-                    obs.exit(token, t, exception, suspended)
-            if node is not None:
-                node.end_ns = t
-                node.exception = exception
-                node.suspended = suspended
-            if _lines_on:
-                depth = len(stack) + 1
-                if depth <= _max_depth:
-                    duration = t - t0
-                    if written:
-                        _emit_exit(ctx, depth, info, t, duration, exception, suspended)
-                    elif duration >= _min_duration or exception is not None:
-                        _write_pending(ctx, stack)
-                        _emit_enter(ctx, depth, info, t0, False)
-                        _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+            # Queued, then written with any earlier ends still waiting: at the
+            # program's recursion limit there may be no frame to spare for the
+            # writing, and then the context's next event writes them, in order.
+            ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
+            try:
+                _settle_lost(ctx)
+            except RecursionError:
+                pass
         finally:
             ctx.busy = False
         if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
@@ -374,6 +388,60 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
         pass
     except Exception as exc:
         _internal_error(exc)
+
+
+def _close(
+    ctx: Context,
+    entry: list[Any],
+    depth: int,
+    t: int,
+    exception: str | None,
+    suspended: str | None,
+    off_stack: list[tuple[list[Any], int]] | None = None,
+) -> None:
+    """A call (or run) taken off the stack at ``depth`` ends: listeners and lines."""
+    info, t0, node, written = entry[0], entry[1], entry[2], entry[3]
+    ended = None if suspended is LOST else suspended  # listeners see a plain end
+    if len(entry) > 4:
+        for obs, token in zip(_observers, entry[4]):
+            obs.exit(token, t, exception, ended)
+    if node is not None:
+        node.end_ns = t
+        node.exception = exception
+        node.suspended = ended
+    if _lines_on and depth <= _max_depth:
+        duration = t - t0
+        if written:
+            _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+        elif duration >= _min_duration or exception is not None:
+            _write_pending(ctx, depth - 1, off_stack)
+            _emit_enter(ctx, depth, info, t0, False)
+            _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+
+
+def _settle_lost(ctx: Context) -> None:
+    """Write the ends that could not be written when they happened, in order."""
+    lost = ctx.lost
+    while lost:
+        entry, depth, t, exception, suspended = lost[0]
+        # Ancestors whose enter line is still unwritten may be off the stack too,
+        # further down this list: started no later, shallower.
+        off_stack = sorted(
+            ((e, d) for e, d, *_ in lost[1:] if not e[3] and d < depth and e[1] <= entry[1]),
+            key=lambda pair: pair[1],
+        )
+        _close(ctx, entry, depth, t, exception, suspended, off_stack)
+        del lost[0]  # only once written: at the limit still, the rest wait again
+
+
+def settle_all_lost() -> None:
+    """At exit: what the last events could not write."""
+    for ctx in list(_contexts):
+        if ctx.lost and not ctx.busy:
+            try:
+                _settle_lost(ctx)
+            except Exception:
+                pass
 
 
 # The fast path: text lines, no filters, recordings or observers (the default).
@@ -399,7 +467,7 @@ def fast_enter(
         except AttributeError:
             return enter(resumed, code)
         stack = ctx.stack
-        if not stack or info.is_async or ctx.busy:
+        if not stack or info.is_async or ctx.busy or ctx.lost:
             return enter(resumed, code)
         ctx.busy = True
         try:
@@ -444,6 +512,7 @@ def fast_leave(
             or stack[-1][0] is not info
             or stack[-1][3] is not True
             or ctx.busy
+            or ctx.lost
         ):
             # Not a nested call's return, or its enter line is still pending
             # (written under a depth or duration filter that is gone now).
@@ -472,23 +541,34 @@ def fast_leave(
         _internal_error(error)
 
 
-def _resync(stack: list[list[Any]], info: CodeInfo) -> bool:
-    # An exit that is not the innermost call's: events were missed (tracing was
-    # switched on mid-call, or off and on again). Drop what can no longer end.
+def _resync(ctx: Context, info: CodeInfo, t: int) -> bool:
+    """An end that is not the innermost call's: events were missed (tracing was
+    switched on mid-call, or the program was at its recursion limit with no
+    compiled path to keep count). Calls above ``info``'s can no longer end: each
+    gets an exit line marked ``lost``. False if ``info`` is not running at all."""
+    stack = ctx.stack
     for i in range(len(stack) - 1, -1, -1):
         if stack[i][0] is info:
-            del stack[i + 1 :]
+            while len(stack) > i + 1:
+                entry = stack.pop()
+                if entry[3]:
+                    ctx.lost.append((entry, len(stack) + 1, t, None, LOST))
             return True
     return False
 
 
-def _write_pending(ctx: Context, stack: list[list[Any]]) -> None:
+def _write_pending(
+    ctx: Context, upto: int, off_stack: list[tuple[list[Any], int]] | None = None
+) -> None:
     # With a minimum duration, enter lines wait until the call turns out long
     # enough; a long call writes its waiting ancestors first, outermost first.
-    for depth, entry in enumerate(stack, start=1):
+    # (So do calls whose enter could not be written for want of a frame.)
+    pending = list(enumerate(ctx.stack[:upto], start=1))
+    pending += [(depth, entry) for entry, depth in off_stack or ()]
+    for depth, entry in pending:
         if not entry[3] and depth <= _max_depth:
-            entry[3] = True
             _emit_enter(ctx, depth, entry[0], entry[1], False)
+            entry[3] = True
 
 
 # ---------------------------------------------------------------- line formats
@@ -547,9 +627,12 @@ def _json_exit(
     exception: str | None,
     suspended: str | None,
 ) -> None:
-    kind = "exit" if suspended is None else "suspend"
+    kind = "exit" if suspended is None or suspended is LOST else "suspend"
     exc = "null" if exception is None else json.dumps(exception)
-    susp = "null" if suspended is None else f'"{suspended}"'
+    if suspended is LOST:
+        susp = 'null,"lost":true'
+    else:
+        susp = "null" if suspended is None else f'"{suspended}"'
     _put(
         f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
         f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}}}\n'
@@ -614,7 +697,7 @@ def _write_running() -> None:
 # functrace._runtime._speedups (built from _speedups.c when a compiler was there)
 # is fast_enter / fast_leave in C, with the same effects and the same hand-offs
 # to enter / leave. Missing, or of another API version: the Python path runs.
-_SPEEDUPS_API = 3
+_SPEEDUPS_API = 5
 _native: Any = None
 _speedups_on = True
 
@@ -645,10 +728,15 @@ def _use_speedups(on: bool) -> None:
     select_path()
 
 
+def native_module() -> Any:
+    """The compiled module when it is loaded (and allowed), else None."""
+    return _native if _speedups_on else None
+
+
 def native_callbacks() -> tuple[Callable[..., Any], ...] | None:
     """When the compiled path is in force: its ``sys.monitoring`` callbacks for
     PY_START, PY_RESUME, PY_THROW, PY_RETURN, PY_YIELD and PY_UNWIND."""
-    if _native is None or current != (_native.enter, _native.leave):
+    if _native is None or current[0] is not _native.enter:
         return None
     n = _native
     return (n.py_start, n.py_resume, n.py_resume, n.py_return, n.py_yield, n.py_unwind)
@@ -672,12 +760,16 @@ def select_path() -> None:
         and not _recorders
         and not _observers
     )
-    if not plain:
-        chosen = (enter, leave)
-    elif _speedups_on and _native is not None:
+    if _speedups_on and _native is not None:
+        # Always the compiled entry points: they take the fast way when plain,
+        # else hand on to enter/leave, and keep the stack right when the
+        # program's recursion limit leaves no frame for them (see Context.lost).
+        _native.set_plain(plain)
         chosen = (_native.enter, _native.leave)
-    else:
+    elif plain:
         chosen = (fast_enter, fast_leave)
+    else:
+        chosen = (enter, leave)
     if chosen != current:
         current = chosen
         for listener in _path_listeners:
@@ -802,7 +894,7 @@ def _after_fork_in_child() -> None:
     _pid_in_tag = os.getpid()
     _task_contexts.clear()
     _contexts.clear()
-    for name in ("cur", "base"):
+    for name in ("cur", "base", "making"):
         try:
             delattr(_tls, name)
         except AttributeError:
@@ -811,3 +903,5 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+# Before output's own exit flush (atexit runs the last registered first).
+atexit.register(settle_all_lost)

@@ -16,6 +16,7 @@ __all__ = [
     "EXIT",
     "INDENT",
     "LINE_RE",
+    "LOST",
     "format_duration",
     "format_duration_fast",
     "parse_duration",
@@ -26,6 +27,9 @@ __all__ = [
 ENTER = "->"
 EXIT = "<-"
 INDENT = "    "
+#: The last word of an exit line whose call's real end was never seen (the events
+#: were missed): the duration runs to when that became known. jsonl: "lost": true.
+LOST = "lost"
 
 #: Matches one text line; groups: tag, indent, arrow, name, details (or None).
 LINE_RE = re.compile(

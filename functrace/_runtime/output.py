@@ -24,7 +24,7 @@ import stat
 import sys
 import threading
 import time
-from typing import IO
+from typing import IO, Any
 
 from functrace._runtime.notices import notice
 
@@ -356,54 +356,95 @@ def _end_of(fd: int) -> int | None:
 # Lines must reach the output within the interval even when no traced call
 # happens to notice the time (an idle server, a worker waiting for work). A
 # thread of the low-level _thread module does that: it is not in
-# threading.enumerate(), so the program's view of its own threads is unchanged,
-# and it is stopped around fork(), so the program stays single-threaded there
-# (3.12+ warns about fork() in a multi-threaded process).
+# threading.enumerate(), so the program's view of its own threads is unchanged;
+# it blocks every signal, so none meant for the program lands on it; and it is
+# stopped around fork(), so the program stays single-threaded there (3.12+ warns
+# about fork() in a multi-threaded process). It sleeps on a pipe: b"S" stops it,
+# b"T" comes from the compiled module's SIGTERM handler (see sigterm_install).
 _flusher_pid = 0
 _flusher_tid = 0
-_stop_flusher = _thread.allocate_lock()
 _flusher_done = _thread.allocate_lock()
+_wake: tuple[int, int] | None = None  # the pipe (read end, write end)
+#: The compiled module: offered by exits.py (_sigterm_native), and once it
+#: catches SIGTERM for the flusher (_sigterm).
+_sigterm_native: Any = None
+_sigterm: Any = None
 
 
 def _start_flusher() -> None:
-    global _flusher_pid, _flusher_tid
+    global _flusher_pid, _flusher_tid, _wake
     if _flusher_pid == os.getpid():
         return
-    _flusher_pid = os.getpid()
-    _flusher_tid = 0
-    if not _stop_flusher.locked():
-        _stop_flusher.acquire()
-    if _flusher_done.locked():
-        _flusher_done.release()
     try:
-        _thread.start_new_thread(_flush_loop, ())
-    except RuntimeError:  # the interpreter is shutting down
+        if _wake is None:
+            r, w = os.pipe()
+            for fd in (r, w):
+                os.set_blocking(fd, False)
+                os.set_inheritable(fd, False)
+            _wake = (r, w)
+        _flusher_pid, _flusher_tid = os.getpid(), 0
+        if _flusher_done.locked():
+            _flusher_done.release()
+        _thread.start_new_thread(_flush_loop, (_wake[0],))
+    except (OSError, RuntimeError):  # no pipes or threads left, or shutting down
         _flusher_pid = 0
+        return
+    _arm_sigterm()
 
 
-def _flush_loop() -> None:
+def _flush_loop(wake: int) -> None:
     global _flusher_tid
     _flusher_done.acquire()
-    _flusher_tid = _thread.get_native_id()
-    while not _stop_flusher.acquire(timeout=_INTERVAL_NS / 1e9):
-        if buffer and time.perf_counter_ns() >= next_flush_ns:
-            try:
+    try:
+        import select
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        _flusher_tid = _thread.get_native_id()
+        while True:
+            ready, _, _ = select.select([wake], [], [], _INTERVAL_NS / 1e9)
+            word = os.read(wake, 64) if ready else b""
+            if b"T" in word and _sigterm is not None:
                 flush()
-            except BaseException:
-                pass  # the next call's flush will say what failed
-    _stop_flusher.release()
-    _flusher_done.release()
+                _sigterm.sigterm_reraise()  # ends the process, by SIGTERM
+            if b"S" in word:
+                return
+            if buffer and time.perf_counter_ns() >= next_flush_ns:
+                flush()
+    except BaseException:
+        pass  # the next call's flush will say what failed
+    finally:
+        _flusher_done.release()
+
+
+def catch_sigterm(native: Any) -> None:
+    """Let the compiled module catch a default SIGTERM for the flusher, whenever it runs."""
+    global _sigterm_native
+    _sigterm_native = native
+    if _flusher_pid == os.getpid():
+        _arm_sigterm()
+
+
+def _arm_sigterm() -> None:
+    global _sigterm
+    native = _sigterm_native
+    if native is not None and _wake is not None and native.sigterm_install(_wake[1]):
+        _sigterm = native
 
 
 def _stop_flusher_thread(wait_s: float) -> bool:
     """Stop the flusher and wait (at most ``wait_s``) until its thread is gone;
     whether it was running."""
     global _flusher_pid
-    if _flusher_pid != os.getpid():
+    if _flusher_pid != os.getpid() or _wake is None:
         return False
     _flusher_pid = 0
-    if _stop_flusher.locked():
-        _stop_flusher.release()
+    if _sigterm is not None:
+        _sigterm.sigterm_install(-1)  # SIGTERM now acts at once, as by default
+    try:
+        os.write(_wake[1], b"S")
+    except OSError:
+        pass
     if _flusher_done.acquire(timeout=wait_s):
         _flusher_done.release()
     # The function has returned; the thread itself ends a moment later.
@@ -453,9 +494,17 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global lock, next_flush_ns, lines_lost, _stop_flusher, _flusher_done
+    global lock, next_flush_ns, lines_lost, _flusher_done, _wake
     lock = threading.RLock()
-    _stop_flusher, _flusher_done = _thread.allocate_lock(), _thread.allocate_lock()
+    _flusher_done = _thread.allocate_lock()
+    # A pipe of its own: a SIGTERM to the child must wake the child's flusher only.
+    if _wake is not None:
+        for fd in _wake:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _wake = None
     # The parent writes the lines buffered before the fork; a {pid} file is the child's own.
     del buffer[:]
     lines_lost = 0

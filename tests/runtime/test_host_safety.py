@@ -20,6 +20,7 @@ from tests.helpers import clean_env, run_python
 HEADER = textwrap.dedent(
     """
     import os, sys, threading, time
+    import faulthandler; faulthandler.dump_traceback_later(25, exit=True)
     import functrace
 
     @functrace.trace
@@ -200,13 +201,54 @@ def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path)
     assert foreign == []
 
 
+def needs_compiled_path() -> None:
+    proc = run_python(["-c", "import functrace._runtime._speedups"])
+    if proc.returncode or os.environ.get("FUNCTRACE_SPEEDUPS", "1") in ("0", "off", "false", "no"):
+        pytest.skip("SIGTERM is caught by the compiled module's C handler")
+
+
 def test_sigterm_writes_the_buffer_and_still_ends_by_sigterm(tmp_path: Path) -> None:
+    needs_compiled_path()
     out = tmp_path / "trace.log"
     program = HEADER + "for i in range(500):\n    root(i)\nos.kill(os.getpid(), 15)\ntime.sleep(5)"
     proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
     assert proc.returncode == -signal.SIGTERM
     lines = out.read_text().splitlines()
     assert len(lines) == 2000 and balanced(lines) == {}
+
+
+def test_sigterm_ends_a_program_blocked_in_threads_at_once(tmp_path: Path) -> None:
+    needs_compiled_path()
+    # Whichever thread the kernel hands SIGTERM to, and whatever the main thread is
+    # blocked in, the process still ends by SIGTERM, promptly, with its lines.
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        import signal
+        ev = threading.Event()
+        threads = [threading.Thread(target=ev.wait) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(100):
+            root(i)
+        print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
+        threads[0].join()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program],
+        env=clean_env(FUNCTRACE_OUTPUT=str(out)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "True\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(out.read_text().splitlines()) == 400
 
 
 def test_the_programs_own_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
@@ -441,3 +483,42 @@ def test_general_and_compiled_lines_interleave_without_loss(tmp_path: Path) -> N
     lines = out.read_text().splitlines()
     assert sum(1 for line in lines if "leaf" in line and "->" in line and "(-" not in line) >= 12000
     assert balanced(lines) == {}
+
+
+RECURSION = HEADER + textwrap.dedent(
+    """
+    import json
+    from functrace._runtime import engine
+
+    @functrace.trace
+    def down(n):
+        return down(n + 1)
+
+    @functrace.trace
+    def top():
+        for _ in range(5):
+            try:
+                down(0)
+            except RecursionError:
+                pass
+        return root()
+
+    print(engine._native is not None)
+    top()
+    """
+)
+
+
+@pytest.mark.parametrize("env", [{}, {"FUNCTRACE_MAX_DEPTH": "100000"}], ids=["plain", "filtered"])
+def test_recursion_errors_leave_every_depth_true(env: dict[str, str]) -> None:
+    proc = run_python(["-c", RECURSION], env=env)
+    if proc.stdout != "True\n":
+        pytest.skip("the compiled path keeps count at the recursion limit; it is not built")
+    if sys.version_info < (3, 12) and env:
+        pytest.skip("3.10/3.11 wrappers: a call to the compiled path itself can fail at the limit")
+    lines = proc.stderr.splitlines()
+    assert balanced(lines) == {}
+    assert lines[-1].startswith("t[01]:    <-__main__.top ")
+    assert sum("->__main__.down" in line for line in lines) == sum(
+        "<-__main__.down" in line for line in lines
+    )
