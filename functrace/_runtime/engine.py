@@ -370,14 +370,20 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
                     )
                     suspended = "yield" if own else "await"
             entry = stack.pop()
-            # Queued, then written with any earlier ends still waiting: at the
-            # program's recursion limit there may be no frame to spare for the
-            # writing, and then the context's next event writes them, in order.
-            ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
-            try:
-                _settle_lost(ctx)
-            except RecursionError:
-                pass
+            # At the program's recursion limit there may be no frame to spare for
+            # the writing: then the end waits on ctx.lost, behind any earlier ones,
+            # and the context's next event writes them all, in order.
+            if ctx.lost:
+                ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
+                try:
+                    _settle_lost(ctx)
+                except RecursionError:
+                    pass
+            else:
+                try:
+                    _close(ctx, entry, len(stack) + 1, t, exception, suspended)
+                except RecursionError:
+                    ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
         finally:
             ctx.busy = False
         if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
@@ -426,10 +432,12 @@ def _settle_lost(ctx: Context) -> None:
         entry, depth, t, exception, suspended = lost[0]
         # Ancestors whose enter line is still unwritten may be off the stack too,
         # further down this list: started no later, shallower.
-        off_stack = sorted(
-            ((e, d) for e, d, *_ in lost[1:] if not e[3] and d < depth and e[1] <= entry[1]),
-            key=lambda pair: pair[1],
-        )
+        off_stack = None
+        if not entry[3] and len(lost) > 1:
+            off_stack = sorted(
+                ((e, d) for e, d, *_ in lost[1:] if not e[3] and d < depth and e[1] <= entry[1]),
+                key=lambda pair: pair[1],
+            )
         _close(ctx, entry, depth, t, exception, suspended, off_stack)
         del lost[0]  # only once written: at the limit still, the rest wait again
 
