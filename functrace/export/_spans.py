@@ -53,6 +53,7 @@ class Span:
         "trace_id",
         "unfinished",
     )
+    # Ids are kept as the hex text every format writes (made once per span).
 
     def __init__(self, frame: Frame, span_id: int, parent_id: int, trace_id: int, pid: int) -> None:
         self.name = frame.name
@@ -63,7 +64,7 @@ class Span:
         self.end = frame.start_ns
         self.resumed = frame.resumed
         self.span_id = span_id
-        self.parent_id = parent_id  # 0: none
+        self.parent_id = parent_id  # "": none
         self.trace_id = trace_id
         self.pid = pid
         self.runs = 1
@@ -111,9 +112,11 @@ class SpanWriter(Writer):
         super().__init__(out, scan)
         self.service_name = service_name
         self.rng = random.Random(seed)
-        self.fixed_trace_id = trace_id
-        self.root_parent = parent_span_id or 0
-        self.trace_ids: dict[int, int] = {}
+        self.fixed_trace_id = f"{trace_id:032x}" if trace_id else ""
+        self.root_parent = f"{parent_span_id:016x}" if parent_span_id else ""
+        #: tag -> (pid, trace id): one trace per process run.
+        self.processes: dict[str, tuple[int, str]] = {}
+        self.trace_ids: dict[int, str] = {}
         #: tag -> depth -> a coroutine's span waiting at that depth for its next run.
         self.parked: dict[str, dict[int, Span]] = {}
         self.spool = Spool()
@@ -125,8 +128,13 @@ class SpanWriter(Writer):
         #: (name, file, line, tag) -> its fixed attributes, encoded.
         self._fixed: dict[tuple[str, str, int, str], str] = {}
 
-    def _new_id(self, bits: int) -> int:
-        return self.rng.getrandbits(bits) or 1
+    def _process(self, tag: str) -> tuple[int, str]:
+        pid = pid_of(self.scan.thread_ids, tag)
+        trace_id = self.fixed_trace_id or self.trace_ids.get(pid)
+        if not trace_id:
+            trace_id = self.trace_ids[pid] = f"{self.rng.getrandbits(128) or 1:032x}"
+        process = self.processes[tag] = (pid, trace_id)
+        return process
 
     def opened(self, frame: Frame) -> None:
         if self.known_offset is None and self.scan.exact:
@@ -142,12 +150,10 @@ class SpanWriter(Writer):
                     self._write(parked)
         if span is None:
             parent = frame.parent
-            pid = pid_of(self.scan.thread_ids, frame.tag)
-            trace_id = self.fixed_trace_id or self.trace_ids.get(pid)
-            if trace_id is None:
-                trace_id = self.trace_ids[pid] = self._new_id(128)
+            pid, trace_id = self.processes.get(frame.tag) or self._process(frame.tag)
             parent_id = parent.data.span_id if parent is not None else self.root_parent
-            span = Span(frame, self._new_id(64), parent_id, trace_id, pid)
+            span_id = f"{self.rng.getrandbits(64) or 1:016x}"
+            span = Span(frame, span_id, parent_id, trace_id, pid)
         frame.data = span
 
     def closed(self, frame: Frame) -> None:
@@ -178,20 +184,10 @@ class SpanWriter(Writer):
             if len(self._fixed) >= 50_000:
                 self._fixed.clear()
             self._fixed[function] = fixed
-        own = span.own_attributes()
-        if own:
-            fixed += "," + self.encode_attributes(own)
+        if span.runs > 1 or span.suspended or span.resumed or span.unfinished:
+            fixed += "," + self.encode_attributes(span.own_attributes())
         text = self.encode(span, fixed)
         self.spool.add(key, ",\n" + text if count else text)
-
-    def time_ns(self, t: int) -> str:
-        """A time in epoch nanoseconds, or a marker filled in at the end."""
-        offset = self.known_offset
-        return f"\x00{t}\x00" if offset is None else str(t + offset)
-
-    def time_us(self, t: int) -> str:
-        offset = self.known_offset
-        return f"\x01{t}\x01" if offset is None else str((t + offset) // 1000)
 
     def encode(self, span: Span, attributes: str) -> str:
         """One span; ``attributes`` already encoded by :meth:`encode_attributes`."""

@@ -34,26 +34,27 @@ class OtlpJsonWriter(SpanWriter):
         return _attributes(attributes)
 
     def encode(self, span: Span, attributes: str) -> str:
-        parts = [f'{{"traceId":"{span.trace_id:032x}","spanId":"{span.span_id:016x}"']
-        if span.parent_id:
-            parts.append(f',"parentSpanId":"{span.parent_id:016x}"')
-        end = self.time_ns(span.end)
-        parts.append(
-            f',"name":{jstr(span.name)},"kind":{_KIND_INTERNAL},'
-            f'"startTimeUnixNano":"{self.time_ns(span.start)}",'
-            f'"endTimeUnixNano":"{end}",'
-            f'"attributes":[{attributes}]'
-        )
-        if span.exception is not None:
+        offset = self.known_offset
+        if offset is None:
+            start, end = f"\x00{span.start}\x00", f"\x00{span.end}\x00"
+        else:
+            start, end = str(span.start + offset), str(span.end + offset)
+        parent = f',"parentSpanId":"{span.parent_id}"' if span.parent_id else ""
+        if span.exception is None:
+            tail = ',"status":{}}'
+        else:
             exc = jstr(span.exception)
-            parts.append(
+            tail = (
                 f',"events":[{{"timeUnixNano":"{end}","name":"exception","attributes":'
                 f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}]}}],'
                 f'"status":{{"code":{_STATUS_ERROR},"message":{exc}}}}}'
             )
-        else:
-            parts.append(',"status":{}}')
-        return "".join(parts)
+        return (
+            f'{{"traceId":"{span.trace_id}","spanId":"{span.span_id}"{parent},'
+            f'"name":{jstr(span.name)},"kind":{_KIND_INTERNAL},'
+            f'"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}",'
+            f'"attributes":[{attributes}]{tail}'
+        )
 
     def write_all(self, epoch_offset_ns: int) -> None:
         out = self.out

@@ -29,24 +29,25 @@ class ZipkinWriter(SpanWriter):
         return ",".join(f"{jstr(k)}:{jstr(_tag(v))}" for k, v in attributes.items())
 
     def encode(self, span: Span, attributes: str) -> str:
-        parts = [f'{{"traceId":"{span.trace_id:032x}","id":"{span.span_id:016x}"']
-        if span.parent_id:
-            parts.append(f',"parentId":"{span.parent_id:016x}"')
-        duration = max(1, -(-(span.end - span.start) // 1000))  # µs, rounded up
-        parts.append(
-            f',"name":{jstr(span.name)},"timestamp":{self.time_us(span.start)},'
-            f'"duration":{duration},{self.endpoint}'
-        )
-        if self.debug:
-            parts.append(',"debug":true')
+        offset = self.known_offset
+        if offset is None:
+            start, end = f"\x01{span.start}\x01", f"\x01{span.end}\x01"
+        else:
+            start, end = str((span.start + offset) // 1000), str((span.end + offset) // 1000)
+        duration = -(-(span.end - span.start) // 1000) or 1  # µs, rounded up, at least 1
+        parent = f',"parentId":"{span.parent_id}"' if span.parent_id else ""
+        debug = ',"debug":true' if self.debug else ""
+        annotations = ""
         if span.exception is not None:
             attributes += f',"error":{jstr(span.exception)}'
-            parts.append(
-                f',"annotations":[{{"timestamp":{self.time_us(span.end)},'
-                f'"value":{jstr("exception: " + span.exception)}}}]'
-            )
-        parts.append(f',"tags":{{{attributes}}}}}')
-        return "".join(parts)
+            value = jstr("exception: " + span.exception)
+            annotations = f',"annotations":[{{"timestamp":{end},"value":{value}}}]'
+        return (
+            f'{{"traceId":"{span.trace_id}","id":"{span.span_id}"{parent},'
+            f'"name":{jstr(span.name)},"timestamp":{start},"duration":{duration},'
+            f"{self.endpoint}{debug}{annotations},"
+            f'"tags":{{{attributes}}}}}'
+        )
 
     def write_all(self, epoch_offset_ns: int) -> None:
         self.out.write("[\n")
