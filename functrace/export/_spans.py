@@ -55,7 +55,7 @@ class Span:
     )
     # Ids are kept as the hex text every format writes (made once per span).
 
-    def __init__(self, frame: Frame, span_id: int, parent_id: int, trace_id: int, pid: int) -> None:
+    def __init__(self, frame: Frame, span_id: str, parent_id: str, trace_id: str, pid: int) -> None:
         self.name = frame.name
         self.tag = frame.tag
         self.file = frame.file
