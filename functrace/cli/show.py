@@ -92,6 +92,8 @@ def command(
 
     if summary and focus:
         raise click.UsageError("--summary and --focus are two different views: pick one")
+    if focus and name:
+        raise click.UsageError("--focus NAME already names the function: drop --name")
     selection = Selection(tags, name, min_duration, max_depth)
     scan = Scan()
     out = sys.stdout

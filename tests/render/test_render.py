@@ -236,6 +236,8 @@ def test_focus_prints_each_chain_once_with_counts(tmp_path: Path) -> None:
     )
     code, out, _ = run(tmp_path, "--focus", "fetch", "--depth", "1", "--tag", "1", text=FOCUS)
     assert out == "calls   total  call chain\n    3  4.01ms  … > app.handle > app.fetch\n"
+    assert run(tmp_path, "--focus", "fetch", "--name", "x", text=FOCUS)[0] == 2
+    assert run(tmp_path, "--focus", "fetch", "--summary", text=FOCUS)[0] == 2
     code, out, _ = run(tmp_path, "--focus", "fetch", "--min-duration", "1ms", text=FOCUS)
     assert out.splitlines()[1:] == [
         "    2  4.00ms  app.main > app.handle > app.fetch",
