@@ -11,15 +11,22 @@ expression, operator precedence included, so that ``a*b + c*d + e*f`` counts 3, 
 5. It never understates the depth of valid Python; it may overstate it.
 
 A level of ``lambda`` costs the parser about twice the stack of an operator, so it
-counts 2. The limit scales with the stack the process may use (``ulimit -s``).
+counts 2. The depth limit scales with the stack the process may use (``ulimit -s``).
+
+Depth is not all: libcst's memory grows with the square of the length of right-nested
+chains (``- - - x``, ``lambda: lambda: ...``) and of bracket depth, and its time with
+the square of long left-nested chains, so the same scan also sums those costs over
+the file and :data:`LIMITS` caps them. None of 33,706 files of CPython's standard
+libraries, their site-packages and the Google Cloud SDK is refused.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import NamedTuple
 
-__all__ = ["MAX_COST", "MAX_DEPTH", "Measure", "depth_limit", "measure", "too_complex"]
+__all__ = ["LIMITS", "MAX_DEPTH", "Measure", "depth_limit", "measure", "too_complex"]
 
 #: Deepest expression (in the units of :func:`expression_depth`) given to libcst with
 #: an 8 MiB stack. libcst crashes from about 3,500 nested ``lambda`` (7,000 units),
@@ -28,9 +35,6 @@ __all__ = ["MAX_COST", "MAX_DEPTH", "Measure", "depth_limit", "measure", "too_co
 #: implicitly concatenated strings), the next 562.
 MAX_DEPTH = 3000
 
-#: Largest :attr:`Measure.cost` given to libcst (at most about 200 MB): 1.7 GB for 3,000 nested
-#: ``lambda`` (cost 9 million), 0.5 GB for 3,000 unary ``-`` (4.5 million).
-MAX_COST = 1_000_000
 
 _REFERENCE_STACK = 8 * 1024 * 1024
 
@@ -119,7 +123,6 @@ _NOT_OPERANDS = frozenset(
 )
 # Whose chains cost libcst memory quadratic in their length.
 _QUADRATIC = tuple(cls in (_LAMBDA, _IF, _NOT, _UNARY, _POW, _AWAIT) for cls in range(_PRIMARY + 1))
-_NO_LIMIT = 1 << 62
 _FIELD = re.compile(rb"\{[^{}]*")
 _FIELD_NESTING = re.compile(
     rb"[-+*/%@&|^~<>!.]|(?<![\w\x80-\xff])(?:not|lambda|and|or|if|await)(?![\w\x80-\xff])"
@@ -138,36 +141,68 @@ def depth_limit() -> int:
     return max(100, MAX_DEPTH * soft // _REFERENCE_STACK)
 
 
-def too_complex(src: bytes, max_depth: int | None = None, max_cost: int = MAX_COST) -> str | None:
-    """Why libcst must not be given ``src``, if its expressions nest too deeply or its
-    nested prefix operators would need too much memory."""
-    max_depth = depth_limit() if max_depth is None else max_depth
-    if len(src) <= max_depth and len(src) * len(src) <= max_cost:  # a level takes a byte
-        return None
-    found = measure(src, max_depth, max_cost)
-    if found.depth > max_depth:
-        return f"cannot parse: expressions nested more than {max_depth} deep (too deep for libcst)"
-    if found.cost > max_cost:
-        return (
-            "cannot parse: unary operators, not, lambda, await, ** or if-else nested "
-            "too deeply for libcst's memory"
-        )
-    return None
-
-
 class Measure(NamedTuple):
     #: The estimated depth of the deepest expression.
     depth: int
     #: Sum over chains of right-nested prefix operators and conditional expressions
-    #: of n * (n + 1) / 2: libcst's memory grows with the square of their length.
+    #: of n * (n - 1) / 2 (a lambda counting 2): libcst's memory grows with the square
+    #: of their length.
     cost: int
+    #: Sum over opening brackets of how many brackets are open: libcst's memory grows
+    #: with the square of their depth (about 4 KB a unit for nested calls).
+    brackets: int
+    #: Sum over nesting steps of how far past 100 deep they go: libcst's time grows
+    #: with the square of long chains (about 1 microsecond a unit).
+    spread: int
 
 
-def measure(src: bytes, max_depth: int = _NO_LIMIT, max_cost: int = _NO_LIMIT) -> Measure:
+_SPREAD_FROM = 100
+
+#: What libcst is given at most. libcst dies of a stack overflow from about 3,500
+#: nested ``lambda`` (depth 7,000), 6,900 chained ``+``, 8,200 unary ``-`` or ``not``;
+#: the deepest in CPython's standard library and a large set of site-packages is
+#: 2,215 (``pydoc_data/topics.py``: implicitly concatenated strings). Cost: 3,000
+#: nested ``lambda`` (9 million) take 1.7 GB, 3,000 unary ``-`` (4.5 million) 0.5 GB.
+#: Brackets: 2 MiB of lines nested 190 deep took 23 GB; nested calls take about 4 KB
+#: a unit; the most found in a real file is 48,000. Spread: a chain of 2,900 ``+``
+#: (3.9 million) takes 4 s to parse; ``topics.py`` has 5.8 million.
+LIMITS = Measure(depth=MAX_DEPTH, cost=1_000_000, brackets=500_000, spread=20_000_000)
+
+_NO_LIMITS = Measure(*[1 << 62] * 4)
+
+
+def too_complex(src: bytes, limits: Measure | None = None) -> str | None:
+    """Why libcst must not be given ``src``, if its expressions nest too deeply or
+    would cost too much memory or time (see :data:`LIMITS`)."""
+    if limits is None:
+        limits = LIMITS._replace(depth=depth_limit())
+    small = min(limits.depth, math.isqrt(2 * min(limits.cost, limits.brackets, limits.spread)))
+    if len(src) <= small:  # a level takes a byte at least
+        return None
+    found = measure(src, limits)
+    if found.depth > limits.depth:
+        return (
+            f"cannot parse: expressions nested more than {limits.depth} deep (too deep for libcst)"
+        )
+    if found.cost > limits.cost:
+        return (
+            "cannot parse: unary operators, not, lambda, await, ** or if-else nested "
+            "too deeply for libcst's memory"
+        )
+    if found.brackets > limits.brackets:
+        return "cannot parse: brackets nested deeply too often for libcst's memory"
+    if found.spread > limits.spread:
+        return "cannot parse: too many very long chains of operators or strings for libcst's time"
+    return None
+
+
+def measure(src: bytes, limits: Measure = _NO_LIMITS) -> Measure:
     """How deeply the expressions of ``src`` nest (brackets, operators, ``not``,
     ``lambda``, ``await``, conditional expressions, trailers, implicitly concatenated
-    strings), and what their right-nested chains cost. Stops early once ``max_depth``
-    or ``max_cost`` is exceeded."""
+    strings), and what they cost (see :class:`Measure`). Stops early once one of
+    ``limits`` is exceeded."""
+    max_depth, max_cost, max_brackets, max_spread = limits
+    brackets = spread = 0
     deepest = 0
     cost = 0
     outer = 0  # the depth of the enclosing brackets
@@ -235,6 +270,9 @@ def measure(src: bytes, max_depth: int = _NO_LIMIT, max_cost: int = _NO_LIMIT) -
                     chain.append([_PRIMARY, 1])
                 depth += 1
             levels.append((outer, depth, chain))
+            brackets += len(levels)
+            if brackets > max_brackets:
+                break
             outer += depth + 1
             depth = 0
             chain = []
@@ -261,18 +299,21 @@ def measure(src: bytes, max_depth: int = _NO_LIMIT, max_cost: int = _NO_LIMIT) -
             continue
         if chain and chain[-1][0] == cls:
             entry = chain[-1]
-            entry[1] += add
             if _QUADRATIC[cls]:
                 cost += entry[1]
+            entry[1] += add
         else:
             chain.append([cls, add])
-            if _QUADRATIC[cls]:
-                cost += add
         depth += add
-        if outer + depth > deepest:
-            deepest = outer + depth
+        total = outer + depth
+        if total > _SPREAD_FROM:
+            spread += total - _SPREAD_FROM
+            if spread > max_spread:
+                break
+        if total > deepest:
+            deepest = total
             if deepest > max_depth:
                 break
         if cost > max_cost:
             break
-    return Measure(deepest, cost)
+    return Measure(deepest, cost, brackets, spread)

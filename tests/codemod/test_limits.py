@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from functrace.codemod import Status, instrument_source, strip_source
-from functrace.codemod._nesting import MAX_COST, MAX_DEPTH, depth_limit, measure, too_complex
+from functrace.codemod._nesting import LIMITS, MAX_DEPTH, depth_limit, measure, too_complex
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,20 +99,42 @@ def test_real_code_is_far_below_the_limits() -> None:
     # generated polynomials run to hundreds of terms.
     topics = b"topics = {'a': " + b"\n".join([b"'line\\n'"] * 2215) + b"}\n"
     assert measure(topics).depth == 2215
-    assert too_complex(topics, MAX_DEPTH) is None
+    assert too_complex(topics, LIMITS) is None
     terms = " + ".join(f"{i}*p**{i % 7}*q*r**2*s" for i in range(300))
     poly = f"def f(p, q, r, s):\n    return -({terms})\n".encode()
     found = measure(poly)
-    assert found.depth < 320 and found.cost < 610  # 1 per short chain (`**`, unary -)
+    assert found.depth < 320 and found.cost == 0  # short chains cost nothing
     assert instrument_source(poly).status is Status.CHANGED
 
 
 def test_right_nested_chains_are_priced_by_their_square() -> None:
-    assert measure(b"x = " + b"-" * 100 + b"1").cost == 100 * 101 // 2
-    assert measure(b"x = -1\n" * 100).cost == 100  # many short chains are cheap
+    assert measure(b"x = " + b"-" * 100 + b"1").cost == 100 * 99 // 2
+    assert measure(b"x = [" + b"-1, " * 100 + b"]").cost == 0  # single ones cost nothing
+    assert measure(b"x = " + b"lambda: " * 100 + b"1").cost == 100 * 99
     deep = b"x = " + b"-" * 1500 + b"1\n"
-    assert measure(deep).cost > MAX_COST
-    assert "too deeply for libcst's memory" in (too_complex(deep, MAX_DEPTH) or "")
+    assert measure(deep).cost > LIMITS.cost
+    assert "too deeply for libcst's memory" in (too_complex(deep, LIMITS) or "")
+
+
+def test_brackets_nested_deeply_again_and_again_are_refused() -> None:
+    # 2 MiB of lines nested 190 deep made libcst take 23 GB and 3.5 minutes;
+    # nested calls take about 80 MB a line.
+    line = b"x = " + b"f(" * 150 + b"1" + b")" * 150 + b"\n"
+    assert measure(line).brackets == 150 * 151 // 2
+    assert too_complex(line * 10, LIMITS) is None
+    assert too_complex(line * 50, LIMITS) == (
+        "cannot parse: brackets nested deeply too often for libcst's memory"
+    )
+
+
+def test_many_very_long_chains_are_refused() -> None:
+    # A chain of 2,900 `+` takes libcst 4 seconds to parse, 360 of them 25 minutes.
+    line = b"x = " + b" + ".join([b"1"] * 2900) + b"\n"
+    assert measure(line).spread == sum(range(1, 2900 - 100))
+    assert too_complex(line * 5, LIMITS) is None
+    assert too_complex(line * 6, LIMITS) == (
+        "cannot parse: too many very long chains of operators or strings for libcst's time"
+    )
 
 
 def test_measuring_garbage_never_raises() -> None:
