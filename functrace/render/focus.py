@@ -2,8 +2,9 @@
 each once, with how many calls came that way and their total time.
 
 The answer to "which call chain did this call come from?" for a function called
-a million times. Chains are interned as they open (one small entry per distinct
-chain), so memory grows with the distinct chains, not the calls.
+a million times. A chain is built when a call to NAME ends, from the open calls
+above it (each keeps the chain once built, for its next calls), so memory holds
+the deepest stack and the chains printed, not the calls.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class ChainStats:
     tags: set[str] = dataclasses.field(default_factory=set)
 
 
+_HIDDEN = ()  # the chain of a call in a tag not shown
+
+
 class Focus:
     """A consumer: ``name`` is matched like ``--name``; ``selection.max_depth``
     keeps only the N nearest callers of each chain (chains that then agree merge)."""
@@ -36,37 +40,32 @@ class Focus:
         self.target = Selection(name=name)
         self.selection = selection
         self.thread_names = thread_names if thread_names is not None else {}
-        #: (parent chain id, name) -> chain id; id -> (parent id, name).
-        self._ids: dict[tuple[int, str], int] = {}
-        self._links: list[tuple[int, str]] = [(-1, "")]
         self.chains: dict[tuple[str, ...], ChainStats] = {}
 
     def opened(self, frame: Frame) -> None:
         parent = frame.parent
         if parent is None:
-            if not self.selection.tag_shown(frame.tag, self.thread_names.get(frame.tag, "")):
-                frame.data = -1
-                return
-            up = 0
+            shown = self.selection.tag_shown(frame.tag, self.thread_names.get(frame.tag, ""))
+            frame.data = None if shown else _HIDDEN
         else:
-            up = parent.data
-            if up == -1:
-                frame.data = -1
-                return
-        key = (up, frame.name)
-        chain_id = self._ids.get(key)
-        if chain_id is None:
-            chain_id = self._ids[key] = len(self._links)
-            self._links.append(key)
-        frame.data = chain_id
+            frame.data = _HIDDEN if parent.data is _HIDDEN else None
+
+    @staticmethod
+    def _chain(frame: Frame) -> tuple[str, ...]:
+        """Names from the outermost call down to ``frame``, kept on the open frames that
+        lead to a match (so memory holds only the chains that are printed)."""
+        chain: tuple[str, ...] | None = frame.data
+        if chain is None:
+            up = Focus._chain(frame.parent) if frame.parent is not None else ()
+            chain = frame.data = (*up, frame.name)
+        return chain
 
     def closed(self, frame: Frame) -> None:
-        chain_id = frame.data
-        if chain_id == -1 or not self.target.name_matches(frame.name):
+        if frame.data is _HIDDEN or not self.target.name_matches(frame.name):
             return
         if self.selection.min_duration_ns and not self.selection.long_enough(frame):
             return
-        chain = self._chain(chain_id)
+        chain = self._chain(frame)
         keep = self.selection.max_depth + 1
         if self.selection.max_depth and len(chain) > keep:
             chain = ("…", *chain[-keep:])
@@ -81,13 +80,6 @@ class Focus:
             stats.total_ns += frame.duration_ns
         if len(stats.tags) < 8:
             stats.tags.add(frame.tag)
-
-    def _chain(self, chain_id: int) -> tuple[str, ...]:
-        names = []
-        while chain_id > 0:
-            chain_id, name = self._links[chain_id]
-            names.append(name)
-        return tuple(reversed(names))
 
     def rows(self) -> list[ChainStats]:
         return sorted(self.chains.values(), key=lambda s: (-s.calls, -s.total_ns, s.chain))
