@@ -86,7 +86,12 @@ def command(
     focus: str | None,
     width: int | None,
 ) -> None:
-    """Render TRACE (a text or jsonl trace file, - for stdin) as one tree per thread and task."""
+    """Render TRACE (a text or jsonl trace file, - for stdin) as one tree per thread and task.
+
+    Printed while the trace is read, in bounded memory. On a pipe or a file,
+    plain lines (four spaces per level) that never wrap; on a terminal, styled.
+    Exits 1 when nothing matches the filters.
+    """
     from functrace.reading import Scan, scan_trace
     from functrace.render import Focus, Selection, Summary, TreePrinter
 
