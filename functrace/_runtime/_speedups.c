@@ -38,7 +38,12 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 5
+#define API_VERSION 6
+
+/* Free-threaded builds (3.13t+): no chunk is shared and filled in place. Each
+ * line becomes a bytes object, complete before it is appended to the buffer
+ * (list.append is thread-safe there); take() cuts the list. With the GIL, each
+ * entry point is atomic already, and consecutive lines share a chunk. */
 
 /* ------------------------------------------------------------ state from init() */
 
@@ -135,6 +140,8 @@ static inline int
 lookup_info(PyObject *code, PyObject **out)
 {
     *out = NULL;
+#ifndef Py_GIL_DISABLED
+    /* Without the GIL the cache would need a lock of its own: the dict has one. */
     size_t slot = ((size_t)code >> 4) % CACHE_SIZE;
     if (info_cache_len == PyDict_GET_SIZE(infos)) {
         if (info_cache[slot].code == code) {
@@ -146,18 +153,30 @@ lookup_info(PyObject *code, PyObject **out)
         clear_info_cache();
         info_cache_len = PyDict_GET_SIZE(infos);
     }
+#endif
     PyObject *key = PyLong_FromVoidPtr(code); /* id(code) */
     if (key == NULL) {
         return -1;
     }
-    PyObject *info = PyDict_GetItemWithError(infos, key);
+    PyObject *info;
+#if PY_VERSION_HEX >= 0x030D0000
+    int found = PyDict_GetItemRef(infos, key, &info);
+    Py_DECREF(key);
+    if (found <= 0) {
+        return found;
+    }
+#else
+    info = PyDict_GetItemWithError(infos, key);
     Py_DECREF(key);
     if (info == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
     Py_INCREF(info);
+#endif
+#ifndef Py_GIL_DISABLED
     info_cache[slot].code = code;
     Py_XSETREF(info_cache[slot].info, Py_NewRef(info));
+#endif
     *out = info;
     return 1;
 }
@@ -341,6 +360,7 @@ format_duration(long long ns, char *out)
     return n;
 }
 
+#ifndef Py_GIL_DISABLED
 /* Room for n more bytes at the end of the chunk that is output.buffer[-1]
  * (starting a new one if needed); returns where to write them, NULL on error. */
 static char *
@@ -373,6 +393,7 @@ chunk_reserve(Py_ssize_t n)
     Py_XSETREF(chunk, fresh);
     return ba->ob_start;
 }
+#endif
 
 /* Append f"{tag}:{'    ' * depth}{text}" + tail (UTF-8 bytes) to the output. */
 static int
@@ -427,10 +448,19 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
         return err;
     }
     Py_ssize_t spaces = 4 * depth;
-    char *out = chunk_reserve(tag_len + 1 + spaces + text_len + tail_len);
+    Py_ssize_t total = tag_len + 1 + spaces + text_len + tail_len;
+#ifdef Py_GIL_DISABLED
+    PyObject *line = PyBytes_FromStringAndSize(NULL, total);
+    if (line == NULL) {
+        return -1;
+    }
+    char *out = PyBytes_AS_STRING(line);
+#else
+    char *out = chunk_reserve(total);
     if (out == NULL) {
         return -1;
     }
+#endif
     memcpy(out, tag_u8, (size_t)tag_len);
     out += tag_len;
     *out++ = ':';
@@ -441,7 +471,13 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
     if (tail_len) {
         memcpy(out, tail, (size_t)tail_len);
     }
+#ifdef Py_GIL_DISABLED
+    int err = PyList_Append(buffer, line);
+    Py_DECREF(line);
+    return err;
+#else
     return 0;
+#endif
 }
 
 /* The end of every entry point: RecursionError drops the event, any other
@@ -931,12 +967,38 @@ sp_put(PyObject *self, PyObject *line)
         }
         Py_RETURN_NONE;
     }
+#ifdef Py_GIL_DISABLED
+    PyObject *bytes = PyBytes_FromStringAndSize(u8, len);
+    int err = bytes == NULL ? -1 : PyList_Append(buffer, bytes);
+    Py_XDECREF(bytes);
+    if (err < 0) {
+        return NULL;
+    }
+#else
     char *out = chunk_reserve(len);
     if (out == NULL) {
         return NULL;
     }
     memcpy(out, u8, (size_t)len);
+#endif
     Py_RETURN_NONE;
+}
+
+/* take(): cut every queued line out of the buffer, for a flush. No line can be
+ * added to a chunk once it is taken (it is no longer the buffer's last item). */
+static PyObject *
+sp_take(PyObject *self, PyObject *unused)
+{
+    if (check_ready() < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_Size(buffer);
+    PyObject *items = PyList_GetSlice(buffer, 0, n);
+    if (items != NULL && PyList_SetSlice(buffer, 0, n, NULL) < 0) {
+        Py_CLEAR(items); /* lines appended meanwhile stay, after the n taken */
+    }
+    Py_CLEAR(chunk); /* taken: never filled again */
+    return items;
 }
 
 /* ------------------------------------------------------------ SIGTERM
@@ -1172,6 +1234,7 @@ static PyMethodDef methods[] = {
      "sys.monitoring PY_UNWIND callback."},
     {"put", sp_put, METH_O, "put(line): queue one whole line (a str ending in a newline)."},
     {"forget", sp_forget, METH_NOARGS, "forget(): drop the code -> info cache."},
+    {"take", sp_take, METH_NOARGS, "take(): cut every queued line out of the buffer."},
     {"sigterm_install", sp_sigterm_install, METH_O,
      "sigterm_install(fd): catch a default SIGTERM and tell fd (-1: stop telling)."},
     {"sigterm_reraise", sp_sigterm_reraise, METH_NOARGS,
@@ -1216,6 +1279,14 @@ PyInit__speedups(void)
     if (m == NULL) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    /* Correct without the GIL (see emit and take): importing
+     * functrace must not turn the GIL back on for the whole program. */
+    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;

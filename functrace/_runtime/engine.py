@@ -195,7 +195,7 @@ def _thread_context() -> Context | None:
                 _decide_process_tag()
             _threads += 1
             ctx = Context(thread_tag(_threads, _pid_in_tag), None, None)
-        _contexts.add(ctx)
+            _contexts.add(ctx)
         _tls.base = ctx
         _tls.cur = ctx
     finally:
@@ -222,8 +222,8 @@ def _task_context(base: Context) -> Context:
     with _lock:
         _tasks_seen += 1
         number = _tasks_seen
-    ctx = Context(task_tag(base.tag, number), base, number)
-    _contexts.add(ctx)
+        ctx = Context(task_tag(base.tag, number), base, number)
+        _contexts.add(ctx)
 
     def forget(ref: weakref.ref[Any], key: int = key) -> None:
         entry = _task_contexts.get(key)
@@ -386,7 +386,11 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
                     ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
         finally:
             ctx.busy = False
-        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
+        if _lines_on and (
+            t >= output.next_flush_ns
+            or len(_buffer) > _MAX_BUFFERED
+            or (flush_outermost and not stack)
+        ):
             output.flush()
         if not stack and ctx.base is not None:
             _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
@@ -394,6 +398,12 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
         pass
     except Exception as exc:
         _internal_error(exc)
+
+
+#: Write the buffer whenever an outermost call ends (exits.py sets it in
+#: multiprocessing workers: a task's lines reach the output before its result
+#: reaches the parent, which may end the pool at once).
+flush_outermost = False
 
 
 def _close(
@@ -705,7 +715,7 @@ def _write_running() -> None:
 # functrace._runtime._speedups (built from _speedups.c when a compiler was there)
 # is fast_enter / fast_leave in C, with the same effects and the same hand-offs
 # to enter / leave. Missing, or of another API version: the Python path runs.
-_SPEEDUPS_API = 5
+_SPEEDUPS_API = 6
 _native: Any = None
 _speedups_on = True
 
@@ -733,6 +743,7 @@ def _use_speedups(on: bool) -> None:
     elif _native is not None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
     _put = _native.put if _native is not None else output.buffer.append
+    output.take = _native.take if _native is not None else output.take_lines
     select_path()
 
 

@@ -31,8 +31,9 @@ from functrace._runtime.notices import notice
 __all__ = ["buffer", "configure", "flush", "lock", "next_flush_ns"]
 
 #: Whole lines, each ending in "\n", waiting to be written: str lines, and
-#: bytearray chunks of UTF-8 lines from the compiled fast path.
-buffer: list[str | bytearray] = []
+#: UTF-8 lines from the compiled path (bytearray chunks of many lines; bytes,
+#: one line each, on free-threaded builds).
+buffer: list[str | bytes | bytearray] = []
 #: The engine flushes when its clock passes this (perf_counter_ns).
 next_flush_ns = 0
 
@@ -191,12 +192,10 @@ def flush() -> None:
     """Write every buffered line now."""
     global next_flush_ns, _dead
     with lock:
-        n = len(buffer)
         next_flush_ns = time.perf_counter_ns() + _interval_ns
-        if not n:
+        if not buffer:
             return
-        items = buffer[:n]
-        del buffer[:n]
+        items = take()
         if _target == "none":
             return
         if _dead:
@@ -225,11 +224,24 @@ def flush() -> None:
             notice(f"functrace: trace output failed ({exc}); trace output off", stacklevel=2)
 
 
+def take_lines() -> list[str | bytes | bytearray]:
+    """Cut every queued line out of the buffer (lines queued meanwhile stay)."""
+    n = len(buffer)
+    items = buffer[:n]
+    del buffer[:n]
+    return items
+
+
+#: How flush cuts the buffer: the compiled module's take() when it is loaded
+#: (it fills chunks in place, and must not be filling one while it is taken).
+take = take_lines
+
+
 #: Lines that could not be written (a full disk, a failed output); said at exit.
 lines_lost = 0
 
 
-def _count_lost(items: list[str | bytearray]) -> None:
+def _count_lost(items: list[str | bytes | bytearray]) -> None:
     global lines_lost
     lines_lost += sum(1 if isinstance(item, str) else item.count(b"\n") for item in items)
 
@@ -239,11 +251,11 @@ class _WriteFailed(Exception):
         self.reason, self.lost = reason, lost
 
 
-def _within_budget(items: list[str | bytearray]) -> list[str | bytearray]:
+def _within_budget(items: list[str | bytes | bytearray]) -> list[str | bytes | bytearray]:
     """The lines that still fit in ``max_lines``; the marker line where it runs out."""
     global lines_written, lines_dropped
     room = max_lines - lines_written
-    kept: list[str | bytearray] = []
+    kept: list[str | bytes | bytearray] = []
     for item in items:
         count = 1 if isinstance(item, str) else item.count(b"\n")
         if room <= 0:
@@ -253,7 +265,7 @@ def _within_budget(items: list[str | bytearray]) -> list[str | bytearray]:
             room -= count
             lines_written += count
         else:  # a chunk of many lines (the compiled path): keep its first `room`
-            assert isinstance(item, bytearray)
+            assert not isinstance(item, str)
             end = -1
             for _ in range(room):
                 end = item.index(b"\n", end + 1)
@@ -267,7 +279,7 @@ def _within_budget(items: list[str | bytearray]) -> list[str | bytearray]:
     return kept
 
 
-def _write(items: list[str | bytearray]) -> None:
+def _write(items: list[str | bytes | bytearray]) -> None:
     if _fd is not None:
         _write_all(_fd, _encode(items, "utf-8"))
         return
@@ -289,14 +301,14 @@ def _write(items: list[str | bytearray]) -> None:
     _write_all(fileno, _encode(items, encoding))
 
 
-def _text(items: list[str | bytearray]) -> str:
+def _text(items: list[str | bytes | bytearray]) -> str:
     try:
         return "".join(items)  # type: ignore[arg-type]  # str lines only: the common case
     except TypeError:
         return "".join(item if isinstance(item, str) else item.decode("utf-8") for item in items)
 
 
-def _encode(items: list[str | bytearray], encoding: str) -> bytes:
+def _encode(items: list[str | bytes | bytearray], encoding: str) -> bytes:
     try:
         text = "".join(items)  # type: ignore[arg-type]
     except TypeError:
@@ -475,16 +487,6 @@ def _before_fork() -> None:
     # No lock of ours may be held in the child: take the output lock (waiting
     # for a write in progress in another thread to end) and hand fresh ones over.
     lock.acquire()
-    # multiprocessing's forked children leave through os._exit, past atexit.
-    # Its own exit path runs the finalizers registered after its fork, so flush
-    # from there, last of all. (Registering at fork time is too early: the
-    # child's bootstrap clears that registry first.)
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None and not getattr(_fork_token, "registered", False):
-        mp_util.register_after_fork(
-            _fork_token, lambda _: mp_util.Finalize(None, flush, exitpriority=-1_000_000)
-        )
-        _fork_token.registered = True  # type: ignore[attr-defined]
 
 
 def _after_fork_in_parent() -> None:
@@ -518,13 +520,6 @@ def _after_fork_in_child() -> None:
             _dead = True
     if _restart_after_fork:
         _start_flusher()
-
-
-class _ForkToken:
-    """A weak-referenceable key for multiprocessing's after-fork registry."""
-
-
-_fork_token = _ForkToken()
 
 
 atexit.register(_at_exit)
