@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 
 import nox
 
@@ -97,3 +98,50 @@ def realworld(session: nox.Session) -> None:
     """Other projects' suites untraced, then traced (hook and rewrite modes): one line
     per package; fails on a regression not listed in realworld/known.toml."""
     session.run("python", "realworld/harness.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def stress(session: nox.Session) -> None:
+    """The runtime under stress (16 threads, generators across threads, switching,
+    output switches), compiled and pure-Python paths."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-m", "slow", "tests/stress", *session.posargs)
+
+
+def _free_threaded_python() -> str | None:
+    for name in ("python3.14t", "python3.13t"):
+        found = shutil.which(name)
+        if found:
+            return found
+    # ../shared/tools/build-python-ft.sh builds one here.
+    cached = os.path.expanduser("~/.cache/python-ft/bin/python3.13t")
+    return cached if os.path.exists(cached) else None
+
+
+@nox.session(python=False)
+def freethreaded(session: nox.Session) -> None:
+    """On a free-threaded Python (python3.14t or python3.13t on PATH): importing
+    functrace keeps the GIL off; the runtime tests, the stress tests and the thread
+    scaling bench, compiled and pure. libcst has no free-threaded wheel, so only the
+    runtime (which needs nothing) is installed."""
+    exe = _free_threaded_python()
+    if exe is None:
+        session.skip("no python3.14t or python3.13t on PATH (pyenv install 3.13t)")
+    venv = os.path.join(".nox", "freethreaded-venv")
+    session.run(exe, "-m", "venv", "--clear", venv, external=True)
+    py = os.path.join(venv, "bin", "python")
+    tools = ["pytest", "pytest-xdist", "setuptools"]
+    session.run(py, "-m", "pip", "install", "-q", *tools, external=True)
+    session.run(py, "-m", "pip", "install", "-q", "--no-deps", "-e", ".", external=True)
+    session.run(
+        py,
+        "-c",
+        "import sys, functrace._runtime._speedups, functrace; "
+        "assert not sys._is_gil_enabled(), 'importing functrace turned the GIL on'",
+        external=True,
+    )
+    for speedups in ("1", "0"):
+        env = {"FUNCTRACE_SPEEDUPS": speedups}
+        session.run(py, "-m", "pytest", "-n", "2", "tests/runtime", external=True, env=env)
+        session.run(py, "-m", "pytest", "-m", "slow", "tests/stress", external=True, env=env)
+    session.run(py, "bench/bench_threads.py", *session.posargs, external=True)

@@ -1,0 +1,115 @@
+"""The runtime under stress: 16 threads, generators resumed in other threads,
+tracing switched off and on mid-run, a tiny switch interval; then output
+switches while threads trace. Nothing lost, torn or unbalanced."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_python
+from tests.runtime.test_host_safety import HEADER, balanced
+
+pytestmark = pytest.mark.slow
+
+STRESS = HEADER + textwrap.dedent(
+    """
+    import queue
+    sys.setswitchinterval(1e-6)
+
+    @functrace.trace
+    def gen(n):
+        for i in range(n):
+            yield leaf(i)
+
+    handoff = queue.Queue()
+    stop = False
+
+    def producer():
+        for i in range(ROUNDS):
+            g = gen(3)
+            next(g)  # started here, finished in a consumer thread
+            handoff.put(g)
+            root(i)
+
+    def consumer():
+        while True:
+            g = handoff.get()
+            if g is None:
+                return
+            for _ in g:
+                root()
+
+    def switcher():
+        while not stop:
+            functrace.disable()
+            time.sleep(0.001)
+            functrace.enable()
+            time.sleep(0.003)
+
+    producers = [threading.Thread(target=producer) for _ in range(8)]
+    consumers = [threading.Thread(target=consumer) for _ in range(8)]
+    flip = threading.Thread(target=switcher)
+    for t in producers + consumers + [flip]:
+        t.start()
+    for t in producers:
+        t.join()
+    for _ in consumers:
+        handoff.put(None)
+    for t in consumers:
+        t.join()
+    stop = True
+    flip.join()
+    functrace.enable()
+    print("done")
+    """
+)
+
+
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_sixteen_threads_generators_across_threads_and_switching(
+    tmp_path: Path, speedups: str
+) -> None:
+    out = tmp_path / "trace.log"
+    proc = run_python(
+        ["-c", STRESS.replace("ROUNDS", "400")],
+        env={"FUNCTRACE_OUTPUT": str(out), "FUNCTRACE_SPEEDUPS": speedups},
+        timeout=600,
+    )
+    assert proc.stdout == "done\n", proc.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) > 10_000
+    assert balanced(lines) == {}
+
+
+def test_output_switches_under_threads_leave_only_whole_lines(tmp_path: Path) -> None:
+    program = HEADER + textwrap.dedent(
+        f"""
+        sys.setswitchinterval(1e-6)
+        stop = False
+        def busy():
+            while not stop:
+                root()
+        threads = [threading.Thread(target=busy) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for i in range(300):
+            functrace.configure(output=os.path.join({str(tmp_path)!r}, f"t{{i % 3}}.log"))
+            with open(os.path.join({str(tmp_path)!r}, f"own{{i}}.txt"), "w") as own:
+                own.write("mine\\n")
+        stop = True
+        for t in threads:
+            t.join()
+        print("done")
+        """
+    )
+    proc = run_python(["-c", program], timeout=600)
+    assert proc.stdout == "done\n", proc.stderr
+    from functrace._runtime.lines import LINE_RE
+
+    for path in tmp_path.glob("t*.log"):
+        for line in path.read_text().splitlines():
+            assert LINE_RE.match(line), line
+    assert all(p.read_text() == "mine\n" for p in tmp_path.glob("own*.txt"))
