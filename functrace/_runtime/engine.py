@@ -246,6 +246,7 @@ _code_refs: dict[int, _CodeRef] = {}
 
 class _CodeRef(weakref.ref):  # type: ignore[type-arg]
     __slots__ = ("key",)
+    key: int
 
 
 def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
