@@ -192,7 +192,9 @@ def main() -> None:
     parser.add_argument(
         "--checkout", type=Path, default=REPO, help="the functrace to measure (for before/after)"
     )
-    parser.add_argument("--only", default="", help="only commands containing this text")
+    parser.add_argument(
+        "--only", default="", help="only commands containing one of these (comma-separated)"
+    )
     args, _ = parser.parse_known_args()  # nox passes every bench script the same options
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCTRACE")}
     env["PYTHONPATH"] = str(args.checkout.resolve())
@@ -212,7 +214,7 @@ def main() -> None:
         for path in (text, jsonl):
             print(f" {path.suffix[1:]}:")
             for label, cmd in commands(path, sys.executable):
-                if args.only and args.only not in label:
+                if args.only and not any(o in label for o in args.only.split(",")):
                     continue
                 measured = [measure(cmd, env) for _ in range(args.rounds)]
                 runs = [r for r in measured if r is not None]
