@@ -184,9 +184,24 @@ lookup_info(PyObject *code, PyObject **out)
 /* Context.busy: the Python path is between changing this context's stack and
  * writing its line, and Python ran a signal handler or a finalizer in between:
  * its calls are not traced at all (1), rather than at a wrong depth. */
+/* A slot of obj, borrowed, when obj is exactly tp and the slot is set; else NULL
+ * (then read it with get_slot). For the checks made on every event. */
+static inline PyObject *
+peek_slot(PyObject *obj, PyTypeObject *tp, int i)
+{
+    if (Py_TYPE(obj) == tp && slot_off[i] >= 0) {
+        return *(PyObject **)((char *)obj + slot_off[i]);
+    }
+    return NULL;
+}
+
 static inline int
 context_busy(PyObject *ctx)
 {
+    PyObject *peek = peek_slot(ctx, ctx_type, C_BUSY);
+    if (peek == Py_False) {
+        return 0;
+    }
     PyObject *busy = get_slot(ctx, ctx_type, C_BUSY);
     if (busy == NULL) {
         return -1;
@@ -200,6 +215,10 @@ context_busy(PyObject *ctx)
 static inline int
 context_has_lost(PyObject *ctx)
 {
+    PyObject *peek = peek_slot(ctx, ctx_type, C_LOST);
+    if (peek != NULL && PyList_CheckExact(peek)) {
+        return PyList_GET_SIZE(peek) > 0;
+    }
     PyObject *lost = get_slot(ctx, ctx_type, C_LOST);
     if (lost == NULL) {
         return -1;
