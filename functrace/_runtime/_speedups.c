@@ -38,7 +38,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 6
+#define API_VERSION 7
 
 /* Free-threaded builds (3.13t+): no chunk is shared and filled in place. Each
  * line becomes a bytes object, complete before it is appended to the buffer
@@ -1020,6 +1020,62 @@ sp_take(PyObject *self, PyObject *unused)
     return items;
 }
 
+/* snapshot(contexts): for a switch of output, in one step that no other thread's
+ * event can come between (the GIL is held throughout, no Python code runs, the
+ * collector is paused): (the buffer's lines, a copy of each context's stack), or
+ * None while some context is mid-event (busy): the caller lets it finish and asks
+ * again. The lines go to the old output; the stacks give the new one its
+ * `running` lines, and everything queued after this belongs to the new one. */
+static PyObject *
+sp_snapshot(PyObject *self, PyObject *contexts)
+{
+    if (check_ready() < 0) {
+        return NULL;
+    }
+    if (!PyList_CheckExact(contexts)) {
+        PyErr_SetString(PyExc_TypeError, "snapshot() takes a list of contexts");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(contexts);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ctx = PyList_GET_ITEM(contexts, i);
+        if (Py_TYPE(ctx) != ctx_type || slot_off[C_BUSY] < 0 || slot_off[C_STACK] < 0) {
+            PyErr_SetString(PyExc_TypeError, "snapshot() takes a list of contexts");
+            return NULL;
+        }
+        if (peek_slot(ctx, ctx_type, C_BUSY) != Py_False) {
+            Py_RETURN_NONE;
+        }
+    }
+    int gc_was = PyGC_Disable();
+    PyObject *result = NULL, *items = NULL;
+    PyObject *stacks = PyList_New(n);
+    if (stacks == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *stack = peek_slot(PyList_GET_ITEM(contexts, i), ctx_type, C_STACK);
+        PyObject *copy = stack != NULL && PyList_CheckExact(stack)
+                             ? PyList_GetSlice(stack, 0, PyList_GET_SIZE(stack))
+                             : PyList_New(0);
+        if (copy == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(stacks, i, copy);
+    }
+    items = sp_take(self, NULL);
+    if (items != NULL) {
+        result = PyTuple_Pack(2, items, stacks);
+    }
+done:
+    Py_XDECREF(items);
+    Py_XDECREF(stacks);
+    if (gc_was) {
+        PyGC_Enable();
+    }
+    return result;
+}
+
 /* ------------------------------------------------------------ SIGTERM
  *
  * SIGTERM with the default action ends the process at once, losing the lines
@@ -1254,6 +1310,8 @@ static PyMethodDef methods[] = {
     {"put", sp_put, METH_O, "put(line): queue one whole line (a str ending in a newline)."},
     {"forget", sp_forget, METH_NOARGS, "forget(): drop the code -> info cache."},
     {"take", sp_take, METH_NOARGS, "take(): cut every queued line out of the buffer."},
+    {"snapshot", sp_snapshot, METH_O,
+     "snapshot(contexts): (lines, stacks) at one instant, for a switch of output; or None."},
     {"sigterm_install", sp_sigterm_install, METH_O,
      "sigterm_install(fd): catch a default SIGTERM and tell fd (-1: stop telling)."},
     {"sigterm_reraise", sp_sigterm_reraise, METH_NOARGS,

@@ -673,7 +673,14 @@ def configure(settings: Settings) -> None:
 
 def _configure(settings: Settings) -> None:
     global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
-    target = output.configure(settings.output, settings.max_lines, settings.follow_symlinks)
+    switching = _lines_on and settings.output != _output_now
+    snapshot = _snapshot() if switching else None
+    target = output.configure(
+        settings.output,
+        settings.max_lines,
+        settings.follow_symlinks,
+        carry=None if snapshot is None else snapshot[0],
+    )
     _lines_on = target != "none"
     if settings.format == "jsonl":
         _emit_enter, _emit_exit = _json_enter, _json_exit
@@ -685,30 +692,51 @@ def _configure(settings: Settings) -> None:
     _use_speedups(settings.speedups)
     warm_duration_cache()
     if _lines_on and settings.output != _output_now:
-        _write_running()
+        _write_running(None if snapshot is None else snapshot[1])
     _output_now = settings.output
 
 
 _output_now = ""
 
 
-def _write_running() -> None:
+def _snapshot() -> tuple[list[Any], list[tuple[Context, list[list[Any]]]]] | None:
+    """The queued lines and every context's stack at one instant (compiled path,
+    with the GIL); None where that cannot be had."""
+    native = _native if _speedups_on else None
+    if native is None or not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return None
+    contexts = list(_contexts)
+    for _ in range(10_000):
+        taken = native.snapshot(contexts)
+        if taken is not None:
+            return taken[0], list(zip(contexts, taken[1]))
+        time.sleep(0)  # a thread is mid-event: let it finish
+    return None
+
+
+def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None:
     """A new output starts with the calls already running, one ``running`` enter
     line each, so that every trace file is well-formed on its own (a test's file
-    opened while a server thread is inside a traced call, say)."""
-    for ctx in list(_contexts):
-        for depth, entry in enumerate(list(ctx.stack), start=1):
+    opened while a server thread is inside a traced call, say). They go before
+    anything queued since the stacks were taken: exits of those calls included."""
+    if stacks is None:  # no snapshot to be had: the stacks as they are now
+        stacks = [(ctx, list(ctx.stack)) for ctx in list(_contexts)]
+    lines: list[str] = []
+    for ctx, stack in stacks:
+        for depth, entry in enumerate(stack, start=1):
             if depth > _max_depth:
                 break
             info = entry[0]
             if _text:
-                _put(f"{ctx.prefix(depth)}->{info.name} running\n")
+                lines.append(f"{ctx.prefix(depth)}->{info.name} running\n")
             else:
-                _put(
+                lines.append(
                     f'{{"v":1,"ts":{_epoch_offset_ns + entry[1]},{ctx.json_head},'
                     f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
                 )
             entry[3] = True  # its exit line belongs to this output too
+    if lines:
+        output.buffer[0:0] = lines  # one step: ahead of every line queued meanwhile
 
 
 # ---------------------------------------------------------------- compiled fast path
@@ -716,7 +744,7 @@ def _write_running() -> None:
 # functrace._runtime._speedups (built from _speedups.c when a compiler was there)
 # is fast_enter / fast_leave in C, with the same effects and the same hand-offs
 # to enter / leave. Missing, or of another API version: the Python path runs.
-_SPEEDUPS_API = 6
+_SPEEDUPS_API = 7
 _native: Any = None
 _speedups_on = True
 

@@ -63,13 +63,23 @@ lines_dropped = 0
 CUT_MARKER = "# functrace: trace cut after {} lines (FUNCTRACE_MAX_LINES)\n"
 
 
-def configure(target: str, line_budget: int = 0, follow_symlinks: bool = False) -> str:
+def configure(
+    target: str,
+    line_budget: int = 0,
+    follow_symlinks: bool = False,
+    carry: list[str | bytes | bytearray] | None = None,
+) -> str:
     """Send lines to ``target`` ("stderr", "stdout", "none" or a path); returns
-    the target actually used (a path that cannot be opened falls back to stderr)."""
+    the target actually used (a path that cannot be opened falls back to stderr).
+    The old output gets ``carry`` if given (the lines queued before a snapshot;
+    the rest stay for the new one), else everything queued."""
     global _target, _path, _dead, _interval_ns, file_is_shared, _follow
     global max_lines, lines_written, lines_dropped
     with lock:  # no writer may see the old descriptor once it is closed
-        flush()
+        if carry is None:
+            flush()
+        else:
+            _write_items(carry)
         _close()
         _dead = False
         file_is_shared = False
@@ -190,38 +200,38 @@ def _stream() -> IO[str] | None:
 
 def flush() -> None:
     """Write every buffered line now."""
-    global next_flush_ns, _dead
+    global next_flush_ns
     with lock:
         next_flush_ns = time.perf_counter_ns() + _interval_ns
-        if not buffer:
-            return
-        items = take()
-        if _target == "none":
-            return
-        if _dead:
-            if _dead is not _GONE:
-                _count_lost(items)
-            return
-        if max_lines:
-            items = _within_budget(items)
-            if not items:
-                return
-        try:
-            _write(items)
-        except BrokenPipeError:
-            _dead = _GONE  # the reader went away (`| head`): stop quietly
-        except _WriteFailed as failed:
-            _dead = True
-            global lines_lost
-            lines_lost += failed.lost
-            notice(
-                f"functrace: trace output failed ({failed.reason}); trace output off",
-                stacklevel=2,
-            )
-        except (OSError, ValueError) as exc:
-            _dead = True
+        if buffer:
+            _write_items(take())
+
+
+def _write_items(items: list[str | bytes | bytearray]) -> None:
+    """Write lines taken from the buffer to the current output (under ``lock``)."""
+    global _dead, lines_lost
+    if not items or _target == "none":
+        return
+    if _dead:
+        if _dead is not _GONE:
             _count_lost(items)
-            notice(f"functrace: trace output failed ({exc}); trace output off", stacklevel=2)
+        return
+    if max_lines:
+        items = _within_budget(items)
+        if not items:
+            return
+    try:
+        _write(items)
+    except BrokenPipeError:
+        _dead = _GONE  # the reader went away (`| head`): stop quietly
+    except _WriteFailed as failed:
+        _dead = True
+        lines_lost += failed.lost
+        notice(f"functrace: trace output failed ({failed.reason}); trace output off", stacklevel=3)
+    except (OSError, ValueError) as exc:
+        _dead = True
+        _count_lost(items)
+        notice(f"functrace: trace output failed ({exc}); trace output off", stacklevel=3)
 
 
 def take_lines() -> list[str | bytes | bytearray]:

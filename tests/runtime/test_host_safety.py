@@ -207,6 +207,41 @@ def needs_compiled_path() -> None:
         pytest.skip("SIGTERM is caught by the compiled module's C handler")
 
 
+def test_each_output_is_well_formed_on_its_own_across_switches(tmp_path: Path) -> None:
+    # Threads stay inside traced calls while the output switches: each file must
+    # start with their `running` lines, and every exit in it match an enter in it.
+    needs_compiled_path()
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        pytest.skip("free-threaded: no instant at which every thread's stack can be taken")
+    program = HEADER + textwrap.dedent(
+        f"""
+        sys.setswitchinterval(1e-5)
+        stop = False
+
+        @functrace.trace
+        def outer():
+            while not stop:
+                root()
+
+        threads = [threading.Thread(target=outer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(200):
+            functrace.configure(output=os.path.join({str(tmp_path)!r}, f"t{{i:03d}}.log"))
+            time.sleep(0.0005)
+        stop = True
+        for t in threads:
+            t.join()
+        """
+    )
+    proc = run_python(["-c", program], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(tmp_path.glob("t*.log"))
+    assert len(files) == 200
+    for path in files:
+        balanced(path.read_text().splitlines())  # every indent the true depth, per file
+
+
 def test_sigterm_writes_the_buffer_and_still_ends_by_sigterm(tmp_path: Path) -> None:
     needs_compiled_path()
     out = tmp_path / "trace.log"
