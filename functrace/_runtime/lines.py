@@ -15,6 +15,7 @@ __all__ = [
     "ENTER",
     "EXIT",
     "INDENT",
+    "LINE_AT_END_RE",
     "LINE_RE",
     "LOST",
     "format_duration",
@@ -31,11 +32,15 @@ INDENT = "    "
 #: were missed): the duration runs to when that became known. jsonl: "lost": true.
 LOST = "lost"
 
-#: Matches one text line; groups: tag, indent, arrow, name, details (or None).
-LINE_RE = re.compile(
-    r"^(?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?):"
+_LINE = (
+    r"(?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?):"
     r"(?P<indent>(?:    )+)(?P<arrow>->|<-)(?P<name>\S+)(?: (?P<details>.*))?$"
 )
+#: Matches one text line; groups: tag, indent, arrow, name, details (or None).
+LINE_RE = re.compile("^" + _LINE)
+#: A trace line at the end of a line that starts with something else: the program's
+#: own unfinished text on a shared stderr (a progress bar) that the line joined.
+LINE_AT_END_RE = re.compile(r"(?<![\w\[.])" + _LINE)
 
 
 def thread_tag(number: int, pid: int | None = None) -> str:

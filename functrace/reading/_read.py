@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from functrace._runtime.lines import LINE_RE, parse_duration
+from functrace._runtime.lines import LINE_AT_END_RE, LINE_RE, parse_duration
 from functrace.reading._build import Builder
 from functrace.reading._stream import Stream
 from functrace.reading._timeline import fit
@@ -128,7 +128,7 @@ class _Reader:
         if source == "text":
             groups = self._groups.get(line, _MISSING)
             if groups is _MISSING:
-                m = LINE_RE.match(line)
+                m = LINE_RE.match(line) or LINE_AT_END_RE.search(line)
                 groups = None if m is None else m.groups()
                 if len(self._groups) >= _CACHE_MAX:
                     self._groups.clear()
