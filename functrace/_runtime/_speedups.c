@@ -228,6 +228,25 @@ context_has_lost(PyObject *ctx)
     return r;
 }
 
+/* Where an event of ctx goes: the fast way, nowhere (the context is busy: see
+ * context_busy), or to the engine (ends are waiting to be written, or more than
+ * plain text lines are wanted); -1 on error. */
+enum { ROUTE_FAST, ROUTE_SKIP, ROUTE_ENGINE };
+
+static inline int
+route(PyObject *ctx)
+{
+    int r = context_busy(ctx);
+    if (r != 0) {
+        return r < 0 ? -1 : ROUTE_SKIP;
+    }
+    r = context_has_lost(ctx);
+    if (r < 0) {
+        return -1;
+    }
+    return r || !plain ? ROUTE_ENGINE : ROUTE_FAST;
+}
+
 /* len(ctx.stack), or -1 (no error set) if it is not a list. */
 static Py_ssize_t
 stack_len(PyObject *ctx)
@@ -667,17 +686,16 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (r == 0) {
         goto hand_on; /* the thread's first traced call */
     }
-    r = context_busy(ctx);
-    if (r != 0) {
-        ok = r > 0;
+    switch (route(ctx)) {
+    case ROUTE_SKIP:
+        ok = 1;
         goto done;
-    }
-    r = context_has_lost(ctx);
-    if (r < 0) {
-        goto done;
-    }
-    if (r || !plain) {
+    case ROUTE_ENGINE:
         goto hand_on;
+    case ROUTE_FAST:
+        break;
+    default:
+        goto done;
     }
     stack = get_slot(ctx, ctx_type, C_STACK);
     if (stack == NULL) {
@@ -773,17 +791,16 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         ok = r == 0; /* a call that started before tracing did in this thread */
         goto done;
     }
-    r = context_busy(ctx);
-    if (r != 0) {
-        ok = r > 0;
+    switch (route(ctx)) {
+    case ROUTE_SKIP:
+        ok = 1;
         goto done;
-    }
-    r = context_has_lost(ctx);
-    if (r < 0) {
-        goto done;
-    }
-    if (r || !plain) {
+    case ROUTE_ENGINE:
         goto hand_on;
+    case ROUTE_FAST:
+        break;
+    default:
+        goto done;
     }
     stack = get_slot(ctx, ctx_type, C_STACK);
     if (stack == NULL) {
