@@ -304,7 +304,15 @@ class BoundedBatchSpanProcessor(SpanProcessor):
                     self.note_error(exc)
 
         thread = threading.Thread(target=run, name="functrace-otel-shutdown", daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:
+            # 3.12 refuses new threads at interpreter shutdown (atexit included).
+            # Shut down here: it closes the exporter's connections before the
+            # interpreter tears modules down (left open, urllib3's own finalizer
+            # fails then); it does not wait for an export still in flight.
+            run()
+            return
         thread.join(max(0.0, deadline - time.monotonic()))
 
     def note_error(self, error: BaseException | logging.LogRecord) -> None:
