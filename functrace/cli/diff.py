@@ -23,13 +23,22 @@ __all__ = ["command"]
     help="How many changed functions to list.",
 )
 def command(a: str, b: str, top: int) -> None:
-    """Compare traces A and B (text or jsonl; say, a passing and a failing run).
+    """Compare two traces of one program: where do the calls part?
 
-    For each thread and task, the first place where the calls differ (a call made
+    A and B are text or jsonl traces (say, of a passing and a failing run). For
+    each thread and task, the first place where the calls differ (a call made
     in one run and not the other, or ending differently: returned, raised,
     suspended), with the chain of calls leading there; then the functions whose
     call counts or total times changed most. Exits 1 when the runs differ.
     Reads each file twice at most, in bounded memory.
+
+    Examples:
+
+    \b
+      functrace run -o good.log app.py --input ok.csv    # a passing run
+      functrace run -o bad.log app.py --input bad.csv    # then a failing one
+      functrace diff good.log bad.log
+      functrace diff --top 5 before.jsonl after.jsonl
     """
     from functrace.render.diff import compare, write_diff
 

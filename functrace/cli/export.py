@@ -59,11 +59,20 @@ def command(
     traceparent: str | None,
     zipkin_debug: bool,
 ) -> None:
-    """Convert TRACE (a text or jsonl trace file, - for stdin) to another format.
+    """Convert a trace for Perfetto, speedscope, OTLP or Zipkin.
 
-    jsonl traces carry exact times; a text trace only has durations, so its
+    TRACE is a text or jsonl trace file, or - for stdin. jsonl traces carry
+    exact times; a text trace only has durations, so its
     timeline is rebuilt from them (nesting and durations hold, gaps are zero).
     The trace is read once and never held: the output is written as it is read.
+
+    Examples:
+
+    \b
+      functrace export trace.jsonl -f chrome -o trace.json      # Perfetto
+      functrace export trace.log -f speedscope -o trace.speedscope.json
+      functrace export trace.jsonl -f otlp-json --service-name shop -o spans.json
+      functrace export trace.jsonl -f zipkin -o zipkin.json --zipkin-debug
     """
     from functrace.export import export_file
 

@@ -57,13 +57,20 @@ def _command(fn: Callable[..., None]) -> click.Command:
 
 @_command
 def command(**params: Any) -> None:
-    """Run SCRIPT (or -m MODULE) with its ARGS exactly as python would, tracing the
-    program's own functions; no file on disk is changed. Everything after SCRIPT or
-    MODULE is the program's.
+    """Run a Python program as python would, tracing its own functions.
+
+    Runs SCRIPT (or -m MODULE) with its ARGS exactly as python would, tracing the
+    functions of the modules under the current directory (or those --include
+    names); no file on disk is changed. Everything after SCRIPT or MODULE is the
+    program's. The options set the FUNCTRACE_* variables of the same names, for
+    the program and the programs it starts (docs/configuration.md).
+
+    Examples:
 
     \b
       functrace run app.py --port 8000
       functrace run -o trace.log -m app.cli serve
+      functrace run -o 'trace-{pid}.log' --format jsonl -m app.worker
       functrace run --include black --max-depth 3 -m black src/
     """
     if params["module"] is None and not params["argv"]:

@@ -86,11 +86,22 @@ def command(
     focus: str | None,
     width: int | None,
 ) -> None:
-    """Render TRACE (a text or jsonl trace file, - for stdin) as one tree per thread and task.
+    """Print a trace as call trees, a summary, or the chains to a call.
 
-    Printed while the trace is read, in bounded memory. On a pipe or a file,
+    TRACE is a text or jsonl trace file, or - for stdin; by default it is shown as
+    one call tree per thread and task. Printed while the trace is read, in
+    bounded memory. On a pipe or a file,
     plain lines (four spaces per level) that never wrap; on a terminal, styled.
     Exits 1 when nothing matches the filters.
+
+    Examples:
+
+    \b
+      functrace show trace.log
+      functrace show trace.log --min-duration 1ms --max-depth 4
+      functrace show trace.jsonl --summary
+      functrace show trace.log --focus fetch    # every chain leading to fetch
+      functrace run app.py 2>&1 >/dev/null | functrace show -
     """
     from functrace.reading import Scan, scan_trace
     from functrace.render import Focus, Selection, Summary, TreePrinter

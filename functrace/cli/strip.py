@@ -9,10 +9,17 @@ __all__ = ["command"]
 command = rewrite_command(
     "strip",
     "untraced",
-    """Remove the lines `functrace instrument` added (those ending with
-    `# functrace: added`), restoring the files byte for byte.
+    """Remove what `functrace instrument` added, byte for byte.
 
-    PATH is a file, a directory (searched for *.py) or - for stdin to stdout.
+    Removes the lines ending with `# functrace: added`, restoring the files as
+    they were before `functrace instrument`. PATH is a file, a directory
+    (searched for *.py) or - for stdin to stdout.
     Decorators and imports written by hand are kept.
+
+    Examples:
+
+    \b
+      functrace strip src/app
+      functrace strip --check src/      # exit 1 if anything is still instrumented
     """,
 )
