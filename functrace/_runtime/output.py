@@ -510,6 +510,10 @@ def _after_fork_in_child() -> None:
     lock = threading.RLock()
     _flusher_done = _thread.allocate_lock()
     # A pipe of its own: a SIGTERM to the child must wake the child's flusher only.
+    # The handler lets go of the old pipe first: its descriptor number may soon
+    # be one of the child's own files.
+    if _sigterm is not None:
+        _sigterm.sigterm_install(-1)
     if _wake is not None:
         for fd in _wake:
             try:
