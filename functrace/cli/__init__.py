@@ -81,7 +81,7 @@ Examples:
 
 \b
   functrace run app.py --port 8000       trace a program, lines on stderr
-  functrace run -o trace.log -m app      ... or in a file
+  functrace run -o trace.log -m app      the same, lines in a file
   functrace show trace.log               read it as call trees
   functrace instrument src/              decorate every function in place
   functrace COMMAND --help               a command's options and examples
