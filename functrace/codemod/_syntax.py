@@ -3,6 +3,7 @@ imports. Only statements are walked (functions are statements), never expression
 
 from __future__ import annotations
 
+import ast
 import io
 import itertools
 import tokenize
@@ -24,6 +25,7 @@ __all__ = [
     "keeping_bom",
     "parse_error",
     "parse_guarded",
+    "python_error",
     "split_bom",
     "too_deep",
 ]
@@ -187,11 +189,37 @@ def parse_guarded(src: bytes) -> cst.Module | Result:
         return cst.parse_module(src)
     except cst.ParserSyntaxError as exc:
         reason, line, column = parse_error(exc)
-        return Result.failed(f"cannot parse: {reason}", line, column)
+        failed = Result.failed(f"cannot parse: {_one_line(reason)}", line, column)
     except RecursionError:
         return Result.failed("cannot parse: too deeply nested for libcst (RecursionError)")
     except Exception as exc:  # e.g. an unknown encoding in the cookie
-        return Result.failed(f"cannot parse: {exc}")
+        failed = Result.failed(f"cannot parse: {_one_line(str(exc))}")
+    return python_error(src) or failed
+
+
+def python_error(src: bytes) -> Result | None:
+    """CPython's own complaint about ``src`` (message and position), or None if it
+    parses. Only asked once libcst has failed: a good file never pays for it, and a bad
+    one gets the message Python users know (``'(' was never closed``) rather than
+    libcst's list of expected tokens."""
+    try:
+        compile(src, "<source>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        line = exc.lineno if exc.lineno and exc.lineno > 0 else None  # 0: the cookie
+        column = exc.offset if line and exc.offset and exc.offset > 0 else None
+        return Result.failed(f"cannot parse: {_one_line(exc.msg)}", line, column)
+    except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, giant files
+        return Result.failed(f"cannot parse: {_one_line(str(exc))}")
+    return None
+
+
+def _one_line(message: str) -> str:
+    """The first non-blank line of ``message`` (libcst's come with the source line and a
+    caret under it)."""
+    for line in message.splitlines():
+        if line.strip():
+            return line.strip()
+    return message.strip()
 
 
 def keeping_bom(transform: Callable[[bytes], Result]) -> Callable[[bytes], Result]:
