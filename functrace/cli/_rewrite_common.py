@@ -31,9 +31,21 @@ def rewrite_command(transform: str, past: str, help: str) -> click.Command:
         "--exclude",
         multiple=True,
         metavar="GLOB",
-        help="Skip matching files and folders inside the directories given (repeatable), "
-        "on top of .git, virtual environments, site-packages, __pycache__, build, dist, "
-        ".tox, .nox, *.egg-info.",
+        help="Skip files and folders inside the directories given whose path ends with "
+        "a match (whole names; * crosses /; repeatable): items.py, tomlkit/items.py and "
+        "'*/items.py' all skip src/tomlkit/items.py. A GLOB starting with ./ is anchored "
+        "at the working directory or at each PATH, one starting with / is absolute. "
+        "Files named as PATH are always taken.",
+    )
+    @click.option(
+        "--no-default-excludes",
+        "no_default_excludes",
+        is_flag=True,
+        help="Also search the folders skipped by default: .git, .hg, .svn, virtual "
+        "environments, site-packages, __pycache__, .tox, .nox, .eggs, *.egg-info, and "
+        "build and dist unless they are Python packages (with an __init__.py, as "
+        "pip/_internal/operations/build is; without one they are build outputs). The "
+        "summary says which were skipped.",
     )
     @click.option(
         "-j",
@@ -70,6 +82,7 @@ def rewrite_command(transform: str, past: str, help: str) -> click.Command:
         diff: bool,
         check: bool,
         exclude: tuple[str, ...],
+        no_default_excludes: bool,
         jobs: int,
         force: bool,
         follow_symlinks: bool,
@@ -82,7 +95,7 @@ def rewrite_command(transform: str, past: str, help: str) -> click.Command:
         mode = Mode.DIFF if diff else Mode.CHECK if check else Mode.WRITE
         safety = Safety(force=force, max_size=max_size or None)
         run = _Run(transform, past, mode, check, safety)
-        code = run.run(paths, exclude, jobs, follow_symlinks)
+        code = run.run(paths, exclude, jobs, follow_symlinks, not no_default_excludes)
         raise SystemExit(int(code))
 
     return command
@@ -125,11 +138,22 @@ class _Run:
         self.mode = mode
         self.check = check
         self.tally = _Tally()
-        self.console = Console(stderr=True, highlight=False)
+        self.skipped_by_default: list[str] = []
+        # Escape codes only for a real terminal: rich also believes FORCE_COLOR, which
+        # CI systems set, and would then draw the progress bar into a log file.
+        self.tty = _isatty(sys.stderr)
+        self.console = Console(
+            stderr=True, highlight=False, force_terminal=self.tty, no_color=not self.tty
+        )
         self.stdout: IO[bytes] = sys.stdout.buffer
 
     def run(
-        self, paths: Sequence[str], exclude: Sequence[str], jobs: int, follow_symlinks: bool
+        self,
+        paths: Sequence[str],
+        exclude: Sequence[str],
+        jobs: int,
+        follow_symlinks: bool,
+        default_excludes: bool = True,
     ) -> ExitCode:
         from functrace.codemod.files import discover
 
@@ -142,12 +166,18 @@ class _Run:
                 exclude,
                 follow_symlinks=follow_symlinks,
                 verb=self.transform,
+                default_excludes=default_excludes,
+                refuse_stubs=self.transform == "instrument",
             )
             for problem in discovery.problems:
                 self._say(problem)
                 self.tally.failed += 1
             for warning in discovery.warnings:
                 self._say(warning)
+            for note in discovery.notes:
+                self._say(note)
+                self.tally.skipped += 1
+            self.skipped_by_default = [str(p) for p in discovery.skipped_by_default]
             if discovery.files:
                 interrupted = self._files([str(f) for f in discovery.files], jobs)
         except KeyboardInterrupt:
@@ -179,7 +209,7 @@ class _Run:
         return False
 
     def _progress(self, total: int) -> Callable[..., None]:
-        if not self.console.is_terminal:
+        if not self.tty:
             return lambda stop=False: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -245,6 +275,11 @@ class _Run:
             self.stdout.flush()
 
     def _say(self, line: str) -> None:
+        if not self.tty:  # plain text, whatever rich makes of the environment
+            stream = sys.stderr
+            stream.write(line + "\n")
+            stream.flush()
+            return
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _summary(self, interrupted: bool) -> None:
@@ -260,7 +295,28 @@ class _Run:
         line = f"{', '.join(parts)}; {functions}"
         if interrupted:
             line = f"interrupted: {line}"
+        if self.skipped_by_default:
+            self._say(_skipped_line(self.skipped_by_default))
         self._say(line)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # e.g. click's CliRunner, a closed stream
+        return False
+
+
+def _skipped_line(names: Sequence[str], shown: int = 5) -> str:
+    """``skipped by default: 3 directories (.git, .venv, build); ...``: the paths of
+    the first few, in the order met."""
+    distinct = list(dict.fromkeys(names))
+    listed = ", ".join(distinct[:shown]) + ("..." if len(distinct) > shown else "")
+    n = len(names)
+    return (
+        f"skipped by default: {n} director{'ies' if n != 1 else 'y'} ({listed}); "
+        "--no-default-excludes to include them"
+    )
 
 
 def _files(n: int) -> str:

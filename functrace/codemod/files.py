@@ -1,10 +1,17 @@
 """Which files a command line names, and how a rewritten file is read and written back.
 
 Directories are searched recursively for ``*.py`` files, skipping the default excludes
-(version control, virtual environments, ``site-packages``, caches, build and dist
-folders, nox/tox environments) and any ``--exclude`` glob, which is matched against
-each entry's name and its path relative to the directory given. A file named
-explicitly is always taken, excludes or not.
+(version control, virtual environments, ``site-packages``, caches, nox/tox
+environments, and ``build`` and ``dist`` folders that are not Python packages: a
+``build`` with an ``__init__.py``, such as ``pip/_internal/operations/build``, is
+source) unless ``default_excludes`` is off; the directories so skipped are reported.
+An ``--exclude`` glob is matched against whole paths, as black and ruff do (``*``
+crosses ``/``): a relative pattern matches the end of a path, whole names only
+(``items.py``, ``tomlkit/items.py`` and ``*/items.py`` all exclude
+``src/tomlkit/items.py``); one starting with ``./`` is anchored at the working
+directory or at each directory given, one starting with ``/`` is absolute. A file
+named explicitly is always taken, excludes or not, except a ``.pyi`` stub when stubs
+are refused (it has no bodies to trace).
 
 Symbolic links are not followed unless asked (``--follow-symlinks``): one found inside
 a directory is passed over, one named on the command line is refused.
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "BUILD_OUTPUTS",
     "DEFAULT_EXCLUDES",
     "DEFAULT_MAX_SIZE",
     "Discovery",
@@ -48,13 +56,18 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "venv",
     "site-packages",
     "__pycache__",
-    "build",
-    "dist",
     ".tox",
     ".nox",
     ".eggs",
     "*.egg-info",
 )
+
+#: Skipped by default only when not a Python package (no ``__init__.py``): there
+#: they are build outputs, while ``pip/_internal/operations/build/`` is source.
+BUILD_OUTPUTS: tuple[str, ...] = ("build", "dist")
+
+#: Skipped by default but never reported: they hold no source.
+_UNREPORTED = ("__pycache__",)
 
 
 @dataclass
@@ -64,6 +77,9 @@ class Discovery:
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # missing paths: failures
     warnings: list[str] = field(default_factory=list)  # e.g. a directory with no Python file
+    notes: list[str] = field(default_factory=list)  # files named but deliberately not taken
+    #: Directories passed over by the default excludes (not ``--exclude``).
+    skipped_by_default: list[Path] = field(default_factory=list)
 
 
 def discover(
@@ -72,14 +88,17 @@ def discover(
     *,
     follow_symlinks: bool = False,
     verb: str = "rewrite",
+    default_excludes: bool = True,
+    refuse_stubs: bool = False,
 ) -> Discovery:
     """Expand ``paths`` into files, in a stable order, each once.
 
     A symbolic link named in ``paths`` is refused (a problem) unless
     ``follow_symlinks``; then it stands for its target, and links met inside
-    directories are followed too (each directory walked once)."""
+    directories are followed too (each directory walked once). With ``refuse_stubs``
+    a ``.pyi`` file named is not taken (a note); a walk never takes stubs."""
     found = Discovery()
-    patterns = (*DEFAULT_EXCLUDES, *excludes)
+    matcher = _Excludes(excludes, default_excludes)
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
@@ -93,9 +112,12 @@ def discover(
                 found.problems.append(f"{raw}: broken symbolic link")
             continue
         if path.is_dir():
-            files = list(_walk(path, patterns, follow_symlinks))
+            files = list(_walk(path, matcher, follow_symlinks, found.skipped_by_default))
             if not files:
                 found.warnings.append(f"{raw}: no Python files found")
+        elif refuse_stubs and path.suffix == ".pyi" and path.exists():
+            found.notes.append(f"{raw}: skipped: a stub (.pyi) has no function bodies to trace")
+            continue
         elif path.exists():
             files = [path.resolve() if path.is_symlink() else path]
         elif path.is_symlink():
@@ -112,7 +134,7 @@ def discover(
     return found
 
 
-def _walk(root: Path, patterns: Sequence[str], follow: bool) -> Iterable[Path]:
+def _walk(root: Path, matcher: _Excludes, follow: bool, skipped: list[Path]) -> Iterable[Path]:
     visited: set[tuple[int, int]] = set()  # (device, inode) of directories walked
     for dirpath, dirnames, filenames in os.walk(root, followlinks=follow):
         here = Path(dirpath)
@@ -129,9 +151,11 @@ def _walk(root: Path, patterns: Sequence[str], follow: bool) -> Iterable[Path]:
         kept = []
         for name in sorted(dirnames):
             sub = here / name
-            if (sub.is_symlink() and not follow) or _excluded(sub, root, patterns):
+            if (sub.is_symlink() and not follow) or matcher.given(sub, root):
                 continue
-            if (sub / "pyvenv.cfg").exists():  # a virtual environment of any name
+            if matcher.by_default(sub):
+                if name not in _UNREPORTED:
+                    skipped.append(sub)
                 continue
             kept.append(name)
         dirnames[:] = kept
@@ -139,7 +163,7 @@ def _walk(root: Path, patterns: Sequence[str], follow: bool) -> Iterable[Path]:
             if not name.endswith(".py"):
                 continue
             file = here / name
-            if _excluded(file, root, patterns):
+            if matcher.given(file, root):
                 continue
             if file.is_symlink():
                 if not follow or not file.is_file():
@@ -148,12 +172,48 @@ def _walk(root: Path, patterns: Sequence[str], follow: bool) -> Iterable[Path]:
             yield file
 
 
-def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
-    relative = path.relative_to(root).as_posix()
-    return any(
-        fnmatch.fnmatchcase(path.name, pattern) or fnmatch.fnmatchcase(relative, pattern)
-        for pattern in patterns
-    )
+class _Excludes:
+    """The default excludes (by name) and ``--exclude`` globs (by name or path)."""
+
+    def __init__(self, patterns: Sequence[str], defaults: bool) -> None:
+        self.defaults = defaults
+        self.patterns = [p for p in map(_normalize, patterns) if p]
+        self.cwd = Path.cwd()
+
+    def by_default(self, directory: Path) -> bool:
+        if not self.defaults:
+            return False
+        name = directory.name
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in DEFAULT_EXCLUDES):
+            return True
+        if name in BUILD_OUTPUTS and not (directory / "__init__.py").exists():
+            return True
+        return (directory / "pyvenv.cfg").exists()  # a virtual environment of any name
+
+    def given(self, path: Path, root: Path) -> bool:
+        if not self.patterns:
+            return False
+        absolute = path.absolute()
+        whole = absolute.as_posix()
+        anchored = {whole, path.relative_to(root).as_posix()}
+        if absolute.is_relative_to(self.cwd):
+            anchored.add(absolute.relative_to(self.cwd).as_posix())
+        for pattern in self.patterns:
+            if pattern.startswith(("./", "/")):
+                bare = pattern.removeprefix("./")
+                if any(fnmatch.fnmatchcase(form, bare) for form in anchored):
+                    return True
+            elif fnmatch.fnmatchcase(whole, "*/" + pattern):  # the end of the path
+                return True
+        return False
+
+
+def _normalize(pattern: str) -> str:
+    """``a/b/`` is ``a/b`` (a trailing ``/`` says nothing); ``././a`` is ``./a``."""
+    pattern = pattern.replace(os.sep, "/")
+    while pattern.startswith("././"):
+        pattern = pattern[2:]
+    return "" if pattern in (".", "./") else pattern.rstrip("/")
 
 
 class Refused(Exception):
