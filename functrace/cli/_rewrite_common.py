@@ -142,9 +142,7 @@ class _Run:
         # Escape codes only for a real terminal: rich also believes FORCE_COLOR, which
         # CI systems set, and would then draw the progress bar into a log file.
         self.tty = _isatty(sys.stderr)
-        self.console = Console(
-            stderr=True, highlight=False, force_terminal=self.tty, no_color=not self.tty
-        )
+        self.console = Console(stderr=True, highlight=False, force_terminal=self.tty)
         self.stdout: IO[bytes] = sys.stdout.buffer
 
     def run(

@@ -13,7 +13,8 @@ command = rewrite_command(
 
     Adds `import functrace` and an innermost `@functrace.trace` to every function.
     PATH is a file, a directory (searched for *.py) or - for stdin to stdout.
-    Files are rewritten in place. Leave a function or class alone with a
+    Files are rewritten in place; a .pyi stub named is skipped (no bodies to
+    trace). Leave a function or class alone with a
     `# functrace: skip` comment on its line or the line above, a whole file
     with a `# functrace: skip-file` comment line at its top. Every added line
     ends with `# functrace: added`, which `functrace strip` looks for.
