@@ -112,7 +112,14 @@ def test_dead_collector_exit_waits_the_default_at_most_and_says_so_once(
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr  # no retry warnings: one line, at exit
     assert lines[0].startswith(f"{NOTICE}10 of 10 spans not delivered to http://127.0.0.1:")
-    assert f"the {DEFAULT_EXIT_TIMEOUT:g} s exit wait ({EXIT_TIMEOUT_VAR}) ran out" in lines[0]
+    # Whether the exporter gave up on its own within the wait (its retries end
+    # early when the machine is slow) or the wait ran out first depends on timing:
+    # either way every span is counted, with its reason.
+    assert (
+        f"the {DEFAULT_EXIT_TIMEOUT:g} s exit wait ({EXIT_TIMEOUT_VAR}) ran out" in lines[0]
+        or "(10 failed to export)" in lines[0]
+    ), lines[0]
+    assert "ConnectionRefusedError" in lines[0]
     assert elapsed < DEFAULT_EXIT_TIMEOUT + SLACK, (elapsed, result.stderr)
 
 
