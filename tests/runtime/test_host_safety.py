@@ -170,7 +170,10 @@ def test_notices_never_raise_under_warnings_as_errors(env: dict[str, str]) -> No
     assert "functrace: " in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path) -> None:
+def switch_outputs(base: Path, threads: int, switches: int, files: int) -> None:
+    """Threads trace while the main thread switches the output ``switches`` times
+    among ``files`` files and opens a file of its own after each switch: none of
+    its files may receive a trace line, and every trace line must be whole."""
     program = HEADER + textwrap.dedent(
         f"""
         sys.setswitchinterval(1e-6)
@@ -179,12 +182,12 @@ def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path)
             while not stop:
                 root()
                 functrace.flush()
-        threads = [threading.Thread(target=busy) for _ in range(3)]
+        threads = [threading.Thread(target=busy) for _ in range({threads})]
         for t in threads:
             t.start()
-        base = {str(tmp_path)!r}
-        for i in range(400):
-            functrace.configure(output=os.path.join(base, f"trace{{i % 2}}.log"))
+        base = {str(base)!r}
+        for i in range({switches}):
+            functrace.configure(output=os.path.join(base, f"trace{{i % {files}}}.log"))
             with open(os.path.join(base, f"mine{{i}}.txt"), "w") as own:
                 own.write("mine\\n")
         stop = True
@@ -193,12 +196,18 @@ def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path)
         print("done")
         """
     )
-    proc = run_python(["-c", program], timeout=120)
+    proc = run_python(["-c", program], timeout=600)
     assert proc.stdout == "done\n", proc.stderr
-    own = sorted(tmp_path.glob("mine*.txt"))
-    assert len(own) == 400
-    foreign = [p.name for p in own if p.read_text() != "mine\n"]
-    assert foreign == []
+    own = sorted(base.glob("mine*.txt"))
+    assert len(own) == switches
+    assert [p.name for p in own if p.read_text() != "mine\n"] == []
+    for path in base.glob("trace*.log"):
+        for line in path.read_text().splitlines():
+            assert LINE_RE.match(line), line
+
+
+def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path) -> None:
+    switch_outputs(tmp_path, threads=3, switches=400, files=2)
 
 
 def needs_compiled_path() -> None:
