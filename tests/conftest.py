@@ -48,3 +48,14 @@ def trace_lines(tmp_path: Path) -> Callable[[], list[str]]:
         return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
     return read
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long checks (marked ``slow``: tests/long, tests/stress) run only when asked
+    for with ``-m slow`` (their nox sessions); the default test command leaves them out."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+        config.hook.pytest_deselected(items=slow)
