@@ -44,6 +44,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation (docs/, mkdocs.yml) built with warnings as errors: every
+    page in the nav, every link and anchor resolving."""
+    session.install("mkdocs>=1.6")
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp())
+
+
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".[test]", "mypy")
