@@ -181,7 +181,7 @@ class _Pool:
     _context: Any = None
 
     def __post_init__(self) -> None:
-        self._context = multiprocessing.get_context()
+        self._context = _worker_context(self.tasks[0][1] if self.tasks else None)
         self._workers = [self._start() for _ in range(self.jobs)]
 
     def _start(self) -> _Worker:
@@ -286,6 +286,22 @@ def _death(exitcode: int | None) -> str:
             name = f"signal {-exitcode}"
         return f"the worker process rewriting it died ({name}); left untouched"
     return f"the worker process rewriting it exited with status {exitcode}; left untouched"
+
+
+def _worker_context(transform: str | None) -> Any:
+    """Workers are forked from a forkserver: a single-threaded process that has
+    already imported the transform (libcst included), so they start as fast as
+    forked ones. Forking this process instead would copy it with its other threads
+    (the progress bar's, a test runner's) and any lock one of them holds: Python
+    3.12+ warns of exactly that deadlock."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context()
+    context = multiprocessing.get_context("forkserver")
+    preload = [__name__]
+    if transform is not None:
+        preload.append(TRANSFORMS[transform].partition(":")[0])
+    context.set_forkserver_preload(preload)
+    return context
 
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:

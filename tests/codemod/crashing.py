@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import signal
 
-from functrace.codemod import Result
+from functrace.codemod import Result, parallel
+
+# Registered on import: workers come from a forkserver that imports this module
+# (the transform's own), not from a copy of the test's process.
+parallel.TRANSFORMS["crashing"] = f"{__name__}:transform"
 
 
 def transform(src: bytes) -> Result:

@@ -180,7 +180,7 @@ def test_a_dead_worker_fails_its_file_and_the_run_goes_on(tmp_path: Path) -> Non
         f"""
         from pathlib import Path
         from functrace.codemod import parallel
-        parallel.TRANSFORMS["crashing"] = "tests.codemod.crashing:transform"
+        import tests.codemod.crashing  # registers the "crashing" transform
         files = sorted(str(p) for p in Path({str(tmp_path)!r}).glob("*.py"))
         with parallel.Rewriter(files, "crashing", parallel.Mode.WRITE, 2) as rewriter:
             for report in rewriter:
