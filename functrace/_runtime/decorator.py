@@ -116,8 +116,8 @@ def trace(fn: F) -> F:
             engine.info_for(code, fn.__module__ or "", fn.__qualname__)
             backend.add(code)
         return fn
-    info = engine.info_for(code, fn.__module__ or "", fn.__qualname__)
-    wrapped: F = backend.wrap(fn, info)
+    engine.info_for(code, fn.__module__ or "", fn.__qualname__)
+    wrapped: F = backend.wrap(fn)
     return wrapped
 
 

@@ -20,7 +20,6 @@ from types import CodeType
 from typing import Any
 
 from functrace._runtime import engine
-from functrace._runtime.engine import CodeInfo
 
 __all__ = ["WrapperBackend"]
 
@@ -37,15 +36,15 @@ class WrapperBackend:
     def stop(self) -> None:
         self.on = False
 
-    def wrap(self, fn: Callable[..., Any], info: CodeInfo) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(fn):
-            wrapper = _wrap_asyncgen(self, fn, info)
+            wrapper = _wrap_asyncgen(self, fn)
         elif inspect.iscoroutinefunction(fn):
-            wrapper = _wrap_coroutine(self, fn, info)
+            wrapper = _wrap_coroutine(self, fn)
         elif inspect.isgeneratorfunction(fn):
-            wrapper = _wrap_generator(self, fn, info)
+            wrapper = _wrap_generator(self, fn)
         else:
-            wrapper = _wrap_function(self, fn, info)
+            wrapper = _wrap_function(self, fn)
         functools.update_wrapper(wrapper, fn)
         # Introspection that does not follow __wrapped__ sees the function's own
         # signature and defaults, and each wrapper has a code object of its own
@@ -62,7 +61,7 @@ class WrapperBackend:
         return result
 
 
-def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
     code = fn.__code__  # the wrapper keeps fn, hence its code, alive
     RETURN, UNWIND = engine.RETURN, engine.UNWIND
 
@@ -138,7 +137,7 @@ def _drive(
             pending.append(exc)
 
 
-def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         gen = fn(*args, **kwargs)
         del args, kwargs  # the generator holds what it needs; we must not hold more
@@ -167,7 +166,7 @@ class _Steps:
         return _drive(target, self.code, self.resumed, self.word_on_stop)
 
 
-def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         coro: Awaitable[Any] = fn(*args, **kwargs)
         if not backend.on:
@@ -177,7 +176,7 @@ def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any], info: CodeI
     return wrapper
 
 
-def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any], info: CodeInfo) -> Any:
+def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
     code = fn.__code__
 
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
