@@ -60,8 +60,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.12")
 def bench(session: nox.Session) -> None:
-    """Benchmarks: each prints ratios measured side by side in one process."""
+    """Benchmarks: each prints ratios measured side by side (bench_macro.py: real
+    workloads, each variant in its own process, against cProfile and VizTracer)."""
     session.install("-e", ".")
+    # bench_macro.py's workloads and the tracers it compares with, pinned.
+    session.install("pygments==2.21.0", "markdown==3.11.3", "viztracer==1.1.1")
     for script in sorted(glob.glob("bench/bench_*.py")):
         session.run("python", script, *session.posargs)
 
