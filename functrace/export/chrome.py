@@ -16,10 +16,13 @@ from functrace.reading.scan import Scan
 __all__ = ["ChromeWriter"]
 
 
+#: ns % 1000 -> what follows the whole microseconds: "" or ".001" to ".999".
+_FRACTIONS = [""] + [f".{i:03d}" for i in range(1, 1000)]
+
+
 def _us(ns: int) -> str:
     """Nanoseconds as microseconds, exactly (no float rounding)."""
-    whole, frac = divmod(ns, 1000)
-    return f"{whole}.{frac:03d}" if frac else str(whole)
+    return str(ns // 1000) + _FRACTIONS[ns % 1000]
 
 
 class ChromeWriter(Writer):
@@ -29,6 +32,8 @@ class ChromeWriter(Writer):
         #: tag -> the head of its events ('"pid":1,"tid":2'), and its args prefix.
         self.tracks: dict[str, tuple[str, str]] = {}
         self.pending: list[str] = []
+        #: (tag, name, file, line) -> an event's text before its start, and after its dur.
+        self.events: dict[tuple[str, str, str, int], tuple[str, str]] = {}
         out.write('{"traceEvents":[\n')
         self.first = True
 
@@ -56,14 +61,57 @@ class ChromeWriter(Writer):
         self.pending.clear()
 
     def closed(self, frame: Frame) -> None:
-        if self.origin is None:
-            self.origin = frame.start_ns
-        track = self.tracks.get(frame.tag) or self._track(frame.tag)
-        start = max(frame.start_ns - self.origin, 0)
-        dur = max(frame.end_ns - self.origin, 0) - start
+        key = (frame.tag, frame.name, frame.file, frame.line)
+        parts = self.events.get(key)
+        if parts is None:
+            parts = self._parts(key)
+        origin = self.origin
+        assert origin is not None  # set by opened(), which saw this frame first
+        start = frame.start_ns - origin
+        if start < 0:
+            start = 0
+        end = frame.end_ns - origin
+        dur = (end if end > 0 else 0) - start
+        event = (
+            parts[0]
+            + str(start // 1000)
+            + _FRACTIONS[start % 1000]
+            + ',"dur":'
+            + str(dur // 1000)
+            + _FRACTIONS[dur % 1000]
+            + parts[1]
+        )
+        if (
+            frame.exception is not None
+            or frame.suspended is not None
+            or frame.resumed
+            or frame.duration_ns is None
+        ):
+            event = event[:-2] + self._extra(frame) + "}}"
+        pending = self.pending
+        pending.append(event)
+        if len(pending) >= 2048:
+            self._write()
+
+    def _parts(self, key: tuple[str, str, str, int]) -> tuple[str, str]:
+        """An event of this function on this track, around its times."""
+        tag, name, file, line = key
+        track = self.tracks.get(tag) or self._track(tag)
         args = track[1]
-        if frame.file:
-            args += f',"file":{jstr(frame.file)},"line":{frame.line}'
+        if file:
+            args += f',"file":{jstr(file)},"line":{line}'
+        parts = (
+            f'{{"name":{jstr(name)},"cat":"function","ph":"X",{track[0]},"ts":',
+            f",{args}}}}}",
+        )
+        if len(self.events) >= 50_000:
+            self.events.clear()
+        self.events[key] = parts
+        return parts
+
+    @staticmethod
+    def _extra(frame: Frame) -> str:
+        args = ""
         if frame.exception is not None:
             args += f',"exception":{jstr(frame.exception)}'
         if frame.suspended is not None:
@@ -72,15 +120,12 @@ class ChromeWriter(Writer):
             args += ',"resumed":true'
         if frame.duration_ns is None:
             args += ',"unfinished":true'
-        self._add(
-            f'{{"name":{jstr(frame.name)},"cat":"function","ph":"X",{track[0]},'
-            f'"ts":{_us(start)},"dur":{_us(dur)},{args}}}}}'
-        )
+        return args
 
     def opened(self, frame: Frame) -> None:
-        if self.origin is None:
-            self.origin = frame.start_ns
         if frame.tag not in self.tracks:
+            if self.origin is None:
+                self.origin = frame.start_ns
             self._track(frame.tag)  # tracks in order of first appearance
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:

@@ -1,198 +1,453 @@
-"""The hot loops of a scan: lines read as functrace writes them, piece by piece.
+"""The hot loops of a scan: lines read as functrace writes them, by the block.
 
-A line is cut with ``str.partition`` into pieces that repeat (a tag, a name, a
-rounded duration; in jsonl, the thread's fields, the function's fields, the
-exception's); each distinct piece is checked once and then looked up. Any line
-that does not cut the expected way, or holds a piece not seen before, goes to
-the general reader (:class:`~functrace.reading._read._Reader`), which judges it
-and reports what is wrong, so both paths read alike. Caches are bounded
-(cleared when full): memory does not grow with the trace.
+Lines come in blocks (lists of lines without their newline). A line is cut into
+pieces that repeat (a text enter line as a whole, an exit line up to its name;
+in jsonl, everything after ``ts`` of an enter, the function and thread fields
+and the exception fields of an exit), each looked up in a dict of pieces seen
+before. The piece was learnt from a line the general reader
+(:class:`~functrace.reading._read._Reader`) accepted and that the grammar's own
+pattern cut the same way, so a line made of known pieces means what the
+general reader would make of it. The common cases of
+:class:`~functrace.reading._stream.Stream` (a call one deeper than the open
+ones, the exit of the innermost call) are done in the loop, on the stream's own
+stacks; any other line (a new piece, a line that skips calls, a malformed or
+foreign line) goes through the general reader and the stream, which judge it
+and report what is wrong, so both paths read alike. Caches are bounded (cleared
+when full): memory does not grow with the trace.
+
+With a :class:`~functrace.render.summary.Summary` that counts every call (no
+filter), its rows are kept in the loop too (``summary_rows``).
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable
+from operator import length_hint
 from typing import Any
 
-from functrace.reading._read import _INT_MAX, _TEXT_SPAN_MAX, _Reader
-from functrace.reading._stream import Stream
+from functrace._runtime.lines import LINE_RE
+from functrace.reading._read import _INT_MAX, _JSONL_RE, _TEXT_SPAN_MAX, _Reader
+from functrace.reading._stream import Frame, Stream
 
 __all__ = ["run_jsonl", "run_text"]
 
 _CACHE_MAX = 20_000
-_TAG_RE = re.compile(r"t\[[0-9.]+\](?:a\[[0-9]+\])?")
-_NAME_RE = re.compile(r"\S+")
 _TS_PREFIX = '{"v":1,"ts":'
 _SUSPEND = frozenset({"yield", "await"})
+_ENTERS = {"enter": False, "resume": True}
+
+Blocks = Iterable[list[str]]
 
 
-def _checked(cache: dict[str, bool], piece: str, pattern: re.Pattern[str]) -> bool:
-    ok = cache.get(piece)
-    if ok is None:
-        ok = pattern.fullmatch(piece) is not None
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        cache[piece] = ok
-    return ok
-
-
-def run_text(reader: _Reader, stream: Stream, lines: Iterator[tuple[int, str]]) -> int:
-    """Feed the rest of ``lines``; the number of the last line (0: there was none)."""
-    number = 0
-    tags: dict[str, bool] = {}
-    names: dict[str, bool] = {}
+def run_text(
+    reader: _Reader,
+    stream: Stream,
+    blocks: Blocks,
+    number: int,
+) -> int:
+    """Feed the rest of the lines; the number of the last line."""
+    # A line cut at its first "-" (the arrow's): "t[01]:        " or "t[01]:        <"
+    # -> tag, depth, exit?; an enter's ">name[ resume]" -> name, resumed; an exit's
+    # name -> the name (interned). Small dicts: their lookups stay in the cache.
+    heads: dict[str, tuple[str, int, bool]] = {}
+    enters: dict[str, tuple[str, bool]] = {}
+    names: dict[str, str] = {}
+    heads_get = heads.get
+    enters_get = enters.get
+    names_get = names.get
     durations = reader._durations  # filled by the general reader, checked there
-    enter = stream.enter
-    exit_ = stream.exit
+    durations_get = durations.get
+    stacks = stream.stacks
+    consumer = stream.consumer
+    opened = consumer.opened
+    closed = consumer.closed
     feed = reader.feed
     clock = reader.clock
-    for number, line in lines:
-        tag, _, rest = line.partition(":")
-        if tags.get(tag) or _checked(tags, tag, _TAG_RE):
-            body = rest.lstrip(" ")
-            spaces = len(rest) - len(body)
-            if spaces and not spaces & 3:
-                arrow = body[:2]
-                name, _, details = body[2:].rstrip("\n").partition(" ")
-                if names.get(name) or _checked(names, name, _NAME_RE):
-                    if arrow == "->":
-                        if not details or details == "running":
-                            enter(tag, spaces >> 2, name, clock, False)
+    last = stream.last
+    count = stream.opened_count
+    tag: str | None = None
+    stack: list[Frame] = []
+    name: str | None
+    for lines in blocks:
+        size = number + len(lines)
+        it = iter(lines)
+        for line in it:
+            head, _, body = line.partition("-")
+            h = heads_get(head)
+            if h is not None:
+                if h[0] is not tag:
+                    tag = h[0]
+                    stack = stacks.get(tag)  # type: ignore[assignment]
+                    if stack is None:
+                        stack = stacks[tag] = []
+                if not h[2]:
+                    e = enters_get(body)
+                    if e is not None:
+                        n = len(stack)
+                        if n < h[1]:
+                            frame = Frame(
+                                e[0], tag, n + 1, clock, e[1], "", 0, stack[-1] if n else None
+                            )
+                            stack.append(frame)
+                            count += 1
+                            opened(frame)
                             continue
-                        if details == "resume":
-                            enter(tag, spaces >> 2, name, clock, True)
-                            continue
-                    elif arrow == "<-" and details:
-                        word, _, extra = details.partition(" ")
-                        d = durations.get(word)
-                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
-                            exc = suspended = None
-                            if not extra:
-                                pass
-                            elif extra[0] == "!" and " " not in extra:
+                else:
+                    name, _, word = body.rpartition(" ")
+                    name = names_get(name)
+                    exc = suspended = None
+                    if name is None:
+                        name, _, extra = body.rpartition(" ")[0].rpartition(" ")
+                        name = names_get(name)
+                        if name is not None and word and word.isprintable():
+                            word, extra = extra, word
+                            if extra[0] == "!":
                                 exc = extra[1:]
                             elif extra in _SUSPEND:
                                 suspended = extra
-                            else:
-                                extra = "?"  # the general reader knows the rest
-                            if extra != "?":
-                                end = exit_(
-                                    tag, spaces >> 2, name, None, d, exc, suspended, now=clock
-                                ).end_ns
-                                if end > clock:
-                                    clock = end
-                                continue
-        reader.clock = clock
-        feed(line, number)
-        clock = reader.clock
+                        else:
+                            name = None
+                    if name is not None:
+                        d = durations_get(word)
+                        if (
+                            d is not None
+                            and clock + d <= _TEXT_SPAN_MAX
+                            and len(stack) == h[1]
+                            and stack[-1].name == name
+                        ):
+                            frame = stack.pop()
+                            end = frame.start_ns + d
+                            if end < frame.inner_end:
+                                end = frame.inner_end
+                            frame.end_ns = end
+                            frame.duration_ns = d
+                            frame.exception = exc
+                            frame.suspended = suspended
+                            parent = frame.parent
+                            if parent is not None:
+                                parent.child_ns += d
+                                if end > parent.inner_end:
+                                    parent.inner_end = end
+                            if end > last:
+                                last = end
+                            if end > clock:
+                                clock = end
+                            closed(frame)
+                            continue
+            # Anything else: the general reader, then learn the line's pieces.
+            reader.clock = clock
+            stream.last = last
+            stream.opened_count = count
+            feed(line, size - length_hint(it))
+            clock = reader.clock
+            last = stream.last
+            count = stream.opened_count
+            tag = None
+            _learn_text(line, heads, enters, names)
+        number = size
     reader.clock = clock
+    stream.last = last
+    stream.opened_count = count
     return number
 
 
-#: A jsonl line as functrace writes it, cut into pieces::
-#:
-#:   {"v":1,"ts":TS ,"pid": WHO ,"depth": DEPTH ,"ev":" EV ", WHAT [,"dur": DUR , TAIL]
-#:
-#: WHO: the thread's fields; WHAT: the function's (and "running"); TAIL: exc, suspended.
-_WHO = frozenset({"pid", "tid", "thread", "task", "tag"})
-_WHAT = {frozenset({"name", "file", "line"}), frozenset({"running", "name", "file", "line"})}
-_TAIL = frozenset({"exc", "suspended"})
-_ENTERS = {"enter": False, "resume": True}
-_EXITS = frozenset({"exit", "suspend"})
-
-
-def _digits(text: str) -> bool:
-    return 0 < len(text) <= 19 and text.isdigit() and text.isascii() and int(text) <= _INT_MAX
-
-
-def run_jsonl(reader: _Reader, stream: Stream, lines: Iterator[tuple[int, str]]) -> int:
-    """Feed the rest of ``lines``; the number of the last line (0: there was none)."""
-    number = 0
-    whos: dict[str, str] = {}  # piece -> tag (its thread already noted by the reader)
-    whats: dict[str, tuple[str, str, int]] = {}  # piece -> name, file, line
-    tails: dict[str, tuple[str | None, str | None]] = {}
-    enter = stream.enter
-    exit_ = stream.exit
+def run_text_summary(
+    reader: _Reader, stream: Stream, blocks: Blocks, number: int, rows: dict[str, list[int]]
+) -> int:
+    """:func:`run_text` for a summary of every call: no :class:`Frame` for the common
+    lines, only a list per open call ([name, resumed, children's time, start, inner
+    end]) and a row per function ([calls, total, own, max]) in ``rows``. The stacks
+    become frames again (:func:`_to_frames`) for each line the general reader takes."""
+    heads: dict[str, tuple[str, int, bool]] = {}
+    enters: dict[str, tuple[str, bool]] = {}
+    names: dict[str, str] = {}
+    heads_get = heads.get
+    enters_get = enters.get
+    names_get = names.get
+    durations = reader._durations
+    durations_get = durations.get
+    light: dict[str, list[list[Any]]] = {}
+    _to_light(stream, light)
+    rows_get = rows.get
     feed = reader.feed
-    for number, line in lines:
-        prefix, _, rest = line.partition(',"pid":')
-        who, _, rest = rest.partition(',"depth":')
-        depth, _, rest = rest.partition(',"ev":"')
-        ev, _, rest = rest.partition('",')
-        tag = whos.get(who)
-        ts = prefix[12:]
-        if tag is not None and prefix[:12] == _TS_PREFIX and _digits(ts) and _digits(depth):
-            resumed = _ENTERS.get(ev)
-            if resumed is not None:
-                what = whats.get(rest)
-                if what is not None:
-                    enter(tag, int(depth), what[0], int(ts), resumed, what[1], what[2])
-                    continue
-            elif ev in _EXITS:
-                head, _, more = rest.partition(',"dur":')
-                what = whats.get(head)
-                dur, _, tail = more.partition(",")
-                t = tails.get(tail)
-                if what is not None and t is not None and _digits(dur) and int(dur) <= int(ts):
-                    exit_(tag, int(depth), what[0], int(ts), int(dur), t[0], t[1], what[1], what[2])
-                    continue
-        skipped = reader.skipped
-        feed(line, number)
-        if reader.skipped == skipped and prefix[:12] == _TS_PREFIX:
-            _remember(who, ev, rest, whos, whats, tails)
+    clock = reader.clock
+    count = stream.opened_count
+    tag: str | None = None
+    stack: list[list[Any]] = []
+    name: str | None
+    for lines in blocks:
+        size = number + len(lines)
+        it = iter(lines)
+        for line in it:
+            head, _, body = line.partition("-")
+            h = heads_get(head)
+            if h is not None:
+                if h[0] is not tag:
+                    tag = h[0]
+                    stack = light.get(tag)  # type: ignore[assignment]
+                    if stack is None:
+                        stack = light[tag] = []
+                if not h[2]:
+                    e = enters_get(body)
+                    if e is not None and len(stack) < h[1]:
+                        stack.append([e[0], e[1], 0, clock, clock])
+                        count += 1
+                        continue
+                else:
+                    name, _, word = body.rpartition(" ")
+                    name = names_get(name)
+                    if name is None:
+                        name, _, extra = body.rpartition(" ")[0].rpartition(" ")
+                        name = names_get(name)
+                        if name is None or not word or not word.isprintable():
+                            name = None
+                        else:
+                            word = extra
+                    if name is not None:
+                        d = durations_get(word)
+                        if (
+                            d is not None
+                            and clock + d <= _TEXT_SPAN_MAX
+                            and len(stack) == h[1]
+                            and stack[-1][0] == name
+                        ):
+                            top = stack.pop()
+                            end = top[3] + d
+                            if end < top[4]:
+                                end = top[4]
+                            if stack:
+                                parent = stack[-1]
+                                parent[2] += d
+                                if end > parent[4]:
+                                    parent[4] = end
+                            if end > clock:
+                                clock = end
+                            row = rows_get(name)
+                            if row is None:
+                                row = rows[name] = [0, 0, 0, 0]
+                            if not top[1]:
+                                row[0] += 1
+                            row[1] += d
+                            own = d - top[2]
+                            if own > 0:
+                                row[2] += own
+                            if d > row[3]:
+                                row[3] = d
+                            continue
+            # Anything else: the general reader, on frames, then learn the line's pieces.
+            _to_frames(light, stream)
+            reader.clock = clock
+            stream.last = clock
+            stream.opened_count = count
+            feed(line, size - length_hint(it))
+            clock = reader.clock
+            count = stream.opened_count
+            _to_light(stream, light)
+            tag = None
+            _learn_text(line, heads, enters, names)
+        number = size
+    _to_frames(light, stream)
+    reader.clock = clock
+    stream.last = clock
+    stream.opened_count = count
     return number
 
 
-def _object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads("{" + text + "}")
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+def _to_light(stream: Stream, light: dict[str, list[list[Any]]]) -> None:
+    """The stream's open frames as lists (the stream's stacks left empty)."""
+    for tag, frames in stream.stacks.items():
+        light[tag] = [[f.name, f.resumed, f.child_ns, f.start_ns, f.inner_end] for f in frames]
+        frames.clear()
 
 
-def _remember(
-    who: str,
-    ev: str,
-    rest: str,
-    whos: dict[str, str],
-    whats: dict[str, tuple[str, str, int]],
-    tails: dict[str, tuple[str | None, str | None]],
+def _to_frames(light: dict[str, list[list[Any]]], stream: Stream) -> None:
+    """The lists back into the stream's stacks, as the frames they stand for."""
+    stacks = stream.stacks
+    for tag, entries in light.items():
+        frames = stacks.get(tag)
+        if frames is None:
+            frames = stacks[tag] = []
+        parent = None
+        for name, resumed, child_ns, start, inner_end in entries:
+            frame = Frame(name, tag, len(frames) + 1, start, resumed, "", 0, parent)
+            frame.child_ns = child_ns
+            frame.inner_end = inner_end
+            frames.append(frame)
+            parent = frame
+        entries.clear()
+
+
+def _learn_text(
+    line: str,
+    heads: dict[str, tuple[str, int, bool]],
+    enters: dict[str, tuple[str, bool]],
+    names: dict[str, str],
 ) -> None:
-    """The pieces of a line the general reader accepted, each kept only if it holds
-    exactly the fields it should (so no piece can bring a second "ts" along)."""
-    for cache in (whos, whats, tails):
+    """The pieces of a text line the grammar's pattern cuts: any line made of such
+    pieces is cut by it the same way."""
+    m = LINE_RE.match(line)
+    if m is None:
+        return
+    t, indent, arrow, name, details = m.groups()
+    for cache in (heads, enters, names):
         if len(cache) >= _CACHE_MAX:
             cache.clear()
-    fields = _object('"pid":' + who)
-    if fields is not None and fields.keys() == _WHO and isinstance(fields["tag"], str):
-        whos[who] = fields["tag"]
-    if ev in _ENTERS:
-        what, more = rest, ""
-        inner = rest.rstrip()
-        if not inner.endswith("}"):
-            return
-        inner = inner[:-1]
-    else:
-        what, _, more = rest.partition(',"dur":')
-        inner = what
-    fields = _object(inner)
-    if fields is not None and frozenset(fields) in _WHAT:
-        name, file, lineno = fields["name"], fields["file"], fields["line"]
-        if (
-            isinstance(name, str)
-            and isinstance(file, str)
-            and type(lineno) is int
-            and 0 <= lineno <= _INT_MAX
-        ):
-            whats[what] = (name, file, lineno)
-    if more:
-        tail = more.partition(",")[2]
-        inner = tail.rstrip()
-        fields = _object(inner[:-1]) if inner.endswith("}") else None
-        if fields is not None and fields.keys() == _TAIL:
-            exc, suspended = fields["exc"], fields["suspended"]
-            if (exc is None or isinstance(exc, str)) and suspended in (None, "yield", "await"):
-                tails[tail] = (exc, suspended)
+    name = names.setdefault(name, name)
+    for known in heads.values():
+        if known[0] == t:
+            t = known[0]  # one string per tag: compared by identity
+            break
+    exit_ = arrow == "<-"
+    heads[line[: m.start("arrow")] + ("<" if exit_ else "")] = (t, len(indent) >> 2, exit_)
+    if not exit_:
+        enters[line[m.start("arrow") + 1 :]] = (name, details == "resume")
+
+
+def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> int:
+    """Feed the rest of the lines; the number of the last line.
+
+    A line is cut in three::
+
+        {"v":1,"ts":TS ,"pid": WHO ,"depth": WHAT
+
+    WHO (the thread's fields) -> tag; an enter's WHAT (depth, event, the function's
+    fields) -> depth, name, file, line, resumed; an exit's WHAT is cut again at
+    ``,"dur":`` and after the duration: its head -> depth, name, file, line, and
+    its tail (exception, suspended) -> exception, suspended.
+    """
+    whos: dict[str, str] = {}
+    enters: dict[str, tuple[int, str, str, int, bool]] = {}
+    exits: dict[str, tuple[int, str, str, int]] = {}
+    tails: dict[str, tuple[str | None, str | None]] = {}
+    whos_get = whos.get
+    enters_get = enters.get
+    exits_get = exits.get
+    tails_get = tails.get
+    stacks = stream.stacks
+    consumer = stream.consumer
+    opened = consumer.opened
+    closed = consumer.closed
+    feed = reader.feed
+    last = stream.last
+    count = stream.opened_count
+    tag: str | None = None
+    stack: list[Frame] = []
+    parent: Frame | None
+    for lines in blocks:
+        size = number + len(lines)
+        it = iter(lines)
+        for line in it:
+            pre, _, rest = line.partition(',"pid":')
+            who, _, what = rest.partition(',"depth":')
+            w = whos_get(who)
+            ts = pre[12:]
+            if w is not None and pre[:12] == _TS_PREFIX and ts.isdigit() and ts.isascii():
+                t = int(ts)
+                if t <= _INT_MAX:
+                    if w is not tag:
+                        tag = w
+                        stack = stacks.get(tag)  # type: ignore[assignment]
+                        if stack is None:
+                            stack = stacks[tag] = []
+                    e = enters_get(what)
+                    if e is not None:
+                        n = len(stack)
+                        if n < e[0]:
+                            if n:
+                                parent = stack[-1]
+                                if t < parent.start_ns:
+                                    t = parent.start_ns
+                            else:
+                                parent = None
+                            frame = Frame(e[1], tag, n + 1, t, e[4], e[2], e[3], parent)
+                            stack.append(frame)
+                            count += 1
+                            opened(frame)
+                            continue
+                    else:
+                        head, _, more = what.partition(',"dur":')
+                        x = exits_get(head)
+                        if x is not None:
+                            dur, _, tail = more.partition(",")
+                            z = tails_get(tail)
+                            if (
+                                z is not None
+                                and dur.isdigit()
+                                and dur.isascii()
+                                and int(dur) <= t
+                                and len(stack) == x[0]
+                                and stack[-1].name == x[1]
+                            ):
+                                d = int(dur)
+                                frame = stack.pop()
+                                end = t
+                                if end < frame.inner_end:
+                                    end = frame.inner_end
+                                if end < frame.start_ns:
+                                    end = frame.start_ns
+                                frame.end_ns = end
+                                frame.duration_ns = d
+                                frame.exception = z[0]
+                                frame.suspended = z[1]
+                                parent = frame.parent
+                                if parent is not None:
+                                    parent.child_ns += d
+                                    if end > parent.inner_end:
+                                        parent.inner_end = end
+                                if end > last:
+                                    last = end
+                                closed(frame)
+                                continue
+            # Anything else: the general reader, then learn the line's pieces.
+            stream.last = last
+            stream.opened_count = count
+            skipped = reader.skipped
+            feed(line, size - length_hint(it))
+            last = stream.last
+            count = stream.opened_count
+            tag = None
+            if reader.skipped == skipped:
+                _learn(line, who, what, whos, enters, exits, tails)
+        number = size
+    stream.last = last
+    stream.opened_count = count
+    return number
+
+
+def _learn(
+    line: str,
+    who: str,
+    what: str,
+    whos: dict[str, str],
+    enters: dict[str, tuple[int, str, str, int, bool]],
+    exits: dict[str, tuple[int, str, str, int]],
+    tails: dict[str, tuple[str | None, str | None]],
+) -> None:
+    """The pieces of a line the general reader accepted, when functrace's own layout
+    (``_JSONL_RE``) cuts it: each piece is a stretch of that pattern that no other
+    piece's text can reach into (a JSON string there holds no quote), so any line
+    made of known pieces matches it the same way."""
+    m = _JSONL_RE.match(line)
+    if m is None:
+        return
+    _ts, pid, tid, _thread, tag, depth, kind, name, file, lineno, dur, exc, susp = m.groups()
+    if max(int(pid), int(tid), int(depth), int(lineno)) > _INT_MAX:
+        return
+    for cache in (whos, enters, exits, tails):
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+    for known in whos.values():
+        if known == tag:
+            tag = known  # one string per tag: compared by identity
+            break
+    whos[who] = tag
+    resumed = _ENTERS.get(kind)
+    if resumed is not None:
+        if dur is None:
+            enters[what] = (int(depth), name, file, int(lineno), resumed)
+        return
+    if dur is None:
+        return
+    head, _, more = what.partition(',"dur":')
+    exits[head] = (int(depth), name, file, int(lineno))
+    tails[more.partition(",")[2]] = (exc, susp)

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
-from functrace.reading._fast import run_jsonl, run_text
+from functrace.reading._fast import run_jsonl, run_text, run_text_summary
 from functrace.reading._read import _Reader
 from functrace.reading._stream import Consumer, Stream
 from functrace.reading.trace import Problem, report_problems
 
 __all__ = ["Scan", "open_trace", "scan_lines", "scan_trace"]
+
+#: Bytes read at a time: lines are parsed a block at a time (small enough to stay
+#: in the processor's cache while they are).
+_BLOCK = 1 << 16
 
 
 @dataclasses.dataclass
@@ -57,11 +62,66 @@ def scan_lines(
     on_source: Callable[[Scan], None] | None = None,
     scan: Scan | None = None,
 ) -> Scan:
-    """Feed ``lines`` through ``consumer``; ``on_source(scan)`` runs once the format is known.
+    """Feed ``lines`` (each with or without its newline) through ``consumer``;
+    ``on_source(scan)`` runs once the format is known.
 
     ``scan``, when given, is the :class:`Scan` filled in (its ``thread_names``
-    grow while the trace is read: a consumer may hold on to them).
+    grow while the trace is read: a consumer may hold on to them). Each line is
+    read as soon as it comes.
     """
+    return _scan_blocks(_line_blocks(lines), consumer, on_source, scan)
+
+
+def _line_blocks(lines: Iterable[str]) -> Iterator[list[str]]:
+    for line in lines:
+        if line.endswith("\n") and line.find("\n") == len(line) - 1:
+            line = line[:-1]
+        yield [line]
+
+
+def _file_blocks(binary: BinaryIO, size: int = _BLOCK) -> Iterator[list[str]]:
+    """A binary file as blocks of lines, decoded as ``open(path, encoding="utf-8",
+    errors="replace")`` reads them (universal newlines). A block ends at a newline, so
+    no character is split between blocks (no UTF-8 sequence holds the byte ``\\n``)."""
+    read = getattr(binary, "read1", binary.read)
+    held: list[bytes] = []
+    while True:
+        data = read(size)
+        if not data:
+            break
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            held.append(data)  # a long line: wait for its end
+            continue
+        if held:
+            held.append(data[:cut])
+            chunk = b"".join(held)
+            held = [data[cut:]]
+        else:
+            chunk = data[:cut]
+            held.append(data[cut:])
+        yield _split(chunk)
+    chunk = b"".join(held)
+    if chunk:
+        yield _split(chunk)
+
+
+def _split(chunk: bytes) -> list[str]:
+    text = chunk.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _scan_blocks(
+    blocks: Iterable[list[str]],
+    consumer: Consumer,
+    on_source: Callable[[Scan], None] | None = None,
+    scan: Scan | None = None,
+) -> Scan:
     scan = Scan() if scan is None else scan
     stream = Stream(consumer, exact=False)
     reader = _Reader(stream)
@@ -74,16 +134,28 @@ def scan_lines(
             on_source(scan)
 
     reader.on_source = decided
-    numbered = enumerate(lines, 1)
+    blocks = iter(blocks)
     number = 0
-    for number, line in numbered:
-        reader.feed(line, number)
+    rest: list[str] = []
+    for block in blocks:
+        for i, line in enumerate(block):
+            number += 1
+            reader.feed(line, number)
+            if reader.source is not None:
+                rest = block[i + 1 :]
+                break
         if reader.source is not None:
             break
-    if reader.source == "text":
-        number = run_text(reader, stream, numbered) or number
-    elif reader.source == "jsonl":
-        number = run_jsonl(reader, stream, numbered) or number
+    if reader.source is not None:
+        lines = itertools.chain([rest], blocks)
+        if reader.source == "jsonl":
+            number = run_jsonl(reader, stream, lines, number)
+        elif getattr(consumer, "counts_every_call", False):
+            rows: dict[str, list[int]] = {}
+            number = run_text_summary(reader, stream, lines, number, rows)
+            consumer.add_rows(rows)  # type: ignore[attr-defined]
+        else:
+            number = run_text(reader, stream, lines, number)
     stream.finish()
     scan.lines = number
     scan.calls = stream.opened_count
@@ -115,5 +187,7 @@ def scan_trace(
     scan: Scan | None = None,
 ) -> Scan:
     """:func:`scan_lines` over a file (``-``: stdin)."""
-    with open_trace(path) as lines:
-        return scan_lines(lines, consumer, on_source, scan)
+    if str(path) == "-":
+        return _scan_blocks(_file_blocks(sys.stdin.buffer), consumer, on_source, scan)
+    with open(path, "rb") as f:
+        return _scan_blocks(_file_blocks(f), consumer, on_source, scan)

@@ -42,6 +42,25 @@ class Summary:
         self.thread_names = thread_names if thread_names is not None else {}
         self._narrows = self.selection.narrows
 
+    @property
+    def counts_every_call(self) -> bool:
+        """True without a filter: a scan may then count most calls itself, its own
+        way, and hand the counts over (:meth:`add_rows`) at the end."""
+        return not self._narrows
+
+    def add_rows(self, rows: dict[str, list[int]]) -> None:
+        """Counts kept by a scan: name -> [calls, total, own, max] (nanoseconds)."""
+        stats = self.stats
+        for name, (calls, total, own, longest) in rows.items():
+            row = stats.get(name)
+            if row is None:
+                row = stats[name] = FunctionStats(name)
+            row.calls += calls
+            row.total_ns += total
+            row.own_ns += own
+            if longest > row.max_ns:
+                row.max_ns = longest
+
     def opened(self, frame: Frame) -> None:
         pass
 
