@@ -1,27 +1,43 @@
 """Python 3.10/3.11 (or no free ``sys.monitoring`` id): a wrapper per traced function.
 
-Each wrapper has the shape of what it wraps, so ``inspect`` classifies it the
-same way: a plain function, a generator function that drives the wrapped
-generator step by step (``send``, ``throw``, ``close`` and the return value),
-a coroutine function, an async generator function. Coroutine steps are driven
-one by one too, so every ``await`` that suspends writes its exit line, exactly
-as ``sys.monitoring`` reports it on 3.12+.
+Each wrapper is generated for the function it wraps: the same parameters (names,
+kinds, defaults, keyword-only ones), compiled into a function that runs in the
+original's module globals, with a code object of its own named after it. So:
 
-What a wrapper cannot hide is its frame: see the README for what differs.
+- ``wrapper.__code__`` tells what the original's tells (``co_varnames[:co_argcount]``,
+  ``co_flags``): libraries that learn keyword arguments from it keep working;
+- ``sys._getframe(1).f_globals`` inside the traced function is its own module's
+  (lazy importers and warning filters look there), and the wrapper frame's lines
+  point at the function's own ``def``;
+- wrong arguments raise TypeError when the function is called, also for a
+  generator or coroutine function (whose wrapper is one too, so ``inspect``
+  classifies it the same way): the arguments bind at the call, not at the first
+  ``next()`` or ``await``.
+
+A generator wrapper drives the wrapped generator step by step (``send``,
+``throw``, ``close`` and the return value); coroutine steps are driven one by one
+too, so every ``await`` that suspends writes its exit line, exactly as
+``sys.monitoring`` reports it on 3.12+. What a wrapper cannot hide is its frame:
+see docs/runtime.md for what differs.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
-import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+import re
+import types
+from collections.abc import Callable, Generator
 from types import CodeType
 from typing import Any
 
 from functrace._runtime import engine
 
 __all__ = ["WrapperBackend"]
+
+_CO_VARARGS = 0x04
+_CO_VARKEYWORDS = 0x08
 
 
 class WrapperBackend:
@@ -36,50 +52,219 @@ class WrapperBackend:
     def stop(self) -> None:
         self.on = False
 
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, fn: types.FunctionType) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(fn):
-            wrapper = _wrap_asyncgen(self, fn)
+            kind = "asyncgen"
         elif inspect.iscoroutinefunction(fn):
-            wrapper = _wrap_coroutine(self, fn)
+            kind = "coroutine"
         elif inspect.isgeneratorfunction(fn):
-            wrapper = _wrap_generator(self, fn)
+            kind = "generator"
         else:
-            wrapper = _wrap_function(self, fn)
-        functools.update_wrapper(wrapper, fn)
-        # Introspection that does not follow __wrapped__ sees the function's own
-        # signature and defaults, and each wrapper has a code object of its own
-        # (code keyed caches, such as jinja2's or networkx's, must not collide).
-        wrapper.__signature__ = inspect.signature(fn)
-        wrapper.__defaults__ = fn.__defaults__
+            kind = "function"
+        code = fn.__code__
+        names = _parameters(code)
+        made = _factory(kind, code, names)(fn, self, code, _HELPERS)
+        own = _renamed(made.__code__, fn, names)
+        wrapper = types.FunctionType(
+            own, fn.__globals__, fn.__name__, fn.__defaults__, made.__closure__
+        )
         wrapper.__kwdefaults__ = fn.__kwdefaults__
-        names = {"co_name": fn.__name__}
-        if sys.version_info >= (3, 11):
-            names["co_qualname"] = fn.__qualname__
-        wrapper.__code__ = wrapper.__code__.replace(**names)
-        wrapper.__functrace_wrapped__ = True
-        result: Callable[..., Any] = wrapper
-        return result
+        functools.update_wrapper(wrapper, fn)
+        wrapper.__functrace_wrapped__ = True  # type: ignore[attr-defined]
+        return wrapper
 
 
-def _wrap_function(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
-    code = fn.__code__  # the wrapper keeps fn, hence its code, alive
-    RETURN, UNWIND = engine.RETURN, engine.UNWIND
+# ---------------------------------------------------------------- generation
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True  # pytest: show the traced function, not us
-        if not backend.on:
-            return fn(*args, **kwargs)
-        enter, leave = engine.current
-        enter(False, code)
+
+def _parameters(code: CodeType) -> tuple[str, ...]:
+    """The names of ``code``'s parameters, in ``co_varnames`` order."""
+    n = code.co_argcount + code.co_kwonlyargcount
+    n += bool(code.co_flags & _CO_VARARGS) + bool(code.co_flags & _CO_VARKEYWORDS)
+    return code.co_varnames[:n]
+
+
+def _source(code: CodeType) -> tuple[str, str, str]:
+    """The wrapper's parameter list, the call that passes them on and the ``del``
+    that drops them, spelled with stand-in names (``a0``… positional, ``k0``…
+    keyword-only): one compiled template serves every function of the same
+    structure, and gets the real names afterwards (see ``_renamed``)."""
+    n_posonly, n_pos, n_kw = code.co_posonlyargcount, code.co_argcount, code.co_kwonlyargcount
+    pos = [f"a{i}" for i in range(n_pos)]
+    kw = [f"k{i}" for i in range(n_kw)]
+    params = pos[:n_posonly] + (["/"] if n_posonly else []) + pos[n_posonly:]
+    call = list(pos)
+    if code.co_flags & _CO_VARARGS:
+        params.append("*va")
+        call.append("*va")
+    elif n_kw:
+        params.append("*")
+    params += kw
+    call += [f"{name}={name}" for name in kw]
+    if code.co_flags & _CO_VARKEYWORDS:
+        params.append("**vk")
+        call.append("**vk")
+    names = pos + kw + [n for n in ("va", "vk") if f"*{n}" in params or f"**{n}" in params]
+    return ", ".join(params), ", ".join(call), f"del {', '.join(names)}" if names else "pass"
+
+
+# Each template is the body of one kind of wrapper. ``P`` is the prefix of every
+# name of ours; everything the body uses comes through the closure, never the
+# module's globals (the wrapper runs in those, and they are the program's).
+_TEMPLATES = {
+    "function": """
+def P_factory(P_fn, P_backend, P_code, P_h):
+    P_engine, P_RETURN, P_UNWIND, P_BaseException = P_h[:4]
+    def wrapper(PARAMS):
+        HIDE  # pytest: show the traced function, not us
+        if not P_backend.on:
+            return P_fn(CALL)
+        P_enter, P_leave = P_engine.current
+        P_enter(False, P_code)
         try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            leave(UNWIND, code, 0, exc)
+            P_result = P_fn(CALL)
+        except P_BaseException as P_exc:
+            P_leave(P_UNWIND, P_code, 0, P_exc)
             raise
-        leave(RETURN, code)
-        return result
-
+        P_leave(P_RETURN, P_code)
+        return P_result
     return wrapper
+""",
+    "generator": """
+def P_factory(P_fn, P_backend, P_code, P_h):
+    P_drive = P_h[4]
+    def wrapper(PARAMS):
+        HIDE
+        P_gen = P_fn(CALL)
+        DROP  # the generator holds what it needs; we must not hold more
+        if not P_backend.on:
+            return (yield from P_gen)
+        return (yield from P_drive(P_gen, P_code, False, None))
+    return wrapper
+""",
+    "coroutine": """
+def P_factory(P_fn, P_backend, P_code, P_h):
+    P_Steps = P_h[5]
+    async def wrapper(PARAMS):
+        HIDE
+        P_coro = P_fn(CALL)
+        DROP
+        if not P_backend.on:
+            return await P_coro
+        return await P_Steps(P_coro, P_code, False, None)
+    return wrapper
+""",
+    "asyncgen": """
+def P_factory(P_fn, P_backend, P_code, P_h):
+    P_BaseException, P_Steps, P_StopAsyncIteration, P_GeneratorExit = P_h[3], *P_h[5:]
+    async def wrapper(PARAMS):
+        HIDE
+        P_agen = P_fn(CALL)
+        DROP
+        P_resumed = False
+        P_box = [None]  # as in _drive: nothing held across a suspension
+        P_pending = []
+        while True:
+            P_step = P_agen.athrow(P_pending.pop()) if P_pending else P_agen.asend(P_box.pop())
+            try:
+                P_box.append(
+                    await (P_Steps(P_step, P_code, P_resumed, "yield") if P_backend.on else P_step)
+                )
+            except P_StopAsyncIteration:
+                return
+            finally:
+                del P_step
+            P_resumed = True
+            try:
+                P_box.append((yield P_box.pop()))
+            except P_GeneratorExit:
+                P_closing = P_agen.aclose()
+                await (P_Steps(P_closing, P_code, True, None) if P_backend.on else P_closing)
+                raise
+            except P_BaseException as P_exc:
+                P_pending.append(P_exc)
+    return wrapper
+""",
+}
+
+_factories: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def _factory(kind: str, code: CodeType, names: tuple[str, ...]) -> Callable[..., Any]:
+    """The compiled maker of ``kind`` wrappers for functions of ``code``'s
+    structure (parameter counts and kinds), compiled once per structure."""
+    # Our own locals must not share a name with a parameter: pick a prefix that
+    # no parameter has (and leave pytest's marker out if a parameter is called so).
+    prefix, n = "_ft_", 0
+    while any(name.startswith(prefix) for name in names):
+        n += 1
+        prefix = f"_ft{n}_"
+    hide = "__tracebackhide__" not in names
+    key = (
+        kind,
+        code.co_posonlyargcount,
+        code.co_argcount,
+        code.co_kwonlyargcount,
+        code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS),
+        prefix,
+        hide,
+    )
+    made = _factories.get(key)
+    if made is None:
+        params, call, drop = _source(code)
+        words = {
+            "PARAMS": params,
+            "CALL": call,
+            "DROP": drop,
+            "HIDE": "__tracebackhide__ = True" if hide else "pass",
+        }
+        source = re.sub(
+            r"\b(PARAMS|CALL|DROP|HIDE)\b",
+            lambda m: words[m.group()],
+            _TEMPLATES[kind].replace("P_", prefix),
+        )
+        tree = ast.parse(source)
+        # Every instruction on one line, without columns: the wrapper's frame then
+        # points at the traced function's own first line (co_firstlineno is set
+        # per wrapper), and tracebacks draw no carets under it.
+        for node in ast.walk(tree):
+            if "lineno" in node._attributes:
+                node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
+                node.col_offset = node.end_col_offset = -1  # type: ignore[attr-defined]
+        namespace: dict[str, Any] = {}
+        exec(compile(tree, "<functrace>", "exec"), namespace)
+        made = _factories[key] = namespace[f"{prefix}factory"]
+    return made
+
+
+def _renamed(template: CodeType, fn: types.FunctionType, names: tuple[str, ...]) -> CodeType:
+    """``template`` with the parameters called as ``fn``'s and named after ``fn``:
+    its ``co_varnames`` start with ``fn``'s parameters, and the keyword names its
+    call passes on (constants: a tuple, or single strings when the call also
+    unpacks ``**``) are ``fn``'s keyword-only ones."""
+    code = fn.__code__
+    stand_in = template.co_varnames[: len(names)]
+    real = dict(zip(stand_in, names))
+    consts = tuple(
+        real.get(const, const)
+        if type(const) is str
+        else tuple(real.get(item, item) for item in const)
+        if type(const) is tuple and any(item in real for item in const)
+        else const
+        for const in template.co_consts
+    )
+    extra: dict[str, Any] = {"co_qualname": fn.__qualname__} if hasattr(code, "co_qualname") else {}
+    return template.replace(
+        co_varnames=names + template.co_varnames[len(names) :],
+        co_consts=consts,
+        co_name=fn.__name__,
+        co_filename=code.co_filename,
+        co_firstlineno=code.co_firstlineno,
+        **extra,
+    )
+
+
+# ---------------------------------------------------------------- driving
 
 
 def _drive(
@@ -137,17 +322,6 @@ def _drive(
             pending.append(exc)
 
 
-def _wrap_generator(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
-    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        gen = fn(*args, **kwargs)
-        del args, kwargs  # the generator holds what it needs; we must not hold more
-        if not backend.on:
-            return (yield from gen)
-        return (yield from _drive(gen, fn.__code__, False, None))
-
-    return wrapper
-
-
 class _Steps:
     """An awaitable whose ``__await__`` drives another awaitable with events."""
 
@@ -166,41 +340,14 @@ class _Steps:
         return _drive(target, self.code, self.resumed, self.word_on_stop)
 
 
-def _wrap_coroutine(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        coro: Awaitable[Any] = fn(*args, **kwargs)
-        if not backend.on:
-            return await coro
-        return await _Steps(coro, fn.__code__, False, None)
-
-    return wrapper
-
-
-def _wrap_asyncgen(backend: WrapperBackend, fn: Callable[..., Any]) -> Any:
-    code = fn.__code__
-
-    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        agen = fn(*args, **kwargs)
-        del args, kwargs
-        resumed = False
-        box: list[Any] = [None]  # as in _drive: nothing held across a suspension
-        pending: list[BaseException] = []
-        while True:
-            step = agen.athrow(pending.pop()) if pending else agen.asend(box.pop())
-            try:
-                box.append(await (_Steps(step, code, resumed, "yield") if backend.on else step))
-            except StopAsyncIteration:
-                return
-            finally:
-                del step
-            resumed = True
-            try:
-                box.append((yield box.pop()))
-            except GeneratorExit:
-                closing = agen.aclose()
-                await (_Steps(closing, code, True, None) if backend.on else closing)
-                raise
-            except BaseException as exc:
-                pending.append(exc)
-
-    return wrapper
+#: What the generated wrappers use, handed over through their closures.
+_HELPERS = (
+    engine,
+    engine.RETURN,
+    engine.UNWIND,
+    BaseException,
+    _drive,
+    _Steps,
+    StopAsyncIteration,
+    GeneratorExit,
+)

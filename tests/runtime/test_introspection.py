@@ -226,3 +226,95 @@ def test_trace_code_traces_every_function_made_from_a_code_object() -> None:
     with functrace.record() as rec:
         assert first() == 1 and factory(2)() == 2
     assert [c.name for c in rec.roots] == [f"{__name__}.{code.co_qualname}"] * 2
+
+
+# What real libraries do on 3.10/3.11 too, where a traced function is a wrapper.
+
+
+def test_code_object_tells_the_parameters() -> None:
+    # attrs-like keyword discovery: co_varnames[:co_argcount] of __init__.
+    class Model:
+        @functrace.trace
+        def __init__(self, name: str, size: int = 3, /, *rest: int, flag: bool, **extra: object):
+            self.name = name
+
+    code = Model.__init__.__code__
+    assert code.co_varnames[: code.co_argcount] == ("self", "name", "size")
+    assert code.co_posonlyargcount == 3
+    assert code.co_kwonlyargcount == 1
+    assert code.co_varnames[3:6] == ("flag", "rest", "extra")
+    assert code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+    assert Model.__init__.__defaults__ == (3,)
+    assert Model("x", flag=True).name == "x"
+
+
+def test_caller_frame_globals_are_the_functions_module() -> None:
+    # A lazy importer finds the module that called it through its caller's frame.
+    @functrace.trace
+    def which_module() -> str:
+        return sys._getframe(1).f_globals["__name__"]
+
+    @functrace.trace
+    def inner() -> str:
+        return which_module()
+
+    assert inner() == __name__
+    assert sys._getframe(0).f_globals is inner.__globals__
+
+
+def test_wrong_arguments_raise_at_the_call_for_every_kind() -> None:
+    # An app-factory check: call it, catch TypeError. Never a generator or
+    # coroutine that fails only later.
+    with pytest.raises(TypeError):
+        gen_fn()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        coro_fn(1, 2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        agen_fn(1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        plain()  # type: ignore[call-arg]
+    assert list(gen_fn(4)) == [4]
+
+
+def test_parameter_names_that_look_like_ours() -> None:
+    @functrace.trace
+    def clash(_ft_fn: int, _ft_code: int = 2, *_ft_args: int, **_ft_kwargs: int) -> tuple:
+        return (_ft_fn, _ft_code, _ft_args, _ft_kwargs)
+
+    @functrace.trace
+    def clash_gen(__tracebackhide__: int, _ft_gen: int):
+        yield __tracebackhide__ + _ft_gen
+
+    assert clash(1, 5, 6, x=7) == (1, 5, (6,), {"x": 7})
+    assert clash(1) == (1, 2, (), {})
+    assert list(clash_gen(1, 2)) == [3]
+
+
+def test_positional_only_and_keyword_with_the_same_name() -> None:
+    @functrace.trace
+    def f(a: int, /, **kw: int) -> tuple:
+        return a, kw
+
+    assert f(1, a=2) == (1, {"a": 2})
+
+
+def test_defaults_and_kwdefaults_stay_the_functions() -> None:
+    @functrace.trace
+    def f(a: int, b: list = [], *, c: dict = {}) -> tuple:  # noqa: B006
+        return b, c
+
+    b, c = f(1)
+    assert b is f.__defaults__[0] and c is f.__kwdefaults__["c"]
+
+
+def test_code_keyed_caches_get_one_code_per_function() -> None:
+    @functrace.trace
+    def one(x: int) -> int:
+        return x
+
+    @functrace.trace
+    def two(x: int) -> int:
+        return x
+
+    assert one.__code__ is not two.__code__
+    assert one.__code__.co_name == "one" and two.__code__.co_name == "two"
