@@ -453,10 +453,11 @@ def _settle_lost(ctx: Context) -> None:
         del lost[0]  # only once written: at the limit still, the rest wait again
 
 
-def settle_all_lost() -> None:
-    """At exit: what the last events could not write."""
+def settle_all_lost(closed: frozenset[Context] = frozenset()) -> None:
+    """At exit: what the last events could not write (``closed``: contexts whose
+    thread writes nothing more, busy for good)."""
     for ctx in list(_contexts):
-        if ctx.lost and not ctx.busy:
+        if ctx.lost and (not ctx.busy or ctx in closed):
             try:
                 _settle_lost(ctx)
             except Exception:
@@ -949,7 +950,40 @@ def _after_fork_in_child() -> None:
             pass
 
 
+def _close_unending(t: int) -> frozenset[Context]:
+    """At exit: every call of another thread ends here, marked ``lost`` (a daemon
+    thread is stopped, not unwound: its calls would stay open forever), and that
+    thread writes nothing more. The exiting thread's own calls are left to end."""
+    mine = getattr(_tls, "base", None)
+    closed = []
+    for ctx in list(_contexts):
+        if mine is not None and (ctx is mine or ctx.base is mine):
+            continue
+        if ctx.busy:
+            continue  # mid-event in its thread (a write in progress): leave it be
+        ctx.busy = True  # for good: see Context.busy
+        closed.append(ctx)
+        stack = ctx.stack
+        while stack:
+            entry = stack.pop()
+            if entry[3]:
+                ctx.lost.append((entry, len(stack) + 1, t, None, LOST))
+    return frozenset(closed)
+
+
+def _at_exit() -> None:
+    # Before output's own exit hook (atexit runs the last registered first).
+    try:
+        closed = _close_unending(_clock())
+    except Exception:
+        closed = frozenset()
+    settle_all_lost(closed)
+    output.finish()
+    if _native is not None:
+        # It remembers when the next flush is due; from now on it is always due.
+        _native.init(sys.modules[__name__], output)
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-# Before output's own exit flush (atexit runs the last registered first).
-atexit.register(settle_all_lost)
+atexit.register(_at_exit)

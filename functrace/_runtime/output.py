@@ -202,7 +202,8 @@ def flush() -> None:
     """Write every buffered line now."""
     global next_flush_ns
     with lock:
-        next_flush_ns = time.perf_counter_ns() + _interval_ns
+        # Past the last flush at exit, every line is written as it comes.
+        next_flush_ns = 0 if _finished else time.perf_counter_ns() + _interval_ns
         if buffer:
             _write_items(take())
 
@@ -395,7 +396,7 @@ _sigterm: Any = None
 
 def _start_flusher() -> None:
     global _flusher_pid, _flusher_tid, _wake
-    if _flusher_pid == os.getpid():
+    if _flusher_pid == os.getpid() or _finished:
         return
     try:
         if _wake is None:
@@ -477,11 +478,24 @@ def _stop_flusher_thread(wait_s: float) -> bool:
     return True
 
 
-def _at_exit() -> None:
-    # The flusher must not be caught mid-write when the interpreter stops its
-    # threads; the last lines are written here.
-    _stop_flusher_thread(0.5)
+#: Set by the last flush at exit (``finish``).
+_finished = False
+
+
+def finish() -> None:
+    """The last flush at exit. The flusher must not be caught mid-write when the
+    interpreter stops its threads, so it stops first; from here on each line is
+    written as it comes (code still runs after atexit: weakref callbacks and
+    finalizers during shutdown, whose lines would otherwise wait forever)."""
+    global _finished
+    if not _finished:
+        _stop_flusher_thread(0.5)
+        _finished = True
     flush()
+
+
+def _at_exit() -> None:
+    finish()
     if lines_lost:
         notice(f"functrace: {lines_lost} trace lines could not be written", stacklevel=1)
 
@@ -506,7 +520,8 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global lock, next_flush_ns, lines_lost, _flusher_done, _wake
+    global lock, next_flush_ns, lines_lost, _flusher_done, _wake, _finished
+    _finished = False
     lock = threading.RLock()
     _flusher_done = _thread.allocate_lock()
     # A pipe of its own: a SIGTERM to the child must wake the child's flusher only.

@@ -609,3 +609,74 @@ def test_recursion_errors_leave_every_depth_true(env: dict[str, str]) -> None:
     assert sum("->__main__.down" in line for line in lines) == sum(
         "<-__main__.down" in line for line in lines
     )
+
+
+def test_code_run_at_shutdown_writes_whole_balanced_calls(tmp_path: Path) -> None:
+    # A finalizer registered before functrace was imported runs after its last
+    # atexit flush (atexit runs the last registered first): its calls must still
+    # be written, whole, with every exit.
+    out = tmp_path / "trace.log"
+    program = (
+        textwrap.dedent(
+            """
+        import weakref
+        class Thing: pass
+        early = weakref.finalize(Thing(), print)  # weakref's atexit hook comes first
+        """
+        )
+        + HEADER
+        + textwrap.dedent(
+            """
+        @functrace.trace
+        def cleanup():
+            leaf(1)
+            time.sleep(0.3)  # past the flush interval: the enter line is out already
+            leaf(2)
+
+        thing = Thing()
+        weakref.finalize(thing, cleanup)
+        root()
+        """
+        )
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert balanced(lines) == {}
+    assert [line.split("t[01]:")[1].strip().split(" ")[0] for line in lines[-6:]] == [
+        "->__main__.cleanup",
+        "->__main__.leaf",
+        "<-__main__.leaf",
+        "->__main__.leaf",
+        "<-__main__.leaf",
+        "<-__main__.cleanup",
+    ]
+
+
+def test_calls_a_daemon_thread_never_ends_end_as_lost_at_exit(tmp_path: Path) -> None:
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        started = threading.Event()
+
+        @functrace.trace
+        def serve_forever():
+            leaf()
+            started.set()
+            while True:
+                time.sleep(0.01)
+                leaf()  # still running while the interpreter shuts down
+
+        threading.Thread(target=serve_forever, daemon=True).start()
+        started.wait()
+        root()
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert balanced(lines) == {}
+    daemon = [line for line in lines if line.startswith("t[01]")]  # its call came first
+    assert daemon[0] == "t[01]:    ->__main__.serve_forever"
+    assert daemon[-1].startswith("t[01]:    <-__main__.serve_forever ")
+    assert daemon[-1].endswith(" lost")
