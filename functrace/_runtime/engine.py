@@ -111,14 +111,17 @@ class Context:
         "busy",
         "json_head",
         "lost",
+        "number",
         "prefixes",
         "stack",
         "tag",
         "task_id",
     )
 
-    def __init__(self, tag: str, base: Context | None, task_id: int | None) -> None:
+    def __init__(self, tag: str, base: Context | None, task_id: int | None, number: int) -> None:
         self.tag = tag
+        #: The thread's number (by first traced call), or the task's.
+        self.number = number
         #: True while an event of this context changes its stack and writes its line.
         #: A signal handler or a finalizer that Python runs in between (inside our
         #: own code) is not traced at all, rather than at a wrong depth.
@@ -139,6 +142,13 @@ class Context:
             f'"thread":{json.dumps(thread.name)},"task":{"null" if task_id is None else task_id},'
             f'"tag":"{tag}"'
         )
+
+    def retag(self, tag: str) -> None:
+        """A new tag (the process tag changed with the output): from the next line on."""
+        head = self.json_head
+        self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
+        self.prefixes = [f"{tag}:"]
+        self.tag = tag
 
     def prefix(self, depth: int) -> str:
         prefixes = self.prefixes
@@ -167,18 +177,33 @@ def claim_root() -> None:
 
 
 def _decide_process_tag() -> None:
-    # Several processes may write one trace (a shared file, an inherited stderr):
-    # the first one keeps the plain t[NN] tags, the others put their pid in.
-    # A file tells by itself (output.file_is_shared); an inherited stream by the
-    # variable the first process set.
-    global _pid_in_tag
+    """Decided again whenever the output changes (and after a fork): several
+    processes may write one trace (a shared file, an inherited stderr); the first
+    one keeps the plain t[NN] tags, the others put their pid in. A file tells by
+    itself (output.file_is_shared: another process has it open, or it holds
+    another run's lines); a stream by the variable the first process set. A
+    process that holds its output alone (a per-test file of a pytest-xdist
+    worker, a ``{pid}`` file) writes plain tags, whatever wrote elsewhere."""
     claim_root()
     if output.writes_to_file():
         shared = output.file_is_shared
     else:
         shared = os.environ[_ROOT_ENV] != str(os.getpid())
-    if shared:
-        _pid_in_tag = os.getpid()
+    _retag(os.getpid() if shared else None)
+
+
+def _retag(pid: int | None) -> None:
+    global _pid_in_tag
+    if pid == _pid_in_tag:
+        return
+    _pid_in_tag = pid
+    contexts = list(_contexts)
+    for ctx in contexts:  # threads first: a task's tag starts with its thread's
+        if ctx.base is None:
+            ctx.retag(thread_tag(ctx.number, pid))
+    for ctx in contexts:
+        if ctx.base is not None:
+            ctx.retag(task_tag(ctx.base.tag, ctx.number))
 
 
 def _thread_context() -> Context | None:
@@ -191,10 +216,8 @@ def _thread_context() -> Context | None:
     _tls.making = True
     try:
         with _lock:
-            if _threads == 0 and _pid_in_tag is None:
-                _decide_process_tag()
             _threads += 1
-            ctx = Context(thread_tag(_threads, _pid_in_tag), None, None)
+            ctx = Context(thread_tag(_threads, _pid_in_tag), None, None, _threads)
             _contexts.add(ctx)
         _tls.base = ctx
         _tls.cur = ctx
@@ -222,7 +245,7 @@ def _task_context(base: Context) -> Context:
     with _lock:
         _tasks_seen += 1
         number = _tasks_seen
-        ctx = Context(task_tag(base.tag, number), base, number)
+        ctx = Context(task_tag(base.tag, number), base, number, number)
         _contexts.add(ctx)
 
     def forget(ref: weakref.ref[Any], key: int = key) -> None:
@@ -683,6 +706,8 @@ def _configure(settings: Settings) -> None:
         carry=None if snapshot is None else snapshot[0],
     )
     _lines_on = target != "none"
+    if settings.output != _output_now:
+        _decide_process_tag()
     if settings.format == "jsonl":
         _emit_enter, _emit_exit = _json_enter, _json_exit
     else:
@@ -940,9 +965,10 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()  # it may have been held by another thread at the fork
     _threads = 0
     _tasks_seen = 0
-    _pid_in_tag = os.getpid()
     _task_contexts.clear()
     _contexts.clear()
+    _pid_in_tag = -1  # decided afresh: output's own after-fork hook has run
+    _decide_process_tag()
     for name in ("cur", "base", "making"):
         try:
             delattr(_tls, name)

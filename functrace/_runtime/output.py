@@ -520,7 +520,8 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global lock, next_flush_ns, lines_lost, _flusher_done, _wake, _finished
+    global lock, next_flush_ns, lines_lost, _flusher_done, _wake, _finished, _dead
+    global file_is_shared
     _finished = False
     lock = threading.RLock()
     _flusher_done = _thread.allocate_lock()
@@ -545,8 +546,9 @@ def _after_fork_in_child() -> None:
         try:
             _open()
         except OSError:
-            global _dead
             _dead = True
+    elif _fd is not None:
+        file_is_shared = True  # the parent's descriptor: both write to it now
     if _restart_after_fork:
         _start_flusher()
 

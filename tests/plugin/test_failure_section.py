@@ -109,3 +109,15 @@ def test_a_short_trace_is_shown_whole(project: pytest.Pytester) -> None:
     result = project.runpytest("--functrace=pkg")
     lines = section(result.outlines)
     assert len(lines) == 20 and not lines[-1].startswith("[functrace]")
+
+
+def test_xdist_workers_write_plain_tags_after_the_controller_traced(
+    project: pytest.Pytester,
+) -> None:
+    # The controller makes a traced call (its conftest calls the package): each
+    # worker's per-test file is still its own, so its tags carry no pid.
+    project.makeconftest("from pkg import m\nm.helper()\n")
+    project.makepyfile(test_it="from pkg import m\ndef test_fails(): m.top(2)\n")
+    result = project.runpytest_subprocess("--functrace=pkg", "-n", "2", "-p", "xdist")
+    lines = section(result.outlines)
+    assert lines and all(line.startswith("t[01]:") for line in lines), lines

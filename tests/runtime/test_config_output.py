@@ -108,6 +108,39 @@ def test_output_pid_file_and_stdout(tmp_path: Path) -> None:
     assert len(proc.stdout.splitlines()) == 4 and proc.stderr == ""
 
 
+def test_a_process_holding_its_file_alone_writes_plain_tags(tmp_path: Path) -> None:
+    # A child of a traced process (FUNCTRACE_ROOT_PID is another pid) that writes a
+    # file of its own: nobody shares its tags, so no pid in them. Its stderr lines,
+    # where the parent writes too, keep the pid; a per-test file again goes plain.
+    program = textwrap.dedent(
+        """
+        import sys, functrace
+
+        @functrace.trace
+        def f():
+            return 1
+
+        f()
+        functrace.configure(output=sys.argv[1])
+        f()
+        functrace.configure(output="stderr")
+        f()
+        """
+    )
+    own = tmp_path / "own.log"
+    proc = run_python(["-c", program, str(own)], env={"FUNCTRACE_ROOT_PID": "1"})
+    assert proc.returncode == 0, proc.stderr
+    pid_tags = {LINE_RE.match(line)["tag"] for line in proc.stderr.splitlines()}  # type: ignore[index]
+    assert len(pid_tags) == 1 and pid_tags.pop().startswith("t[") and "." in proc.stderr
+    assert [LINE_RE.match(line)["tag"] for line in own.read_text().splitlines()] == ["t[01]"] * 2  # type: ignore[index]
+    pid_file = str(tmp_path / "t-{pid}.log")
+    proc = run_python(
+        ["-c", PROGRAM], env={"FUNCTRACE_ROOT_PID": "1", "FUNCTRACE_OUTPUT": pid_file}
+    )
+    (written,) = tmp_path.glob("t-*.log")
+    assert {line[:6] for line in written.read_text().splitlines()} == {"t[01]:"}
+
+
 def test_unopenable_output_warns_and_uses_stderr(tmp_path: Path) -> None:
     proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(tmp_path / "no" / "x.log")})
     assert proc.returncode == 0
