@@ -98,6 +98,12 @@ def trace(fn: F) -> F:
         traced = [None if f is None else trace(f) for f in parts]
         if all(t is f for t, f in zip(traced, parts)):
             return fn
+        if type(fn) is not property:
+            # A property subclass (a cached_property of the program's own) cannot
+            # be rebuilt around wrappers without knowing its constructor: keep it
+            # whole, untraced, and say so once per class.
+            _untraced_kind(type(fn))
+            return fn
         return property(traced[0], traced[1], traced[2], fn.__doc__)  # type: ignore[return-value]
     if not isinstance(fn, types.FunctionType):
         return fn  # builtins, partials, classes: nothing of ours to observe
@@ -119,6 +125,20 @@ def trace(fn: F) -> F:
     engine.info_for(code, fn.__module__ or "", fn.__qualname__)
     wrapped: F = backend.wrap(fn)
     return wrapped
+
+
+_told: set[type] = set()
+
+
+def _untraced_kind(kind: type) -> None:
+    if kind not in _told:
+        _told.add(kind)
+        notice(
+            f"functrace: {kind.__module__}.{kind.__qualname__} objects are left untraced "
+            "on this Python (a property subclass: its functions would need wrappers); "
+            "decorate the function inside it instead",
+            stacklevel=4,
+        )
 
 
 _selector: tuple[Settings, Any, Any] | None = None

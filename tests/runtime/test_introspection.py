@@ -318,3 +318,22 @@ def test_code_keyed_caches_get_one_code_per_function() -> None:
 
     assert one.__code__ is not two.__code__
     assert one.__code__.co_name == "one" and two.__code__.co_name == "two"
+
+
+def test_a_property_subclass_keeps_its_type() -> None:
+    class cached(property):  # a program's own cached_property-like descriptor
+        pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        class Holder:
+            @functrace.trace
+            @cached
+            def value(self) -> int:
+                return 3
+
+    assert type(Holder.__dict__["value"]) is cached
+    assert Holder().value == 3
+    if not MONITORING:  # left untraced, with one note naming the class
+        assert any("cached" in str(w.message) for w in caught)
