@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import random
 import re
+from itertools import repeat
+from operator import floordiv
 
 from functrace.export._base import Writer
 from functrace.export._code import code_attributes
@@ -127,6 +129,11 @@ class SpanWriter(Writer):
         self.known_offset: int | None = None
         #: (name, file, line, tag) -> its fixed attributes, encoded.
         self._fixed: dict[tuple[str, str, int, str], str] = {}
+        #: process -> spans not yet in the spool (at most 4096 in all).
+        self._pending: dict[str, list[str]] = {}
+        self._pending_count = 0
+        #: (runs, suspended, resumed, unfinished) -> a span's own attributes, encoded.
+        self._own: dict[tuple[int, str | None, bool, bool], str] = {}
 
     def _process(self, tag: str) -> tuple[int, str]:
         pid = pid_of(self.scan.thread_ids, tag)
@@ -172,9 +179,6 @@ class SpanWriter(Writer):
             self._write(span)
 
     def _write(self, span: Span) -> None:
-        key = str(span.pid)
-        count = self.counts.get(key, 0)
-        self.counts[key] = count + 1
         self.spans += 1
         function = (span.name, span.file, span.line, span.tag)
         fixed = self._fixed.get(function)
@@ -185,9 +189,33 @@ class SpanWriter(Writer):
                 self._fixed.clear()
             self._fixed[function] = fixed
         if span.runs > 1 or span.suspended or span.resumed or span.unfinished:
-            fixed += "," + self.encode_attributes(span.own_attributes())
-        text = self.encode(span, fixed)
-        self.spool.add(key, ",\n" + text if count else text)
+            own = (span.runs, span.suspended, span.resumed, span.unfinished)
+            extra = self._own.get(own)
+            if extra is None:
+                extra = "," + self.encode_attributes(span.own_attributes())
+                if len(self._own) >= 10_000:
+                    self._own.clear()
+                self._own[own] = extra
+            fixed += extra
+        key = str(span.pid)
+        texts = self._pending.get(key)
+        if texts is None:
+            texts = self._pending[key] = []
+        texts.append(self.encode(span, fixed))
+        self._pending_count += 1
+        if self._pending_count >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Spans held back (to add them to the spool in a few large pieces) to the spool;
+        a process's spans are separated by ",\n"."""
+        add = self.spool.add
+        counts = self.counts
+        for key, texts in self._pending.items():
+            add(key, (",\n" if key in counts else "") + ",\n".join(texts))
+            counts[key] = counts.get(key, 0) + len(texts)
+        self._pending.clear()
+        self._pending_count = 0
 
     def encode(self, span: Span, attributes: str) -> str:
         """One span; ``attributes`` already encoded by :meth:`encode_attributes`."""
@@ -201,6 +229,7 @@ class SpanWriter(Writer):
             for span in parked.values():
                 self._write(span)
         self.parked.clear()
+        self._flush()
         self.write_all(epoch_offset_ns)
         self.spool.close()
 
@@ -210,11 +239,6 @@ class SpanWriter(Writer):
     def copy(self, key: str, epoch_offset_ns: int) -> None:
         """A process's spans from the spool to the output, times placed in epoch time."""
         exact = self.known_offset is not None
-
-        def place(m: re.Match[str]) -> str:
-            t = int(m.group(2)) + epoch_offset_ns
-            return str(t) if m.group(1) == "\x00" else str(t // 1000)
-
         # Spans are separated by ",\n" and hold no newline of their own: cutting
         # a piece at its last newline never splits a marker.
         tail = ""
@@ -225,6 +249,29 @@ class SpanWriter(Writer):
             text = tail + text
             cut = text.rfind("\n") + 1
             tail = text[cut:]
-            self.out.write(_MARK_RE.sub(place, text[:cut]))
+            self.out.write(_place(text[:cut], epoch_offset_ns))
         if tail:
-            self.out.write(_MARK_RE.sub(place, tail))
+            self.out.write(_place(tail, epoch_offset_ns))
+
+
+def _place(text: str, offset: int) -> str:
+    """The markers in ``text`` replaced by epoch times. A JSON string holds no raw
+    \\x00 or \\x01 (they are escaped), so the markers' bytes cut the text into
+    what is around the numbers and the numbers."""
+    if "\x01" in text:
+        if "\x00" in text:
+            return _MARK_RE.sub(lambda m: _placed(m, offset), text)
+        parts = text.split("\x01")
+        numbers = map(offset.__add__, map(int, parts[1::2]))
+        parts[1::2] = map(str, map(floordiv, numbers, repeat(1000)))
+        return "".join(parts)
+    if "\x00" not in text:
+        return text
+    parts = text.split("\x00")
+    parts[1::2] = map(str, map(offset.__add__, map(int, parts[1::2])))
+    return "".join(parts)
+
+
+def _placed(m: re.Match[str], offset: int) -> str:
+    t = int(m.group(2)) + offset
+    return str(t) if m.group(1) == "\x00" else str(t // 1000)
