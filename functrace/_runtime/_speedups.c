@@ -63,6 +63,7 @@ static int chunk_filled;      /* a chunk is full: flush now, keeping memory in c
 static long long next_flush = LLONG_MIN;
 
 #define CHUNK_SIZE (1 << 16)
+#define CHUNK_START 256 /* a chunk's first allocation; it doubles up to CHUNK_SIZE */
 
 /* id(code) -> CodeInfo remembered per code object, direct-mapped. The engine
  * drops an entry of engine.infos when its code object dies (before the address
@@ -400,7 +401,13 @@ format_duration(long long ns, char *out)
 
 #ifndef Py_GIL_DISABLED
 /* Room for n more bytes at the end of the chunk that is output.buffer[-1]
- * (starting a new one if needed); returns where to write them, NULL on error. */
+ * (starting a new one if needed); returns where to write them, NULL on error.
+ *
+ * A chunk starts small and doubles, in place while it is the buffer's last item,
+ * up to CHUNK_SIZE; then it is full and the next fast event flushes. A str line
+ * appended behind it (the Python paths' own lines, a line that is not UTF-8)
+ * ends it: the next line starts another chunk, so where str and chunk lines
+ * alternate each chunk holds a line or two and must not cost CHUNK_SIZE. */
 static char *
 chunk_reserve(Py_ssize_t n)
 {
@@ -408,15 +415,30 @@ chunk_reserve(Py_ssize_t n)
     if (chunk != NULL && items > 0 && PyList_GET_ITEM(buffer, items - 1) == chunk) {
         PyByteArrayObject *ba = (PyByteArrayObject *)chunk;
         Py_ssize_t used = Py_SIZE(ba);
-        /* Written in place, never reallocated: nobody may hold its buffer. */
-        if (ba->ob_exports == 0 && ba->ob_start == ba->ob_bytes && used + n < ba->ob_alloc) {
-            Py_SET_SIZE(ba, used + n);
-            ba->ob_start[used + n] = '\0';
-            return ba->ob_start + used;
+        /* Nobody may hold its buffer: it is written in place and may move. */
+        if (ba->ob_exports == 0 && ba->ob_start == ba->ob_bytes) {
+            if (used + n >= ba->ob_alloc && ba->ob_alloc <= CHUNK_SIZE) {
+                Py_ssize_t want = 2 * ba->ob_alloc;
+                if (want > CHUNK_SIZE) {
+                    want = CHUNK_SIZE;
+                }
+                if (want < used + n) {
+                    want = used + n;
+                }
+                if (PyByteArray_Resize(chunk, want) < 0) {
+                    return NULL;
+                }
+                Py_SET_SIZE(ba, used); /* the allocation stays: ob_alloc > want */
+            }
+            if (used + n < ba->ob_alloc) {
+                Py_SET_SIZE(ba, used + n);
+                ba->ob_start[used + n] = '\0';
+                return ba->ob_start + used;
+            }
         }
         chunk_filled = 1;
     }
-    Py_ssize_t size = n < CHUNK_SIZE ? CHUNK_SIZE : n;
+    Py_ssize_t size = n < CHUNK_START ? CHUNK_START : n;
     PyObject *fresh = PyByteArray_FromStringAndSize(NULL, size);
     if (fresh == NULL) {
         return NULL;
