@@ -156,19 +156,20 @@ def run_text_summary(
 ) -> int:
     """:func:`run_text` for a summary of every call: no :class:`Frame` for the common
     lines, only a list per open call ([name, resumed, children's time, start, inner
-    end]) and a row per function ([calls, total, own, max]) in ``rows``. The stacks
-    become frames again (:func:`_to_frames`) for each line the general reader takes."""
+    end, its function's row]) and a row per function ([calls, total, own, max]) in
+    ``rows``. The stacks become frames again (:func:`_to_frames`) for each line the
+    general reader takes. An exit's name is checked against the open call's."""
     heads: dict[str, tuple[str, int, bool]] = {}
     enters: dict[str, tuple[str, bool]] = {}
     names: dict[str, str] = {}
     heads_get = heads.get
-    enters_get = enters.get
-    names_get = names.get
     durations = reader._durations
     durations_get = durations.get
     light: dict[str, list[list[Any]]] = {}
-    _to_light(stream, light)
-    rows_get = rows.get
+    _to_light(stream, light, rows)
+    # An enter's ">name[ resume]" -> name, resumed, the function's row.
+    enters_rows: dict[str, tuple[str, bool, list[int]]] = {}
+    enters_get = enters_rows.get
     feed = reader.feed
     clock = reader.clock
     count = stream.opened_count
@@ -190,28 +191,23 @@ def run_text_summary(
                 if not h[2]:
                     e = enters_get(body)
                     if e is not None and len(stack) < h[1]:
-                        stack.append([e[0], e[1], 0, clock, clock])
+                        stack.append([e[0], e[1], 0, clock, clock, e[2]])
                         count += 1
                         continue
-                else:
+                elif len(stack) == h[1]:
+                    top = stack[-1]
+                    # The name is the open call's (so a name, checked when it opened).
                     name, _, word = body.rpartition(" ")
-                    name = names_get(name)
-                    if name is None:
-                        name, _, extra = body.rpartition(" ")[0].rpartition(" ")
-                        name = names_get(name)
-                        if name is None or not word or not word.isprintable():
-                            name = None
-                        else:
+                    if name != top[0]:
+                        name, _, extra = name.rpartition(" ")
+                        if name == top[0] and word and word.isprintable():
                             word = extra
+                        else:
+                            name = None
                     if name is not None:
                         d = durations_get(word)
-                        if (
-                            d is not None
-                            and clock + d <= _TEXT_SPAN_MAX
-                            and len(stack) == h[1]
-                            and stack[-1][0] == name
-                        ):
-                            top = stack.pop()
+                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
+                            stack.pop()
                             end = top[3] + d
                             if end < top[4]:
                                 end = top[4]
@@ -222,9 +218,7 @@ def run_text_summary(
                                     parent[4] = end
                             if end > clock:
                                 clock = end
-                            row = rows_get(name)
-                            if row is None:
-                                row = rows[name] = [0, 0, 0, 0]
+                            row = top[5]
                             if not top[1]:
                                 row[0] += 1
                             row[1] += d
@@ -242,9 +236,14 @@ def run_text_summary(
             feed(line, size - length_hint(it))
             clock = reader.clock
             count = stream.opened_count
-            _to_light(stream, light)
+            _to_light(stream, light, rows)
             tag = None
             _learn_text(line, heads, enters, names)
+            if len(enters_rows) >= _CACHE_MAX:
+                enters_rows.clear()
+            learnt = enters.get(body)
+            if learnt is not None and body not in enters_rows:
+                enters_rows[body] = (learnt[0], learnt[1], _row(rows, learnt[0]))
         number = size
     _to_frames(light, stream)
     reader.clock = clock
@@ -253,10 +252,24 @@ def run_text_summary(
     return number
 
 
-def _to_light(stream: Stream, light: dict[str, list[list[Any]]]) -> None:
-    """The stream's open frames as lists (the stream's stacks left empty)."""
+def _row(rows: dict[str, list[int]], name: str) -> list[int]:
+    row = rows.get(name)
+    if row is None:
+        row = rows[name] = [0, 0, 0, 0]
+    return row
+
+
+def _to_light(
+    stream: Stream, light: dict[str, list[list[Any]]], rows: dict[str, list[int]]
+) -> None:
+    """The stream's open frames as lists (the stream's stacks left empty). Each list
+    holds its function's row: a frame opened is counted (as unfinished at worst), so
+    the summary has a row for it anyway."""
     for tag, frames in stream.stacks.items():
-        light[tag] = [[f.name, f.resumed, f.child_ns, f.start_ns, f.inner_end] for f in frames]
+        light[tag] = [
+            [f.name, f.resumed, f.child_ns, f.start_ns, f.inner_end, _row(rows, f.name)]
+            for f in frames
+        ]
         frames.clear()
 
 
@@ -268,7 +281,7 @@ def _to_frames(light: dict[str, list[list[Any]]], stream: Stream) -> None:
         if frames is None:
             frames = stacks[tag] = []
         parent = None
-        for name, resumed, child_ns, start, inner_end in entries:
+        for name, resumed, child_ns, start, inner_end, _ in entries:
             frame = Frame(name, tag, len(frames) + 1, start, resumed, "", 0, parent)
             frame.child_ns = child_ns
             frame.inner_end = inner_end
