@@ -427,6 +427,114 @@ def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> i
     return number
 
 
+def run_jsonl_summary(
+    reader: _Reader, stream: Stream, blocks: Blocks, number: int, rows: dict[str, list[int]]
+) -> int:
+    """:func:`run_jsonl` for a summary of every call, with lists for the open calls
+    as :func:`run_text_summary` has them."""
+    whos: dict[str, str] = {}
+    enters: dict[str, tuple[int, str, str, int, bool]] = {}
+    exits: dict[str, tuple[int, str, str, int]] = {}
+    tails: dict[str, tuple[str | None, str | None]] = {}
+    # An enter's WHAT -> depth, name, resumed, the function's row.
+    enters_rows: dict[str, tuple[int, str, bool, list[int]]] = {}
+    whos_get = whos.get
+    enters_get = enters_rows.get
+    exits_get = exits.get
+    light: dict[str, list[list[Any]]] = {}
+    _to_light(stream, light, rows)
+    feed = reader.feed
+    last = stream.last
+    count = stream.opened_count
+    tag: str | None = None
+    stack: list[list[Any]] = []
+    for lines in blocks:
+        size = number + len(lines)
+        it = iter(lines)
+        for line in it:
+            pre, _, rest = line.partition(',"pid":')
+            who, _, what = rest.partition(',"depth":')
+            w = whos_get(who)
+            ts = pre[12:]
+            if w is not None and pre[:12] == _TS_PREFIX and ts.isdigit() and ts.isascii():
+                t = int(ts)
+                if t <= _INT_MAX:
+                    if w is not tag:
+                        tag = w
+                        stack = light.get(tag)  # type: ignore[assignment]
+                        if stack is None:
+                            stack = light[tag] = []
+                    e = enters_get(what)
+                    if e is not None:
+                        if len(stack) < e[0]:
+                            if stack and t < stack[-1][3]:
+                                t = stack[-1][3]
+                            stack.append([e[1], e[2], 0, t, t, e[3]])
+                            count += 1
+                            continue
+                    elif stack:
+                        head, _, more = what.partition(',"dur":')
+                        x = exits_get(head)
+                        if x is not None:
+                            dur, _, tail = more.partition(",")
+                            top = stack[-1]
+                            if (
+                                len(stack) == x[0]
+                                and top[0] == x[1]
+                                and tail in tails
+                                and dur.isdigit()
+                                and dur.isascii()
+                                and int(dur) <= t
+                            ):
+                                d = int(dur)
+                                stack.pop()
+                                end = t
+                                if end < top[4]:
+                                    end = top[4]
+                                if end < top[3]:
+                                    end = top[3]
+                                if stack:
+                                    parent = stack[-1]
+                                    parent[2] += d
+                                    if end > parent[4]:
+                                        parent[4] = end
+                                if end > last:
+                                    last = end
+                                row = top[5]
+                                if not top[1]:
+                                    row[0] += 1
+                                row[1] += d
+                                own = d - top[2]
+                                if own > 0:
+                                    row[2] += own
+                                if d > row[3]:
+                                    row[3] = d
+                                continue
+            # Anything else: the general reader, on frames, then learn the line's pieces.
+            _to_frames(light, stream)
+            stream.last = last
+            stream.opened_count = count
+            skipped = reader.skipped
+            feed(line, size - length_hint(it))
+            last = stream.last
+            count = stream.opened_count
+            _to_light(stream, light, rows)
+            tag = None
+            if reader.skipped == skipped:
+                _learn(line, who, what, whos, enters, exits, tails)
+                if len(enters_rows) >= _CACHE_MAX:
+                    enters_rows.clear()
+                learnt = enters.get(what)
+                if learnt is not None and what not in enters_rows:
+                    row = _row(rows, learnt[1])
+                    enters_rows[what] = (learnt[0], learnt[1], learnt[4], row)
+        number = size
+    _to_frames(light, stream)
+    stream.last = last
+    stream.opened_count = count
+    return number
+
+
 def _learn(
     line: str,
     who: str,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, TextIO
 
-from functrace.reading._fast import run_jsonl, run_text, run_text_summary
+from functrace.reading._fast import run_jsonl, run_jsonl_summary, run_text, run_text_summary
 from functrace.reading._read import _Reader
 from functrace.reading._stream import Consumer, Stream
 from functrace.reading.trace import Problem, report_problems
@@ -148,14 +148,15 @@ def _scan_blocks(
             break
     if reader.source is not None:
         lines = itertools.chain([rest], blocks)
-        if reader.source == "jsonl":
-            number = run_jsonl(reader, stream, lines, number)
-        elif getattr(consumer, "counts_every_call", False):
+        if getattr(consumer, "counts_every_call", False):
             rows: dict[str, list[int]] = {}
-            number = run_text_summary(reader, stream, lines, number, rows)
+            run = run_text_summary if reader.source == "text" else run_jsonl_summary
+            number = run(reader, stream, lines, number, rows)
             consumer.add_rows(rows)  # type: ignore[attr-defined]
-        else:
+        elif reader.source == "text":
             number = run_text(reader, stream, lines, number)
+        else:
+            number = run_jsonl(reader, stream, lines, number)
     stream.finish()
     scan.lines = number
     scan.calls = stream.opened_count
