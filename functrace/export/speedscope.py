@@ -21,12 +21,15 @@ SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 
 class _Profile:
-    __slots__ = ("count", "first", "last")
+    __slots__ = ("count", "first", "last", "pending")
 
     def __init__(self, at: int) -> None:
         self.first = at
         self.last = at
+        #: Events already in the spool.
         self.count = 0
+        #: Events not yet in the spool (added in a few large pieces).
+        self.pending: list[str] = []
 
 
 class SpeedscopeWriter(Writer):
@@ -36,18 +39,30 @@ class SpeedscopeWriter(Writer):
         self.frames: dict[tuple[str, str, int], int] = {}
         self.profiles: dict[str, _Profile] = {}
         self.spool = Spool()
+        #: Events in the profiles' pending lists.
+        self.pending = 0
 
-    def _event(self, frame: Frame, kind: str, at: int) -> None:
-        profile = self.profiles.get(frame.tag)
+    def _event(self, tag: str, kind: str, index: int, at: int) -> None:
+        profile = self.profiles.get(tag)
         if profile is None:
-            profile = self.profiles[frame.tag] = _Profile(at)
+            profile = self.profiles[tag] = _Profile(at)
         if at < profile.last:
             at = profile.last  # the viewer insists on events in time order
         profile.last = at
-        index = frame.data
-        sep = "," if profile.count else ""
-        profile.count += 1
-        self.spool.add(frame.tag, f'{sep}{{"type":"{kind}","frame":{index},"at":{at}}}')
+        profile.pending.append(f'{{"type":"{kind}","frame":{index},"at":{at}}}')
+        self.pending += 1
+        if self.pending >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        add = self.spool.add
+        for tag, profile in self.profiles.items():
+            pending = profile.pending
+            if pending:
+                add(tag, ("," if profile.count else "") + ",".join(pending))
+                profile.count += len(pending)
+                pending.clear()
+        self.pending = 0
 
     def opened(self, frame: Frame) -> None:
         key = (frame.name, frame.file, frame.line)
@@ -55,12 +70,13 @@ class SpeedscopeWriter(Writer):
         if index is None:
             index = self.frames[key] = len(self.frames)
         frame.data = index
-        self._event(frame, "O", frame.start_ns)
+        self._event(frame.tag, "O", index, frame.start_ns)
 
     def closed(self, frame: Frame) -> None:
-        self._event(frame, "C", frame.end_ns)
+        self._event(frame.tag, "C", frame.data, frame.end_ns)
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
+        self._flush()
         out = self.out
         out.write(f'{{"$schema":"{SCHEMA}","shared":{{"frames":[')
         for i, (name, file, line) in enumerate(self.frames):
