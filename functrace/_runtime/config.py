@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from functrace._runtime.notices import notice
 
-__all__ = ["Settings", "parse_duration_ns", "settings_from_env"]
+__all__ = ["Settings", "checked", "parse_duration_ns", "settings_from_env"]
 
 _ON = frozenset({"", "1", "on", "true", "yes"})
 _OFF = frozenset({"0", "off", "false", "no"})
@@ -29,7 +29,8 @@ class Settings:
     max_depth: int = 0
     # Exit lines of calls shorter than this are not written, nor their enters.
     min_duration_ns: int = 0
-    # "otel": every traced call also becomes an OpenTelemetry span.
+    # A listener for every traced call, by name: an entry point of the group
+    # "functrace.exporters" ("otel": OpenTelemetry spans).
     exporter: str = ""
     # Use the compiled fast path when it is built (FUNCTRACE_SPEEDUPS=0: pure Python).
     speedups: bool = True
@@ -45,7 +46,7 @@ class Settings:
 
 
 def _warn(name: str, value: str, default: object) -> None:
-    notice(f"functrace: ignoring {name}={value!r} ({_HELP[name]}); using {default!r}", stacklevel=3)
+    notice(f"functrace: ignoring {name}={value!r} ({_HELP[name]}); using {default!r}")
 
 
 _HELP = {
@@ -54,7 +55,7 @@ _HELP = {
     "FUNCTRACE_FORMAT": "expected text or jsonl",
     "FUNCTRACE_MAX_DEPTH": "expected a whole number >= 0",
     "FUNCTRACE_MIN_DURATION": "expected a duration such as 500us, 2ms or 0",
-    "FUNCTRACE_EXPORTER": "expected otel",
+    "FUNCTRACE_EXPORTER": "expected an exporter's name, such as otel",
     "FUNCTRACE_MAX_LINES": "expected a whole number >= 0",
     "FUNCTRACE_SPEEDUPS": "expected 1/on/true/yes or 0/off/false/no",
     "FUNCTRACE_FOLLOW_SYMLINKS": "expected 1/on/true/yes or 0/off/false/no",
@@ -116,8 +117,10 @@ def _format(raw: str) -> str:
 
 
 def _exporter(raw: str) -> str:
+    # Any exporter's name: which ones exist is known only once one is asked for
+    # (the "functrace.exporters" entry points), when tracing starts.
     word = raw.strip().lower()
-    if word not in ("", "otel"):
+    if word and not word.replace("-", "_").replace(".", "_").isidentifier():
         raise ValueError(raw)
     return word
 
@@ -154,3 +157,49 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
                 fallback = "on" if fallback else "off"
             _warn(name, raw, fallback or "none")
     return dataclasses.replace(default, **values)  # type: ignore[arg-type]
+
+
+_FIELDS = {field: (name, parse) for name, (field, parse) in _VARIABLES.items()}
+_HELP_FIELD = {
+    "include": "expected glob patterns",
+    "exclude": "expected glob patterns",
+    "min_duration_ns": "expected nanoseconds >= 0 or a duration such as 500us",
+}
+
+
+def checked(field: str, value: object) -> object:
+    """A value given to ``configure(field=value)``, checked as the environment
+    variable's text is, and made the same: a string is parsed exactly as the
+    variable would be. ValueError (naming the field and what it takes) when it
+    is not valid; TypeError for a field that does not exist."""
+    if field not in _FIELDS:
+        raise TypeError(f"functrace.configure() got an unknown setting {field!r}")
+    name, parse = _FIELDS[field]
+    default = getattr(Settings, field)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)  # output=Path("trace.log")
+    result: object = _INVALID
+    if isinstance(value, str):
+        try:
+            result = parse(value)
+        except ValueError:
+            pass
+    elif isinstance(default, bool):
+        if isinstance(value, bool):
+            result = value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            result = value
+    elif (
+        isinstance(default, tuple)
+        and isinstance(value, (tuple, list))
+        and all(isinstance(v, str) for v in value)
+    ):
+        result = _globs(",".join(value))
+    if result is _INVALID:
+        help_ = _HELP_FIELD.get(field) or _HELP[name]
+        raise ValueError(f"functrace.configure({field}={value!r}): {help_} (like {name})")
+    return result
+
+
+_INVALID = object()

@@ -8,7 +8,7 @@ import types
 from typing import Any, TypeVar
 
 from functrace._runtime import engine, exits, output
-from functrace._runtime.config import Settings, settings_from_env
+from functrace._runtime.config import Settings, checked, settings_from_env
 from functrace._runtime.notices import notice
 
 __all__ = [
@@ -51,7 +51,6 @@ def _start() -> Any:
             notice(
                 "functrace: no free sys.monitoring tool id (3 and 4 are taken); "
                 "tracing through wrappers instead",
-                stacklevel=3,
             )
     if backend is None:
         from functrace._runtime.wrap import WrapperBackend
@@ -59,27 +58,45 @@ def _start() -> Any:
         backend = WrapperBackend()
     backend.switch(_enabled)
     exits.install()
-    engine._on_failure.append(backend.stop)
+    engine.on_failure(backend.stop)
     _backend = backend
-    if settings.exporter == "otel":
-        _install_otel()
+    if settings.exporter:
+        _install_exporter(settings.exporter)
     return backend
 
 
-def _install_otel() -> None:
+#: The exporters that come with functrace, for a checkout run without installing
+#: it (an installed functrace finds them, and any other, as entry points).
+_EXPORTERS = {"otel": "functrace.otel:install"}
+
+
+def _install_exporter(name: str) -> None:
+    """Start the exporter ``name``: the entry point of that name in the group
+    ``functrace.exporters``, a function taking no argument that subscribes its
+    listener to the engine (``add_observer``). Trouble says so and traces on."""
+    target = _EXPORTERS.get(name)
     try:
-        from functrace.otel import install
+        from importlib.metadata import entry_points
+
+        found = [ep.value for ep in entry_points(group="functrace.exporters") if ep.name == name]
+        target = found[0] if found else target
+    except Exception:
+        pass
+    if target is None:
+        notice(f"functrace: FUNCTRACE_EXPORTER={name!r} names no installed exporter")
+        return
+    module, _, attr = target.partition(":")
+    try:
+        import importlib
+
+        install = getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        notice(
-            f"functrace: FUNCTRACE_EXPORTER=otel needs the otel extra "
-            f"(pip install 'pyfunctrace[otel]'): {exc}",
-            stacklevel=4,
-        )
+        notice(f"functrace: the {name} exporter could not be loaded: {exc}")
         return
     try:
         install()
     except Exception as exc:  # a broken exporter set-up must not stop the program
-        notice(f"functrace: OpenTelemetry set-up failed: {exc!r}", stacklevel=4)
+        notice(f"functrace: the {name} exporter's set-up failed: {exc!r}")
 
 
 def trace(fn: F) -> F:
@@ -109,6 +126,15 @@ def trace(fn: F) -> F:
         return fn  # builtins, partials, classes: nothing of ours to observe
     if getattr(fn, "__functrace_wrapped__", False):
         return fn
+    own = engine.own_work_begin()
+    try:
+        return _trace_function(fn)
+    finally:
+        engine.own_work_end(own)
+
+
+def _trace_function(fn: F) -> F:
+    assert isinstance(fn, types.FunctionType)
     if (settings.include or settings.exclude) and not _selected(fn):
         return fn
     try:
@@ -137,7 +163,6 @@ def _untraced_kind(kind: type) -> None:
             f"functrace: {kind.__module__}.{kind.__qualname__} objects are left untraced "
             "on this Python (a property subclass: its functions would need wrappers); "
             "decorate the function inside it instead",
-            stacklevel=4,
         )
 
 
@@ -178,6 +203,14 @@ def trace_code(code: types.CodeType, module: str, qualname: str | None = None) -
     """
     if not _enabled:
         return False
+    own = engine.own_work_begin()
+    try:
+        return _trace_code(code, module, qualname)
+    finally:
+        engine.own_work_end(own)
+
+
+def _trace_code(code: types.CodeType, module: str, qualname: str | None) -> bool:
     name = qualname if qualname is not None else getattr(code, "co_qualname", code.co_name)
     if (settings.include or settings.exclude) and not _name_selected(f"{module}.{name}"):
         return False
@@ -209,7 +242,6 @@ def _give_up(exc: Exception) -> None:
     _enabled = False
     notice(
         f"functrace: could not start tracing, functions are left untraced: {exc!r}",
-        stacklevel=3,
     )
 
 
@@ -217,10 +249,7 @@ def enable() -> None:
     """Switch tracing (back) on for every function traced so far and from now on."""
     global _enabled
     _enabled = True
-    if engine._failed:
-        # After an internal error every event was off: what was running is unknown.
-        engine._failed = False
-        engine.reset_contexts()
+    engine.recover()
     if _backend is not None:
         _backend.switch(True)
 
@@ -241,10 +270,14 @@ def is_enabled() -> bool:
 def configure(**changes: Any) -> Settings:
     """Change settings at run time, e.g. ``configure(output="trace.log", format="jsonl")``.
 
-    Takes the fields of :class:`Settings`; returns the settings now in force.
+    Takes the fields of :class:`Settings`, checked as their ``FUNCTRACE_*``
+    variables are (a string is read exactly as the variable's text); a value
+    that is not valid raises ValueError and changes nothing. Returns the
+    settings now in force.
     """
     global settings
-    settings = dataclasses.replace(settings, **changes)
+    valid = {field: checked(field, value) for field, value in changes.items()}
+    settings = dataclasses.replace(settings, **valid)  # type: ignore[arg-type]
     if "enabled" in changes:
         (enable if settings.enabled else disable)()
     if _backend is not None:

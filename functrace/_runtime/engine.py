@@ -17,14 +17,13 @@ for coroutine code, never for a nested plain call.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
 from types import CodeType
 from typing import Any, Protocol
 
@@ -42,6 +41,7 @@ from functrace._runtime.lines import (
     thread_tag,
     warm_duration_cache,
 )
+from functrace._runtime.notices import notice
 from functrace._runtime.record import Call, Recording
 
 __all__ = [
@@ -98,7 +98,7 @@ class CodeInfo:
         else:
             self.suspend_word = "yield"
         self.json_head = (
-            f'"name":{json.dumps(self.name)},"file":{json.dumps(self.file)},"line":{self.line}'
+            f'"name":{_json_str(self.name)},"file":{_json_str(self.file)},"line":{self.line}'
         )
 
 
@@ -139,7 +139,7 @@ class Context:
         thread = threading.current_thread()
         self.json_head = (
             f'"pid":{os.getpid()},"tid":{threading.get_native_id()},'
-            f'"thread":{json.dumps(thread.name)},"task":{"null" if task_id is None else task_id},'
+            f'"thread":{_json_str(thread.name)},"task":{"null" if task_id is None else task_id},'
             f'"tag":"{tag}"'
         )
 
@@ -224,6 +224,44 @@ def _thread_context() -> Context | None:
     finally:
         _tls.making = False
     return ctx
+
+
+def own_work_begin() -> Any:
+    """functrace's own work starts in this thread (registering code, naming it,
+    opening the output): whatever it calls writes no line, whatever the include
+    patterns. Returns what :func:`own_work_end` takes."""
+    ctx = getattr(_tls, "cur", None)
+    if ctx is None:
+        if getattr(_tls, "making", False):
+            return None
+        _tls.making = True  # an event finds no context and makes none: not traced
+        return _tls
+    if ctx.busy:
+        return None
+    ctx.busy = True  # as inside an event: see Context.busy
+    return ctx
+
+
+def own_work_end(token: Any) -> None:
+    if token is _tls:
+        _tls.making = False
+    elif token is not None:
+        token.busy = False
+
+
+class own_work:
+    """``with own_work():`` around functrace's own work (finding and compiling
+    modules for the import hook, importing its own modules meanwhile): no line
+    comes of it. A class rather than a contextlib generator: that would run code
+    of contextlib's, traceable, before the guard is up."""
+
+    __slots__ = ("token",)
+
+    def __enter__(self) -> None:
+        self.token = own_work_begin()
+
+    def __exit__(self, *exc: object) -> None:
+        own_work_end(self.token)
 
 
 def _task_context(base: Context) -> Context:
@@ -671,7 +709,7 @@ def _json_exit(
     suspended: str | None,
 ) -> None:
     kind = "exit" if suspended is None or suspended is LOST else "suspend"
-    exc = "null" if exception is None else json.dumps(exception)
+    exc = "null" if exception is None else _json_str(exception)
     if suspended is LOST:
         susp = 'null,"lost":true'
     else:
@@ -931,6 +969,25 @@ _on_failure: list[Callable[[], None]] = []
 _failed = False
 
 
+def on_failure(switch_off: Callable[[], None]) -> None:
+    """Call ``switch_off`` when an internal error turns tracing off."""
+    _on_failure.append(switch_off)
+
+
+def on_path_change(listener: Callable[[], None]) -> None:
+    """Call ``listener`` whenever ``current`` (the callbacks in force) changes."""
+    _path_listeners.append(listener)
+
+
+def recover() -> None:
+    """Tracing is switched back on: after an internal error every event was off,
+    so what was running is unknown; start from empty stacks."""
+    global _failed
+    if _failed:
+        _failed = False
+        reset_contexts()
+
+
 def _internal_error(exc: BaseException) -> None:
     # A bug of ours must never reach the traced program: switch tracing off, say so once.
     global _failed
@@ -943,13 +1000,13 @@ def _internal_error(exc: BaseException) -> None:
         except Exception:
             pass
     try:
-        warnings.warn(
-            f"functrace: internal error, tracing is off from here on: {exc!r}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        import traceback  # only now: the runtime imports nothing it does not need
+
+        where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except Exception:
-        pass
+        where = repr(exc)
+    # With the traceback: a bug report then says where.
+    notice(f"functrace: internal error, tracing is off from here on: {exc!r}\n{where}")
 
 
 def reset_contexts() -> None:

@@ -40,7 +40,7 @@ class MonitoringBackend:
                 mon.use_tool_id(tool, _NAME)
                 self.tool = tool
                 self._register_callbacks()
-                engine._path_listeners.append(self._register_callbacks)
+                engine.on_path_change(self._register_callbacks)
                 return True
         return False
 

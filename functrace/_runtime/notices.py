@@ -12,16 +12,46 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from types import FrameType
 
 __all__ = ["notice"]
 
 
-def notice(message: str, stacklevel: int = 2) -> None:
-    """Warn with ``message`` (a RuntimeWarning); never raise."""
+#: functrace's own directory: a notice is attributed to the first frame outside it.
+_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def notice(message: str, stacklevel: int | None = None) -> None:
+    """Warn with ``message`` (a RuntimeWarning); never raise. The warning points
+    at the program's code that led here (the first frame outside functrace:
+    the ``import functrace`` line, a decorated function's definition, the call
+    of ``configure``), unless ``stacklevel`` says otherwise."""
     try:
-        warnings.warn(message, RuntimeWarning, stacklevel=stacklevel + 1)
+        level = _outside() if stacklevel is None else stacklevel + 1
+        warnings.warn(message, RuntimeWarning, stacklevel=level)
     except Exception:
         _to_stderr(message)
+
+
+def _outside() -> int:
+    """The ``stacklevel`` (for a warn() called in notice) of the first frame not
+    in functrace. Import machinery frames are skipped by warnings itself, so
+    they are not counted."""
+    frame: FrameType | None = sys._getframe(2)  # notice's caller
+    level = 2
+    while frame is not None:
+        if not frame.f_code.co_filename.startswith(_OURS):
+            return level
+        frame = frame.f_back
+        while frame is not None and _internal(frame.f_code.co_filename):
+            frame = frame.f_back
+        level += 1
+    return 2
+
+
+def _internal(filename: str) -> bool:
+    # What warnings skips when counting stacklevel (see its _is_internal_frame).
+    return "importlib" in filename and "_bootstrap" in filename
 
 
 def _to_stderr(message: str) -> None:

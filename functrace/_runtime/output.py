@@ -96,7 +96,6 @@ def configure(
                 notice(
                     f"functrace: cannot open FUNCTRACE_OUTPUT={target!r} ({reason}); "
                     "writing to stderr",
-                    stacklevel=2,
                 )
                 _target, _path = "stderr", None
         # On a terminal a person is watching: write every line as it happens.
@@ -228,11 +227,11 @@ def _write_items(items: list[str | bytes | bytearray]) -> None:
     except _WriteFailed as failed:
         _dead = True
         lines_lost += failed.lost
-        notice(f"functrace: trace output failed ({failed.reason}); trace output off", stacklevel=3)
+        notice(f"functrace: trace output failed ({failed.reason}); trace output off")
     except (OSError, ValueError) as exc:
         _dead = True
         _count_lost(items)
-        notice(f"functrace: trace output failed ({exc}); trace output off", stacklevel=3)
+        notice(f"functrace: trace output failed ({exc}); trace output off")
 
 
 def take_lines() -> list[str | bytes | bytearray]:

@@ -21,6 +21,7 @@ import sys
 import types
 from collections.abc import Iterable
 
+from functrace._runtime.engine import own_work
 from functrace.importhook._loader import (
     TracingFinder,
     TracingLoader,
@@ -144,13 +145,14 @@ def trace_modules(
     how = mode()
     if how == "off":
         return []
-    from functrace.importhook._imported import trace_imported, wrap_imported
-
-    after = trace_imported if how == "monitor" else wrap_imported
     traced: list[str] = []
     failed: list[str] = []
-    for name, module in taken:
-        (traced if after(module) else failed).append(name)
+    with own_work():  # whatever this calls (our own imports too) writes no line
+        from functrace.importhook._imported import trace_imported, wrap_imported
+
+        after = trace_imported if how == "monitor" else wrap_imported
+        for name, module in taken:
+            (traced if after(module) else failed).append(name)
     failed.sort()
     if missed is not None:
         missed += failed

@@ -15,6 +15,7 @@ import types
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from functrace._runtime.engine import own_work
 from functrace.importhook._select import Selector
 
 # The rewrite path's modules (ast, hashlib, the cache) load when it is taken:
@@ -108,6 +109,10 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
         self.how = how
 
     def get_code(self, fullname: str) -> types.CodeType:
+        with own_work():  # what it calls (our own imports included) writes no line
+            return self._get_code(fullname)
+
+    def _get_code(self, fullname: str) -> types.CodeType:
         global main_pending
         path = self.get_filename(fullname)
         if self.how == "rewrite":
@@ -141,6 +146,15 @@ class TracingFinder:
         fullname: str,
         path: Sequence[str] | None = None,
         target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        with own_work():
+            return self._find_spec(fullname, path, target)
+
+    def _find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None,
     ) -> importlib.machinery.ModuleSpec | None:
         by_name = self.selector.by_name(fullname)
         if by_name is False or self._busy:

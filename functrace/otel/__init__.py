@@ -16,9 +16,18 @@ Needs the ``otel`` extra; the runtime imports this package only when asked to.
 
 from __future__ import annotations
 
-from functrace.otel._install import install, uninstall
-from functrace.otel._observer import SpanObserver
-from functrace.otel.propagation import RemoteParent, context_from_headers, context_from_traceparent
+try:
+    from functrace.otel._install import install, uninstall
+    from functrace.otel._observer import SpanObserver
+    from functrace.otel.propagation import (
+        RemoteParent,
+        context_from_headers,
+        context_from_traceparent,
+    )
+except ImportError as exc:  # said once, by whoever asked for the exporter
+    raise ImportError(
+        f"functrace.otel needs the otel extra (pip install 'pyfunctrace[otel]'): {exc}"
+    ) from exc
 
 __all__ = [
     "RemoteParent",

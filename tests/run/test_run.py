@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -205,3 +206,28 @@ def test_directory_and_zip_app_as_python_runs_them(project: Path) -> None:
         traced = run_python([*RUN, "-o", "none", target, "x"], cwd=project)
         assert traced.stdout == plain.stdout == "['x'] __main__\n", traced.stderr
         assert traced.returncode == plain.returncode == 0
+
+
+def test_functraces_own_calls_are_never_traced(tmp_path: Path) -> None:
+    # The engine itself uses the standard library (json for jsonl heads, inspect and
+    # functools for wrappers): asked to trace those modules, a program that never
+    # calls them must show none of their calls.
+    (tmp_path / "prog.py").write_text(
+        "def f(x):\n    return x + 1\n\n"
+        "def main():\n    return sum(f(i) for i in range(3))\n\n"
+        "main()\n"
+    )
+    patterns = ["-i", "json*", "-i", "functools*", "-i", "inspect*", "-i", "__main__*"]
+    for fmt in ("text", "jsonl"):
+        out = tmp_path / f"trace.{fmt}"
+        proc = run_python(
+            [*RUN, *patterns, "-o", str(out), "--format", fmt, "prog.py"], cwd=tmp_path
+        )
+        assert proc.returncode == 0, proc.stderr
+        lines = out.read_text().splitlines()
+        if fmt == "text":
+            names = {line.split("->", 1)[1].split()[0] for line in lines if "->" in line}
+        else:
+            names = {json.loads(line)["name"] for line in lines}
+        assert "__main__.f" in names
+        assert all(name.startswith("__main__.") for name in names), names

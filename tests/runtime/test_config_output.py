@@ -295,14 +295,52 @@ def test_internal_error_turns_tracing_off_with_one_warning() -> None:
             warnings.simplefilter("always")
             results = [f(i) for i in range(5)]
         print(results, len(caught), functrace.is_enabled())
-        print(caught[0].message)
+        print(repr(str(caught[0].message)))
         """
     )
     proc = run_python(["-c", program])
     out = proc.stdout.splitlines()
     assert out[0] == "[0, 2, 4, 6, 8] 1 True"
-    assert "internal error" in out[1] and "a bug of ours" in out[1]
+    message = eval(out[1])
+    assert "internal error" in message and "a bug of ours" in message
+    # The place comes with it: the traceback down to the failing line.
+    assert "Traceback (most recent call last)" in message
+    assert "engine.py" in message and ", in broken" in message
     assert proc.returncode == 0
+
+
+def test_configure_checks_values_as_the_environment_does() -> None:
+    import functrace
+
+    before = functrace.configure()
+    for bad in ({"format": "xml"}, {"max_depth": -1}, {"output": ""}, {"max_lines": "many"}):
+        with pytest.raises(ValueError, match=rf"configure\({next(iter(bad))}="):
+            functrace.configure(**bad)
+        assert functrace.configure() == before  # nothing changed
+    with pytest.raises(TypeError, match="unknown setting 'colour'"):
+        functrace.configure(colour=True)
+    done = functrace.configure(min_duration_ns="2ms", include="a*, b*", enabled="on")
+    assert (done.min_duration_ns, done.include, done.enabled) == (2_000_000, ("a*", "b*"), True)
+    assert functrace.configure(output=Path("/dev/stderr")).output == "stderr"
+    functrace.configure(min_duration_ns=0, include=())
+
+
+def test_notices_point_at_the_programs_own_line(tmp_path: Path) -> None:
+    program = tmp_path / "prog.py"
+    program.write_text(
+        "import functrace\n"
+        "functrace.configure(output='/nonexistent/dir/x.log')\n"
+        "@functrace.trace\n"
+        "def f():\n"
+        "    pass\n"
+    )
+    proc = run_python([str(program)], env={"FUNCTRACE_MAX_DEPTH": "deep"})
+    warned = [line for line in proc.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(warned) == 2, proc.stderr
+    assert warned[0].startswith(
+        f"{program}:1: RuntimeWarning: functrace: ignoring FUNCTRACE_MAX_DEPTH"
+    )
+    assert warned[1].startswith(f"{program}:3: RuntimeWarning: functrace: cannot open")
 
 
 def test_runtime_enable_after_env_off_traces_later_functions() -> None:
