@@ -54,7 +54,6 @@ def run_text(
     names: dict[str, str] = {}
     heads_get = heads.get
     enters_get = enters.get
-    names_get = names.get
     durations = reader._durations  # filled by the general reader, checked there
     durations_get = durations.get
     stacks = stream.stacks
@@ -92,14 +91,14 @@ def run_text(
                             count += 1
                             opened(frame)
                             continue
-                else:
+                elif len(stack) == h[1]:
+                    frame = stack[-1]
+                    # The name is the open call's (so a name, checked when it opened).
                     name, _, word = body.rpartition(" ")
-                    name = names_get(name)
                     exc = suspended = None
-                    if name is None:
-                        name, _, extra = body.rpartition(" ")[0].rpartition(" ")
-                        name = names_get(name)
-                        if name is not None and word and word.isprintable():
+                    if name != frame.name:
+                        name, _, extra = name.rpartition(" ")
+                        if name == frame.name and word and word.isprintable():
                             word, extra = extra, word
                             if extra[0] == "!":
                                 exc = extra[1:]
@@ -109,13 +108,8 @@ def run_text(
                             name = None
                     if name is not None:
                         d = durations_get(word)
-                        if (
-                            d is not None
-                            and clock + d <= _TEXT_SPAN_MAX
-                            and len(stack) == h[1]
-                            and stack[-1].name == name
-                        ):
-                            frame = stack.pop()
+                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
+                            stack.pop()
                             end = frame.start_ns + d
                             if end < frame.inner_end:
                                 end = frame.inner_end
