@@ -18,6 +18,7 @@ from typing import Any
 
 from functrace._runtime.config import Settings
 from functrace._runtime.decorator import configure, disable, enable, is_enabled, trace
+from functrace._runtime.listeners import Recorder
 from functrace._runtime.output import flush
 from functrace._runtime.record import Call, Recording
 
@@ -39,14 +40,14 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def record(limit: int | None = None) -> Recording:
+def record(limit: int | None = None) -> Recorder:
     """Keep the call tree of every traced call made inside the ``with`` block.
 
     ``with functrace.record() as rec: ...`` then ``rec.roots``: the outermost
     calls, in start order, of every thread and task. ``limit`` caps how many
     calls are kept (the rest are counted in ``rec.dropped``).
     """
-    return Recording(limit)
+    return Recorder(Recording(limit))
 
 
 # Parts that need more than the standard library load when first used.

@@ -23,7 +23,7 @@ def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     import functrace
-    from functrace._runtime import engine
+    from functrace._runtime import engine, listeners
 
     functrace.configure(output="none", format="text", max_depth=0, min_duration_ns=0)
     functrace.enable()
@@ -31,7 +31,7 @@ def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     functrace.flush()
     functrace.configure(output="none", format="text", max_depth=0, min_duration_ns=0)
     functrace.enable()
-    del engine._recorders[:]
+    listeners.recorders.clear()
     engine.reset_contexts()
 
 

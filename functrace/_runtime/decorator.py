@@ -7,7 +7,7 @@ import sys
 import types
 from typing import Any, TypeVar
 
-from functrace._runtime import engine, exits, output
+from functrace._runtime import engine, exits, output, state
 from functrace._runtime.config import Settings, checked, settings_from_env
 from functrace._runtime.notices import notice
 
@@ -31,7 +31,7 @@ _backend: Any = None  # MonitoringBackend | WrapperBackend, chosen at the first 
 _uses_monitoring = False
 _enabled = settings.enabled
 if _enabled:
-    engine.claim_root()
+    state.claim_root()
 
 
 def _start() -> Any:
@@ -126,11 +126,11 @@ def trace(fn: F) -> F:
         return fn  # builtins, partials, classes: nothing of ours to observe
     if getattr(fn, "__functrace_wrapped__", False):
         return fn
-    own = engine.own_work_begin()
+    own = state.own_work_begin()
     try:
         return _trace_function(fn)
     finally:
-        engine.own_work_end(own)
+        state.own_work_end(own)
 
 
 def _trace_function(fn: F) -> F:
@@ -144,11 +144,11 @@ def _trace_function(fn: F) -> F:
         return fn
     code = fn.__code__
     if _uses_monitoring:
-        if not engine.registered(code):
-            engine.info_for(code, fn.__module__ or "", fn.__qualname__)
+        if not state.registered(code):
+            state.info_for(code, fn.__module__ or "", fn.__qualname__)
             backend.add(code)
         return fn
-    engine.info_for(code, fn.__module__ or "", fn.__qualname__)
+    state.info_for(code, fn.__module__ or "", fn.__qualname__)
     wrapped: F = backend.wrap(fn)
     return wrapped
 
@@ -203,11 +203,11 @@ def trace_code(code: types.CodeType, module: str, qualname: str | None = None) -
     """
     if not _enabled:
         return False
-    own = engine.own_work_begin()
+    own = state.own_work_begin()
     try:
         return _trace_code(code, module, qualname)
     finally:
-        engine.own_work_end(own)
+        state.own_work_end(own)
 
 
 def _trace_code(code: types.CodeType, module: str, qualname: str | None) -> bool:
@@ -221,8 +221,8 @@ def _trace_code(code: types.CodeType, module: str, qualname: str | None) -> bool
         return False
     if not _uses_monitoring:
         return False
-    if not engine.registered(code):
-        engine.info_for(code, module, name)
+    if not state.registered(code):
+        state.info_for(code, module, name)
         backend.add(code)
     return True
 

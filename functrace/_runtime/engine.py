@@ -1,8 +1,13 @@
-"""What happens when a traced call starts, resumes, returns, raises or suspends.
+"""The events: what happens when a traced call starts, resumes, returns, raises
+or suspends (the Python implementation of the event contract; _speedups.c is
+the other), which of the two runs, and what becomes of calls at an internal
+error, a fork, a switch of output and the exit.
 
-Both backends (``sys.monitoring`` on 3.12+, the wrapper elsewhere) call
+Both sources (``sys.monitoring`` on 3.12+, the wrapper elsewhere) call
 :func:`enter` and :func:`leave`; those keep, per thread and per asyncio task, a
-*context*: its tag and the stack of traced calls running in it. A context's
+*context* (state.py): its tag and the stack of traced calls running in it.
+Lines are written by the sink's writers (sink.py); recordings and observers are
+told through listeners.py. A context's
 depth is its stack's length, so the indent is always the true depth; a
 generator or coroutine is on the stack only while it runs, which keeps every
 tag balanced when it suspends.
@@ -19,30 +24,49 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-import threading
 import time
-import weakref
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
 from types import CodeType
-from typing import Any, Protocol
+from typing import Any
 
-from functrace._runtime import output
+from functrace._runtime import output, sink
 from functrace._runtime.config import Settings
 from functrace._runtime.lines import (
     _SMALL as _SMALL_DURATIONS,
 )
 from functrace._runtime.lines import (
-    INDENT,
     LOST,
     format_duration,
-    format_duration_fast,
-    task_tag,
-    thread_tag,
     warm_duration_cache,
 )
+from functrace._runtime.listeners import (
+    Observer,
+    add_observer,
+    remove_observer,
+    start_recording,
+    stop_recording,
+)
+from functrace._runtime.listeners import observers as _observers
+from functrace._runtime.listeners import on_change as _listeners_changed
+from functrace._runtime.listeners import record_enter as _record_enter
+from functrace._runtime.listeners import recorders as _recorders
 from functrace._runtime.notices import notice
-from functrace._runtime.record import Call, Recording
+from functrace._runtime.state import ROOT_ENV as _ROOT_ENV
+from functrace._runtime.state import (
+    CodeInfo,
+    Context,
+    claim_root,
+    info_for,
+    infos,
+    on_forget,
+    reset_contexts,
+    retag,
+)
+from functrace._runtime.state import after_fork_in_child as _state_after_fork
+from functrace._runtime.state import contexts as _contexts
+from functrace._runtime.state import task_context as _task_context
+from functrace._runtime.state import thread_context as _thread_context
+from functrace._runtime.state import tls as _tls
 
 __all__ = [
     "CodeInfo",
@@ -60,120 +84,7 @@ __all__ = [
 
 _clock = time.perf_counter_ns
 
-_CO_GENERATOR = 0x20
-_CO_COROUTINE = 0x80
-_CO_ITERABLE_COROUTINE = 0x100
-_CO_ASYNC_GENERATOR = 0x200
-
-
-class CodeInfo:
-    """What the engine needs to know about one traced code object, computed once."""
-
-    __slots__ = (
-        "enter_text",
-        "exit_text",
-        "file",
-        "is_async",
-        "json_head",
-        "line",
-        "name",
-        "resume_text",
-        "suspend_word",
-    )
-
-    def __init__(self, code: CodeType, module: str, qualname: str) -> None:
-        # No reference to the code: the registry drops this info when it dies.
-        self.name = f"{module}.{qualname}" if module else qualname
-        self.enter_text = f"->{self.name}\n"
-        self.resume_text = f"->{self.name} resume\n"
-        self.exit_text = f"<-{self.name} "
-        self.file = code.co_filename
-        self.line = code.co_firstlineno
-        flags = code.co_flags
-        self.is_async = bool(flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE | _CO_ASYNC_GENERATOR))
-        if flags & _CO_ASYNC_GENERATOR:
-            self.suspend_word = "asyncgen"  # "yield" or "await", told apart per event
-        elif flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE):
-            self.suspend_word = "await"
-        else:
-            self.suspend_word = "yield"
-        self.json_head = (
-            f'"name":{_json_str(self.name)},"file":{_json_str(self.file)},"line":{self.line}'
-        )
-
-
-class Context:
-    """One thread's, or one asyncio task's, stack of running traced calls."""
-
-    __slots__ = (
-        "__weakref__",
-        "base",
-        "busy",
-        "json_head",
-        "lost",
-        "number",
-        "prefixes",
-        "stack",
-        "tag",
-        "task_id",
-    )
-
-    def __init__(self, tag: str, base: Context | None, task_id: int | None, number: int) -> None:
-        self.tag = tag
-        #: The thread's number (by first traced call), or the task's.
-        self.number = number
-        #: True while an event of this context changes its stack and writes its line.
-        #: A signal handler or a finalizer that Python runs in between (inside our
-        #: own code) is not traced at all, rather than at a wrong depth.
-        self.busy = False
-        #: Calls whose end could not be written when it happened (the program was at
-        #: its recursion limit): (entry, depth, t, exception, suspended), written by
-        #: this context's next event, before its own.
-        self.lost: list[tuple[list[Any], int, int, str | None, str | None]] = []
-        #: The thread's own context; ``None`` for the thread context itself.
-        self.base = base
-        self.task_id = task_id
-        #: Entries: [info, start_ns, Call | None, enter line written?]
-        self.stack: list[list[Any]] = []
-        self.prefixes = [f"{tag}:"]
-        thread = threading.current_thread()
-        self.json_head = (
-            f'"pid":{os.getpid()},"tid":{threading.get_native_id()},'
-            f'"thread":{_json_str(thread.name)},"task":{"null" if task_id is None else task_id},'
-            f'"tag":"{tag}"'
-        )
-
-    def retag(self, tag: str) -> None:
-        """A new tag (the process tag changed with the output): from the next line on."""
-        head = self.json_head
-        self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
-        self.prefixes = [f"{tag}:"]
-        self.tag = tag
-
-    def prefix(self, depth: int) -> str:
-        prefixes = self.prefixes
-        while len(prefixes) <= depth:
-            prefixes.append(f"{self.tag}:{INDENT * len(prefixes)}")
-        return prefixes[depth]
-
-
 # ---------------------------------------------------------------- contexts
-
-_tls = threading.local()
-_lock = threading.Lock()
-_threads = 0
-_tasks_seen = 0
-_pid_in_tag: int | None = None  # set in any process but the first of a trace
-_contexts: weakref.WeakSet[Context] = weakref.WeakSet()
-_task_contexts: dict[int, tuple[weakref.ref[Any], Context]] = {}
-_ROOT_ENV = "FUNCTRACE_ROOT_PID"
-
-
-def claim_root() -> None:
-    """Say, to every process started from now on, that this one is the first of
-    the trace. Done when functrace is imported (not at the first traced call), so
-    that children started before that call still tag their lines with their pid."""
-    os.environ.setdefault(_ROOT_ENV, str(os.getpid()))
 
 
 def _decide_process_tag() -> None:
@@ -189,150 +100,10 @@ def _decide_process_tag() -> None:
         shared = output.file_is_shared
     else:
         shared = os.environ[_ROOT_ENV] != str(os.getpid())
-    _retag(os.getpid() if shared else None)
-
-
-def _retag(pid: int | None) -> None:
-    global _pid_in_tag
-    if pid == _pid_in_tag:
-        return
-    _pid_in_tag = pid
-    contexts = list(_contexts)
-    for ctx in contexts:  # threads first: a task's tag starts with its thread's
-        if ctx.base is None:
-            ctx.retag(thread_tag(ctx.number, pid))
-    for ctx in contexts:
-        if ctx.base is not None:
-            ctx.retag(task_tag(ctx.base.tag, ctx.number))
-
-
-def _thread_context() -> Context | None:
-    """This thread's context, made at its first traced call; None while it is
-    being made (a signal handler or finalizer that runs meanwhile is not traced:
-    it would wait for the lock its own thread holds)."""
-    global _threads
-    if getattr(_tls, "making", False):
-        return None
-    _tls.making = True
-    try:
-        with _lock:
-            _threads += 1
-            ctx = Context(thread_tag(_threads, _pid_in_tag), None, None, _threads)
-            _contexts.add(ctx)
-        _tls.base = ctx
-        _tls.cur = ctx
-    finally:
-        _tls.making = False
-    return ctx
-
-
-def own_work_begin() -> Any:
-    """functrace's own work starts in this thread (registering code, naming it,
-    opening the output): whatever it calls writes no line, whatever the include
-    patterns. Returns what :func:`own_work_end` takes."""
-    ctx = getattr(_tls, "cur", None)
-    if ctx is None:
-        if getattr(_tls, "making", False):
-            return None
-        _tls.making = True  # an event finds no context and makes none: not traced
-        return _tls
-    if ctx.busy:
-        return None
-    ctx.busy = True  # as inside an event: see Context.busy
-    return ctx
-
-
-def own_work_end(token: Any) -> None:
-    if token is _tls:
-        _tls.making = False
-    elif token is not None:
-        token.busy = False
-
-
-class own_work:
-    """``with own_work():`` around functrace's own work (finding and compiling
-    modules for the import hook, importing its own modules meanwhile): no line
-    comes of it. A class rather than a contextlib generator: that would run code
-    of contextlib's, traceable, before the guard is up."""
-
-    __slots__ = ("token",)
-
-    def __enter__(self) -> None:
-        self.token = own_work_begin()
-
-    def __exit__(self, *exc: object) -> None:
-        own_work_end(self.token)
-
-
-def _task_context(base: Context) -> Context:
-    """The context of the asyncio task running in this thread, else ``base``."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return base
-    loop = asyncio._get_running_loop()
-    if loop is None:
-        return base
-    task = asyncio.current_task(loop)
-    if task is None:
-        return base
-    key = id(task)
-    known = _task_contexts.get(key)
-    if known is not None and known[0]() is task:
-        return known[1]
-    global _tasks_seen
-    with _lock:
-        _tasks_seen += 1
-        number = _tasks_seen
-        ctx = Context(task_tag(base.tag, number), base, number, number)
-        _contexts.add(ctx)
-
-    def forget(ref: weakref.ref[Any], key: int = key) -> None:
-        entry = _task_contexts.get(key)
-        if entry is not None and entry[0] is ref:
-            del _task_contexts[key]
-
-    _task_contexts[key] = (weakref.ref(task, forget), ctx)
-    return ctx
+    retag(os.getpid() if shared else None)
 
 
 # ---------------------------------------------------------------- code objects
-
-#: id(code) -> CodeInfo for every live traced code object. An entry goes when its
-#: code object dies (a reloaded module, an exec'd function): the weak reference's
-#: callback runs before the address can be reused, so an id found here is always
-#: the code it was registered for, and memory stays bounded.
-infos: dict[int, CodeInfo] = {}
-_code_refs: dict[int, _CodeRef] = {}
-
-
-class _CodeRef(weakref.ref):  # type: ignore[type-arg]
-    __slots__ = ("key",)
-    key: int
-
-
-def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
-    """The registered info of ``code``, registering it first if needed."""
-    key = id(code)
-    info = infos.get(key)
-    if info is None:
-        ref = _CodeRef(code, _forget_code)
-        ref.key = key
-        _code_refs[key] = ref
-        info = infos[key] = CodeInfo(code, module, qualname)
-    return info
-
-
-def registered(code: CodeType) -> bool:
-    return id(code) in infos
-
-
-def _forget_code(ref: _CodeRef) -> None:
-    if _code_refs.get(ref.key) is ref:
-        del _code_refs[ref.key]
-        infos.pop(ref.key, None)
-        if _native is not None:
-            _native.forget()
-
 
 # ---------------------------------------------------------------- events
 
@@ -652,76 +423,10 @@ def _write_pending(
             entry[3] = True
 
 
-# ---------------------------------------------------------------- line formats
-
-
-#: Queue one whole line. With the compiled path loaded, its ``put``: behind one of
-#: its chunks the line joins that chunk (a str item between its lines would make it
-#: start a fresh chunk each time), in one step that no flush or signal handler can
-#: split. Without it, ``list.append``, which is atomic too.
-_put: Callable[[str], None] = output.buffer.append
-
-
-def _text_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
-    _put(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
-
-
-def _text_exit(
-    ctx: Context,
-    depth: int,
-    info: CodeInfo,
-    t: int,
-    duration: int,
-    exception: str | None,
-    suspended: str | None,
-) -> None:
-    details = format_duration_fast(duration)
-    if exception is not None:
-        details += " !" + exception
-    elif suspended is not None:
-        details += " " + suspended
-    _put(f"{ctx.prefix(depth)}{info.exit_text}{details}\n")
-
-
-_epoch_offset_ns = time.time_ns() - _clock()
-#: Lines the Python paths let wait before writing, besides the time limit: memory
-#: stays at a few hundred KiB however many calls a burst makes (the compiled path
-#: bounds its own chunks).
-_MAX_BUFFERED = 1_000
+_emit_enter: sink.EnterWriter = sink.text_enter
+_emit_exit: sink.ExitWriter = sink.text_exit
 _buffer = output.buffer
-
-
-def _json_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
-    kind = "resume" if resumed else "enter"
-    _put(
-        f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
-        f'"ev":"{kind}",{info.json_head}}}\n'
-    )
-
-
-def _json_exit(
-    ctx: Context,
-    depth: int,
-    info: CodeInfo,
-    t: int,
-    duration: int,
-    exception: str | None,
-    suspended: str | None,
-) -> None:
-    kind = "exit" if suspended is None or suspended is LOST else "suspend"
-    exc = "null" if exception is None else _json_str(exception)
-    if suspended is LOST:
-        susp = 'null,"lost":true'
-    else:
-        susp = "null" if suspended is None else f'"{suspended}"'
-    _put(
-        f'{{"v":1,"ts":{_epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
-        f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}}}\n'
-    )
-
-
-_emit_enter: Callable[[Context, int, CodeInfo, int, bool], None] = _text_enter
-_emit_exit: Callable[[Context, int, CodeInfo, int, int, str | None, str | None], None] = _text_exit
+_MAX_BUFFERED = sink.MAX_BUFFERED
 _lines_on = True
 _max_depth = sys.maxsize
 _min_duration = 0
@@ -746,10 +451,7 @@ def _configure(settings: Settings) -> None:
     _lines_on = target != "none"
     if settings.output != _output_now:
         _decide_process_tag()
-    if settings.format == "jsonl":
-        _emit_enter, _emit_exit = _json_enter, _json_exit
-    else:
-        _emit_enter, _emit_exit = _text_enter, _text_exit
+    _emit_enter, _emit_exit = sink.WRITERS[settings.format]
     _max_depth = settings.max_depth or sys.maxsize
     _min_duration = settings.min_duration_ns
     _text = settings.format == "text"
@@ -790,14 +492,7 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
         for depth, entry in enumerate(stack, start=1):
             if depth > _max_depth:
                 break
-            info = entry[0]
-            if _text:
-                lines.append(f"{ctx.prefix(depth)}->{info.name} running\n")
-            else:
-                lines.append(
-                    f'{{"v":1,"ts":{_epoch_offset_ns + entry[1]},{ctx.json_head},'
-                    f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
-                )
+            lines.append(sink.running_line(ctx, depth, entry, _text))
             entry[3] = True  # its exit line belongs to this output too
     if lines:
         output.buffer[0:0] = lines  # one step: ahead of every line queued meanwhile
@@ -829,13 +524,13 @@ def _load_speedups() -> Any:
 
 def _use_speedups(on: bool) -> None:
     """Allow (or forbid) the compiled fast path; the benchmark flips this at run time."""
-    global _speedups_on, _native, _put
+    global _speedups_on, _native
     _speedups_on = on
     if on and _native is None:
         _native = _load_speedups()
     elif _native is not None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
-    _put = _native.put if _native is not None else output.buffer.append
+    sink.put = _native.put if _native is not None else output.buffer.append
     output.take = _native.take if _native is not None else output.take_lines
     select_path()
 
@@ -888,79 +583,7 @@ def select_path() -> None:
             listener()
 
 
-# ---------------------------------------------------------------- recordings
-
-_recorders: list[Recording] = []
-
-
-def _record_enter(
-    ctx: Context, info: CodeInfo, t: int, resumed: bool, parent: list[Any] | None
-) -> Call | None:
-    parent_call: Call | None = parent[2] if parent is not None else None
-    keep = False
-    roots = []
-    for rec in _recorders:
-        if rec.limit is not None and rec.count >= rec.limit:
-            rec.dropped += 1
-            continue
-        rec.count += 1
-        keep = True
-        if parent_call is None or parent_call.start_ns < rec.start_ns:
-            roots.append(rec)
-    if not keep or (parent is not None and parent_call is None and not roots):
-        return None
-    call = Call(info.name, ctx.tag, t, info.file, info.line, resumed)
-    if parent_call is not None:
-        call._parent = parent_call
-        parent_call.children.append(call)
-    for rec in roots:
-        rec.roots.append(call)
-    return call
-
-
-def start_recording(rec: Recording) -> None:
-    rec.active = True
-    _recorders.append(rec)
-    select_path()
-
-
-def stop_recording(rec: Recording) -> None:
-    rec.active = False
-    try:
-        _recorders.remove(rec)
-    except ValueError:
-        pass
-    select_path()
-
-
-# ---------------------------------------------------------------- observers
-
-
-class Observer(Protocol):
-    """Told of every event; what ``enter`` returns comes back to ``exit``.
-
-    For consumers that need each call live (OpenTelemetry spans), not lines.
-    A generator or coroutine run ends with ``suspended`` set, and its next run
-    is a new ``enter`` with ``resumed=True``.
-    """
-
-    def enter(self, tag: str, info: CodeInfo, t_ns: int, resumed: bool) -> Any: ...
-
-    def exit(self, token: Any, t_ns: int, exception: str | None, suspended: str | None) -> None: ...
-
-
-_observers: list[Observer] = []
-
-
-def add_observer(observer: Observer) -> None:
-    _observers.append(observer)
-    select_path()
-
-
-def remove_observer(observer: Observer) -> None:
-    if observer in _observers:
-        _observers.remove(observer)
-    select_path()
+_listeners_changed.append(select_path)  # a recording or an observer came or went
 
 
 # ---------------------------------------------------------------- failure
@@ -1009,30 +632,6 @@ def _internal_error(exc: BaseException) -> None:
     notice(f"functrace: internal error, tracing is off from here on: {exc!r}\n{where}")
 
 
-def reset_contexts() -> None:
-    """Forget every running call (used when tracing is switched back on)."""
-    for ctx in list(_contexts):
-        del ctx.stack[:]
-
-
-def _after_fork_in_child() -> None:
-    # The child's traces are its own: new thread numbers with its pid, and the
-    # calls it inherited mid-way end silently (their enters are the parent's).
-    global _threads, _pid_in_tag, _tasks_seen, _lock
-    _lock = threading.Lock()  # it may have been held by another thread at the fork
-    _threads = 0
-    _tasks_seen = 0
-    _task_contexts.clear()
-    _contexts.clear()
-    _pid_in_tag = -1  # decided afresh: output's own after-fork hook has run
-    _decide_process_tag()
-    for name in ("cur", "base", "making"):
-        try:
-            delattr(_tls, name)
-        except AttributeError:
-            pass
-
-
 def _close_unending(t: int) -> frozenset[Context]:
     """At exit: every call of another thread ends here, marked ``lost`` (a daemon
     thread is stopped, not unwound: its calls would stay open forever), and that
@@ -1067,6 +666,17 @@ def _at_exit() -> None:
         _native.init(sys.modules[__name__], output)
 
 
+def _after_fork_in_child() -> None:
+    _state_after_fork()
+    _decide_process_tag()  # output's own after-fork hook has run: the file is known
+
+
+def _forget_native() -> None:
+    if _native is not None:
+        _native.forget()  # its cache of infos may hold the forgotten code's
+
+
+on_forget.append(_forget_native)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)

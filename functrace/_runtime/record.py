@@ -7,9 +7,7 @@ exporters only read these objects.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 __all__ = ["Call", "Recording"]
 
@@ -95,7 +93,6 @@ class Recording:
         self.dropped = 0
         self.start_ns = 0
         self.end_ns: int | None = None
-        self.active = False
 
     def walk(self) -> Iterator[Call]:
         for root in self.roots:
@@ -119,19 +116,6 @@ class Recording:
                 node = node._parent
             out.append(chain[::-1])
         return out
-
-    def __enter__(self) -> Recording:
-        from functrace._runtime import engine
-
-        self.start_ns = time.perf_counter_ns()
-        engine.start_recording(self)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        from functrace._runtime import engine
-
-        engine.stop_recording(self)
-        self.end_ns = time.perf_counter_ns()
 
     def __repr__(self) -> str:
         return f"<Recording {len(self.roots)} roots, {self.count} calls, {self.dropped} dropped>"

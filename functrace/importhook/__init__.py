@@ -21,7 +21,7 @@ import sys
 import types
 from collections.abc import Iterable
 
-from functrace._runtime.engine import own_work
+from functrace._runtime.state import own_work
 from functrace.importhook._loader import (
     TracingFinder,
     TracingLoader,

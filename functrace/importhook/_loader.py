@@ -15,7 +15,7 @@ import types
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from functrace._runtime.engine import own_work
+from functrace._runtime.state import own_work
 from functrace.importhook._select import Selector
 
 # The rewrite path's modules (ast, hashlib, the cache) load when it is taken:

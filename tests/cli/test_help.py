@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from functrace._runtime import engine
+from functrace._runtime import state
 from functrace._runtime.config import _VARIABLES
 from functrace.cli import _COMMANDS, main
 from tests.helpers import ROOT, run_python
@@ -37,7 +37,7 @@ def runtime_variables() -> set[str]:
     read on their own (the trace's first process, the OpenTelemetry exit wait)."""
     return {
         *_VARIABLES,
-        engine._ROOT_ENV,
+        state.ROOT_ENV,
         _module_constant(ROOT / "functrace/otel/_export.py", "EXIT_TIMEOUT_VAR"),
     }
 

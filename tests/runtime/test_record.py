@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import functrace
-from functrace._runtime import engine
+from functrace._runtime import listeners, state
 from tests.helpers import run_python
 
 
@@ -121,8 +121,8 @@ def test_limit_keeps_memory_bounded_and_counts_what_it_dropped() -> None:
 def test_outside_record_nothing_accumulates() -> None:
     for _ in range(1000):
         a1()
-    assert engine._recorders == []
-    ctx = engine._tls.cur
+    assert listeners.recorders == []
+    ctx = state.tls.cur
     assert ctx.stack == []
 
 

@@ -1,0 +1,105 @@
+"""The sink, Python side: the only Python code that knows a line's text.
+
+The text and jsonl writers of the Python event path (the compiled module writes
+the same bytes, compared byte for byte by the tests), the ``running`` lines a new
+output starts with, and ``put``, which queues one whole line on the output's
+buffer. The grammar of the lines is :mod:`functrace._runtime.lines`'s, shared with
+the readers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
+from typing import Any
+
+from functrace._runtime import output
+from functrace._runtime.lines import LOST, format_duration_fast
+from functrace._runtime.state import CodeInfo, Context
+
+__all__ = ["MAX_BUFFERED", "WRITERS", "put", "running_line"]
+
+#: Queue one whole line. With the compiled path loaded, its ``put``: behind one of
+#: its chunks the line joins that chunk (a str item between its lines would make it
+#: start a fresh chunk each time), in one step that no flush or signal handler can
+#: split. Without it, ``list.append``, which is atomic too. (The engine sets it.)
+put: Callable[[str], None] = output.buffer.append
+
+
+def text_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
+    put(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
+
+
+def text_exit(
+    ctx: Context,
+    depth: int,
+    info: CodeInfo,
+    t: int,
+    duration: int,
+    exception: str | None,
+    suspended: str | None,
+) -> None:
+    details = format_duration_fast(duration)
+    if exception is not None:
+        details += " !" + exception
+    elif suspended is not None:
+        details += " " + suspended
+    put(f"{ctx.prefix(depth)}{info.exit_text}{details}\n")
+
+
+epoch_offset_ns = time.time_ns() - time.perf_counter_ns()
+#: Lines the Python paths let wait before writing, besides the time limit: memory
+#: stays at a few hundred KiB however many calls a burst makes (the compiled path
+#: bounds its own chunks).
+MAX_BUFFERED = 1_000
+
+
+def json_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
+    kind = "resume" if resumed else "enter"
+    put(
+        f'{{"v":1,"ts":{epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
+        f'"ev":"{kind}",{info.json_head}}}\n'
+    )
+
+
+def json_exit(
+    ctx: Context,
+    depth: int,
+    info: CodeInfo,
+    t: int,
+    duration: int,
+    exception: str | None,
+    suspended: str | None,
+) -> None:
+    kind = "exit" if suspended is None or suspended is LOST else "suspend"
+    exc = "null" if exception is None else _json_str(exception)
+    if suspended is LOST:
+        susp = 'null,"lost":true'
+    else:
+        susp = "null" if suspended is None else f'"{suspended}"'
+    put(
+        f'{{"v":1,"ts":{epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
+        f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}}}\n'
+    )
+
+
+EnterWriter = Callable[[Context, int, CodeInfo, int, bool], None]
+ExitWriter = Callable[[Context, int, CodeInfo, int, int, "str | None", "str | None"], None]
+
+#: format -> (enter writer, exit writer)
+WRITERS: dict[str, tuple[EnterWriter, ExitWriter]] = {
+    "text": (text_enter, text_exit),
+    "jsonl": (json_enter, json_exit),
+}
+
+
+def running_line(ctx: Context, depth: int, entry: list[Any], text: bool) -> str:
+    """The line a new output starts with for a call already running."""
+    info = entry[0]
+    if text:
+        return f"{ctx.prefix(depth)}->{info.name} running\n"
+    return (
+        f'{{"v":1,"ts":{epoch_offset_ns + entry[1]},{ctx.json_head},'
+        f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
+    )

@@ -1,0 +1,324 @@
+"""The runtime's state: what the C module is written against.
+
+- :class:`CodeInfo`, one per traced code object, and the registry ``infos``
+  (keyed by ``id(code)``, emptied of a code object when it dies);
+- :class:`Context`, one per thread and per asyncio task: its tag and its stack
+  of running traced calls (entries ``[info, start_ns, Call | None, written]``);
+- ``tls``: the thread's current context (``tls.cur``) and its own (``tls.base``).
+
+Nothing here knows how lines look or where they go. The events (engine.py, and
+_speedups.c, which reads these classes' slots by name) change this state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
+from types import CodeType
+from typing import Any
+
+from functrace._runtime.lines import INDENT, task_tag, thread_tag
+
+__all__ = [
+    "CodeInfo",
+    "Context",
+    "claim_root",
+    "contexts",
+    "info_for",
+    "infos",
+    "own_work",
+    "own_work_begin",
+    "own_work_end",
+    "registered",
+    "reset_contexts",
+    "retag",
+    "task_context",
+    "thread_context",
+    "tls",
+]
+
+_CO_GENERATOR = 0x20
+_CO_COROUTINE = 0x80
+_CO_ITERABLE_COROUTINE = 0x100
+_CO_ASYNC_GENERATOR = 0x200
+
+
+class CodeInfo:
+    """What the engine needs to know about one traced code object, computed once."""
+
+    __slots__ = (
+        "enter_text",
+        "exit_text",
+        "file",
+        "is_async",
+        "json_head",
+        "line",
+        "name",
+        "resume_text",
+        "suspend_word",
+    )
+
+    def __init__(self, code: CodeType, module: str, qualname: str) -> None:
+        # No reference to the code: the registry drops this info when it dies.
+        self.name = f"{module}.{qualname}" if module else qualname
+        self.enter_text = f"->{self.name}\n"
+        self.resume_text = f"->{self.name} resume\n"
+        self.exit_text = f"<-{self.name} "
+        self.file = code.co_filename
+        self.line = code.co_firstlineno
+        flags = code.co_flags
+        self.is_async = bool(flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE | _CO_ASYNC_GENERATOR))
+        if flags & _CO_ASYNC_GENERATOR:
+            self.suspend_word = "asyncgen"  # "yield" or "await", told apart per event
+        elif flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE):
+            self.suspend_word = "await"
+        else:
+            self.suspend_word = "yield"
+        self.json_head = (
+            f'"name":{_json_str(self.name)},"file":{_json_str(self.file)},"line":{self.line}'
+        )
+
+
+class Context:
+    """One thread's, or one asyncio task's, stack of running traced calls."""
+
+    __slots__ = (
+        "__weakref__",
+        "base",
+        "busy",
+        "json_head",
+        "lost",
+        "number",
+        "prefixes",
+        "stack",
+        "tag",
+        "task_id",
+    )
+
+    def __init__(self, tag: str, base: Context | None, task_id: int | None, number: int) -> None:
+        self.tag = tag
+        #: The thread's number (by first traced call), or the task's.
+        self.number = number
+        #: True while an event of this context changes its stack and writes its line.
+        #: A signal handler or a finalizer that Python runs in between (inside our
+        #: own code) is not traced at all, rather than at a wrong depth.
+        self.busy = False
+        #: Calls whose end could not be written when it happened (the program was at
+        #: its recursion limit): (entry, depth, t, exception, suspended), written by
+        #: this context's next event, before its own.
+        self.lost: list[tuple[list[Any], int, int, str | None, str | None]] = []
+        #: The thread's own context; ``None`` for the thread context itself.
+        self.base = base
+        self.task_id = task_id
+        #: Entries: [info, start_ns, Call | None, enter line written?]
+        self.stack: list[list[Any]] = []
+        self.prefixes = [f"{tag}:"]
+        thread = threading.current_thread()
+        self.json_head = (
+            f'"pid":{os.getpid()},"tid":{threading.get_native_id()},'
+            f'"thread":{_json_str(thread.name)},"task":{"null" if task_id is None else task_id},'
+            f'"tag":"{tag}"'
+        )
+
+    def retag(self, tag: str) -> None:
+        """A new tag (the process tag changed with the output): from the next line on."""
+        head = self.json_head
+        self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
+        self.prefixes = [f"{tag}:"]
+        self.tag = tag
+
+    def prefix(self, depth: int) -> str:
+        prefixes = self.prefixes
+        while len(prefixes) <= depth:
+            prefixes.append(f"{self.tag}:{INDENT * len(prefixes)}")
+        return prefixes[depth]
+
+
+# ---------------------------------------------------------------- contexts
+
+tls = threading.local()
+_lock = threading.Lock()
+_threads = 0
+_tasks_seen = 0
+pid_in_tag: int | None = None  # set in any process but the first of a trace
+contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+_task_contexts: dict[int, tuple[weakref.ref[Any], Context]] = {}
+ROOT_ENV = "FUNCTRACE_ROOT_PID"
+
+
+def claim_root() -> None:
+    """Say, to every process started from now on, that this one is the first of
+    the trace. Done when functrace is imported (not at the first traced call), so
+    that children started before that call still tag their lines with their pid."""
+    os.environ.setdefault(ROOT_ENV, str(os.getpid()))
+
+
+def retag(pid: int | None) -> None:
+    global pid_in_tag
+    if pid == pid_in_tag:
+        return
+    pid_in_tag = pid
+    every = list(contexts)
+    for ctx in every:  # threads first: a task's tag starts with its thread's
+        if ctx.base is None:
+            ctx.retag(thread_tag(ctx.number, pid))
+    for ctx in every:
+        if ctx.base is not None:
+            ctx.retag(task_tag(ctx.base.tag, ctx.number))
+
+
+def thread_context() -> Context | None:
+    """This thread's context, made at its first traced call; None while it is
+    being made (a signal handler or finalizer that runs meanwhile is not traced:
+    it would wait for the lock its own thread holds)."""
+    global _threads
+    if getattr(tls, "making", False):
+        return None
+    tls.making = True
+    try:
+        with _lock:
+            _threads += 1
+            ctx = Context(thread_tag(_threads, pid_in_tag), None, None, _threads)
+            contexts.add(ctx)
+        tls.base = ctx
+        tls.cur = ctx
+    finally:
+        tls.making = False
+    return ctx
+
+
+def own_work_begin() -> Any:
+    """functrace's own work starts in this thread (registering code, naming it,
+    opening the output): whatever it calls writes no line, whatever the include
+    patterns. Returns what :func:`own_work_end` takes."""
+    ctx = getattr(tls, "cur", None)
+    if ctx is None:
+        if getattr(tls, "making", False):
+            return None
+        tls.making = True  # an event finds no context and makes none: not traced
+        return tls
+    if ctx.busy:
+        return None
+    ctx.busy = True  # as inside an event: see Context.busy
+    return ctx
+
+
+def own_work_end(token: Any) -> None:
+    if token is tls:
+        tls.making = False
+    elif token is not None:
+        token.busy = False
+
+
+class own_work:
+    """``with own_work():`` around functrace's own work (finding and compiling
+    modules for the import hook, importing its own modules meanwhile): no line
+    comes of it. A class rather than a contextlib generator: that would run code
+    of contextlib's, traceable, before the guard is up."""
+
+    __slots__ = ("token",)
+
+    def __enter__(self) -> None:
+        self.token = own_work_begin()
+
+    def __exit__(self, *exc: object) -> None:
+        own_work_end(self.token)
+
+
+def task_context(base: Context) -> Context:
+    """The context of the asyncio task running in this thread, else ``base``."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return base
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return base
+    task = asyncio.current_task(loop)
+    if task is None:
+        return base
+    key = id(task)
+    known = _task_contexts.get(key)
+    if known is not None and known[0]() is task:
+        return known[1]
+    global _tasks_seen
+    with _lock:
+        _tasks_seen += 1
+        number = _tasks_seen
+        ctx = Context(task_tag(base.tag, number), base, number, number)
+        contexts.add(ctx)
+
+    def forget(ref: weakref.ref[Any], key: int = key) -> None:
+        entry = _task_contexts.get(key)
+        if entry is not None and entry[0] is ref:
+            del _task_contexts[key]
+
+    _task_contexts[key] = (weakref.ref(task, forget), ctx)
+    return ctx
+
+
+# ---------------------------------------------------------------- code objects
+
+#: id(code) -> CodeInfo for every live traced code object. An entry goes when its
+#: code object dies (a reloaded module, an exec'd function): the weak reference's
+#: callback runs before the address can be reused, so an id found here is always
+#: the code it was registered for, and memory stays bounded.
+infos: dict[int, CodeInfo] = {}
+#: Called after a code object's info is dropped (the compiled module keeps a cache).
+on_forget: list[Callable[[], None]] = []
+_code_refs: dict[int, _CodeRef] = {}
+
+
+class _CodeRef(weakref.ref):  # type: ignore[type-arg]
+    __slots__ = ("key",)
+    key: int
+
+
+def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
+    """The registered info of ``code``, registering it first if needed."""
+    key = id(code)
+    info = infos.get(key)
+    if info is None:
+        ref = _CodeRef(code, _forget_code)
+        ref.key = key
+        _code_refs[key] = ref
+        info = infos[key] = CodeInfo(code, module, qualname)
+    return info
+
+
+def registered(code: CodeType) -> bool:
+    return id(code) in infos
+
+
+def _forget_code(ref: _CodeRef) -> None:
+    if _code_refs.get(ref.key) is ref:
+        del _code_refs[ref.key]
+        infos.pop(ref.key, None)
+        for forgotten in on_forget:
+            forgotten()
+
+
+def reset_contexts() -> None:
+    """Forget every running call (used when tracing is switched back on)."""
+    for ctx in list(contexts):
+        del ctx.stack[:]
+
+
+def after_fork_in_child() -> None:
+    # The child's traces are its own: new thread numbers, and the calls it
+    # inherited mid-way end silently (their enters are the parent's).
+    global _threads, pid_in_tag, _tasks_seen, _lock
+    _lock = threading.Lock()  # it may have been held by another thread at the fork
+    _threads = 0
+    _tasks_seen = 0
+    _task_contexts.clear()
+    contexts.clear()
+    pid_in_tag = -1  # decided afresh by the engine, once the output has been
+    for name in ("cur", "base", "making"):
+        try:
+            delattr(tls, name)
+        except AttributeError:
+            pass
