@@ -134,6 +134,8 @@ class SpanWriter(Writer):
         self._pending_count = 0
         #: (runs, suspended, resumed, unfinished) -> a span's own attributes, encoded.
         self._own: dict[tuple[int, str | None, bool, bool], str] = {}
+        self._bits = self.rng.getrandbits
+        self._first = True
 
     def _process(self, tag: str) -> tuple[int, str]:
         pid = pid_of(self.scan.thread_ids, tag)
@@ -144,8 +146,10 @@ class SpanWriter(Writer):
         return process
 
     def opened(self, frame: Frame) -> None:
-        if self.known_offset is None and self.scan.exact:
-            self.known_offset = 0
+        if self._first:
+            self._first = False  # the format is known once a frame opens
+            if self.known_offset is None and self.scan.exact:
+                self.known_offset = 0
         span = None
         if frame.resumed:
             parked = self.parked.get(frame.tag, {}).pop(frame.depth, None)
@@ -159,8 +163,7 @@ class SpanWriter(Writer):
             parent = frame.parent
             pid, trace_id = self.processes.get(frame.tag) or self._process(frame.tag)
             parent_id = parent.data.span_id if parent is not None else self.root_parent
-            span_id = f"{self.rng.getrandbits(64) or 1:016x}"
-            span = Span(frame, span_id, parent_id, trace_id, pid)
+            span = Span(frame, f"{self._bits(64) or 1:016x}", parent_id, trace_id, pid)
         frame.data = span
 
     def closed(self, frame: Frame) -> None:
