@@ -113,14 +113,21 @@ RETURN, UNWIND, SUSPEND = 0, 1, 2
 ASYNC_YIELD = object()
 
 
-def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> Any:
+def enter(
+    resumed: bool,
+    code: CodeType,
+    offset: int = 0,
+    exc: Any = None,
+    _get: Callable[[int], CodeInfo | None] = infos.get,  # locals: the hot path's lookups
+    _append: Callable[[str], None] = output.buffer.append,
+) -> Any:
     """A traced call starts (or a generator/coroutine resumes) in this thread.
 
     The ``sys.monitoring`` callbacks are ``partial(enter, resumed)`` themselves:
     one Python frame per event, so the recursion limit moves as little as it can.
     """
     try:
-        info = infos.get(id(code))
+        info = _get(id(code))
         if info is None:
             return  # PY_THROW is global: some other generator
         try:
@@ -129,10 +136,26 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
             ctx = _thread_context()
         if ctx is None or ctx.busy:
             return  # a signal handler or finalizer run by this very event: see Context.busy
+        stack = ctx.stack
+        if _plain and stack and not info.is_async and not ctx.lost:
+            # The common case, taken first: a nested plain call, plain text lines
+            # (no filter, recording or observer). Same effects as below.
+            ctx.busy = True
+            try:
+                t = _clock()
+                stack.append([info, t, None, True])
+                depth = len(stack)
+                prefixes = ctx.prefixes
+                prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+                _append(prefix + (info.resume_text if resumed else info.enter_text))
+            finally:
+                ctx.busy = False
+            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
+                output.flush()
+            return
         ctx.busy = True
         base = ctx
         try:
-            stack = ctx.stack
             if ctx.base is None and (info.is_async or not stack):
                 task_ctx = _task_context(ctx)
                 if task_ctx is not ctx:
@@ -170,12 +193,20 @@ def enter(resumed: bool, code: CodeType, offset: int = 0, exc: Any = None) -> An
         _internal_error(exc)
 
 
-def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
+def leave(
+    kind: int,
+    code: CodeType,
+    offset: int = 0,
+    arg: Any = None,
+    _get: Callable[[int], CodeInfo | None] = infos.get,
+    _append: Callable[[str], None] = output.buffer.append,
+    _small: list[str] = _SMALL_DURATIONS,
+) -> Any:
     """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
     ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out)."""
     try:
         t = _clock()
-        info = infos.get(id(code))
+        info = _get(id(code))
         if info is None:
             return  # PY_UNWIND is global: some other function
         try:
@@ -184,9 +215,38 @@ def leave(kind: int, code: CodeType, offset: int = 0, arg: Any = None) -> Any:
             return  # a call that started before tracing did in this thread
         if ctx.busy:
             return  # a signal handler or finalizer run by this very event
+        stack = ctx.stack
+        if (
+            _plain
+            and not kind
+            and len(stack) > 1
+            and stack[-1][0] is info
+            and stack[-1][3] is True
+            and not ctx.lost
+        ):
+            # The common case, taken first: a nested call's return whose enter
+            # line is written, plain text lines. Same effects as below.
+            ctx.busy = True
+            try:
+                entry = stack.pop()
+                if entry[2] is not None:
+                    entry[2].end_ns = t  # started inside a recording that has ended since
+                duration = t - entry[1]
+                if 1_000 <= duration < 10_000:
+                    text = _small[(duration - 1_000) // 10]
+                else:
+                    text = format_duration(duration)
+                depth = len(stack) + 1
+                prefixes = ctx.prefixes
+                prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+                _append(f"{prefix}{info.exit_text}{text}\n")
+            finally:
+                ctx.busy = False
+            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
+                output.flush()
+            return
         ctx.busy = True
         try:
-            stack = ctx.stack
             if (not stack or stack[-1][0] is not info) and not _resync(ctx, info, t):
                 return
             exception: str | None = None
@@ -296,103 +356,6 @@ def settle_all_lost(closed: frozenset[Context] = frozenset()) -> None:
                 pass
 
 
-# The fast path: text lines, no filters, recordings or observers (the default).
-# Same effects as enter/leave for a nested plain call, with fewer decisions;
-# everything else (outermost calls, tasks, suspensions, mismatches) goes the
-# general way.
-
-
-def fast_enter(
-    resumed: bool,
-    code: CodeType,
-    offset: int = 0,
-    exc: Any = None,
-    _get: Callable[[int], CodeInfo | None] = infos.get,
-    _append: Callable[[str], None] = output.buffer.append,
-) -> Any:
-    try:
-        info = _get(id(code))
-        if info is None:
-            return
-        try:
-            ctx: Context = _tls.cur
-        except AttributeError:
-            return enter(resumed, code)
-        stack = ctx.stack
-        if not stack or info.is_async or ctx.busy or ctx.lost:
-            return enter(resumed, code)
-        ctx.busy = True
-        try:
-            t = _clock()
-            stack.append([info, t, None, True])
-            depth = len(stack)
-            prefixes = ctx.prefixes
-            prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
-            _append(prefix + (info.resume_text if resumed else info.enter_text))
-        finally:
-            ctx.busy = False
-        if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
-            output.flush()
-    except RecursionError:
-        pass
-    except Exception as error:
-        _internal_error(error)
-
-
-def fast_leave(
-    kind: int,
-    code: CodeType,
-    offset: int = 0,
-    arg: Any = None,
-    _get: Callable[[int], CodeInfo | None] = infos.get,
-    _append: Callable[[str], None] = output.buffer.append,
-    _small: list[str] = _SMALL_DURATIONS,
-) -> Any:
-    try:
-        t = _clock()
-        info = _get(id(code))
-        if info is None:
-            return
-        try:
-            ctx: Context = _tls.cur
-        except AttributeError:
-            return
-        stack = ctx.stack
-        if (
-            kind
-            or len(stack) < 2
-            or stack[-1][0] is not info
-            or stack[-1][3] is not True
-            or ctx.busy
-            or ctx.lost
-        ):
-            # Not a nested call's return, or its enter line is still pending
-            # (written under a depth or duration filter that is gone now).
-            return leave(kind, code, offset, arg)
-        ctx.busy = True
-        try:
-            entry = stack.pop()
-            if entry[2] is not None:
-                entry[2].end_ns = t  # started inside a recording that has ended since
-            duration = t - entry[1]
-            if 1_000 <= duration < 10_000:
-                text = _small[(duration - 1_000) // 10]
-            else:
-                text = format_duration(duration)
-            depth = len(stack) + 1
-            prefixes = ctx.prefixes
-            prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
-            _append(f"{prefix}{info.exit_text}{text}\n")
-        finally:
-            ctx.busy = False
-        if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
-            output.flush()
-    except RecursionError:
-        pass
-    except Exception as error:
-        _internal_error(error)
-
-
 def _resync(ctx: Context, info: CodeInfo, t: int) -> bool:
     """An end that is not the innermost call's: events were missed (tracing was
     switched on mid-call, or the program was at its recursion limit with no
@@ -423,6 +386,9 @@ def _write_pending(
             entry[3] = True
 
 
+#: Only plain text lines are wanted (no filter, recording or observer): then the
+#: events take their first branch for nested calls (select_path decides).
+_plain = False
 _emit_enter: sink.EnterWriter = sink.text_enter
 _emit_exit: sink.ExitWriter = sink.text_exit
 _buffer = output.buffer
@@ -501,8 +467,9 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
 # ---------------------------------------------------------------- compiled fast path
 
 # functrace._runtime._speedups (built from _speedups.c when a compiler was there)
-# is fast_enter / fast_leave in C, with the same effects and the same hand-offs
-# to enter / leave. Missing, or of another API version: the Python path runs.
+# is enter / leave in C: the plain case itself, with the same effects, and the
+# same hand-offs to enter / leave for the rest. Missing, or of another API
+# version: the Python path runs.
 _SPEEDUPS_API = 7
 _native: Any = None
 _speedups_on = True
@@ -558,8 +525,8 @@ _path_listeners: list[Callable[[], None]] = []
 def select_path() -> None:
     """Use the fast path whenever only plain text lines are wanted: the compiled
     one when it is built and allowed (``FUNCTRACE_SPEEDUPS``), else the Python one."""
-    global current
-    plain = (
+    global current, _plain
+    plain = _plain = (
         _lines_on
         and _text
         and _max_depth == sys.maxsize
@@ -573,8 +540,6 @@ def select_path() -> None:
         # program's recursion limit leaves no frame for them (see Context.lost).
         _native.set_plain(plain)
         chosen = (_native.enter, _native.leave)
-    elif plain:
-        chosen = (fast_enter, fast_leave)
     else:
         chosen = (enter, leave)
     if chosen != current:

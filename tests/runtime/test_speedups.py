@@ -216,7 +216,7 @@ def test_the_compiled_path_is_used_when_built() -> None:
         assert engine.current == (_speedups.enter, _speedups.leave)
     else:
         functrace.configure(output=os.devnull)
-        assert engine.current == (engine.fast_enter, engine.fast_leave)
+        assert engine.current == (engine.enter, engine.leave)
 
 
 @pytest.mark.parametrize("value", ["0", "off", "false", "no"])
@@ -224,7 +224,7 @@ def test_functrace_speedups_off_selects_the_pure_python_path(value: str) -> None
     proc = run_python(
         ["-c", _WHICH_PATH], env={"FUNCTRACE_SPEEDUPS": value, "FUNCTRACE_OUTPUT": os.devnull}
     )
-    assert proc.stdout.split() == ["function", "functrace._runtime.engine", "fast_enter"]
+    assert proc.stdout.split() == ["function", "functrace._runtime.engine", "enter"]
 
 
 def test_a_bad_functrace_speedups_value_warns_and_keeps_the_default() -> None:
@@ -232,8 +232,7 @@ def test_a_bad_functrace_speedups_value_warns_and_keeps_the_default() -> None:
         ["-c", _WHICH_PATH], env={"FUNCTRACE_SPEEDUPS": "maybe", "FUNCTRACE_OUTPUT": os.devnull}
     )
     assert "ignoring FUNCTRACE_SPEEDUPS='maybe'" in proc.stderr
-    expected = "fast_enter" if _speedups is None else "enter"  # the default: on
-    assert proc.stdout.split()[-1] == expected
+    assert proc.stdout.split()[-1] == "enter"  # the default (on): engine's or the C one
 
 
 @needs_speedups
