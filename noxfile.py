@@ -9,7 +9,7 @@ import shutil
 
 import nox
 
-PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]  # each one found; others skipped
 
 # pyenv installs interpreters outside PATH; make every one of them findable so
 # `nox -s tests` runs on all supported Pythons present on the machine.
