@@ -237,7 +237,9 @@ def _check_file(run: Run, path: str) -> None:
     stacks: dict[str, list[str]] = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
-            if line.startswith("# functrace:"):  # FUNCTRACE_MAX_LINES' cut marker
+            # Comment lines (functrace._runtime.lines): FUNCTRACE_MAX_LINES' cut marker,
+            # and the lines naming a process, thread or task. Never events.
+            if line.startswith("# "):
                 continue
             m = LINE_RE.match(line.rstrip("\n"))
             if m is None:
