@@ -129,6 +129,10 @@ class Context:
         head = self.json_head
         self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
         self.prefixes = [f"{tag}:"]
+        # The compiled module reads a tag without a reference of its own (every
+        # thread would share its count): another thread may be writing with the
+        # old one right now, so it is kept alive, never freed (retags are rare).
+        _retired_tags.append(self.tag)
         self.tag = tag
 
     def prefix(self, depth: int) -> str:
@@ -139,6 +143,8 @@ class Context:
 
 
 # ---------------------------------------------------------------- contexts
+
+_retired_tags: list[str] = []
 
 tls = threading.local()
 _lock = threading.Lock()
