@@ -127,6 +127,17 @@ static PyObject *s_cur, *s_next_flush_ns, *s_flush, *s_enter, *s_leave, *s_inter
 
 static int initialized = 0;
 
+/* CPython internals this module still relies on, each where no public API does
+ * the same at this cost (checked on 3.10-3.13 and the free-threaded 3.13t):
+ * - _PyTime_GetPerfCounter before 3.13 (3.13+: the public PyTime_PerfCounterRaw):
+ *   time.perf_counter_ns()'s clock without creating an int per event.
+ * - PyMemberDescrObject (slot_offset): the byte offset of a __slots__ member of
+ *   Context and CodeInfo, read once at init(), so that each event reads a slot in
+ *   place; if the layout ever differs, the offset is -1 and getattr is used.
+ * - PyByteArrayObject's ob_start / ob_bytes / ob_exports (chunk_reserve): a chunk
+ *   of lines filled in place; only when ob_exports is 0 (no buffer view open).
+ * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12). */
+
 /* ------------------------------------------------------------ helpers */
 
 static inline int
@@ -1058,21 +1069,25 @@ finish(int ok)
     if (!PyErr_ExceptionMatches(PyExc_Exception)) {
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *value = PyErr_GetRaisedException(); /* normalized, with its traceback */
+#else
     PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    PyErr_Fetch(&type, &value, &tb); /* deprecated from 3.12, where the branch above runs */
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb != NULL && value != NULL) {
         PyException_SetTraceback(value, tb);
     }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+#endif
     PyObject *report = PyObject_GetAttr(engine_mod, s_internal_error);
     if (report != NULL) {
         PyObject *res = PyObject_CallOneArg(report, value ? value : Py_None);
         Py_DECREF(report);
         Py_XDECREF(res);
     }
-    Py_XDECREF(type);
     Py_XDECREF(value);
-    Py_XDECREF(tb);
     if (PyErr_Occurred()) {
         if (!PyErr_ExceptionMatches(PyExc_Exception)) {
             return NULL;
