@@ -29,6 +29,21 @@ from functrace._runtime.lines import LINE_RE
 from functrace.reading._read import _INT_MAX, _JSONL_RE, _TEXT_SPAN_MAX, _Reader
 from functrace.reading._stream import Frame, Stream
 
+#: The version of _scan.c this file is written for (a build of another is not used).
+_SCAN_API = 1
+
+
+def _load_scan() -> Any:
+    """The optional compiled loop (setup.py) for the summary's common text lines."""
+    try:
+        from functrace.reading import _scan
+    except ImportError:
+        return None
+    return _scan if getattr(_scan, "API", None) == _SCAN_API else None
+
+
+_scan = _load_scan()
+
 __all__ = ["run_jsonl", "run_text"]
 
 _CACHE_MAX = 20_000
@@ -152,7 +167,12 @@ def run_text_summary(
     lines, only a list per open call ([name, resumed, children's time, start, inner
     end, its function's row]) and a row per function ([calls, total, own, max]) in
     ``rows``. The stacks become frames again (:func:`_to_frames`) for each line the
-    general reader takes. An exit's name is checked against the open call's."""
+    general reader takes. An exit's name is checked against the open call's.
+
+    With the compiled :mod:`functrace.reading._scan`, the common lines are read
+    there (:func:`_run_text_summary_scan`)."""
+    if _scan is not None:
+        return _run_text_summary_scan(reader, stream, blocks, number, rows)
     heads: dict[str, tuple[str, int, bool]] = {}
     enters: dict[str, tuple[str, bool]] = {}
     names: dict[str, str] = {}
@@ -239,6 +259,107 @@ def run_text_summary(
             if learnt is not None and body not in enters_rows:
                 enters_rows[body] = (learnt[0], learnt[1], _row(rows, learnt[0]))
         number = size
+    _to_frames(light, stream)
+    reader.clock = clock
+    stream.last = clock
+    stream.opened_count = count
+    return number
+
+
+def _run_text_summary_scan(
+    reader: _Reader, stream: Stream, blocks: Blocks, number: int, rows: dict[str, list[int]]
+) -> int:
+    """:func:`run_text_summary` with the common lines read by ``_scan.Scanner``, on the
+    same lists; each line it leaves (its index comes back) is read here as there."""
+    heads: dict[str, tuple[str, int, bool]] = {}
+    enters: dict[str, tuple[str, bool]] = {}
+    names: dict[str, str] = {}
+    heads_get = heads.get
+    durations = reader._durations
+    durations_get = durations.get
+    light: dict[str, list[list[Any]]] = {}
+    _to_light(stream, light, rows)
+    enters_rows: dict[str, tuple[str, bool, list[int]]] = {}
+    enters_get = enters_rows.get
+    run = _scan.Scanner(light, rows).run
+    feed = reader.feed
+    clock = reader.clock
+    count = stream.opened_count
+    tag: str | None = None
+    stack: list[list[Any]] = []
+    name: str | None
+    for lines in blocks:
+        size = len(lines)
+        i = 0
+        while True:
+            i, clock, count = run(lines, i, clock, count)
+            if i >= size:
+                break
+            line = lines[i]
+            i += 1
+            head, _, body = line.partition("-")
+            h = heads_get(head)
+            if h is not None:
+                if h[0] is not tag:
+                    tag = h[0]
+                    stack = light.get(tag)  # type: ignore[assignment]
+                    if stack is None:
+                        stack = light[tag] = []
+                if not h[2]:
+                    e = enters_get(body)
+                    if e is not None and len(stack) < h[1]:
+                        stack.append([e[0], e[1], 0, clock, clock, e[2]])
+                        count += 1
+                        continue
+                elif len(stack) == h[1]:
+                    top = stack[-1]
+                    name, _, word = body.rpartition(" ")
+                    if name != top[0]:
+                        name, _, extra = name.rpartition(" ")
+                        if name == top[0] and word and word.isprintable():
+                            word = extra
+                        else:
+                            name = None
+                    if name is not None:
+                        d = durations_get(word)
+                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
+                            stack.pop()
+                            end = top[3] + d
+                            if end < top[4]:
+                                end = top[4]
+                            if stack:
+                                parent = stack[-1]
+                                parent[2] += d
+                                if end > parent[4]:
+                                    parent[4] = end
+                            if end > clock:
+                                clock = end
+                            row = top[5]
+                            if not top[1]:
+                                row[0] += 1
+                            row[1] += d
+                            own = d - top[2]
+                            if own > 0:
+                                row[2] += own
+                            if d > row[3]:
+                                row[3] = d
+                            continue
+            _to_frames(light, stream)
+            reader.clock = clock
+            stream.last = clock
+            stream.opened_count = count
+            feed(line, number + i)
+            clock = reader.clock
+            count = stream.opened_count
+            _to_light(stream, light, rows)
+            tag = None
+            _learn_text(line, heads, enters, names)
+            if len(enters_rows) >= _CACHE_MAX:
+                enters_rows.clear()
+            learnt = enters.get(body)
+            if learnt is not None and body not in enters_rows:
+                enters_rows[body] = (learnt[0], learnt[1], _row(rows, learnt[0]))
+        number += size
     _to_frames(light, stream)
     reader.clock = clock
     stream.last = clock
