@@ -303,11 +303,16 @@ def registered(code: CodeType) -> bool:
 
 
 def _forget_code(ref: _CodeRef) -> None:
-    if _code_refs.get(ref.key) is ref:
-        del _code_refs[ref.key]
-        infos.pop(ref.key, None)
-        for forgotten in on_forget:
-            forgotten()
+    # A weakref callback: it must never raise (Python would print "Exception
+    # ignored" on the program's stderr), also at shutdown, with modules half gone.
+    try:
+        if _code_refs.get(ref.key) is ref:
+            del _code_refs[ref.key]
+            infos.pop(ref.key, None)
+            for forgotten in on_forget:
+                forgotten()
+    except Exception:
+        pass
 
 
 def reset_contexts() -> None:
