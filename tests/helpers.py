@@ -47,6 +47,12 @@ def run_python(
 DURATION = r"[0-9]+(?:\.[0-9]+)?(?:ns|µs|ms|s)"
 
 
+def events(lines: list[str]) -> list[str]:
+    """The event lines of a text trace: without the comment lines (``# ``) that
+    name the process, its threads and its tasks."""
+    return [line for line in lines if not line.startswith("# ")]
+
+
 def match_lines(actual: list[str], patterns: list[str]) -> None:
     """Assert ``actual`` matches ``patterns`` line for line: text is literal
     except ``*`` (anything) and ``<dur>`` (one human duration, e.g. 12.3µs)."""
@@ -55,6 +61,8 @@ def match_lines(actual: list[str], patterns: list[str]) -> None:
         parts = [re.escape(p).replace(r"\*", ".*") for p in pattern.split("<dur>")]
         return "^" + DURATION.join(parts) + "$"
 
+    if not any(p.startswith("# ") for p in patterns):
+        actual = events(actual)  # the comment lines naming processes and tags aside
     assert len(actual) == len(patterns), "\n".join(actual)
     for line, pattern in zip(actual, patterns):
         assert re.match(to_regex(pattern), line), f"{line!r} !~ {pattern!r}"
