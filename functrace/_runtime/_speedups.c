@@ -34,16 +34,32 @@
 #include <limits.h>
 #include <string.h>
 #ifndef _WIN32
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 #endif
 
 #define API_VERSION 7
 
+#if defined(_MSC_VER) && !defined(__clang__)
+#define THREAD_LOCAL __declspec(thread)
+#else
+#define THREAD_LOCAL _Thread_local
+#endif
+
 /* Free-threaded builds (3.13t+): no chunk is shared and filled in place. Each
  * line becomes a bytes object, complete before it is appended to the buffer
- * (list.append is thread-safe there); take() cuts the list. With the GIL, each
- * entry point is atomic already, and consecutive lines share a chunk. */
+ * (list.append is thread-safe there); take() cuts the list. (Built with
+ * FUNCTRACE_THREAD_LINES, each thread queues its lines in a buffer of its own
+ * instead: see lines_reserve.) With the GIL, each entry point is atomic already,
+ * and consecutive lines share a chunk. */
+#if defined(Py_GIL_DISABLED) && !defined(_WIN32) && defined(FUNCTRACE_THREAD_LINES)
+/* Opt-in (-DFUNCTRACE_THREAD_LINES): correct only while every line the engine
+ * queues goes through put(); its Python fast branch appends to output.buffer
+ * directly, which would overtake this thread's unpublished lines. */
+#define TL_LINES 1
+#include <pthread.h>
+#endif
 
 /* ------------------------------------------------------------ state from init() */
 
@@ -57,6 +73,14 @@ static PyObject *kind_obj[3]; /* engine.RETURN, engine.UNWIND, engine.SUSPEND */
 static PyObject *zero;        /* the default offset */
 static PyObject *chunk;       /* the bytearray being filled, while it is buffer[-1] */
 static int chunk_filled;      /* a chunk is full: flush now, keeping memory in cache */
+#ifdef Py_GIL_DISABLED
+static int flushing; /* a thread is in maybe_flush's flush */
+#define CHUNK_FILLED() _Py_atomic_load_int_relaxed(&chunk_filled)
+#define SET_CHUNK_FILLED(v) _Py_atomic_store_int_relaxed(&chunk_filled, (v))
+#else
+#define CHUNK_FILLED() chunk_filled
+#define SET_CHUNK_FILLED(v) (chunk_filled = (v))
+#endif
 /* output.next_flush_ns as last read. A flush only moves it later, except when
  * output.configure shortens the interval, and engine.configure calls init()
  * then; so the module's value needs reading only once this one is reached. */
@@ -100,7 +124,7 @@ static PyObject *slot_str[N_SLOTS];
 static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
 
 static PyObject *s_cur, *s_next_flush_ns, *s_flush, *s_enter, *s_leave, *s_internal_error,
-    *s_end_ns;
+    *s_end_ns, *s_suspended, *s_yield;
 
 static int initialized = 0;
 
@@ -136,13 +160,155 @@ get_slot(PyObject *obj, PyTypeObject *tp, int i)
     return PyObject_GetAttr(obj, slot_str[i]);
 }
 
-/* The CodeInfo of code: 1 and a new reference, 0 if code is not traced, -1 on error. */
+#ifdef Py_GIL_DISABLED
+/* Without the GIL each thread keeps its own cache, of borrowed references: a
+ * lookup in engine.infos (a dict shared by every thread, keyed by a new int)
+ * and a reference taken on a CodeInfo that every thread uses would make the
+ * threads contend on every event. A cached info is valid while its code object
+ * lives (the code object of an event is alive: its frame runs), and the engine
+ * calls forget() when a traced code object dies: that bumps cache_gen, which
+ * every thread checks (one read of memory nobody writes in between) before
+ * using its cache. init() bumps it too. */
+#define TL_CACHE_SIZE 64
+static THREAD_LOCAL struct {
+    PyObject *code;
+    PyObject *info;
+} tl_cache[TL_CACHE_SIZE];
+static THREAD_LOCAL uint64_t tl_cache_gen; /* 0: never filled */
+static uint64_t cache_gen = 1;
+
+static void
+bump_cache_gen(void)
+{
+    _Py_atomic_add_uint64(&cache_gen, 1);
+}
+
+/* Pins. A lookup in a dict from a thread that does not own the entry's key and
+ * value (made by another thread, never referenced by a third) cannot take its
+ * references without the dict's lock; dict.get, which holds that lock already,
+ * then waits on itself until the thread sleeps (3.13t), for milliseconds. The
+ * engine's own events (an outermost call's enter and leave: infos.get) hit that
+ * in every thread but the one that registered the code. A reference held from
+ * another thread (a pin) marks the key and the CodeInfo shared, and those
+ * lookups stay lock-free. pins: CodeInfo -> its key in engine.infos, filled by
+ * threads that own neither; forget() drops the pins of codes gone. */
+static PyObject *pins; /* made by PyInit */
+/* Taken with a compare-and-swap, never waited for: a collection that runs
+ * forget() (a code object died) may start inside pin_info's own calls. */
+static int pins_busy;
+static int pins_stale; /* forget() found pins_busy: drop the gone ones next time */
+
+static int
+pins_try_lock(void)
+{
+    int idle = 0;
+    return _Py_atomic_compare_exchange_int(&pins_busy, &idle, 1);
+}
+
+/* Drop the pins whose code is gone (its key no longer finds that info); pins held. */
+static void
+unpin_gone_locked(void)
+{
+    PyObject *gone = PyList_New(0);
+    if (gone == NULL) {
+        return;
+    }
+    PyObject *info, *key;
+    Py_ssize_t pos = 0;
+    Py_BEGIN_CRITICAL_SECTION(pins);
+    while (PyDict_Next(pins, &pos, &info, &key)) {
+        PyObject *now = NULL;
+        if (PyDict_GetItemRef(infos, key, &now) >= 0 && now != info) {
+            (void)PyList_Append(gone, info);
+        }
+        Py_XDECREF(now);
+    }
+    Py_END_CRITICAL_SECTION();
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(gone); i++) {
+        (void)PyDict_DelItem(pins, PyList_GET_ITEM(gone, i));
+    }
+    Py_DECREF(gone);
+    _Py_atomic_store_int_relaxed(&pins_stale, 0);
+}
+
+static void
+pin_info(PyObject *info)
+{
+    if (_Py_IsOwnedByCurrentThread(info) || infos == NULL || pins == NULL) {
+        return; /* this thread's references would not mark it shared */
+    }
+    if (!pins_try_lock()) {
+        return; /* another thread pins: this one is done next time */
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    if (_Py_atomic_load_int_relaxed(&pins_stale)) {
+        unpin_gone_locked();
+    }
+    if (PyDict_Contains(pins, info) == 0) {
+        PyObject *key = NULL, *k, *v;
+        Py_ssize_t pos = 0;
+        Py_BEGIN_CRITICAL_SECTION(infos);
+        while (PyDict_Next(infos, &pos, &k, &v)) {
+            if (v == info) {
+                key = Py_NewRef(k);
+                break;
+            }
+        }
+        Py_END_CRITICAL_SECTION();
+        if (key != NULL && !_Py_IsOwnedByCurrentThread(key)) {
+            (void)PyDict_SetItem(pins, info, key);
+        }
+        Py_XDECREF(key);
+    }
+    PyErr_Clear(); /* only a speed-up */
+    PyErr_SetRaisedException(exc);
+    _Py_atomic_store_int_release(&pins_busy, 0);
+}
+
+/* forget(): drop the pins of codes gone, now or at the next pin_info. */
+static void
+unpin_gone(void)
+{
+    if (pins == NULL || infos == NULL) {
+        return;
+    }
+    _Py_atomic_store_int_relaxed(&pins_stale, 1);
+    if (!pins_try_lock()) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    unpin_gone_locked();
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    _Py_atomic_store_int_release(&pins_busy, 0);
+}
+#endif
+
+/* The CodeInfo of code: 1 and a reference, 0 if code is not traced, -1 on error.
+ * With the GIL the reference is a new one (release it with INFO_RELEASE); without
+ * it, borrowed (see tl_cache). */
+#ifdef Py_GIL_DISABLED
+#define INFO_RELEASE(info) ((void)(info))
+#else
+#define INFO_RELEASE(info) Py_XDECREF(info)
+#endif
+
 static inline int
 lookup_info(PyObject *code, PyObject **out)
 {
     *out = NULL;
-#ifndef Py_GIL_DISABLED
-    /* Without the GIL the cache would need a lock of its own: the dict has one. */
+#ifdef Py_GIL_DISABLED
+    size_t slot = ((size_t)code >> 4) % TL_CACHE_SIZE;
+    uint64_t gen = _Py_atomic_load_uint64_acquire(&cache_gen);
+    if (tl_cache_gen != gen) {
+        memset(tl_cache, 0, sizeof(tl_cache));
+        tl_cache_gen = gen;
+    }
+    else if (tl_cache[slot].code == code) {
+        *out = tl_cache[slot].info;
+        return 1;
+    }
+#else
     size_t slot = ((size_t)code >> 4) % CACHE_SIZE;
     if (info_cache_len == PyDict_GET_SIZE(infos)) {
         if (info_cache[slot].code == code) {
@@ -174,7 +340,17 @@ lookup_info(PyObject *code, PyObject **out)
     }
     Py_INCREF(info);
 #endif
-#ifndef Py_GIL_DISABLED
+#ifdef Py_GIL_DISABLED
+    /* engine.infos keeps it while the code object lives. Only a cache filled
+     * under the generation read above may keep it: a forget() since then
+     * (another code object died) leaves this lookup uncached. */
+    if (_Py_atomic_load_uint64_acquire(&cache_gen) == gen) {
+        tl_cache[slot].code = code;
+        tl_cache[slot].info = info;
+    }
+    pin_info(info);
+    Py_DECREF(info);
+#else
     info_cache[slot].code = code;
     Py_XSETREF(info_cache[slot].info, Py_NewRef(info));
 #endif
@@ -194,6 +370,25 @@ peek_slot(PyObject *obj, PyTypeObject *tp, int i)
         return *(PyObject **)((char *)obj + slot_off[i]);
     }
     return NULL;
+}
+
+/* A CodeInfo's line text, and a Context's tag: set once, when the object is made,
+ * and never changed, so read in place (borrowed: the info and the context are
+ * held for the whole event) without touching their reference counts, which
+ * every thread would share. Read with getattr (a new reference, left in *owned
+ * for the caller to release) when the object is of an unexpected shape. */
+static inline PyObject *
+info_text(PyObject *info, int i, PyObject **owned)
+{
+    PyObject *v = peek_slot(info, info_type, i);
+    return v != NULL ? v : (*owned = get_slot(info, info_type, i));
+}
+
+static inline PyObject *
+ctx_tag(PyObject *ctx, PyObject **owned)
+{
+    PyObject *v = peek_slot(ctx, ctx_type, C_TAG);
+    return v != NULL ? v : (*owned = get_slot(ctx, ctx_type, C_TAG));
 }
 
 static inline int
@@ -262,33 +457,98 @@ stack_len(PyObject *ctx)
     return n;
 }
 
+/* engine._tls is a threading.local: reading _tls.cur finds this thread's dict of
+ * it in a dict that every thread shares (3.13+), so on every event the threads
+ * would contend there. This thread's dict is found once and then read directly:
+ * it lives as long as both the thread state and engine._tls (the module holds
+ * it), so it is remembered (borrowed) together with the thread state's unique id
+ * and the generation of init() it was found under. */
+static uint64_t tls_gen = 1; /* bumped by init() */
+static THREAD_LOCAL struct {
+    PyObject *dict;     /* borrowed */
+    uint64_t tstate_id; /* PyThreadState_GetID of the thread state it belongs to */
+    uint64_t gen;       /* tls_gen when found; 0: not yet */
+} tl_tls;
+
+static inline PyObject *
+tls_dict(void)
+{
+    uint64_t id = PyThreadState_GetID(PyThreadState_Get());
+#ifdef Py_GIL_DISABLED
+    uint64_t gen = _Py_atomic_load_uint64_acquire(&tls_gen);
+#else
+    uint64_t gen = tls_gen;
+#endif
+    if (tl_tls.gen == gen && tl_tls.tstate_id == id && tl_tls.dict != NULL) {
+        return tl_tls.dict;
+    }
+    PyObject *dict = PyObject_GetAttrString(tls, "__dict__"); /* made if needed */
+    if (dict == NULL) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(dict)) {
+        Py_DECREF(dict);
+        PyErr_SetString(PyExc_TypeError, "functrace._speedups: unexpected engine._tls");
+        return NULL;
+    }
+    /* Borrowed from here on: the threading.local keeps it for this thread state. */
+    Py_DECREF(dict);
+    tl_tls.dict = dict;
+    tl_tls.tstate_id = id;
+    tl_tls.gen = gen;
+    return dict;
+}
+
 /* _tls.cur: 1 and a new reference, 0 if this thread has none yet, -1 on error. */
 static inline int
 current_context(PyObject **out)
 {
-    *out = PyObject_GetAttr(tls, s_cur);
-    if (*out != NULL) {
-        return 1;
+    *out = NULL;
+    PyObject *dict = tls_dict();
+    if (dict == NULL) {
+        return -1;
     }
-    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        PyErr_Clear();
-        return 0;
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyDict_GetItemRef(dict, s_cur, out);
+#else
+    PyObject *cur = PyDict_GetItemWithError(dict, s_cur);
+    if (cur == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
     }
-    return -1;
+    *out = Py_NewRef(cur);
+    return 1;
+#endif
+}
+
+/* output.<name>: a new reference, NULL with an error set if it is missing. */
+static PyObject *
+output_attr(PyObject *name)
+{
+    PyObject *value;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyDict_GetItemRef(output_dict, name, &value) == 0) {
+        PyErr_SetObject(PyExc_AttributeError, name);
+    }
+#else
+    value = PyDict_GetItemWithError(output_dict, name);
+    if (value == NULL && !PyErr_Occurred()) {
+        PyErr_SetObject(PyExc_AttributeError, name);
+    }
+    Py_XINCREF(value);
+#endif
+    return value;
 }
 
 static int
 read_next_flush(void)
 {
-    PyObject *next = PyDict_GetItemWithError(output_dict, s_next_flush_ns);
+    PyObject *next = output_attr(s_next_flush_ns);
     if (next == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetObject(PyExc_AttributeError, s_next_flush_ns);
-        }
         return -1;
     }
     int overflow;
     long long n = PyLong_AsLongLongAndOverflow(next, &overflow);
+    Py_DECREF(next);
     if (n == -1 && PyErr_Occurred()) {
         return -1;
     }
@@ -296,35 +556,34 @@ read_next_flush(void)
     return 0;
 }
 
-/* if t >= output.next_flush_ns: output.flush() */
+/* if t >= output.next_flush_ns (or a chunk is full): output.flush(). Without the
+ * GIL, one thread at a time (flushing): the others go on (their lines wait for
+ * the next flush) rather than queue for output.lock behind it. */
 static int
 maybe_flush(long long t)
 {
-    if (t < next_flush && !chunk_filled) {
+    if (t < next_flush && !CHUNK_FILLED()) {
         return 0;
     }
-    if (read_next_flush() < 0) {
-        return -1;
-    }
-    if (t < next_flush && !chunk_filled) {
+#ifdef Py_GIL_DISABLED
+    int idle = 0;
+    if (!_Py_atomic_compare_exchange_int(&flushing, &idle, 1)) {
         return 0;
     }
-    chunk_filled = 0;
-    PyObject *flush = PyDict_GetItemWithError(output_dict, s_flush);
-    if (flush == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetObject(PyExc_AttributeError, s_flush);
-        }
-        return -1;
+#endif
+    int err = read_next_flush();
+    if (err == 0 && (t >= next_flush || CHUNK_FILLED())) {
+        SET_CHUNK_FILLED(0);
+        PyObject *flush = output_attr(s_flush);
+        PyObject *res = flush != NULL ? PyObject_CallNoArgs(flush) : NULL;
+        Py_XDECREF(flush);
+        err = res == NULL ? -1 : read_next_flush();
+        Py_XDECREF(res);
     }
-    Py_INCREF(flush);
-    PyObject *res = PyObject_CallNoArgs(flush);
-    Py_DECREF(flush);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return read_next_flush();
+#ifdef Py_GIL_DISABLED
+    _Py_atomic_store_int_release(&flushing, 0);
+#endif
+    return err;
 }
 
 static Py_ssize_t
@@ -455,10 +714,247 @@ chunk_reserve(Py_ssize_t n)
 }
 #endif
 
+#ifdef TL_LINES
+/* Without the GIL, each thread queues its lines in a buffer of its own (plain
+ * memory: no object per line, no shared list touched per line), published to
+ * output.buffer as one bytes object: when it is full, when the Python engine
+ * queues a line (put() publishes every thread's first: the engine may write for
+ * another thread's context, at exit), and when a flush takes the lines (take()
+ * publishes every thread's, then cuts the list).
+ * The owner holds its buffer's mutex for each line; take() for the publishing.
+ * While a thread has lines unpublished, output.buffer holds a marker (an empty
+ * bytearray that take() drops) so that it is never empty then: output.flush
+ * and the flusher thread look at it before calling take().
+ *
+ * Order: a thread's published lines are in output.buffer in the order they were
+ * written, every publishing appends, and take() cuts the list only after
+ * publishing, so every line written before the cut is taken, in order. */
+typedef struct tl_lines {
+    PyMutex mutex;
+    int dead;   /* its thread has ended: the next take() publishes and frees it */
+    int marked; /* the marker went into output.buffer since the last publishing */
+    char *data;
+    Py_ssize_t len, cap;
+    struct tl_lines *next; /* in all_lines (under all_lines_mutex) */
+} tl_lines;
+
+static PyMutex all_lines_mutex;
+static tl_lines *all_lines;
+static THREAD_LOCAL tl_lines *my_lines;
+static pthread_key_t lines_key; /* its destructor marks a thread's buffer dead */
+static PyObject *marker;        /* an empty bytearray */
+#define LINES_START 4096
+
+static void
+lines_thread_ended(void *arg)
+{
+    _Py_atomic_store_int_release(&((tl_lines *)arg)->dead, 1);
+}
+
+/* In a child after fork(): its parent writes the lines queued before the fork;
+ * the other threads do not exist here. No Python code may run in this handler. */
+static void
+lines_after_fork_child(void)
+{
+    memset(&all_lines_mutex, 0, sizeof(all_lines_mutex));
+    for (tl_lines *l = all_lines; l != NULL; l = l->next) {
+        memset(&l->mutex, 0, sizeof(l->mutex));
+        l->len = 0;
+        l->marked = 0;
+        if (l != my_lines) {
+            l->dead = 1;
+        }
+    }
+}
+
+/* This thread's buffer, made and registered on first use; NULL on error. */
+static tl_lines *
+lines_mine(void)
+{
+    tl_lines *l = my_lines;
+    if (l != NULL) {
+        return l;
+    }
+    l = PyMem_RawCalloc(1, sizeof(*l));
+    if (l == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (pthread_setspecific(lines_key, l) != 0) {
+        PyMem_RawFree(l);
+        PyErr_SetString(PyExc_RuntimeError, "functrace: pthread_setspecific failed");
+        return NULL;
+    }
+    PyMutex_Lock(&all_lines_mutex);
+    l->next = all_lines;
+    all_lines = l;
+    PyMutex_Unlock(&all_lines_mutex);
+    my_lines = l;
+    return l;
+}
+
+/* Append l's lines to output.buffer as one bytes object (l->mutex held). */
+static int
+lines_publish(tl_lines *l)
+{
+    if (l->len == 0) {
+        return 0;
+    }
+    PyObject *bytes = PyBytes_FromStringAndSize(l->data, l->len);
+    if (bytes == NULL) {
+        return -1;
+    }
+    int err = PyList_Append(buffer, bytes); /* the list holds it: no dealloc here */
+    Py_DECREF(bytes);
+    if (err < 0) {
+        return -1;
+    }
+    l->len = 0;
+    l->marked = 0;
+    return 0;
+}
+
+/* Room for n more bytes in this thread's buffer: returns it locked (release it
+ * with lines_commit or lines_abort) and where to write, or NULL on error. */
+static char *
+lines_reserve(Py_ssize_t n, tl_lines **out)
+{
+    tl_lines *l = lines_mine();
+    if (l == NULL) {
+        return NULL;
+    }
+    PyMutex_Lock(&l->mutex);
+    if (l->len + n > l->cap) {
+        if (l->len > 0 && l->len + n > CHUNK_SIZE) {
+            /* Full: out it goes, and the next fast event flushes. */
+            if (lines_publish(l) < 0) {
+                PyMutex_Unlock(&l->mutex);
+                return NULL;
+            }
+            SET_CHUNK_FILLED(1);
+        }
+        if (l->len + n > l->cap) {
+            Py_ssize_t cap = l->cap ? l->cap : LINES_START;
+            while (cap < l->len + n) {
+                cap *= 2;
+            }
+            char *data = PyMem_RawRealloc(l->data, (size_t)cap);
+            if (data == NULL) {
+                PyMutex_Unlock(&l->mutex);
+                PyErr_NoMemory();
+                return NULL;
+            }
+            l->data = data;
+            l->cap = cap;
+        }
+    }
+    *out = l;
+    return l->data + l->len;
+}
+
+/* The n bytes reserved are written: count them, and unlock. */
+static int
+lines_commit(tl_lines *l, Py_ssize_t n)
+{
+    l->len += n;
+    int err = 0;
+    if (!l->marked) {
+        err = PyList_Append(buffer, marker);
+        l->marked = err == 0;
+    }
+    PyMutex_Unlock(&l->mutex);
+    return err;
+}
+
+/* A line that goes into output.buffer as its own item (a str the Python engine
+ * queues, or a text that is not UTF-8): after this thread's unpublished ones. */
+static int
+lines_append_item(PyObject *item)
+{
+    tl_lines *l = lines_mine();
+    if (l == NULL) {
+        return -1;
+    }
+    PyMutex_Lock(&l->mutex);
+    int err = lines_publish(l);
+    if (err == 0) {
+        err = PyList_Append(buffer, item);
+    }
+    PyMutex_Unlock(&l->mutex);
+    return err;
+}
+
+/* Publish every thread's lines (for take()), and free the buffers of threads
+ * that have ended. */
+static int
+lines_publish_all(void)
+{
+    int err = 0;
+    PyMutex_Lock(&all_lines_mutex);
+    tl_lines **link = &all_lines;
+    while (*link != NULL) {
+        tl_lines *l = *link;
+        PyMutex_Lock(&l->mutex);
+        if (lines_publish(l) < 0) {
+            err = -1;
+        }
+        int dead = _Py_atomic_load_int_acquire(&l->dead);
+        PyMutex_Unlock(&l->mutex);
+        if (err < 0) {
+            break;
+        }
+        if (dead) {
+            *link = l->next;
+            PyMem_RawFree(l->data);
+            PyMem_RawFree(l);
+        }
+        else {
+            link = &l->next;
+        }
+    }
+    PyMutex_Unlock(&all_lines_mutex);
+    return err;
+}
+
+/* After take() cut the list (and with it the markers): a thread that queued
+ * lines since its publishing gets its marker back. */
+static int
+lines_remark(void)
+{
+    int err = 0;
+    PyMutex_Lock(&all_lines_mutex);
+    for (tl_lines *l = all_lines; l != NULL && err == 0; l = l->next) {
+        PyMutex_Lock(&l->mutex);
+        l->marked = 0;
+        if (l->len > 0) {
+            err = PyList_Append(buffer, marker);
+            l->marked = err == 0;
+        }
+        PyMutex_Unlock(&l->mutex);
+    }
+    PyMutex_Unlock(&all_lines_mutex);
+    return err;
+}
+#endif
+
+/* A line queued as its own item of output.buffer (a str). */
+static int
+append_item(PyObject *item)
+{
+#ifdef TL_LINES
+    return lines_append_item(item);
+#else
+    return PyList_Append(buffer, item);
+#endif
+}
+
 /* Append f"{tag}:{'    ' * depth}{text}" + tail (UTF-8 bytes) to the output. */
 static int
 emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize_t tail_len)
 {
+    if (tag == NULL || text == NULL) {
+        return -1; /* reading it failed */
+    }
     if (!PyUnicode_Check(tag) || !PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "functrace: tag and line texts must be str");
         return -1;
@@ -503,13 +999,19 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
         if (line == NULL) {
             return -1;
         }
-        int err = PyList_Append(buffer, line);
+        int err = append_item(line);
         Py_DECREF(line);
         return err;
     }
     Py_ssize_t spaces = 4 * depth;
     Py_ssize_t total = tag_len + 1 + spaces + text_len + tail_len;
-#ifdef Py_GIL_DISABLED
+#if defined(TL_LINES)
+    tl_lines *mine;
+    char *out = lines_reserve(total, &mine);
+    if (out == NULL) {
+        return -1;
+    }
+#elif defined(Py_GIL_DISABLED)
     PyObject *line = PyBytes_FromStringAndSize(NULL, total);
     if (line == NULL) {
         return -1;
@@ -531,7 +1033,9 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
     if (tail_len) {
         memcpy(out, tail, (size_t)tail_len);
     }
-#ifdef Py_GIL_DISABLED
+#if defined(TL_LINES)
+    return lines_commit(mine, total);
+#elif defined(Py_GIL_DISABLED)
     int err = PyList_Append(buffer, line);
     Py_DECREF(line);
     return err;
@@ -726,14 +1230,17 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (!PyList_CheckExact(stack) || PyList_GET_SIZE(stack) == 0) {
         goto hand_on; /* an outermost call: maybe a task's */
     }
-    PyObject *is_async = get_slot(info, info_type, I_IS_ASYNC);
-    if (is_async == NULL) {
-        goto done;
-    }
-    int async_code = is_async == Py_False ? 0 : PyObject_IsTrue(is_async);
-    Py_DECREF(is_async);
+    int async_code = peek_slot(info, info_type, I_IS_ASYNC) == Py_False ? 0 : -1;
     if (async_code < 0) {
-        goto done;
+        PyObject *is_async = get_slot(info, info_type, I_IS_ASYNC);
+        if (is_async == NULL) {
+            goto done;
+        }
+        async_code = PyObject_IsTrue(is_async);
+        Py_DECREF(is_async);
+        if (async_code < 0) {
+            goto done;
+        }
     }
     if (async_code) {
         goto hand_on;
@@ -758,15 +1265,8 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
         goto done;
     }
     Py_ssize_t depth = PyList_GET_SIZE(stack);
-    tag = get_slot(ctx, ctx_type, C_TAG);
-    if (tag == NULL) {
-        goto done;
-    }
-    text = get_slot(info, info_type, resumed ? I_RESUME : I_ENTER);
-    if (text == NULL) {
-        goto done;
-    }
-    if (emit(tag, depth, text, NULL, 0) < 0) {
+    if (emit(ctx_tag(ctx, &tag), depth, info_text(info, resumed ? I_RESUME : I_ENTER, &text),
+             NULL, 0) < 0) {
         goto done;
     }
     ok = maybe_flush(t) == 0;
@@ -784,7 +1284,7 @@ hand_on: {
     }
 }
 done:
-    Py_XDECREF(info);
+    INFO_RELEASE(info);
     Py_XDECREF(ctx);
     Py_XDECREF(stack);
     Py_XDECREF(entry);
@@ -832,6 +1332,19 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     if (special < 0) {
         goto done;
     }
+    /* A plain generator's yield is as common as a return in generator-heavy code
+     * (a lexer): the same fast way, its exit line ending in " yield". */
+    int yielded = 0;
+    if (kind == kind_obj[K_SUSPEND]) {
+        PyObject *owned_word = NULL;
+        PyObject *word = info_text(info, I_SUSPEND, &owned_word);
+        if (word == NULL) {
+            goto done;
+        }
+        yielded = PyUnicode_CheckExact(word) && PyUnicode_CompareWithASCIIString(word, "yield") == 0;
+        Py_XDECREF(owned_word);
+        special = !yielded;
+    }
     if (special || !PyList_CheckExact(stack)) {
         goto hand_on;
     }
@@ -864,6 +1377,9 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         if (err < 0) {
             goto done;
         }
+        if (yielded && PyObject_SetAttr(node, s_suspended, s_yield) < 0) {
+            goto done;
+        }
     }
     long long t0 = PyLong_AsLongLong(PyList_GET_ITEM(entry, 1));
     if (t0 == -1 && PyErr_Occurred()) {
@@ -871,16 +1387,12 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     }
     char tail[48];
     Py_ssize_t tail_len = format_duration(t - t0, tail);
+    if (yielded) {
+        memcpy(tail + tail_len, " yield", 6);
+        tail_len += 6;
+    }
     tail[tail_len++] = '\n';
-    tag = get_slot(ctx, ctx_type, C_TAG);
-    if (tag == NULL) {
-        goto done;
-    }
-    text = get_slot(info, info_type, I_EXIT);
-    if (text == NULL) {
-        goto done;
-    }
-    if (emit(tag, n, text, tail, tail_len) < 0) {
+    if (emit(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail, tail_len) < 0) {
         goto done;
     }
     ok = maybe_flush(t) == 0;
@@ -897,7 +1409,7 @@ hand_on: {
     }
 }
 done:
-    Py_XDECREF(info);
+    INFO_RELEASE(info);
     Py_XDECREF(ctx);
     Py_XDECREF(stack);
     Py_XDECREF(entry);
@@ -1020,12 +1532,37 @@ sp_put(PyObject *self, PyObject *line)
             return NULL;
         }
         PyErr_Clear(); /* a lone surrogate: a str line, which flush backslash-escapes */
-        if (PyList_Append(buffer, line) < 0) {
+#ifdef TL_LINES
+        if (lines_publish_all() < 0) {
+            return NULL;
+        }
+#endif
+        if (append_item(line) < 0) {
             return NULL;
         }
         Py_RETURN_NONE;
     }
-#ifdef Py_GIL_DISABLED
+#if defined(TL_LINES)
+    /* After every line queued so far: the engine may be writing for another
+     * thread's context (at exit, the calls of threads that never end get their
+     * exits from the exiting thread), and the Python paths' next lines of this
+     * thread (appended as they are) must come after it. */
+    if (lines_publish_all() < 0) {
+        return NULL;
+    }
+    tl_lines *mine;
+    char *out = lines_reserve(len, &mine);
+    if (out == NULL) {
+        return NULL;
+    }
+    memcpy(out, u8, (size_t)len);
+    mine->len += len;
+    int err = lines_publish(mine);
+    PyMutex_Unlock(&mine->mutex);
+    if (err < 0) {
+        return NULL;
+    }
+#elif defined(Py_GIL_DISABLED)
     PyObject *bytes = PyBytes_FromStringAndSize(u8, len);
     int err = bytes == NULL ? -1 : PyList_Append(buffer, bytes);
     Py_XDECREF(bytes);
@@ -1050,12 +1587,40 @@ sp_take(PyObject *self, PyObject *unused)
     if (check_ready() < 0) {
         return NULL;
     }
+#ifdef TL_LINES
+    if (lines_publish_all() < 0) {
+        return NULL;
+    }
+#endif
     Py_ssize_t n = PyList_Size(buffer);
     PyObject *items = PyList_GetSlice(buffer, 0, n);
     if (items != NULL && PyList_SetSlice(buffer, 0, n, NULL) < 0) {
         Py_CLEAR(items); /* lines appended meanwhile stay, after the n taken */
     }
     Py_CLEAR(chunk); /* taken: never filled again */
+#ifdef TL_LINES
+    if (lines_remark() < 0) {
+        PyErr_Clear(); /* no memory for a marker: those lines wait for the next publishing */
+    }
+    if (items != NULL) { /* without the markers */
+        Py_ssize_t total = PyList_GET_SIZE(items), markers = 0;
+        for (Py_ssize_t i = 0; i < total; i++) {
+            markers += PyList_GET_ITEM(items, i) == marker;
+        }
+        if (markers) {
+            PyObject *lines = PyList_New(total - markers);
+            if (lines != NULL) {
+                for (Py_ssize_t i = 0, k = 0; i < total; i++) {
+                    PyObject *item = PyList_GET_ITEM(items, i);
+                    if (item != marker) {
+                        PyList_SET_ITEM(lines, k++, Py_NewRef(item));
+                    }
+                }
+            }
+            Py_SETREF(items, lines);
+        }
+    }
+#endif
     return items;
 }
 
@@ -1208,6 +1773,10 @@ sp_forget(PyObject *self, PyObject *unused)
 {
     clear_info_cache();
     info_cache_len = -1;
+#ifdef Py_GIL_DISABLED
+    bump_cache_gen();
+    unpin_gone();
+#endif
     Py_RETURN_NONE;
 }
 
@@ -1303,8 +1872,14 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_CLEAR(chunk);
     clear_info_cache();
     info_cache_len = -1;
+#ifdef Py_GIL_DISABLED
+    bump_cache_gen();
+    _Py_atomic_add_uint64(&tls_gen, 1);
+#else
+    tls_gen++;
+#endif
     next_flush = LLONG_MIN;
-    chunk_filled = 0;
+    SET_CHUNK_FILLED(0);
     replace(&output_dict, new_dict);
     replace((PyObject **)&info_type, new_info_type);
     replace((PyObject **)&ctx_type, new_ctx_type);
@@ -1328,6 +1903,19 @@ error:
     }
     return NULL;
 }
+
+#if defined(Py_GIL_DISABLED) && !defined(_WIN32)
+/* In a child after fork(): no thread of the parent is in maybe_flush here (and,
+ * with per-thread lines, the parent writes the lines queued before the fork). */
+static void
+after_fork_child(void)
+{
+    flushing = 0;
+#ifdef TL_LINES
+    lines_after_fork_child();
+#endif
+}
+#endif
 
 static PyMethodDef methods[] = {
     {"init", (PyCFunction)(void (*)(void))sp_init, METH_FASTCALL,
@@ -1383,6 +1971,8 @@ PyInit__speedups(void)
     INTERN(s_leave, "leave");
     INTERN(s_internal_error, "_internal_error");
     INTERN(s_end_ns, "end_ns");
+    INTERN(s_suspended, "suspended");
+    INTERN(s_yield, "yield");
     for (int i = 0; i < N_SLOTS; i++) {
         INTERN(slot_str[i], slot_names[i]);
         slot_off[i] = -1;
@@ -1391,6 +1981,33 @@ PyInit__speedups(void)
     if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    if (pins == NULL && (pins = PyDict_New()) == NULL) {
+        return NULL;
+    }
+#endif
+#if defined(Py_GIL_DISABLED) && !defined(_WIN32)
+    static int atfork_done;
+    if (!atfork_done) {
+        if (pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+            PyErr_SetString(PyExc_RuntimeError, "functrace: pthread_atfork failed");
+            return NULL;
+        }
+        atfork_done = 1;
+    }
+#endif
+#ifdef TL_LINES
+    if (marker == NULL) {
+        if ((marker = PyByteArray_FromStringAndSize("", 0)) == NULL) {
+            return NULL;
+        }
+        if (pthread_key_create(&lines_key, lines_thread_ended) != 0) {
+            Py_CLEAR(marker);
+            PyErr_SetString(PyExc_RuntimeError, "functrace: no thread-specific storage");
+            return NULL;
+        }
+    }
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) {
         return NULL;

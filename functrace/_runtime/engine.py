@@ -118,7 +118,7 @@ def enter(
     code: CodeType,
     offset: int = 0,
     exc: Any = None,
-    _get: Callable[[int], CodeInfo | None] = infos.get,  # locals: the hot path's lookups
+    _infos: dict[int, CodeInfo] = infos,  # locals: the hot path's lookups
     _append: Callable[[str], None] = output.buffer.append,
 ) -> Any:
     """A traced call starts (or a generator/coroutine resumes) in this thread.
@@ -127,8 +127,11 @@ def enter(
     one Python frame per event, so the recursion limit moves as little as it can.
     """
     try:
-        info = _get(id(code))
-        if info is None:
+        # A subscript, not dict.get: on 3.13t, get() of an entry another thread
+        # created waits on a lock (~140 us); the subscript does not.
+        try:
+            info = _infos[id(code)]
+        except KeyError:
             return  # PY_THROW is global: some other generator
         try:
             ctx: Context | None = _tls.cur
@@ -202,7 +205,7 @@ def leave(
     code: CodeType,
     offset: int = 0,
     arg: Any = None,
-    _get: Callable[[int], CodeInfo | None] = infos.get,
+    _infos: dict[int, CodeInfo] = infos,
     _append: Callable[[str], None] = output.buffer.append,
     _small: list[str] = _SMALL_DURATIONS,
 ) -> Any:
@@ -210,8 +213,9 @@ def leave(
     ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out)."""
     try:
         t = _clock()
-        info = _get(id(code))
-        if info is None:
+        try:
+            info = _infos[id(code)]
+        except KeyError:
             return  # PY_UNWIND is global: some other function
         try:
             ctx: Context = _tls.cur
@@ -222,19 +226,22 @@ def leave(
         stack = ctx.stack
         if (
             _plain
-            and not kind
+            and (not kind or (kind == SUSPEND and info.suspend_word == "yield"))
             and len(stack) > 1
             and stack[-1][0] is info
             and stack[-1][3] is True
             and not ctx.lost
         ):
-            # The common case, taken first: a nested call's return whose enter
-            # line is written, plain text lines. Same effects as below.
+            # The common case, taken first: a nested call's return (or a plain
+            # generator's yield) whose enter line is written, plain text lines.
+            # Same effects as below.
             ctx.busy = True
             try:
                 entry = stack.pop()
                 if entry[2] is not None:
                     entry[2].end_ns = t  # started inside a recording that has ended since
+                    if kind:
+                        entry[2].suspended = "yield"
                 duration = t - entry[1]
                 if 1_000 <= duration < 10_000:
                     text = _small[(duration - 1_000) // 10]
@@ -243,6 +250,8 @@ def leave(
                 depth = len(stack) + 1
                 prefixes = ctx.prefixes
                 prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+                if kind:
+                    text += " yield"
                 _append(f"{prefix}{info.exit_text}{text}\n")
             finally:
                 ctx.busy = False
@@ -542,8 +551,12 @@ def _use_speedups(on: bool) -> None:
         _native = _load_speedups()
     elif _native is not None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
-    sink.put = _native.put if _native is not None else output.buffer.append
-    output.take = _native.take if _native is not None else output.take_lines
+    # Every line through one queue: the compiled module's while it is in use
+    # (it may keep a thread's lines in a buffer of its own until they are whole),
+    # else the list's own append, which the Python fast branch uses too.
+    native = _native if on else None
+    sink.put = native.put if native is not None else output.buffer.append
+    output.take = native.take if native is not None else output.take_lines
     select_path()
 
 
@@ -583,7 +596,9 @@ def select_path() -> None:
         # Always the compiled entry points: they take the fast way when plain,
         # else hand on to enter/leave, and keep the stack right when the
         # program's recursion limit leaves no frame for them (see Context.lost).
+        # What they hand on takes the general way (every line through put()).
         _native.set_plain(plain)
+        _plain = False
         chosen = (_native.enter, _native.leave)
     else:
         chosen = (enter, leave)

@@ -272,9 +272,12 @@ def task_context(base: Context) -> Context:
     if task is None:
         return base
     key = id(task)
-    known = _task_contexts.get(key)
-    if known is not None and known[0]() is task:
-        return known[1]
+    try:  # a subscript, not dict.get: see engine.enter
+        known = _task_contexts[key]
+        if known[0]() is task:
+            return known[1]
+    except KeyError:
+        pass
     global _tasks_seen
     with _lock:
         _tasks_seen += 1

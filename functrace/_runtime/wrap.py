@@ -279,8 +279,9 @@ def _drive(
     (``yield`` for generators, ``await`` for coroutines); its StopIteration ends
     the call, or for an async generator step (``word_on_stop="yield"``) is the
     async generator's own yield."""
-    # Suspensions are rare next to plain calls: the general path is fine here.
-    enter, leave = engine.enter, engine.leave
+    # The callbacks in force (the compiled ones when built): a lexer's yields are
+    # as common as its calls.
+    enter, leave = engine.current
     RETURN, UNWIND, SUSPEND = engine.RETURN, engine.UNWIND, engine.SUSPEND
     # Values pass through `box` and exceptions through `pending`, never through a
     # local kept across a suspension: the driven generator's items and the values

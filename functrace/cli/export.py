@@ -130,6 +130,14 @@ class _Output:
             _fail(f"cannot write {self.path}: it is a directory", ExitCode.USAGE)
         if not os.path.isdir(folder):
             _fail(f"cannot write {self.path}: no such directory {folder}", ExitCode.USAGE)
+        if os.path.exists(target) and not os.path.isfile(target):
+            # /dev/null, a FIFO, a terminal: written to as it is, never replaced by a
+            # file (a rename over /dev/null, as root, would make it one).
+            try:
+                self.file = open(target, "w", encoding="utf-8")  # closed in __exit__
+            except OSError as exc:
+                _fail(f"cannot write {self.path}: {exc.strerror or exc}", ExitCode.USAGE)
+            return self
         try:
             fd, self.temp = tempfile.mkstemp(
                 prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
@@ -155,8 +163,13 @@ class _Output:
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
         if self.temp is None:
-            if self.file is not None:
+            if self.file is sys.stdout:
                 self.file.flush()
+            elif self.file is not None:
+                try:
+                    self.file.close()
+                except OSError as exc:
+                    _fail(f"cannot write {self.path}: {exc.strerror or exc}")
             return
         assert self.file is not None
         try:

@@ -114,3 +114,25 @@ def test_export_from_stdin_to_stdout(fmt: str) -> None:
     result = CliRunner().invoke(export_command, ["-", "-f", fmt], input=TEXT)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)
+
+
+def test_export_to_a_fifo_writes_through_it(tmp_path: Path) -> None:
+    """-o /dev/null or a FIFO is written to as it is: never replaced by a file (a
+    rename over /dev/null, as root, made it a regular file)."""
+    import os
+    import stat
+    import threading
+
+    source = tmp_path / "trace.log"
+    source.write_text(TEXT, encoding="utf-8")
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = CliRunner().invoke(export_command, [str(source), "-f", "chrome", "-o", str(fifo)])
+    reader.join(10)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    check_nested(json.loads(received[0])["traceEvents"])
+    assert {p.name for p in tmp_path.iterdir()} == {"trace.log", "out.fifo"}  # no temporary

@@ -299,3 +299,32 @@ def test_speedups_setting_is_parsed_once_into_settings() -> None:
     assert settings_from_env({}).speedups is True
     assert settings_from_env({"FUNCTRACE_SPEEDUPS": "0"}).speedups is False
     assert sys.modules["functrace._runtime.engine"] is engine
+
+
+@needs_speedups
+def test_a_plain_generators_yields_take_the_compiled_way(trace_lines, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A lexer's yields are as common as its returns: they must not go through the
+    # engine's Python path one by one.
+    import functrace
+
+    @functrace.trace
+    def items(n: int):  # type: ignore[no-untyped-def]
+        yield from range(n)
+
+    @functrace.trace
+    def consume() -> int:
+        return sum(items(500))
+
+    handed_on = []
+    leave = engine.leave
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        handed_on.append(args[0])
+        return leave(*args)
+
+    monkeypatch.setattr(engine, "leave", counting)
+    assert consume() == sum(range(500))
+    lines = trace_lines()
+    assert sum(line.endswith(" yield") for line in lines) == 500
+    if functrace.configure().speedups:
+        assert len(handed_on) <= 2, handed_on  # the outermost call's end, at most
