@@ -31,10 +31,10 @@ __all__ = [
     "NAME_RE",
     "PROCESS_RE",
     "format_duration",
-    "name_line",
-    "process_line",
     "format_duration_fast",
+    "name_line",
     "parse_duration",
+    "process_line",
     "task_tag",
     "thread_tag",
 ]
@@ -60,7 +60,7 @@ LINE_AT_END_RE = re.compile(r"(?<![\w\[.])" + _LINE)
 #: ``# <tag> = thread "<name>" (native id N)`` / ``# <tag> = task "<name>"``;
 #: groups: tag, kind, name (a JSON string), native (or None).
 NAME_RE = re.compile(
-    r'^# (?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?) = (?P<kind>thread|task) '
+    r"^# (?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?) = (?P<kind>thread|task) "
     r'(?P<name>"(?:[^"\\]|\\.)*")(?: \(native id (?P<native>[0-9]+)\))?$'
 )
 #: ``# process <pid> = "<command line>" (parent <ppid>)``; groups: pid, command, ppid.
