@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +53,34 @@ def events(lines: list[str]) -> list[str]:
     """The event lines of a text trace: without the comment lines (``# ``) that
     name the process, its threads and its tasks."""
     return [line for line in lines if not line.startswith("# ")]
+
+
+def named_lines(lines: list[str]) -> dict[str, str]:
+    """Assert a text trace of one process names it and its tags in place: one
+    ``# process`` line first, then one naming line per tag before the tag's first
+    line. The names, by tag."""
+    from functrace._runtime.lines import LINE_RE, NAME_RE, PROCESS_RE
+
+    assert lines and PROCESS_RE.match(lines[0]), lines[:1]
+    names: dict[str, str] = {}
+    for line in lines[1:]:
+        m = NAME_RE.match(line)
+        if m is not None:
+            assert m["tag"] not in names, f"{m['tag']} named twice: {line!r}"
+            names[m["tag"]] = json.loads(m["name"])
+            continue
+        assert not line.startswith("# process "), f"a second process line: {line!r}"
+        event = LINE_RE.match(line)
+        if event is not None:
+            assert event["tag"] in names, f"{event['tag']} not named before {line!r}"
+    return names
+
+
+def jsonl_events(lines: list[str]) -> list[dict[str, Any]]:
+    """The events of a jsonl trace, without those naming the process, its threads
+    and its tasks ("ev": "process", "thread", "task")."""
+    parsed = [json.loads(line) for line in lines]
+    return [e for e in parsed if e.get("ev") not in ("process", "thread", "task")]
 
 
 def match_lines(actual: list[str], patterns: list[str]) -> None:
