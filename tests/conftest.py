@@ -37,7 +37,8 @@ def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def trace_lines(tmp_path: Path) -> Callable[[], list[str]]:
-    """Send trace lines to a file; calling the fixture's value returns them so far."""
+    """Send trace lines to a file; calling the fixture's value returns its event
+    lines so far (the comment lines naming the process and its threads aside)."""
     import functrace
 
     path = tmp_path / "trace.log"
@@ -45,7 +46,8 @@ def trace_lines(tmp_path: Path) -> Callable[[], list[str]]:
 
     def read() -> list[str]:
         functrace.flush()
-        return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        return [line for line in lines if not line.startswith("# ")]
 
     return read
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +49,40 @@ def run_python(
 DURATION = r"[0-9]+(?:\.[0-9]+)?(?:ns|µs|ms|s)"
 
 
+def events(lines: list[str]) -> list[str]:
+    """The event lines of a text trace: without the comment lines (``# ``) that
+    name the process, its threads and its tasks."""
+    return [line for line in lines if not line.startswith("# ")]
+
+
+def named_lines(lines: list[str]) -> dict[str, str]:
+    """Assert a text trace of one process names it and its tags in place: one
+    ``# process`` line first, then one naming line per tag before the tag's first
+    line. The names, by tag."""
+    from functrace._runtime.lines import LINE_RE, NAME_RE, PROCESS_RE
+
+    assert lines and PROCESS_RE.match(lines[0]), lines[:1]
+    names: dict[str, str] = {}
+    for line in lines[1:]:
+        m = NAME_RE.match(line)
+        if m is not None:
+            assert m["tag"] not in names, f"{m['tag']} named twice: {line!r}"
+            names[m["tag"]] = json.loads(m["name"])
+            continue
+        assert not line.startswith("# process "), f"a second process line: {line!r}"
+        event = LINE_RE.match(line)
+        if event is not None:
+            assert event["tag"] in names, f"{event['tag']} not named before {line!r}"
+    return names
+
+
+def jsonl_events(lines: list[str]) -> list[dict[str, Any]]:
+    """The events of a jsonl trace, without those naming the process, its threads
+    and its tasks ("ev": "process", "thread", "task")."""
+    parsed = [json.loads(line) for line in lines]
+    return [e for e in parsed if e.get("ev") not in ("process", "thread", "task")]
+
+
 def match_lines(actual: list[str], patterns: list[str]) -> None:
     """Assert ``actual`` matches ``patterns`` line for line: text is literal
     except ``*`` (anything) and ``<dur>`` (one human duration, e.g. 12.3µs)."""
@@ -55,6 +91,8 @@ def match_lines(actual: list[str], patterns: list[str]) -> None:
         parts = [re.escape(p).replace(r"\*", ".*") for p in pattern.split("<dur>")]
         return "^" + DURATION.join(parts) + "$"
 
+    if not any(p.startswith("# ") for p in patterns):
+        actual = events(actual)  # the comment lines naming processes and tags aside
     assert len(actual) == len(patterns), "\n".join(actual)
     for line, pattern in zip(actual, patterns):
         assert re.match(to_regex(pattern), line), f"{line!r} !~ {pattern!r}"

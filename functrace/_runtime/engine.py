@@ -172,6 +172,10 @@ def enter(
             try:
                 if ctx.lost:
                     _settle_lost(ctx)
+                if _lines_on and (
+                    ctx.named != _generation or (parent is None and ctx.current_name() != ctx.name)
+                ):
+                    _name(ctx, t)  # first in this output, or renamed since
                 if _recorders:
                     entry[2] = _record_enter(ctx, info, t, resumed, parent)
                 if _observers:
@@ -415,6 +419,7 @@ def configure(settings: Settings) -> None:
 
 def _configure(settings: Settings) -> None:
     global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
+    global _generation
     switching = _lines_on and settings.output != _output_now
     snapshot = _snapshot() if switching else None
     target = output.configure(
@@ -425,6 +430,7 @@ def _configure(settings: Settings) -> None:
     )
     _lines_on = target != "none"
     if settings.output != _output_now:
+        _generation += 1  # every tag is named anew in a new output
         _decide_process_tag()
     _emit_enter, _emit_exit = sink.WRITERS[settings.format]
     _max_depth = settings.max_depth or sys.maxsize
@@ -455,6 +461,42 @@ def _snapshot() -> tuple[list[Any], list[tuple[Context, list[list[Any]]]]] | Non
     return None
 
 
+#: Which output this is (one more at each switch, and in a forked child): a
+#: context's name is written once per output (Context.named).
+_generation = 0
+
+
+#: The output in which this process's first line was written (``_generation``).
+_process_named = -1
+
+
+def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
+    """Name ``ctx`` (and its thread first, for a task) in this output: a comment
+    line queued, or added to ``lines``; the process first, before its first line
+    in this output (a process that never traces writes nothing at all)."""
+    global _process_named
+    if _process_named != _generation:
+        _process_named = _generation
+        line = sink.process_naming_line(_text, t)
+        if lines is None:
+            sink.put(line)
+        else:
+            lines.append(line)
+    for one in (ctx.base, ctx):
+        if one is None:
+            continue
+        name = one.current_name()
+        if one.named == _generation and one.name == name:
+            continue
+        one.renamed(name)
+        one.named = _generation
+        line = sink.naming_line(one, name, _text, t)
+        if lines is None:
+            sink.put(line)
+        else:
+            lines.append(line)
+
+
 def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None:
     """A new output starts with the calls already running, one ``running`` enter
     line each, so that every trace file is well-formed on its own (a test's file
@@ -462,8 +504,11 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
     anything queued since the stacks were taken: exits of those calls included."""
     if stacks is None:  # no snapshot to be had: the stacks as they are now
         stacks = [(ctx, list(ctx.stack)) for ctx in list(_contexts)]
+    now = _clock()
     lines: list[str] = []
     for ctx, stack in stacks:
+        if stack:
+            _name(ctx, now, lines)
         for depth, entry in enumerate(stack, start=1):
             if depth > _max_depth:
                 break
@@ -647,8 +692,10 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    global _generation
     _state_after_fork()
     _decide_process_tag()  # output's own after-fork hook has run: the file is known
+    _generation += 1  # names (the process's first) come again, before its first line
 
 
 def _forget_native() -> None:

@@ -4,6 +4,16 @@
 
     t[01]a[03]:        <-app.db.fetch 1.52ms !TimeoutError
 
+Comment lines start with ``# `` and are never trace events. Three kinds name
+what the tags stand for, each written before the first line it explains::
+
+    # process 4711 = "python app.py --port 8080" (parent 4700)
+    # t[02] = thread "worker-1" (native id 4712)
+    # t[01]a[03] = task "fetch-users"
+
+A thread or task renamed later gets a new one. Names are JSON strings (quotes
+and control characters escaped), so a line never splits.
+
 Kept free of state so that readers of trace files can import it too.
 """
 
@@ -18,9 +28,13 @@ __all__ = [
     "LINE_AT_END_RE",
     "LINE_RE",
     "LOST",
+    "NAME_RE",
+    "PROCESS_RE",
     "format_duration",
     "format_duration_fast",
+    "name_line",
     "parse_duration",
+    "process_line",
     "task_tag",
     "thread_tag",
 ]
@@ -41,6 +55,28 @@ LINE_RE = re.compile("^" + _LINE)
 #: A trace line at the end of a line that starts with something else: the program's
 #: own unfinished text on a shared stderr (a progress bar) that the line joined.
 LINE_AT_END_RE = re.compile(r"(?<![\w\[.])" + _LINE)
+
+
+#: ``# <tag> = thread "<name>" (native id N)`` / ``# <tag> = task "<name>"``;
+#: groups: tag, kind, name (a JSON string), native (or None).
+NAME_RE = re.compile(
+    r"^# (?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?) = (?P<kind>thread|task) "
+    r'(?P<name>"(?:[^"\\]|\\.)*")(?: \(native id (?P<native>[0-9]+)\))?$'
+)
+#: ``# process <pid> = "<command line>" (parent <ppid>)``; groups: pid, command, ppid.
+PROCESS_RE = re.compile(
+    r'^# process (?P<pid>[0-9]+) = (?P<command>"(?:[^"\\]|\\.)*") \(parent (?P<ppid>[0-9]+)\)$'
+)
+
+
+def name_line(tag: str, kind: str, quoted_name: str, native_id: int | None = None) -> str:
+    """The comment line naming ``tag`` (``quoted_name``: already a JSON string)."""
+    native = "" if native_id is None else f" (native id {native_id})"
+    return f"# {tag} = {kind} {quoted_name}{native}\n"
+
+
+def process_line(pid: int, quoted_command: str, ppid: int) -> str:
+    return f"# process {pid} = {quoted_command} (parent {ppid})\n"
 
 
 def thread_tag(number: int, pid: int | None = None) -> str:

@@ -9,16 +9,19 @@ the readers.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
+from json.encoder import encode_basestring as _quoted  # C: never traced; keeps Unicode
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from functrace._runtime import output
-from functrace._runtime.lines import LOST, format_duration_fast
+from functrace._runtime.lines import LOST, format_duration_fast, name_line, process_line
 from functrace._runtime.state import CodeInfo, Context
 
-__all__ = ["MAX_BUFFERED", "WRITERS", "put", "running_line"]
+__all__ = ["MAX_BUFFERED", "WRITERS", "naming_line", "process_naming_line", "put", "running_line"]
 
 #: Queue one whole line. With the compiled path loaded, its ``put``: behind one of
 #: its chunks the line joins that chunk (a str item between its lines would make it
@@ -102,4 +105,29 @@ def running_line(ctx: Context, depth: int, entry: list[Any], text: bool) -> str:
     return (
         f'{{"v":1,"ts":{epoch_offset_ns + entry[1]},{ctx.json_head},'
         f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
+    )
+
+
+def naming_line(ctx: Context, name: str, text: bool, t: int) -> str:
+    """The line that says what ``ctx``'s tag stands for: the thread (with its native
+    id) or the asyncio task, by name."""
+    kind = "thread" if ctx.base is None else "task"
+    native = ctx.native_id if ctx.base is None else None
+    if text:
+        return name_line(ctx.tag, kind, _quoted(name), native)
+    extra = "" if native is None else f',"native_id":{native}'
+    return (
+        f'{{"v":1,"ts":{epoch_offset_ns + t},"ev":"{kind}","pid":{os.getpid()},'
+        f'"tag":"{ctx.tag}","name":{_json_str(name)}{extra}}}\n'
+    )
+
+
+def process_naming_line(text: bool, t: int) -> str:
+    """The first line of a process in an output: its pid, command line and parent."""
+    argv = list(getattr(sys, "orig_argv", None) or sys.argv)
+    if text:
+        return process_line(os.getpid(), _quoted(" ".join(argv)), os.getppid())
+    return (
+        f'{{"v":1,"ts":{epoch_offset_ns + t},"ev":"process","pid":{os.getpid()},'
+        f'"ppid":{os.getppid()},"argv":[{",".join(_json_str(a) for a in argv)}]}}\n'
     )

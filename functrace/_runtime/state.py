@@ -92,15 +92,27 @@ class Context:
         "busy",
         "json_head",
         "lost",
+        "name",
+        "named",
+        "native_id",
         "number",
+        "owner",
         "prefixes",
         "stack",
         "tag",
         "task_id",
     )
 
-    def __init__(self, tag: str, base: Context | None, task_id: int | None, number: int) -> None:
+    def __init__(
+        self, tag: str, base: Context | None, task_id: int | None, number: int, owner: Any = None
+    ) -> None:
         self.tag = tag
+        #: What it is: the Thread, or a weak reference to the asyncio task.
+        self.owner = owner
+        #: The name last written for it, and in which output (see engine._generation).
+        self.name: str | None = None
+        self.named = -1
+        self.native_id = threading.get_native_id()
         #: The thread's number (by first traced call), or the task's.
         self.number = number
         #: True while an event of this context changes its stack and writes its line.
@@ -117,12 +129,28 @@ class Context:
         #: Entries: [info, start_ns, Call | None, enter line written?]
         self.stack: list[list[Any]] = []
         self.prefixes = [f"{tag}:"]
-        thread = threading.current_thread()
+        self._head(threading.current_thread().name)
+
+    def _head(self, thread_name: str) -> None:
+        task = "null" if self.task_id is None else self.task_id
         self.json_head = (
-            f'"pid":{os.getpid()},"tid":{threading.get_native_id()},'
-            f'"thread":{_json_str(thread.name)},"task":{"null" if task_id is None else task_id},'
-            f'"tag":"{tag}"'
+            f'"pid":{os.getpid()},"tid":{self.native_id},'
+            f'"thread":{_json_str(thread_name)},"task":{task},"tag":"{self.tag}"'
         )
+
+    def current_name(self) -> str:
+        """The thread's or task's name now (it may have been renamed)."""
+        owner = self.owner
+        if self.base is None:
+            return str(owner.name) if owner is not None else ""
+        task = owner() if owner is not None else None
+        return str(task.get_name()) if task is not None else (self.name or "")
+
+    def renamed(self, name: str) -> None:
+        """The name to write from now on (the jsonl head names the thread too)."""
+        self.name = name
+        if self.base is None:
+            self._head(name)
 
     def retag(self, tag: str) -> None:
         """A new tag (the process tag changed with the output): from the next line on."""
@@ -134,6 +162,7 @@ class Context:
         # old one right now, so it is kept alive, never freed (retags are rare).
         _retired_tags.append(self.tag)
         self.tag = tag
+        self.named = -1  # a new tag is named anew
 
     def prefix(self, depth: int) -> str:
         prefixes = self.prefixes
@@ -188,7 +217,9 @@ def thread_context() -> Context | None:
     try:
         with _lock:
             _threads += 1
-            ctx = Context(thread_tag(_threads, pid_in_tag), None, None, _threads)
+            ctx = Context(
+                thread_tag(_threads, pid_in_tag), None, None, _threads, threading.current_thread()
+            )
             contexts.add(ctx)
         tls.base = ctx
         tls.cur = ctx
@@ -265,7 +296,8 @@ def task_context(base: Context) -> Context:
         if entry is not None and entry[0] is ref:
             del _task_contexts[key]
 
-    _task_contexts[key] = (weakref.ref(task, forget), ctx)
+    ctx.owner = weakref.ref(task, forget)
+    _task_contexts[key] = (ctx.owner, ctx)
     return ctx
 
 

@@ -38,7 +38,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     multiple=True,
     metavar="TAG",
     help="Only this thread or task: t[02], t[2] or 2 (t[01] includes its tasks), "
-    "or a thread's name (jsonl); repeatable.",
+    "or a thread's or task's name (a thread's includes its tasks); repeatable.",
 )
 @click.option(
     "--name",
@@ -110,8 +110,9 @@ def command(
         raise click.UsageError("--summary and --focus are two different views: pick one")
     if focus and name:
         raise click.UsageError("--focus NAME already names the function: drop --name")
-    selection = Selection(tags, name, min_duration, max_depth)
     scan = Scan()
+    # The names the trace gives its tags, as they are read: before each tag's first line.
+    selection = Selection(tags, name, min_duration, max_depth, names=scan.names)
     out = sys.stdout
     terminal = out.isatty()
     consumer: Summary | Focus | TreePrinter

@@ -235,7 +235,10 @@ class FunctracePlugin:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             text = ""
-        shown, left = explain(text.splitlines(), self.options.lines)
+        # The file names the process and its threads and tasks (comment lines);
+        # the report shows the calls, and its own notes.
+        calls = [line for line in text.splitlines() if not _naming(line)]
+        shown, left = explain(calls, self.options.lines)
         lines, cut = capped(shown, self.options.lines)
         if not lines:
             lines = ["(no traced calls)"]
@@ -305,3 +308,7 @@ def _trace_namespace(module: types.ModuleType) -> None:
                     traced: Any = functrace.trace(member)
                     if traced is not member:
                         setattr(value, attr, traced)
+
+
+def _naming(line: str) -> bool:
+    return line.startswith("# ") and not line.startswith("# functrace:")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from functrace._runtime.lines import LINE_AT_END_RE, LINE_RE, parse_duration
+from functrace._runtime.lines import LINE_AT_END_RE, LINE_RE, NAME_RE, PROCESS_RE, parse_duration
 from functrace.reading._build import Builder
 from functrace.reading._stream import Stream
 from functrace.reading._timeline import fit
@@ -29,6 +29,8 @@ __all__ = ["read_trace", "read_trace_lines", "read_trace_text"]
 
 _SUSPEND_WORDS = frozenset({"yield", "await"})
 _KINDS = frozenset({"enter", "resume", "exit", "suspend"})
+#: jsonl events that name what a tag (or a pid) stands for: no calls, never skipped.
+_NAMING = frozenset({"process", "thread", "task"})
 #: What a text line starts with (its tag); a line that has one claims to be a trace line.
 _TAG_RE = re.compile(r"t\[[0-9.]+\](?:a\[[0-9]+\])?:")
 #: Integers a trace can hold: exporters write them as int64/uint64 nanoseconds.
@@ -121,6 +123,9 @@ class _Reader:
         self.problems: dict[str, Problem] = {}
         self.thread_names: dict[str, str] = {}
         self.thread_ids: dict[str, tuple[int, int]] = {}
+        #: What the naming lines (text ``# t[02] = thread "..."``, jsonl "thread" and
+        #: "task" events) call each tag: the last name given.
+        self.names: dict[str, str] = {}
         self.clock = 0  # text: rebuilt time, each event as late as anything before it
 
     def feed(self, line: str, number: int) -> None:
@@ -128,7 +133,10 @@ class _Reader:
         if source == "text":
             groups = self._groups.get(line, _MISSING)
             if groups is _MISSING:
-                m = LINE_RE.match(line) or LINE_AT_END_RE.search(line)
+                if line.startswith("# ") and (NAME_RE.match(line) or PROCESS_RE.match(line)):
+                    m = None  # a naming line is no event, whatever its name holds
+                else:
+                    m = LINE_RE.match(line) or LINE_AT_END_RE.search(line)
                 groups = None if m is None else m.groups()
                 if len(self._groups) >= _CACHE_MAX:
                     self._groups.clear()
@@ -147,6 +155,8 @@ class _Reader:
                 return
             if _looks_jsonl(line):
                 self._decide("jsonl")
+        if line.startswith("# ") and self._naming_line(line):
+            return
         try:
             if source == "text":
                 if _looks_text(line):
@@ -193,6 +203,7 @@ class _Reader:
                 exact=True,
                 thread_names=self.thread_names,
                 thread_ids=self.thread_ids,
+                names=self.names,
                 skipped_lines=self.skipped,
                 problems=problems,
             )
@@ -202,6 +213,7 @@ class _Reader:
             roots=self.builder.roots,
             source="text",
             exact=False,
+            names=self.names,
             skipped_lines=self.skipped,
             problems=problems,
         )
@@ -266,6 +278,9 @@ class _Reader:
         except RecursionError:  # json nests "[[[[..." as deep as the line is long
             raise _Skip("json", "JSON nested too deeply") from None
         if not isinstance(event, dict) or event.get("ev") not in _KINDS:
+            if isinstance(event, dict) and event.get("ev") in _NAMING:
+                self._naming_event(event)
+                return
             raise _Skip("not-event", 'not a functrace event (no known "ev")')
         for key in ("ts", "depth", "tag", "name"):
             if key not in event:
@@ -307,6 +322,25 @@ class _Reader:
         self._thread(tag, thread, int(pid), int(tid))
         self.builder.exit(tag, int(depth), name, int(ts), int(dur), exc, susp, file, int(lineno))
         return True
+
+    def _naming_line(self, line: str) -> bool:
+        """A text comment line naming a thread or task (its name kept) or a process."""
+        line = line.rstrip("\r\n")
+        m = NAME_RE.match(line)
+        if m is None:
+            return PROCESS_RE.match(line) is not None
+        try:
+            name = json.loads(m["name"])
+        except ValueError:  # "\x" matches the pattern, not JSON
+            return False
+        self.names[m["tag"]] = name
+        return True
+
+    def _naming_event(self, event: dict[str, Any]) -> None:
+        """A jsonl "process", "thread" or "task" event: a thread's or task's name kept."""
+        tag, name = event.get("tag"), event.get("name")
+        if event["ev"] != "process" and isinstance(tag, str) and isinstance(name, str):
+            self.names[tag] = name
 
     def _thread(self, tag: str, thread: str, pid: int, tid: int) -> None:
         if tag not in self.thread_names:

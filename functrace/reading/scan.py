@@ -44,6 +44,8 @@ class Scan:
     #: tag -> thread name / (pid, tid), when the format says (jsonl); filled as read.
     thread_names: dict[str, str] = dataclasses.field(default_factory=dict)
     thread_ids: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Tag -> the name its naming line gives it (see :attr:`Trace.names`).
+    names: dict[str, str] = dataclasses.field(default_factory=dict)
     #: The latest time in the trace (on the trace's clock).
     end_ns: int = 0
 
@@ -127,6 +129,7 @@ def _scan_blocks(
     reader = _Reader(stream)
     reader.thread_names = scan.thread_names
     reader.thread_ids = scan.thread_ids
+    reader.names = scan.names
 
     def decided(source: str) -> None:
         scan.source = source

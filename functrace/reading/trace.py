@@ -61,6 +61,9 @@ class Trace:
     thread_names: dict[str, str] = dataclasses.field(default_factory=dict)
     #: tag -> (pid, tid), when the format says (jsonl).
     thread_ids: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Tag -> the name its naming line gives it (a thread's or an asyncio task's;
+    #: the last one, if it was renamed). Text and jsonl alike.
+    names: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Lines skipped: the program's own output, and every line counted in ``problems``.
     skipped_lines: int = 0
     #: Lines that claimed to be trace lines but could not be read (a torn last

@@ -35,7 +35,9 @@ class Selection:
 
     ``tags``: a tag shows when it equals one of these (``2``, ``t[2]`` and
     ``t[02]`` are the same), is a task of such a thread tag (``t[01]`` selects
-    ``t[01]a[03]`` too), or its thread has that name (jsonl traces name threads).
+    ``t[01]a[03]`` too), or its thread or task has that name: the ``thread`` field
+    of jsonl events, or the name a naming line gives the tag (``names``: tag ->
+    name, filled while the trace is read; a named thread selects its tasks too).
     ``name``: a glob on the qualified name, or on any of its last dotted parts
     (``fetch`` and ``Client.fetch`` match ``app.Client.fetch``). A matching call
     shows with the chain of calls it came from and everything below it.
@@ -47,7 +49,8 @@ class Selection:
     name: str | None = None
     min_duration_ns: int = 0
     max_depth: int = 0
-    _tag_cache: dict[tuple[str, str], bool] = dataclasses.field(
+    names: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _tag_cache: dict[tuple[str, str, str, str], bool] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
     _name_cache: dict[str, bool] = dataclasses.field(
@@ -64,11 +67,19 @@ class Selection:
     def tag_shown(self, tag: str, thread_name: str = "") -> bool:
         if not self.tags:
             return True
-        key = (tag, thread_name)
+        names = self.names
+        own = names.get(tag, "") if names else ""
+        cut = tag.find("]a[")
+        thread = names.get(tag[: cut + 1], "") if names and cut > 0 else ""
+        key = (tag, thread_name, own, thread)
         shown = self._tag_cache.get(key)
         if shown is None:
             shown = any(
-                tag == t or tag.startswith(t + "a[") or (thread_name and thread_name == t)
+                tag == t
+                or tag.startswith(t + "a[")
+                or (thread_name and thread_name == t)
+                or (own and own == t)
+                or (thread and thread == t)
                 for t in self.tags
             )
             if len(self._tag_cache) < 100_000:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import match_lines
+from functrace._runtime.lines import NAME_RE, PROCESS_RE
+from tests.helpers import events, match_lines
 from tests.plugin.test_plugin import section
 
 WORK = """
@@ -73,7 +74,9 @@ def test_the_chain_to_the_exception(project: pytest.Pytester) -> None:
             "[functrace] full trace: *test_it.py..test_fails.log",
         ],
     )
-    assert len(full_trace(lines)) == 492  # kept for the rest
+    full = full_trace(lines)
+    assert PROCESS_RE.match(full[0]) and NAME_RE.match(full[1])  # the file names them first
+    assert len(events(full)) == 492  # kept for the rest
 
 
 def test_an_assertion_shows_what_ran_last(project: pytest.Pytester) -> None:

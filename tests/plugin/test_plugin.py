@@ -169,17 +169,18 @@ def test_cap_on_lines_written_and_lines_shown(project: pytest.Pytester) -> None:
     )
     result = project.runpytest("--functrace=chains", "--functrace-lines=10", "--functrace-limit=50")
     lines = section(result.outlines)
-    # 204 lines in all (loop, 101 calls of D): the first 50 are written, then the
-    # marker; the report shows the chain that ran last in them, the rest folded.
+    # 204 lines in all (loop, 101 calls of D) and the 2 naming the process and its
+    # thread: the first 50 are written (those 2 first), then the marker; the report
+    # shows the chain that ran last in them, the rest folded.
     match_lines(
         lines,
         [
             "t[01]:    ->chains.graph.loop",
-            "t[01]:        ... 24 calls before (chains.graph.D ×24)",
+            "t[01]:        ... 23 calls before (chains.graph.D ×23)",
             "t[01]:        ->chains.graph.D",
             "# functrace: trace cut after 50 lines (FUNCTRACE_MAX_LINES)",
-            "[functrace] the calls that ran last, other calls folded to counts (51 lines in all)",
-            "[functrace] 50 lines written, 154 more dropped (--functrace-limit)",
+            "[functrace] the calls that ran last, other calls folded to counts (49 lines in all)",
+            "[functrace] 50 lines written, 156 more dropped (--functrace-limit)",
             "[functrace] full trace: *test_it.py..test_fails.log",
         ],
     )

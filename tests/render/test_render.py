@@ -288,3 +288,29 @@ def test_jsonl_headers_name_the_thread(tmp_path: Path) -> None:
     assert run(tmp_path, "--tag", "worker-1", text=text)[1] == out
     assert run(tmp_path, "--tag", "2", text=text)[1] == out
     assert run(tmp_path, "--tag", "worker-2", text=text)[0] == 1
+
+
+NAMED = """\
+# process 4711 = "python app.py" (parent 4700)
+# t[01] = thread "MainThread" (native id 4711)
+t[01]:    ->app.main
+t[01]:    <-app.main 1.00µs
+# t[02] = thread "worker-1" (native id 4712)
+# t[02]a[01] = task "fetch-users"
+t[02]a[01]:    ->app.fetch
+t[02]a[01]:    <-app.fetch 2.00µs
+# t[02]a[02] = task "fetch-orders"
+t[02]a[02]:    ->app.orders
+t[02]a[02]:    <-app.orders 3.00µs
+"""
+
+
+def test_tag_takes_the_names_a_text_trace_gives_threads_and_tasks(tmp_path: Path) -> None:
+    code, out, err = run(tmp_path, "--tag", "fetch-users", text=NAMED)
+    assert code == 0 and err == "" and out == "t[02]a[01]\n    app.fetch 2.00µs\n"
+    # A thread's name selects its tasks, as its tag does.
+    by_name = run(tmp_path, "--tag", "worker-1", text=NAMED)[1]
+    assert by_name == run(tmp_path, "--tag", "t[02]", text=NAMED)[1]
+    assert "app.fetch" in by_name and "app.orders" in by_name and "app.main" not in by_name
+    assert run(tmp_path, "--tag", "MainThread", text=NAMED)[1] == "t[01]\n    app.main 1.00µs\n"
+    assert run(tmp_path, "--tag", "worker-2", text=NAMED)[0] == 1

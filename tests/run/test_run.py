@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import match_lines, run_python
+from tests.helpers import jsonl_events, match_lines, run_python
 
 RUN = ["-m", "functrace", "run"]
 
@@ -122,7 +122,9 @@ def test_include_exclude_output_format(project: Path) -> None:
         cwd=project,
     )
     assert traced.returncode == 0, traced.stderr
-    names = [line.split('"name":"')[1].split('"')[0] for line in out.read_text().splitlines()]
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["ev"] for line in lines[:2]] == ["process", "thread"]
+    names = [event["name"] for event in jsonl_events(lines)]
     assert names == ["__main__.main", "__main__.main"]  # the script, not app.core
 
 
@@ -228,6 +230,6 @@ def test_functraces_own_calls_are_never_traced(tmp_path: Path) -> None:
         if fmt == "text":
             names = {line.split("->", 1)[1].split()[0] for line in lines if "->" in line}
         else:
-            names = {json.loads(line)["name"] for line in lines}
+            names = {event["name"] for event in jsonl_events(lines)}
         assert "__main__.f" in names
         assert all(name.startswith("__main__.") for name in names), names

@@ -12,7 +12,15 @@ import pytest
 
 from functrace._runtime.config import Settings, parse_duration_ns, settings_from_env
 from functrace._runtime.lines import LINE_RE
-from tests.helpers import ROOT, clean_env, match_lines, run_python
+from tests.helpers import (
+    ROOT,
+    clean_env,
+    events,
+    jsonl_events,
+    match_lines,
+    named_lines,
+    run_python,
+)
 
 PROGRAM = textwrap.dedent(
     """
@@ -53,7 +61,8 @@ def test_off_values_return_the_function_itself(value: str) -> None:
 @pytest.mark.parametrize("value", ["1", "on", "true", "yes", ""])
 def test_on_values_trace(value: str) -> None:
     proc = run_python(["-c", PROGRAM], env={"FUNCTRACE": value})
-    assert len(proc.stderr.splitlines()) == 4
+    assert named_lines(proc.stderr.splitlines()) == {"t[01]": "MainThread"}
+    assert len(events(proc.stderr.splitlines())) == 4
 
 
 def test_bad_values_warn_once_and_fall_back() -> None:
@@ -81,7 +90,11 @@ def test_output_file_appends_and_runs_keep_distinct_tags(tmp_path: Path) -> None
     for _ in range(2):
         proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(path)})
         assert proc.returncode == 0 and proc.stderr == ""
-    lines = path.read_text().splitlines()
+    all_lines = path.read_text().splitlines()
+    # Each run names its process (first) and its thread before its lines.
+    assert [i for i, line in enumerate(all_lines) if line.startswith("# process ")] == [0, 6]
+    assert [line.startswith("# ") for line in all_lines] == ([True] * 2 + [False] * 4) * 2
+    lines = events(all_lines)
     assert len(lines) == 8
     tags = [LINE_RE.match(line)["tag"] for line in lines]  # type: ignore[index]
     # The first run had the file to itself; the second found lines there already.
@@ -94,7 +107,10 @@ def test_concurrent_independent_processes_on_one_file(tmp_path: Path) -> None:
     env = clean_env(FUNCTRACE_OUTPUT=str(path))
     procs = [subprocess.Popen([sys.executable, "-c", program], env=env) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
-    lines = path.read_text().splitlines()
+    all_lines = path.read_text().splitlines()
+    assert all_lines[0].startswith("# process ")
+    assert sum(line.startswith("# process ") for line in all_lines) == 3
+    lines = events(all_lines)
     tags = {LINE_RE.match(line)["tag"] for line in lines}  # type: ignore[index]
     assert len(lines) == 3 * 50 * 4 and len(tags) == 3
 
@@ -103,9 +119,11 @@ def test_output_pid_file_and_stdout(tmp_path: Path) -> None:
     proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(tmp_path / "t-{pid}.log")})
     (written,) = tmp_path.glob("t-*.log")
     assert written.name == f"t-{written.name[2:-4]}.log" and written.name[2:-4].isdigit()
-    assert len(written.read_text().splitlines()) == 4
+    assert named_lines(written.read_text().splitlines()) == {"t[01]": "MainThread"}
+    assert len(events(written.read_text().splitlines())) == 4
     proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": "stdout"})
-    assert len(proc.stdout.splitlines()) == 4 and proc.stderr == ""
+    assert named_lines(proc.stdout.splitlines()) == {"t[01]": "MainThread"}
+    assert len(events(proc.stdout.splitlines())) == 4 and proc.stderr == ""
 
 
 def test_a_process_holding_its_file_alone_writes_plain_tags(tmp_path: Path) -> None:
@@ -130,15 +148,18 @@ def test_a_process_holding_its_file_alone_writes_plain_tags(tmp_path: Path) -> N
     own = tmp_path / "own.log"
     proc = run_python(["-c", program, str(own)], env={"FUNCTRACE_ROOT_PID": "1"})
     assert proc.returncode == 0, proc.stderr
-    pid_tags = {LINE_RE.match(line)["tag"] for line in proc.stderr.splitlines()}  # type: ignore[index]
+    pid_tags = {LINE_RE.match(line)["tag"] for line in events(proc.stderr.splitlines())}  # type: ignore[index]
     assert len(pid_tags) == 1 and pid_tags.pop().startswith("t[") and "." in proc.stderr
-    assert [LINE_RE.match(line)["tag"] for line in own.read_text().splitlines()] == ["t[01]"] * 2  # type: ignore[index]
+    own_lines = own.read_text().splitlines()
+    assert named_lines(own_lines) == {"t[01]": "MainThread"}
+    assert [LINE_RE.match(line)["tag"] for line in events(own_lines)] == ["t[01]"] * 2  # type: ignore[index]
     pid_file = str(tmp_path / "t-{pid}.log")
     proc = run_python(
         ["-c", PROGRAM], env={"FUNCTRACE_ROOT_PID": "1", "FUNCTRACE_OUTPUT": pid_file}
     )
     (written,) = tmp_path.glob("t-*.log")
-    assert {line[:6] for line in written.read_text().splitlines()} == {"t[01]:"}
+    assert named_lines(written.read_text().splitlines()) == {"t[01]": "MainThread"}
+    assert {line[:6] for line in events(written.read_text().splitlines())} == {"t[01]:"}
 
 
 def test_unopenable_output_warns_and_uses_stderr(tmp_path: Path) -> None:
@@ -152,7 +173,13 @@ def test_jsonl_format() -> None:
     import json
 
     proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_FORMAT": "jsonl"})
-    events = [json.loads(line) for line in proc.stderr.splitlines()]
+    lines = proc.stderr.splitlines()
+    process, thread = (json.loads(line) for line in lines[:2])
+    assert process["ev"] == "process" and process["argv"][-2:] == ["-c", PROGRAM]
+    assert thread["ev"] == "thread" and thread["name"] == "MainThread"
+    assert thread["tag"] == "t[01]" and thread["pid"] == process["pid"]
+    events = jsonl_events(lines)
+    assert len(events) == len(lines) - 2
     assert [(e["ev"], e["name"], e["depth"]) for e in events] == [
         ("enter", "__main__.root", 1),
         ("enter", "__main__.leaf", 1 + 1),
@@ -181,7 +208,7 @@ def test_nothing_is_lost_at_exit(ending: str, tmp_path: Path) -> None:
         """
     )
     proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(tmp_path / "t.log")})
-    lines = (tmp_path / "t.log").read_text().splitlines()
+    lines = events((tmp_path / "t.log").read_text().splitlines())
     assert len(lines) == 4 * 501 + 2
     assert proc.returncode == (0 if ending == "pass" else 1 if "KeyError" in ending else 3)
     if "KeyError" in ending:
@@ -192,11 +219,13 @@ def test_nothing_is_lost_at_exit(ending: str, tmp_path: Path) -> None:
 def test_closed_pipe_does_not_crash_the_program(tmp_path: Path) -> None:
     script = tmp_path / "prog.py"
     script.write_text(PROGRAM + "\nfor _ in range(20000):\n    root()\nprint('done', flush=True)\n")
-    cmd = f"{sys.executable} {script} 2>&1 >/dev/null | head -1"
+    cmd = f"{sys.executable} {script} 2>&1 >/dev/null | head -3"
     proc = subprocess.run(
         ["bash", "-o", "pipefail", "-c", cmd], env=clean_env(), capture_output=True, text=True
     )
-    assert proc.stdout.startswith("t[01]:    ->__main__.root")
+    first = proc.stdout.splitlines()
+    assert first[0].startswith("# process ") and first[1].startswith("# t[01] = thread ")
+    assert first[2] == "t[01]:    ->__main__.root"
     # bash's pipefail reports python's status: 0 means the program finished unharmed
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
@@ -231,7 +260,10 @@ def test_processes_sharing_a_file_get_distinct_tags(tmp_path: Path) -> None:
     )
     proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(path)})
     assert proc.returncode == 0, proc.stderr
-    lines = path.read_text().splitlines()
+    all_lines = path.read_text().splitlines()
+    assert all_lines[0].startswith("# process ")
+    assert sum(line.startswith("# process ") for line in all_lines) == 3
+    lines = events(all_lines)
     tags = sorted({LINE_RE.match(line)["tag"] for line in lines})
     assert len(lines) == 4 + 4 + 2
     assert tags[0] == "t[01]" and len(tags) == 3
@@ -360,7 +392,8 @@ def test_runtime_enable_after_env_off_traces_later_functions() -> None:
         """
     )
     proc = run_python(["-c", code], env={"FUNCTRACE": "0"})
-    assert len(proc.stderr.splitlines()) == 2
+    assert named_lines(proc.stderr.splitlines()) == {"t[01]": "MainThread"}
+    assert len(events(proc.stderr.splitlines())) == 2
 
 
 def test_examples_run_from_a_checkout_on_every_backend() -> None:
@@ -487,9 +520,11 @@ def test_max_lines_keeps_the_first_lines_then_one_marker(tmp_path: Path, speedup
     )
     lines = path.read_text().splitlines()
     assert len(lines) == 1002
-    assert all(LINE_RE.match(line) for line in lines[:1001])
+    # The two lines naming the process and its thread count among the 1001.
+    assert named_lines(lines[:1001]) == {"t[01]": "MainThread"}
+    assert all(LINE_RE.match(line) for line in lines[2:1001])
     assert lines[1001] == "# functrace: trace cut after 1001 lines (FUNCTRACE_MAX_LINES)"
-    assert proc.stdout.split() == ["1002", str(4 * 5001 - 1001)]
+    assert proc.stdout.split() == ["1002", str(4 * 5001 - 999)]
 
 
 @pytest.mark.parametrize("speedups", ["1", "0"])
@@ -514,4 +549,4 @@ def test_many_outermost_calls_keep_little_memory(tmp_path: Path, speedups: str) 
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) < 256 * 1024
-    assert len((tmp_path / "t.log").read_text().splitlines()) == 4 * 20001
+    assert len(events((tmp_path / "t.log").read_text().splitlines())) == 4 * 20001

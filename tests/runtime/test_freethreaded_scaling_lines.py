@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.helpers import run_python
+from tests.helpers import events, named_lines, run_python
 
 # The pure-Python path on a free-threaded build (FUNCTRACE_SPEEDUPS=0 there) is
 # some twenty times slower: a tenth of the rounds.
@@ -53,7 +53,9 @@ def test_eight_threads_write_every_line_whole_and_balanced(tmp_path: Path) -> No
     proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() in ("True", "False")
-    lines = out.read_text(encoding="utf-8").splitlines()
+    all_lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(named_lines(all_lines)) == 8  # the process, then each thread, named once
+    lines = events(all_lines)
     assert len(lines) == 8 * ROUNDS * 930  # fib(12) makes 465 calls: 1,488,000 lines
     depth: dict[str, int] = {}
     enters: dict[str, int] = {}

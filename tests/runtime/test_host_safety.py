@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from functrace._runtime.lines import LINE_RE
-from tests.helpers import clean_env, run_python
+from functrace._runtime.lines import LINE_RE, NAME_RE, PROCESS_RE
+from tests.helpers import clean_env, events, run_python
 
 HEADER = textwrap.dedent(
     """
@@ -35,12 +35,21 @@ HEADER = textwrap.dedent(
 
 
 def balanced(lines: list[str]) -> dict[str, int]:
-    """Per tag: parse every line, check each indent is the true depth; the open depth left."""
+    """Per tag: parse every line, check each indent is the true depth and that a
+    comment line named the tag before its first line; the open depth left."""
     depth: dict[str, int] = {}
+    named: set[str] = set()
     for line in lines:
+        if line.startswith("# "):
+            n = NAME_RE.match(line)
+            assert n or PROCESS_RE.match(line), f"malformed line {line!r}"
+            if n:
+                named.add(n["tag"])
+            continue
         m = LINE_RE.match(line)
         assert m, f"malformed line {line!r}"
         tag, level = m["tag"], len(m["indent"]) // 4
+        assert tag in named, f"{tag} not named before {line!r}"
         if m["arrow"] == "->":
             assert level == depth.get(tag, 0) + 1, line
             depth[tag] = level
@@ -151,8 +160,9 @@ def test_a_symlinked_output_is_refused_unless_asked(tmp_path: Path) -> None:
         env={"FUNCTRACE_OUTPUT": str(link), "FUNCTRACE_FOLLOW_SYMLINKS": "1"},
     )
     assert proc.stderr == ""
-    assert victim.read_text().splitlines()[0] == "precious"
-    assert len(victim.read_text().splitlines()) == 5
+    lines = victim.read_text().splitlines()
+    assert lines[0] == "precious" and PROCESS_RE.match(lines[1]) and NAME_RE.match(lines[2])
+    assert len(lines) == 3 + 4
 
 
 @pytest.mark.parametrize(
@@ -203,7 +213,7 @@ def switch_outputs(base: Path, threads: int, switches: int, files: int) -> None:
     assert [p.name for p in own if p.read_text() != "mine\n"] == []
     for path in base.glob("trace*.log"):
         for line in path.read_text().splitlines():
-            assert LINE_RE.match(line), line
+            assert LINE_RE.match(line) or NAME_RE.match(line) or PROCESS_RE.match(line), line
 
 
 def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path) -> None:
@@ -258,7 +268,7 @@ def test_sigterm_writes_the_buffer_and_still_ends_by_sigterm(tmp_path: Path) -> 
     proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
     assert proc.returncode == -signal.SIGTERM
     lines = out.read_text().splitlines()
-    assert len(lines) == 2000 and balanced(lines) == {}
+    assert len(events(lines)) == 2000 and balanced(lines) == {}
 
 
 def test_sigterm_ends_a_program_blocked_in_threads_at_once(tmp_path: Path) -> None:
@@ -292,7 +302,8 @@ def test_sigterm_ends_a_program_blocked_in_threads_at_once(tmp_path: Path) -> No
     finally:
         proc.kill()
         proc.wait()
-    assert len(out.read_text().splitlines()) == 400
+    lines = out.read_text().splitlines()
+    assert len(events(lines)) == 400 and balanced(lines) == {}
 
 
 def test_the_programs_own_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
@@ -323,9 +334,9 @@ def test_an_idle_process_writes_its_lines_within_the_interval(tmp_path: Path) ->
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "idle\n"
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(out.read_text().splitlines()) < 1000:
+        while time.monotonic() < deadline and len(events(out.read_text().splitlines())) < 1000:
             time.sleep(0.05)
-        assert len(out.read_text().splitlines()) == 1000
+        assert len(events(out.read_text().splitlines())) == 1000
     finally:
         proc.kill()
         proc.wait()
@@ -352,7 +363,9 @@ def test_the_flusher_thread_is_invisible_and_fork_sees_one_thread(tmp_path: Path
     assert proc.stdout == "1 1\n"
     assert "multi-threaded" not in proc.stderr and proc.returncode == 0, proc.stderr
     lines = (tmp_path / "t.log").read_text().splitlines()
-    assert len(lines) == 12 and balanced(lines) == {}
+    assert len(events(lines)) == 12 and balanced(lines) == {}
+    # The parent names itself first, the forked child itself again before its lines.
+    assert PROCESS_RE.match(lines[0]) and sum(map(bool, map(PROCESS_RE.match, lines))) == 2
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
@@ -384,7 +397,7 @@ def test_pool_workers_write_each_tasks_lines_before_its_result(
                     assert list(pool.map(work, range(8))) == list(range(8))
                     # The results are back: so must every line of the tasks be.
                     with open({str(out)!r}) as f:
-                        print(len(f.read().splitlines()))
+                        print(sum(not s.startswith("# ") for s in f.read().splitlines()))
             """
         )
     )
@@ -392,7 +405,8 @@ def test_pool_workers_write_each_tasks_lines_before_its_result(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"{8 * 50 * 4}\n"
     lines = out.read_text().splitlines()
-    assert len(lines) == 8 * 50 * 4 and balanced(lines) == {}
+    assert len(events(lines)) == 8 * 50 * 4 and balanced(lines) == {}
+    assert PROCESS_RE.match(lines[0])  # a worker's: the parent makes no traced call
 
 
 def test_three_processes_with_threads_share_one_file_losing_nothing(tmp_path: Path) -> None:
@@ -421,7 +435,9 @@ def test_three_processes_with_threads_share_one_file_losing_nothing(tmp_path: Pa
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     lines = out.read_text().splitlines()
     # per root: 4 lines; per gen(2): 3 runs of gen (2 enter/exit each) + 2 leaves (2 each)
-    assert len(lines) == 3 * 3 * 500 * (4 + 6 + 4)
+    assert len(events(lines)) == 3 * 3 * 500 * (4 + 6 + 4)
+    assert sum(map(bool, map(PROCESS_RE.match, lines))) == 3
+    assert sum(map(bool, map(NAME_RE.match, lines))) == 3 * 3
     assert balanced(lines) == {}
 
 
@@ -458,8 +474,9 @@ def test_a_full_disk_leaves_whole_lines_and_says_what_was_lost(tmp_path: Path) -
     data = out.read_bytes()
     assert data.endswith(b"\n") and 0 < len(data) <= 10_000
     written = data.decode().splitlines()
-    assert all(LINE_RE.match(line) for line in written)
-    lost = 8000 - len(written)
+    assert PROCESS_RE.match(written[0]) and NAME_RE.match(written[1])
+    assert all(LINE_RE.match(line) for line in written[2:])
+    lost = 8000 - len(written[2:])
     assert f"functrace: {lost} trace lines could not be written" in proc.stderr, proc.stderr
 
 

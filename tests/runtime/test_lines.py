@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 from functrace._runtime.lines import LINE_RE, format_duration, parse_duration
-from tests.helpers import ROOT, match_lines, run_python
+from tests.helpers import ROOT, events, match_lines, named_lines, run_python
 
 DUR = "<dur>"  # any duration: 850ns, 12.3µs, 4.56ms, 2.00s
 
@@ -167,7 +167,7 @@ def test_names_are_module_and_qualname() -> None:
         """
     )
     proc = run_python(["-c", program])
-    names = [LINE_RE.match(line)["name"] for line in proc.stderr.splitlines()]
+    names = [LINE_RE.match(line)["name"] for line in events(proc.stderr.splitlines())]
     assert names == [
         "__main__.A.method",
         "__main__.A.method.<locals>.inner",
@@ -196,7 +196,9 @@ def test_every_line_of_many_threads_is_whole_and_balanced() -> None:
         """
     )
     proc = run_python(["-c", program])
-    lines = proc.stderr.splitlines()
+    threads = named_lines(proc.stderr.splitlines())
+    assert sorted(threads.values()) == [f"Thread-{i} (work)" for i in range(1, 9)]
+    lines = events(proc.stderr.splitlines())
     assert len(lines) == 8 * (2 + 600)
     depth: dict[str, int] = {}
     for line in lines:

@@ -11,7 +11,7 @@ import pytest
 
 import functrace
 from functrace._runtime import listeners, state
-from tests.helpers import run_python
+from tests.helpers import events, run_python
 
 
 @functrace.trace
@@ -141,7 +141,7 @@ def test_record_while_lines_go_to_stderr_too() -> None:
         """
     )
     proc = run_python(["-c", program])
-    assert proc.stdout == "1 __main__.f\n" and len(proc.stderr.splitlines()) == 2
+    assert proc.stdout == "1 __main__.f\n" and len(events(proc.stderr.splitlines())) == 2
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring")

@@ -26,6 +26,8 @@ except ImportError:
 needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not built")
 
 _DURATION = re.compile(r"(?<= )[0-9]+(?:\.[0-9]+)?(?:ns|µs|\\xb5s|ms|s)(?= |$)", re.MULTILINE)
+#: What differs from run to run in the comment lines naming the process and threads.
+_IDS = re.compile(r"(?<=^# process )[0-9]+|(?<=\(native id )[0-9]+(?=\)$)", re.MULTILINE)
 
 # Programs that exercise each way a call can start and end.
 PROGRAMS = {
@@ -164,7 +166,7 @@ def _trace_of(tmp_path: Path, name: str, backend: str, speedups: str, **env: str
         assert "internal error" not in proc.stderr, proc.stderr
         text = out.read_text(encoding="utf-8")
     assert text.count("\n") >= 4
-    return _DURATION.sub("<dur>", text)
+    return _IDS.sub("<id>", _DURATION.sub("<dur>", text))
 
 
 @needs_speedups

@@ -46,7 +46,8 @@ _REPORT = """
     functrace.flush()
     with open(os.environ["FUNCTRACE_OUTPUT"], "rb") as f:
         data = f.read()
-    print(json.dumps({"writes": writes[0], "lines": data.count(b"\\n"),
+    names = sum(1 for line in data.splitlines() if line.startswith(b"# "))
+    print(json.dumps({"writes": writes[0], "lines": data.count(b"\\n") - names, "names": names,
                       "items": most_held[0], "held": most_held[1],
                       "native": engine.native_module() is not None}))
 """
@@ -115,6 +116,7 @@ def _run(tmp_path: Path, body: str, speedups: str) -> dict[str, int]:
 def test_lines_are_written_in_batches(tmp_path: Path, workload: str, speedups: str) -> None:
     got = _run(tmp_path, WORKLOADS[workload], speedups)
     assert got["lines"] == EXPECTED_LINES[workload]
+    assert got["names"] == 2  # the process, and its one thread
     # The pure path writes once per 1,000 queued lines, the compiled one once
     # per 64 KiB chunk (about 2,000 lines here), or every 50 ms, whichever first.
     assert got["writes"] * 500 < got["lines"], got
@@ -131,6 +133,7 @@ _SWITCHED_OFF = textwrap.dedent(WORKLOADS["generator_calls"]).replace(
 def test_alternating_str_and_chunk_lines_stay_small(tmp_path: Path) -> None:
     got = _run(tmp_path, _SWITCHED_OFF, "1")
     assert got["lines"] == EXPECTED_LINES["generator_calls"]
+    assert got["names"] == 2  # the process, and its one thread
     assert got["writes"] * 500 < got["lines"], got
     # About 1,000 queued items at most; each line's chunk must not cost 64 KiB
     # (that held some 32 MB between two flushes).
