@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from json.encoder import encode_basestring as _quoted  # C: never traced; keeps Unicode
+from json.encoder import encode_basestring as _json_quoted  # C: never traced; keeps Unicode
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
@@ -22,6 +22,16 @@ from functrace._runtime.lines import LOST, format_duration_fast, name_line, proc
 from functrace._runtime.state import CodeInfo, Context
 
 __all__ = ["MAX_BUFFERED", "WRITERS", "naming_line", "process_naming_line", "put", "running_line"]
+
+#: Characters str.splitlines() breaks a line at, besides the ones JSON escapes.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a JSON string that no line splitter cuts (names are the
+    program's: a thread may be called anything)."""
+    return _json_quoted(text).translate(_LINE_BREAKS)
+
 
 #: Queue one whole line. With the compiled path loaded, its ``put``: behind one of
 #: its chunks the line joins that chunk (a str item between its lines would make it
@@ -126,7 +136,9 @@ def process_naming_line(text: bool, t: int) -> str:
     """The first line of a process in an output: its pid, command line and parent."""
     argv = list(getattr(sys, "orig_argv", None) or sys.argv)
     if text:
-        return process_line(os.getpid(), _quoted(" ".join(argv)), os.getppid())
+        import shlex  # only here: once per output
+
+        return process_line(os.getpid(), _quoted(shlex.join(argv)), os.getppid())
     return (
         f'{{"v":1,"ts":{epoch_offset_ns + t},"ev":"process","pid":{os.getpid()},'
         f'"ppid":{os.getppid()},"argv":[{",".join(_json_str(a) for a in argv)}]}}\n'

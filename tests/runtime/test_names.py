@@ -4,6 +4,7 @@ thread and asyncio task the first time its tag appears in an output."""
 from __future__ import annotations
 
 import json
+import shlex
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,9 @@ def test_text_names_each_thread_and_task_once_before_its_first_line(tmp_path: Pa
     first = {m["tag"]: i for i, m in enumerate(map(NAME_RE.match, lines)) if m}
     assert first["t[03]"] < first["t[03]a[01]"]
     process = PROCESS_RE.match(lines[0])
+    # The command line as a shell would take it back (shlex.join).
     assert process is not None and json.loads(process["command"]).endswith(
-        " -c " + "".join(TWO_THREADS_TWO_TASKS)
+        " -c " + shlex.quote("".join(TWO_THREADS_TWO_TASKS))
     )
     assert len(events(lines)) == 2 * 4 + 2 * 6  # per task: 2 runs of fetch, a leaf
 
@@ -260,7 +262,9 @@ def test_a_new_output_names_the_tags_it_uses_running_calls_included(
     assert sum(json.loads(line).get("running", False) for line in lines) == 2
 
 
-ODD_NAME = 'say "hi"\nthen \\ leave\t\x07 ü 名'
+ODD_NAME = (
+    'say "hi"\nthen \\ leave\t\x07 ü 名\u2028\x85 end'  # splitlines() cuts at U+2028 and U+0085 too
+)
 
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])
