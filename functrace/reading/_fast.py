@@ -380,7 +380,12 @@ def run_text_light(
     the general reader, which learns the pieces from it): a list per open call
     ([name, resumed, children's time, start, inner end, ``data(tag, name)``]), and
     ``on_exit(that list, end, duration, exception, suspended)`` when it returns,
-    raises or suspends."""
+    raises or suspends.
+
+    With the compiled :mod:`functrace.reading._scan`, the common lines are read
+    there (:func:`_run_text_light_scan`)."""
+    if _scan is not None:
+        return _run_text_light_scan(reader, stream, blocks, number, data, on_exit)
     heads: dict[str, tuple[str, int, bool]] = {}
     enters: dict[str, tuple[str, bool]] = {}
     names: dict[str, str] = {}
@@ -475,6 +480,123 @@ def run_text_light(
                             values.clear()
                         values[learnt[0]] = data(t, learnt[0])
         number = size
+    _to_frames(light, stream)
+    reader.clock = clock
+    stream.last = clock
+    stream.opened_count = count
+    return number
+
+
+def _run_text_light_scan(
+    reader: _Reader,
+    stream: Stream,
+    blocks: Blocks,
+    number: int,
+    data: Callable[[str, str], Any],
+    on_exit: Callable[[list[Any], int, int, str | None, str | None], None],
+) -> int:
+    """:func:`run_text_light` with the common lines read by ``_scan.Scanner``, on the
+    same lists; each line it leaves (its index comes back) is read here as there."""
+    heads: dict[str, tuple[str, int, bool]] = {}
+    enters: dict[str, tuple[str, bool]] = {}
+    names: dict[str, str] = {}
+    heads_get = heads.get
+    enters_get = enters.get
+    # tag -> name -> data(tag, name)
+    datas: dict[str, dict[str, Any]] = {}
+    durations = reader._durations
+    durations_get = durations.get
+    light: dict[str, list[list[Any]]] = {}
+    _to_light(stream, light, None, data)
+    feed = reader.feed
+    clock = reader.clock
+    count = stream.opened_count
+    tag: str | None = None
+    stack: list[list[Any]] = []
+    known: dict[str, Any] = {}
+    name: str | None
+    run = _scan.Scanner(light, datas=datas, on_exit=on_exit).run
+    for lines in blocks:
+        size = len(lines)
+        i = 0
+        while True:
+            i, clock, count = run(lines, i, clock, count)
+            if i >= size:
+                break
+            line = lines[i]
+            i += 1
+            head, _, body = line.partition("-")
+            h = heads_get(head)
+            if h is not None:
+                if h[0] is not tag:
+                    tag = h[0]
+                    stack = light.get(tag)  # type: ignore[assignment]
+                    if stack is None:
+                        stack = light[tag] = []
+                    known = datas.get(tag)  # type: ignore[assignment]
+                    if known is None:
+                        known = datas[tag] = {}
+                if not h[2]:
+                    e = enters_get(body)
+                    if e is not None and len(stack) < h[1]:
+                        value = known.get(e[0])
+                        if value is not None:
+                            stack.append([e[0], e[1], 0, clock, clock, value])
+                            count += 1
+                            continue
+                elif len(stack) == h[1]:
+                    top = stack[-1]
+                    name, _, word = body.rpartition(" ")
+                    exc = suspended = None
+                    if name != top[0]:
+                        name, _, extra = name.rpartition(" ")
+                        if name == top[0] and word and word.isprintable():
+                            word, extra = extra, word
+                            if extra[0] == "!":
+                                exc = extra[1:]
+                            elif extra in _SUSPEND:
+                                suspended = extra
+                        else:
+                            name = None
+                    if name is not None:
+                        d = durations_get(word)
+                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
+                            stack.pop()
+                            end = top[3] + d
+                            if end < top[4]:
+                                end = top[4]
+                            if stack:
+                                parent = stack[-1]
+                                parent[2] += d
+                                if end > parent[4]:
+                                    parent[4] = end
+                            if end > clock:
+                                clock = end
+                            on_exit(top, end, d, exc, suspended)
+                            continue
+            # Anything else: the general reader, on frames, then learn the line's pieces.
+            _to_frames(light, stream)
+            reader.clock = clock
+            stream.last = clock
+            stream.opened_count = count
+            feed(line, number + i)
+            clock = reader.clock
+            count = stream.opened_count
+            _to_light(stream, light, None, data)
+            tag = None
+            _learn_text(line, heads, enters, names)
+            learnt = enters.get(body)
+            if learnt is not None:
+                t = heads[head][0] if head in heads else None
+                if t is not None and t in stream.stacks:  # a frame of it has opened
+                    values = datas.get(t)
+                    if values is None:
+                        values = datas[t] = {}
+                    if learnt[0] not in values:
+                        if len(values) >= _CACHE_MAX:
+                            values.clear()
+                        values[learnt[0]] = data(t, learnt[0])
+        number += size
     _to_frames(light, stream)
     reader.clock = clock
     stream.last = clock

@@ -17,6 +17,11 @@
  * index with the clock and the count: the Python loop reads that line as
  * before, so every judgement on an unusual line stays the general reader's.
  * Nothing is changed for a line that is handed back.
+ *
+ * Scanner(light, datas=..., on_exit=...) does the same for run_text_light (the
+ * chrome export): an open call holds datas[tag][name] instead of a row (an
+ * enter without one is handed back), and each exit taken calls
+ * on_exit(call, end, duration, exception, suspended).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -41,7 +46,9 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *light;
-    PyObject *rows;
+    PyObject *rows;    /* the summary's rows; NULL for a light loop */
+    PyObject *datas;   /* a light loop: tag -> name -> data(tag, name) */
+    PyObject *on_exit; /* a light loop: on_exit(call, end, duration, exception, suspended) */
     Entry *table;
     Py_ssize_t cap; /* a power of two */
     Py_ssize_t used;
@@ -121,7 +128,7 @@ lookup_name(Scanner *self, const unsigned char *s, Py_ssize_t n)
     if (name == NULL) {
         return NULL;
     }
-    PyObject *row = PyDict_GetItemWithError(self->rows, name); /* borrowed */
+    PyObject *row = self->rows == NULL ? Py_None : PyDict_GetItemWithError(self->rows, name);
     if (row == NULL) {
         if (PyErr_Occurred()) {
             Py_DECREF(name);
@@ -326,6 +333,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
     unsigned char tag[TAG_MAX];
     Py_ssize_t tag_len = -1;
     PyObject *stack = NULL; /* the current tag's open calls (a reference) */
+    PyObject *known = NULL; /* a light loop: the tag's name -> data (a reference) */
     Py_ssize_t n = PyList_GET_SIZE(lines);
     for (; i < n; i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
@@ -398,6 +406,8 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
         }
         int resumed = 0;
         long long d = 0;
+        const unsigned char *extra = NULL; /* yield, await or !EXCEPTION */
+        Py_ssize_t extra_len = 0;
         if (enter) {
             if (p == len) {
                 resumed = 0;
@@ -444,6 +454,8 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
                                                      memcmp(w, "await", 5) == 0)))) {
                     break;
                 }
+                extra = w;
+                extra_len = w_len;
             }
         }
         /* The tag's open calls. */
@@ -470,6 +482,16 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
                 Py_DECREF(key);
                 break;
             }
+            if (self->datas != NULL) {
+                PyObject *values = PyDict_GetItemWithError(self->datas, key);
+                if (values == NULL && PyErr_Occurred()) {
+                    Py_DECREF(key);
+                    goto error;
+                }
+                /* None: no data for the tag yet (its enters go to Python) */
+                Py_XSETREF(known, values != NULL && PyDict_CheckExact(values) ? Py_NewRef(values)
+                                                                              : NULL);
+            }
             Py_DECREF(key);
             Py_INCREF(found);
             Py_XSETREF(stack, found);
@@ -484,6 +506,22 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             Entry *e = lookup_name(self, name, name_len);
             if (e == NULL) {
                 goto error;
+            }
+            PyObject *value = e->row; /* the summary: the function's row */
+            if (self->datas != NULL) {
+                if (known == NULL) {
+                    break;
+                }
+                value = PyDict_GetItemWithError(known, e->name);
+                if (value == NULL) {
+                    if (PyErr_Occurred()) {
+                        goto error;
+                    }
+                    break; /* no data for it yet: Python makes it */
+                }
+                if (value == Py_None) {
+                    break; /* read as none there */
+                }
             }
             PyObject *start = PyLong_FromLongLong(clock);
             if (start == NULL) {
@@ -503,8 +541,8 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             Py_INCREF(start);
             PyList_SET_ITEM(call, 3, start);
             PyList_SET_ITEM(call, 4, start);
-            Py_INCREF(e->row);
-            PyList_SET_ITEM(call, 5, e->row);
+            Py_INCREF(value);
+            PyList_SET_ITEM(call, 5, value);
             if (PyList_GET_ITEM(call, 2) == NULL) {
                 Py_DECREF(call);
                 goto error;
@@ -532,11 +570,14 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
         PyObject *row = PyList_GET_ITEM(top, 5);
-        if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != 4) {
-            break;
+        long long longest = 0;
+        if (self->rows != NULL) {
+            if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != 4) {
+                break;
+            }
+            longest = get_time(row, 3);
         }
         long long start = get_time(top, 3), inner = get_time(top, 4);
-        long long longest = get_time(row, 3);
         if (start < 0 || inner < 0 || longest < 0 || !PyLong_Check(PyList_GET_ITEM(top, 2))) {
             break;
         }
@@ -585,6 +626,38 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
         if (end > clock) {
             clock = end;
         }
+        if (self->rows == NULL) {
+            /* on_exit(call, end, duration, exception, suspended) */
+            PyObject *exception = Py_None, *suspended = Py_None;
+            if (extra != NULL && extra[0] == '!') {
+                exception = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, extra + 1,
+                                                      extra_len - 1);
+            }
+            else if (extra != NULL) {
+                suspended = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, extra, extra_len);
+            }
+            PyObject *end_obj = PyLong_FromLongLong(end);
+            PyObject *d_obj = PyLong_FromLongLong(d);
+            PyObject *result = NULL;
+            if (exception != NULL && suspended != NULL && end_obj != NULL && d_obj != NULL) {
+                PyObject *call_args[5] = {top, end_obj, d_obj, exception, suspended};
+                result = PyObject_Vectorcall(self->on_exit, call_args, 5, NULL);
+            }
+            if (exception != Py_None) {
+                Py_XDECREF(exception);
+            }
+            if (suspended != Py_None) {
+                Py_XDECREF(suspended);
+            }
+            Py_XDECREF(end_obj);
+            Py_XDECREF(d_obj);
+            Py_DECREF(top);
+            if (result == NULL) {
+                goto error;
+            }
+            Py_DECREF(result);
+            continue;
+        }
         Py_INCREF(row);
         Py_DECREF(top);
         int failed = (!was_resumed && add_item(row, 0, 1) < 0) || add_item(row, 1, d) < 0 ||
@@ -596,26 +669,36 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_XDECREF(stack);
+    Py_XDECREF(known);
 done:
     return Py_BuildValue("nLL", i, clock, count);
 error:
     Py_XDECREF(stack);
+    Py_XDECREF(known);
     return NULL;
 }
 
 static int
 Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *light, *rows;
-    static char *kwlist[] = {"light", "rows", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!", kwlist, &PyDict_Type, &light,
-                                     &PyDict_Type, &rows)) {
+    PyObject *light, *rows = Py_None, *datas = Py_None, *on_exit = Py_None;
+    static char *kwlist[] = {"light", "rows", "datas", "on_exit", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|OOO", kwlist, &PyDict_Type, &light, &rows,
+                                     &datas, &on_exit)) {
+        return -1;
+    }
+    int summary = PyDict_CheckExact(rows) && datas == Py_None && on_exit == Py_None;
+    int light_loop = rows == Py_None && PyDict_CheckExact(datas) && PyCallable_Check(on_exit);
+    if (!summary && !light_loop) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Scanner(light, rows) or Scanner(light, datas=..., on_exit=...)");
         return -1;
     }
     Py_INCREF(light);
     Py_XSETREF(self->light, light);
-    Py_INCREF(rows);
-    Py_XSETREF(self->rows, rows);
+    Py_XSETREF(self->rows, summary ? Py_NewRef(rows) : NULL);
+    Py_XSETREF(self->datas, summary ? NULL : Py_NewRef(datas));
+    Py_XSETREF(self->on_exit, summary ? NULL : Py_NewRef(on_exit));
     if (self->table != NULL) {
         table_clear(self->table, self->cap);
         self->used = 0;
@@ -628,6 +711,8 @@ Scanner_traverse(Scanner *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->light);
     Py_VISIT(self->rows);
+    Py_VISIT(self->datas);
+    Py_VISIT(self->on_exit);
     for (Py_ssize_t i = 0; i < self->cap; i++) {
         if (self->table[i].key != NULL) {
             Py_VISIT(self->table[i].name);
@@ -642,6 +727,8 @@ Scanner_clear(Scanner *self)
 {
     Py_CLEAR(self->light);
     Py_CLEAR(self->rows);
+    Py_CLEAR(self->datas);
+    Py_CLEAR(self->on_exit);
     if (self->table != NULL) {
         table_clear(self->table, self->cap);
         PyMem_Free(self->table);

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from functrace._runtime.lines import parse_duration
+from functrace.export import export_file
 from functrace.reading import Scan, _fast
 from functrace.reading._read import _Reader
 from functrace.reading.scan import _file_blocks, _scan_blocks
@@ -67,13 +68,26 @@ def _reference(path: Path) -> tuple[Any, ...]:
     return out.getvalue(), rows, state_tuple
 
 
+def _chrome(path: Path) -> str:
+    out = io.StringIO()
+    export_file(path, "chrome", out)
+    return out.getvalue()
+
+
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, block: int | None = None) -> Any:
+    """The summary and the chrome export (the two loops the compiled scanner reads
+    for), with it, without it and by the general reader alone, byte for byte."""
     compiled = _summary(path, block)
+    chrome = _chrome(path)
     with monkeypatch.context() as m:
         m.setattr(_fast, "_scan", None)
         pure = _summary(path, block)
+        assert chrome == _chrome(path)
     assert compiled == pure
     assert compiled == _reference(path)
+    with monkeypatch.context() as m:
+        m.setattr("functrace.export.scan_trace", reference_scan)
+        assert chrome == _chrome(path)
     return compiled
 
 
@@ -219,6 +233,39 @@ def test_other_lines_are_handed_back(line: str) -> None:
     else:
         assert i == 1
         assert [call[0] for call in light["t[01]"]] == ["x"]
+
+
+def test_the_light_loop_calls_on_exit_as_the_python_loop() -> None:
+    light: dict[str, list[list[Any]]] = {}
+    exits: list[tuple[Any, ...]] = []
+    datas = {"t[01]": {"a": "A", "b": None}}
+    scanner = _scan.Scanner(
+        light, datas=datas, on_exit=lambda *args: exits.append((args[0][:], *args[1:]))
+    )
+    lines = [
+        "t[01]:    ->a",
+        "t[01]:        ->a resume",
+        "t[01]:        <-a 2.00µs yield",
+        "t[01]:    <-a 5.00µs !ünï.Error",
+        "t[01]:    ->a",
+        "t[01]:    <-a 1.00µs",
+        "t[01]:    ->b",  # its data is None: as not there
+    ]
+    assert scanner.run(lines, 0, 7, 0) == (6, 6007, 3)
+    assert exits == [
+        (["a", True, 0, 7, 7, "A"], 2007, 2000, None, "yield"),
+        (["a", False, 2000, 7, 2007, "A"], 5007, 5000, "ünï.Error", None),
+        (["a", False, 0, 5007, 5007, "A"], 6007, 1000, None, None),
+    ]
+    assert _scan.Scanner(light, datas={}, on_exit=print).run(lines, 0, 0, 0)[0] == 0
+    with pytest.raises(TypeError):
+        _scan.Scanner(light, {}, datas={}, on_exit=print)
+
+    def fails(*args: Any) -> None:
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        _scan.Scanner({}, datas=datas, on_exit=fails).run(lines, 0, 0, 0)
 
 
 def test_most_lines_are_read_in_c(tmp_path: Path) -> None:
