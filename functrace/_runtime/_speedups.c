@@ -49,13 +49,17 @@
 
 /* Free-threaded builds (3.13t+): no chunk is shared and filled in place. Each
  * line becomes a bytes object, complete before it is appended to the buffer
- * (list.append is thread-safe there); take() cuts the list. (By default each
- * thread queues its lines in a buffer of its own instead: see lines_reserve.) With the GIL, each entry point is atomic already,
+ * (list.append is thread-safe there); take() cuts the list. (Built with
+ * FUNCTRACE_THREAD_LINES, each thread queues its lines in a buffer of its own
+ * instead: see lines_reserve.) With the GIL, each entry point is atomic already,
  * and consecutive lines share a chunk. */
-#if defined(Py_GIL_DISABLED) && !defined(_WIN32) && !defined(FUNCTRACE_NO_THREAD_LINES)
-/* Correct while every line the engine queues goes through put(): engine.py
- * runs its own fast branch (list.append on output.buffer) only when this
- * module is not in use. -DFUNCTRACE_NO_THREAD_LINES builds without. */
+#if defined(Py_GIL_DISABLED) && !defined(_WIN32) && defined(FUNCTRACE_THREAD_LINES)
+/* Opt-in (-DFUNCTRACE_THREAD_LINES). Correct for ordering while every line the
+ * engine queues goes through put() (engine.py runs its own fast branch only
+ * when this module is not in use), but a fork while another thread writes hung
+ * a child once under load with it on (tests/runtime/test_host_safety.py::
+ * test_fork_while_another_thread_writes_never_hangs_the_child, 3.13t): off by
+ * default until that is understood. */
 #define TL_LINES 1
 #include <pthread.h>
 #endif

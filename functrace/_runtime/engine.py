@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import CodeType
@@ -468,6 +469,7 @@ _generation = 0
 
 #: The output in which this process's first line was written (``_generation``).
 _process_named = -1
+_naming_lock = threading.Lock()
 
 
 def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
@@ -476,12 +478,17 @@ def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
     in this output (a process that never traces writes nothing at all)."""
     global _process_named
     if _process_named != _generation:
-        _process_named = _generation
-        line = sink.process_naming_line(_text, t)
-        if lines is None:
-            sink.put(line)
-        else:
-            lines.append(line)
+        # Threads race to their first line: the process line must be queued
+        # before any of them, so it is marked written only once it is queued,
+        # and queued straight on the buffer (not a thread's own line buffer).
+        with _naming_lock:
+            if _process_named != _generation:
+                line = sink.process_naming_line(_text, t)
+                if lines is None:
+                    output.buffer.append(line)
+                else:
+                    lines.append(line)
+                _process_named = _generation
     for one in (ctx.base, ctx):
         if one is None:
             continue
@@ -692,7 +699,8 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _generation
+    global _generation, _naming_lock
+    _naming_lock = threading.Lock()  # another thread may have held it at the fork
     _state_after_fork()
     _decide_process_tag()  # output's own after-fork hook has run: the file is known
     _generation += 1  # names (the process's first) come again, before its first line
