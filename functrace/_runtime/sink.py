@@ -10,6 +10,7 @@ the readers.
 from __future__ import annotations
 
 import os
+import shlex  # at import: an import inside an event can deadlock a forked child
 import sys
 import time
 from collections.abc import Callable
@@ -136,8 +137,6 @@ def process_naming_line(text: bool, t: int) -> str:
     """The first line of a process in an output: its pid, command line and parent."""
     argv = list(getattr(sys, "orig_argv", None) or sys.argv)
     if text:
-        import shlex  # only here: once per output
-
         return process_line(os.getpid(), _quoted(shlex.join(argv)), os.getppid())
     return (
         f'{{"v":1,"ts":{epoch_offset_ns + t},"ev":"process","pid":{os.getpid()},'
