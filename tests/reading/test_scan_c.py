@@ -28,44 +28,37 @@ from .test_fast_paths import TAGS, program, reference_scan
 _scan = pytest.importorskip("functrace.reading._scan")
 
 
+def _result(summary: Summary, state: Scan) -> tuple[Any, ...]:
+    """What a summary run leaves: its printed table, its rows and the scan's counters."""
+    out = io.StringIO()
+    write_summary(summary.rows(), out)
+    rows = [dataclasses.astuple(row) for row in summary.rows()]
+    state_tuple = (
+        state.source,
+        state.calls,
+        state.unfinished,
+        state.lines,
+        state.skipped_lines,
+        state.problems,
+        state.end_ns,
+    )
+    return out.getvalue(), rows, state_tuple
+
+
 def _summary(path: Path, block: int | None = None) -> tuple[Any, ...]:
     state = Scan()
     summary = Summary(thread_names=state.thread_names)
     with open(path, "rb") as f:
         blocks = _file_blocks(f) if block is None else _file_blocks(f, block)
         _scan_blocks(blocks, summary, scan=state)
-    out = io.StringIO()
-    write_summary(summary.rows(), out)
-    rows = [dataclasses.astuple(row) for row in summary.rows()]
-    state_tuple = (
-        state.source,
-        state.calls,
-        state.unfinished,
-        state.lines,
-        state.skipped_lines,
-        state.problems,
-        state.end_ns,
-    )
-    return out.getvalue(), rows, state_tuple
+    return _result(summary, state)
 
 
 def _reference(path: Path) -> tuple[Any, ...]:
     state = Scan()
     summary = Summary(thread_names=state.thread_names)
     reference_scan(path, summary, scan=state)
-    out = io.StringIO()
-    write_summary(summary.rows(), out)
-    rows = [dataclasses.astuple(row) for row in summary.rows()]
-    state_tuple = (
-        state.source,
-        state.calls,
-        state.unfinished,
-        state.lines,
-        state.skipped_lines,
-        state.problems,
-        state.end_ns,
-    )
-    return out.getvalue(), rows, state_tuple
+    return _result(summary, state)
 
 
 def _chrome(path: Path) -> str:
