@@ -268,8 +268,11 @@ class own_work:
 
 def task_context(base: Context) -> Context:
     """The context of the asyncio task running in this thread, else ``base``."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
+    try:
+        # A subscript: on 3.13t dict.get locks the dict, and a forked child hung
+        # on sys.modules' lock, held at the fork by a thread of the parent's here.
+        asyncio = sys.modules["asyncio"]
+    except KeyError:
         return base
     loop = asyncio._get_running_loop()
     if loop is None:
