@@ -85,17 +85,24 @@ def environment(policy: Policy, environ: Mapping[str, str] | None = None) -> dic
     return {VARIABLE: policy.to_json(), "PYTHONPATH": os.pathsep.join([BOOT_DIR, *path])}
 
 
-def follow(policy: Policy, environ: MutableMapping[str, str] | None = None) -> dict[str, str | None]:
-    """Make the Python processes started from now on trace as ``policy`` says;
+def follow(
+    policy: Policy,
+    settings: Mapping[str, str] | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> dict[str, str | None]:
+    """Make the Python processes started from now on trace as ``policy`` says,
+    with ``settings`` (``FUNCTRACE_*`` variables) besides those they inherit;
     returns what :func:`unfollow` needs to put the environment back."""
     env = os.environ if environ is None else environ
-    changes = environment(policy, env)
+    changes = {**environment(policy, env), **(settings or {})}
     before = {name: env.get(name) for name in changes}
     env.update(changes)
     return before
 
 
-def unfollow(before: Mapping[str, str | None], environ: MutableMapping[str, str] | None = None) -> None:
+def unfollow(
+    before: Mapping[str, str | None], environ: MutableMapping[str, str] | None = None
+) -> None:
     """Put back the variables :func:`follow` changed."""
     env = os.environ if environ is None else environ
     for name, value in before.items():
