@@ -5,7 +5,8 @@ on PYTHONPATH, so every Python child imports this file at start-up as
 ``sitecustomize``, before its program runs. It takes its directory off
 ``sys.path`` again, runs the sitecustomize it hides (the next one on the path),
 and only then, when FUNCTRACE_CHILDREN asks for it and FUNCTRACE does not say
-off, starts functrace. Without that variable nothing of functrace is imported.
+off, starts the parent's functrace (the copy this file belongs to). Without that
+variable nothing of functrace is imported.
 
 Written for any Python a child may be (a python2 script started by the program
 reads this file too): no syntax newer than it knows, and nothing done below 3.10.
@@ -22,7 +23,7 @@ def _boot():
         _chain()
     finally:
         if _wanted():
-            _start(os.path.dirname(os.path.dirname(here)))
+            _start(os.path.dirname(os.path.dirname(os.path.dirname(here))))
 
 
 def _chain():
@@ -48,12 +49,17 @@ def _wanted():
 
 
 def _start(root):
-    """Start functrace: the one on the child's path, or else the parent's copy
-    (a child in another virtual environment), loaded without touching sys.path."""
+    """Start the parent's functrace: from the child's path when that is where it
+    is, else (a child in another environment, or with another copy) loaded from
+    the parent's directory, without touching sys.path."""
     try:
         import importlib.machinery
 
-        if importlib.machinery.PathFinder.find_spec("functrace", sys.path) is None:
+        spec = importlib.machinery.PathFinder.find_spec("functrace", sys.path)
+        origin = spec is not None and spec.origin
+        if not origin or os.path.realpath(origin) != os.path.realpath(
+            os.path.join(root, "functrace", "__init__.py")
+        ):
             import importlib.util
 
             spec = importlib.machinery.PathFinder.find_spec("functrace", [root])
@@ -68,7 +74,7 @@ def _start(root):
                 raise
         from functrace.children._child import start
     except ImportError:
-        return  # not a functrace that follows children: the child runs untraced
+        return  # no functrace that follows children: the child runs untraced
     start()
 
 
