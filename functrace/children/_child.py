@@ -181,7 +181,5 @@ def _run_rewritten(code: types.CodeType, namespace: dict[str, Any]) -> None:
         while tb is not None and tb.tb_frame.f_code is not code:
             tb = tb.tb_next
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
-        raise SystemExit(
-            _KEYBOARD_INTERRUPT if isinstance(exc, KeyboardInterrupt) else 1
-        ) from None
+        raise SystemExit(_KEYBOARD_INTERRUPT if isinstance(exc, KeyboardInterrupt) else 1) from None
     raise SystemExit(None)

@@ -90,9 +90,7 @@ def calls(lines: list[str]) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
-def test_a_pool_and_a_subprocess_tree_arrive_whole_and_balanced(
-    project: Path, method: str
-) -> None:
+def test_a_pool_and_a_subprocess_tree_arrive_whole_and_balanced(project: Path, method: str) -> None:
     out = project / "trace.log"
     proc = run_python([*RUN, "-o", str(out), "app.py", method], cwd=project, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -17,6 +17,7 @@ import sys
 
 
 def _boot():
+    # type: () -> None
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     try:
@@ -27,8 +28,9 @@ def _boot():
 
 
 def _chain():
+    # type: () -> None
     """Run the sitecustomize this one hides, as ``sitecustomize``."""
-    if sys.version_info < (3, 5):
+    if sys.version_info < (3, 5):  # noqa: UP036  # any Python may read this file
         return
     import importlib.machinery
 
@@ -43,12 +45,14 @@ def _chain():
 
 
 def _wanted():
+    # type: () -> bool
     if sys.version_info < (3, 10) or not os.environ.get("FUNCTRACE_CHILDREN"):
         return False
     return os.environ.get("FUNCTRACE", "").strip().lower() not in ("0", "off", "false", "no")
 
 
 def _start(root):
+    # type: (str) -> None
     """Start the parent's functrace: from the child's path when that is where it
     is, else (a child in another environment, or with another copy) loaded from
     the parent's directory, without touching sys.path."""
@@ -79,4 +83,3 @@ def _start(root):
 
 
 _boot()
-del _boot, _chain, _wanted, _start
