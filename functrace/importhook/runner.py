@@ -62,12 +62,13 @@ def run_program(
         includes += [module, f"{module}.__main__"]
     excludes = [p for name in exclude for p in _expand(name)]
     under = () if include else [os.getcwd()]
-    hook = install_import_hook(includes, excludes, under=under)
     if children and functrace.is_enabled():
+        # Before the hook: what this imports (json) must not be what it traces.
         from functrace.children import Policy, follow
 
         scripts = [argv[0]] if module is None and argv and os.path.isfile(argv[0]) else []
         follow(Policy.of(includes, excludes, under, scripts=scripts))
+    hook = install_import_hook(includes, excludes, under=under)
     sys.stdout.flush()
     try:
         if module is not None:
