@@ -64,6 +64,8 @@ class RunOption:
     env: str | None = None
     #: Everything after this option's value is the program's (``-m MODULE``).
     last: bool = False
+    #: Takes no value: present or not (``--no-children``).
+    flag: bool = False
 
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
@@ -134,6 +136,14 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         check=_whole,
         env="FUNCTRACE_MAX_LINES",
     ),
+    RunOption(
+        ("--no-children",),
+        "no_children",
+        "",
+        "Trace this process only, not the Python processes it starts "
+        "(subprocess, multiprocessing spawn and forkserver children).",
+        flag=True,
+    ),
 )
 _BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
 
@@ -160,6 +170,12 @@ def _scan(args: Sequence[str]) -> tuple[list[tuple[RunOption, str]], int, bool]:
         option = _BY_FLAG.get(flag)
         if option is None:
             return found, at, False
+        if option.flag:
+            if attached is not None:
+                return found, at, False  # --no-children=x: click says what is wrong
+            found.append((option, ""))
+            at += 1
+            continue
         if attached is None:
             if at + 1 >= len(args):
                 return found, at, False
@@ -188,8 +204,13 @@ def parse_run(args: Sequence[str]) -> dict[str, Any] | None:
     found, at, clean = _scan(args)
     if not clean:
         return None
-    params: dict[str, Any] = {o.key: [] if o.repeated else None for o in RUN_OPTIONS}
+    params: dict[str, Any] = {
+        o.key: [] if o.repeated else False if o.flag else None for o in RUN_OPTIONS
+    }
     for option, value in found:
+        if option.flag:
+            params[option.key] = True
+            continue
         if option.choices and value not in option.choices:
             return None
         if option.check is not None:
@@ -212,7 +233,14 @@ def start_run(params: Mapping[str, Any]) -> None:
     from functrace.importhook.runner import run_program
 
     env = {o.env: params[o.key] for o in RUN_OPTIONS if o.env and params[o.key] is not None}
-    run_program(params["module"], params["argv"], params["include"], params["exclude"], env)
+    run_program(
+        params["module"],
+        params["argv"],
+        params["include"],
+        params["exclude"],
+        env,
+        children=not params.get("no_children"),
+    )
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -86,6 +86,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write at most N trace lines per test, count the rest (default 200000).",
     )
     group.addoption(
+        "--functrace-children",
+        action="store_true",
+        default=None,
+        help="trace the Python processes a test starts too (subprocess, multiprocessing), "
+        "into the test's own trace.",
+    )
+    group.addoption(
         "--functrace-output",
         default=None,
         metavar="DIR",
@@ -96,6 +103,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("functrace_lines", "lines of call tree per failing test", default="")
     parser.addini("functrace_limit", "trace lines written per test", default="")
     parser.addini("functrace_output", "directory for one trace file per test", default="")
+    parser.addini("functrace_children", "trace the processes tests start", "bool", default=False)
 
 
 @pytest.hookimpl(tryfirst=True)

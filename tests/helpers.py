@@ -96,3 +96,30 @@ def match_lines(actual: list[str], patterns: list[str]) -> None:
     assert len(actual) == len(patterns), "\n".join(actual)
     for line, pattern in zip(actual, patterns):
         assert re.match(to_regex(pattern), line), f"{line!r} !~ {pattern!r}"
+
+
+def balanced(lines: list[str]) -> dict[str, int]:
+    """Per tag: parse every line, check each indent is the true depth and that a
+    comment line named the tag before its first line; the open depth left."""
+    from functrace._runtime.lines import LINE_RE, NAME_RE, PROCESS_RE
+
+    depth: dict[str, int] = {}
+    named: set[str] = set()
+    for line in lines:
+        if line.startswith("# "):
+            n = NAME_RE.match(line)
+            assert n or PROCESS_RE.match(line), f"malformed line {line!r}"
+            if n:
+                named.add(n["tag"])
+            continue
+        m = LINE_RE.match(line)
+        assert m, f"malformed line {line!r}"
+        tag, level = m["tag"], len(m["indent"]) // 4
+        assert tag in named, f"{tag} not named before {line!r}"
+        if m["arrow"] == "->":
+            assert level == depth.get(tag, 0) + 1, line
+            depth[tag] = level
+        else:
+            assert level == depth.get(tag, 0), line
+            depth[tag] = level - 1
+    return {tag: d for tag, d in depth.items() if d}

@@ -6,6 +6,9 @@ The compiled fast path appends UTF-8 lines to ``bytearray`` chunks instead; a
 flush writes str lines and chunks in buffer order.
 A file is opened for appending and written with single ``os.write`` calls of
 whole lines, so processes sharing it interleave lines, never bytes within one.
+A pipe is written in pieces of whole lines of at most ``PIPE_BUF`` bytes, the
+most the system writes in one piece there (a child process writing to the same
+inherited stderr pipe would otherwise cut into a longer write).
 Nothing is lost at exit: ``flush`` runs from ``atexit`` (registered at import,
 hence after the program's own exit handlers) and after ``sys.exit`` or an
 unhandled exception alike. A reader that goes away (``| head``) turns the
@@ -20,6 +23,7 @@ import codecs
 import errno
 import itertools
 import os
+import select
 import stat
 import sys
 import threading
@@ -349,11 +353,18 @@ def _write_all(fd: int, data: bytes) -> None:
     """Write ``data`` (whole lines); if the output fails part way (a full disk),
     leave no torn line behind where the file is ours alone, and count what was lost."""
     start = _end_of(fd) if fd == _fd and not file_is_shared else None
+    piece = _PIPE_BUF if fd != _fd and _is_pipe(fd) else len(data)
     view = memoryview(data)
     done = 0
     try:
         while done < len(data):
-            done += os.write(fd, view[done:])
+            end = len(data)
+            if end - done > piece:
+                cut = data.rfind(b"\n", done, done + piece)
+                # A line longer than a piece goes whole, in as few writes as it takes.
+                end = cut + 1 if cut >= done else (data.find(b"\n", done + piece) + 1 or end)
+            while done < end:
+                done += os.write(fd, view[done:end])
     except BrokenPipeError:
         raise
     except OSError as exc:
@@ -364,6 +375,18 @@ def _write_all(fd: int, data: bytes) -> None:
             except OSError:
                 pass
         raise _WriteFailed(exc.strerror or str(exc), data.count(b"\n", whole)) from exc
+
+
+#: The most bytes a pipe takes in one piece, never mixed with another writer's.
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+
+
+def _is_pipe(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _end_of(fd: int) -> int | None:

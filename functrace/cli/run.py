@@ -25,6 +25,8 @@ def _type(option: RunOption) -> Any:
 
 
 def _click_option(option: RunOption) -> Callable[[Any], Any]:
+    if option.flag:
+        return click.option(*option.flags, option.key, is_flag=True, help=option.help)
     return click.option(
         *option.flags,
         option.key,

@@ -42,14 +42,17 @@ def run_program(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    children: bool = True,
 ) -> None:
     """``functrace run``: trace and run ``argv[0]`` with ``argv[1:]``, or ``-m
     module`` with ``argv``; exits as python would (``SystemExit``).
 
     ``env``: ``FUNCTRACE_*`` settings (checked already), for this process and, in
     the environment, for the programs it starts. A bare name in ``include`` or
-    ``exclude`` (``black``) takes its submodules too. At exit, one note on stderr says why
-    asked-for modules were not traced (none imported, compiled)."""
+    ``exclude`` (``black``) takes its submodules too. ``children``: the Python
+    processes the program starts are traced the same way (:mod:`functrace.children`).
+    At exit, one note on stderr says why asked-for modules were not traced (none
+    imported, compiled)."""
     import functrace
 
     if env:
@@ -58,7 +61,14 @@ def run_program(
     if module is not None and includes:
         includes += [module, f"{module}.__main__"]
     excludes = [p for name in exclude for p in _expand(name)]
-    hook = install_import_hook(includes, excludes, under=() if include else [os.getcwd()])
+    under = () if include else [os.getcwd()]
+    if children and functrace.is_enabled():
+        # Before the hook: what this imports (json) must not be what it traces.
+        from functrace.children import Policy, follow
+
+        scripts = [argv[0]] if module is None and argv and os.path.isfile(argv[0]) else []
+        follow(Policy.of(includes, excludes, under, scripts=scripts))
+    hook = install_import_hook(includes, excludes, under=under)
     sys.stdout.flush()
     try:
         if module is not None:

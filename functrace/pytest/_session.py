@@ -21,6 +21,7 @@ import pytest
 
 import functrace
 from functrace._runtime import output
+from functrace.children import Policy, follow, unfollow
 from functrace.importhook import ImportHook, install_import_hook, mode
 from functrace.pytest._format import capped, explain
 from functrace.pytest_plugin import is_package
@@ -41,6 +42,7 @@ class Options:
     lines: int = 200
     limit: int = 200_000  # lines written per test, then a marker and a count
     output: Path | None = None
+    children: bool = False  # the Python processes a test starts write to its trace
 
     @classmethod
     def from_config(
@@ -68,6 +70,7 @@ class Options:
             lines=_int(config, option, "functrace_lines", 200),
             limit=_int(config, option, "functrace_limit", 200_000),
             output=Path(config.rootpath, output) if output else None,
+            children=bool(option("functrace_children") or config.getini("functrace_children")),
         )
 
 
@@ -105,11 +108,13 @@ class FunctracePlugin:
                 include += [package, f"{package}.*"]
         under = [self.config.rootpath] if ROOTDIR in self.options.packages else []
         skip_files = [] if self.options.tests else self._test_file_globs()
+        exclude = ["functrace", "functrace.*"]
+        self._children = Policy.of(include, exclude, under, skip_files)
         # No notice now (filterwarnings = error would end the session here):
         # what could not be traced is told in the terminal summary.
         return install_import_hook(
             include,
-            ["functrace", "functrace.*"],
+            exclude,
             under=under,
             skip_files=skip_files,
             after=AssertionRewritingHook,
@@ -197,9 +202,18 @@ class FunctracePlugin:
         path = self._trace_file(item)
         item.stash[_file_key] = path
         functrace.configure(output=str(path), max_lines=self.options.limit)
+        # The test's children append to its file (their lines tagged with their
+        # pids); only during the call: a fixture's server process is not a test's.
+        before = (
+            follow(self._children, {"FUNCTRACE_OUTPUT": str(path)})
+            if self.options.children
+            else None
+        )
         try:
             return (yield)
         finally:
+            if before is not None:
+                unfollow(before)
             functrace.flush()
             item.stash[_dropped_key] = output.lines_dropped
             functrace.configure(output="none", max_lines=0)

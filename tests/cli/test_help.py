@@ -34,10 +34,12 @@ def _module_constant(path: Path, name: str) -> str:
 
 def runtime_variables() -> set[str]:
     """Every FUNCTRACE* variable functrace reads: the settings table, plus those
-    read on their own (the trace's first process, the OpenTelemetry exit wait)."""
+    read on their own (the trace's first process, the OpenTelemetry exit wait, the
+    policy a followed child traces by)."""
     return {
         *_VARIABLES,
         state.ROOT_ENV,
+        _module_constant(ROOT / "functrace/children/__init__.py", "VARIABLE"),
         _module_constant(ROOT / "functrace/otel/_export.py", "EXIT_TIMEOUT_VAR"),
     }
 

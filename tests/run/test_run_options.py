@@ -23,7 +23,7 @@ RUN = ["-m", "functrace", "run"]
 
 # A value each option accepts, and one it refuses (None: it takes any).
 GOOD = {"module": "app", "include": "a", "exclude": "b", "output": "t.log", "fmt": "jsonl"}
-GOOD |= {"max_depth": "3", "min_duration": "2ms", "max_lines": "10"}
+GOOD |= {"max_depth": "3", "min_duration": "2ms", "max_lines": "10", "no_children": ""}
 BAD = {"fmt": "xml", "max_depth": "-1", "min_duration": "5xs", "max_lines": "many", "output": ""}
 
 
@@ -33,6 +33,8 @@ def click_parse(args: list[str]) -> dict[str, Any]:
 
 
 def spellings(option: RunOption, value: str) -> list[list[str]]:
+    if option.flag:
+        return [[flag] for flag in option.flags]
     forms = []
     for flag in option.flags:
         forms.append([flag, value])
@@ -51,7 +53,8 @@ def test_both_parsers_read_every_option_alike(option: RunOption) -> None:
             parsed = parse_run(args)
             assert parsed is not None, args
             assert parsed == click_parse(args), args
-            assert parsed[option.key] in (GOOD[option.key], [GOOD[option.key]])
+            expected = True if option.flag else GOOD[option.key]
+            assert parsed[option.key] in (expected, [expected])
     if option.key in BAD:
         for form in spellings(option, BAD[option.key]):
             assert parse_run([*form, "p.py"]) is None
