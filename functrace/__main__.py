@@ -64,6 +64,8 @@ class RunOption:
     env: str | None = None
     #: Everything after this option's value is the program's (``-m MODULE``).
     last: bool = False
+    #: A flag, taking no value: given, it stands for this value.
+    flag_value: str | None = None
 
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
@@ -134,6 +136,25 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         check=_whole,
         env="FUNCTRACE_MAX_LINES",
     ),
+    RunOption(
+        ("--args",),
+        "args",
+        "",
+        "Show arguments on enter lines and return values on exit lines, without "
+        "running the program's code (builtins as Python writes them, other objects "
+        "as <module.Class>); secret-looking parameters are ***. Sets FUNCTRACE_ARGS=1.",
+        env="FUNCTRACE_ARGS",
+        flag_value="1",
+    ),
+    RunOption(
+        ("--args-repr",),
+        "args_repr",
+        "",
+        "As --args, with repr() for objects other than builtins (runs their __repr__). "
+        "Sets FUNCTRACE_ARGS=repr.",
+        env="FUNCTRACE_ARGS",
+        flag_value="repr",
+    ),
 )
 _BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
 
@@ -160,6 +181,12 @@ def _scan(args: Sequence[str]) -> tuple[list[tuple[RunOption, str]], int, bool]:
         option = _BY_FLAG.get(flag)
         if option is None:
             return found, at, False
+        if option.flag_value is not None:
+            if attached is not None:
+                return found, at, False  # --args=x: click says a flag takes no value
+            found.append((option, option.flag_value))
+            at += 1
+            continue
         if attached is None:
             if at + 1 >= len(args):
                 return found, at, False

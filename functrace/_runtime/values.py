@@ -122,9 +122,14 @@ def _quoted(v: str | bytes | bytearray, room: int) -> str:
     """``repr`` of a string or bytes, its content cut so that the whole fits ``room``."""
     piece = v[:room]
     text = repr(piece)
-    while len(text) > room and piece:
-        piece = piece[: max(0, len(piece) - (len(text) - room) - 1)]
+    fits = room if len(piece) == len(v) else room - 1  # a cut one gets "…"
+    while len(text) > fits and piece:
+        # One character each, or escapes of up to 10: shrink by the excess or the ratio.
+        excess = len(text) - fits
+        keep = min(len(piece) - 1, max(len(piece) - excess, len(piece) * fits // len(text)))
+        piece = piece[: max(0, keep)]
         text = repr(piece)
+        fits = room - 1
     if len(piece) < len(v):
         tail = 2 if type(v) is bytearray else 1  # bytearray(b'…') ends in "')"
         text = text[:-tail] + ELLIPSIS + text[-tail:]
@@ -161,7 +166,7 @@ def _opaque(v: Any, room: int) -> str:
         if issubclass(cls, base):  # type.__subclasscheck__: the program's code never runs
             extra = f" len={base.__len__(v)}"
             break
-    return _cut(f"<{_class_name(v)}{extra}>", room)
+    return "<" + _cut(_class_name(v) + extra, room - 2) + ">"  # ">" kept: balanced
 
 
 def _repr(v: Any, room: int) -> str:
@@ -170,9 +175,9 @@ def _repr(v: Any, room: int) -> str:
         if type(text) is not str:
             raise TypeError
     except RecursionError:
-        return _cut(f"<{_class_name(v)} !RecursionError>", room)
+        return "<" + _cut(f"{_class_name(v)} !RecursionError", room - 2) + ">"
     except Exception as exc:
-        return _cut(f"<{_class_name(v)} !{_class_name(exc)}>", room)
+        return "<" + _cut(f"{_class_name(v)} !{_class_name(exc)}", room - 2) + ">"
     return _cut(text.translate(_ONE_LINE), room)
 
 
@@ -199,19 +204,22 @@ def _text(v: Any, room: int, depth: int, seen: set[int], use_repr: bool) -> str:
     seen.add(id(v))
     try:
         parts: list[str] = []
-        left = room - len(opening) - len(closing)
+        # What is left for the items, ", …" (or a 1-tuple's ",") always kept free.
+        left = room - len(opening) - len(closing) - 3
         items = dict.items(v) if cls is dict else v
         for count, item in enumerate(items):
-            if count == MAX_ITEMS or left < 4:
+            sep = 2 if parts else 0
+            if count == MAX_ITEMS or left - sep < 6:
                 parts.append(ELLIPSIS)
                 break
             if cls is dict:
-                key = _text(item[0], left - 4, depth + 1, seen, use_repr)
-                part = key + ": " + _text(item[1], left - len(key) - 4, depth + 1, seen, use_repr)
+                key = _text(item[0], (left - sep) // 2, depth + 1, seen, use_repr)
+                rest = left - sep - len(key) - 2
+                part = key + ": " + _text(item[1], rest, depth + 1, seen, use_repr)
             else:
-                part = _text(item, left - 2, depth + 1, seen, use_repr)
+                part = _text(item, left - sep, depth + 1, seen, use_repr)
             parts.append(part)
-            left -= len(part) + 2
+            left -= len(part) + sep
     except RuntimeError:  # another thread changed it meanwhile
         return _opaque(v, room)
     finally:

@@ -41,6 +41,7 @@ class Options:
     lines: int = 200
     limit: int = 200_000  # lines written per test, then a marker and a count
     output: Path | None = None
+    args: bool = False
 
     @classmethod
     def from_config(
@@ -68,6 +69,7 @@ class Options:
             lines=_int(config, option, "functrace_lines", 200),
             limit=_int(config, option, "functrace_limit", 200_000),
             output=Path(config.rootpath, output) if output else None,
+            args=bool(option("functrace_args") or config.getini("functrace_args")),
         )
 
 
@@ -88,7 +90,7 @@ class FunctracePlugin:
         self.config = config
         self.options = options
         self._previous = functrace.configure()
-        functrace.configure(output="none")
+        functrace.configure(output="none", **({"args": True} if options.args else {}))
         self.hook = self._install()
         self._traced_modules: set[str] = set()
         if options.output is not None:
