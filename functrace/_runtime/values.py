@@ -74,6 +74,9 @@ _line_length = 1000
 _redact: tuple[str, ...] = ()
 #: One more at each configure(): CodeInfo.params made under older settings are redone.
 _generation = 0
+# Ints and strs of these sizes always fit the value length whole (value_text).
+_small_int = 10**99
+_short_str = 25
 
 
 def configure(new_mode: str, length: int, line_length: int, redact: tuple[str, ...]) -> None:
@@ -83,6 +86,9 @@ def configure(new_mode: str, length: int, line_length: int, redact: tuple[str, .
     _line_length = max(16, line_length)
     _redact = tuple(glob.lower() for glob in redact)
     _generation += 1
+    global _small_int, _short_str
+    _small_int = 10 ** (_length - 1)
+    _short_str = _length // 4  # repr() of a str is at most 4 times its length + 2
 
 
 # ---------------------------------------------------------------- one value
@@ -183,6 +189,8 @@ def _repr(v: Any, room: int) -> str:
 
 def _text(v: Any, room: int, depth: int, seen: set[int], use_repr: bool) -> str:
     cls = type(v)
+    if cls is int and -10000 < v < 100000 and room >= 5:
+        return str(v)
     if v is _REDACTED_VALUE:
         return REDACTED
     if cls is str or cls is bytes or cls is bytearray:
@@ -232,6 +240,16 @@ def _text(v: Any, room: int, depth: int, seen: set[int], use_repr: bool) -> str:
 
 def value_text(v: Any) -> str:
     """``v`` as text in the current mode, at most the value length."""
+    cls = type(v)
+    # The commonest values first, whole: this runs for every argument of every call.
+    if cls is int and -_small_int < v < _small_int:
+        return str(v)
+    if v is None or cls is bool:
+        return "None" if v is None else "True" if v else "False"
+    if cls is str and len(v) < _short_str:
+        text = repr(v)
+        if len(text) <= _length:
+            return text
     try:
         return _text(v, _length, 0, set(), mode == "repr")
     except Exception:
