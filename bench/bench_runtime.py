@@ -5,8 +5,8 @@ expression parser (realistic pure Python). For each: untraced, a bare
 functools.wraps pass-through wrapper, functrace writing lines to a file (flushed
 inside the timing) through the compiled fast path and through the pure-Python
 one (switched at run time), the same with arguments and return values
-(``FUNCTRACE_ARGS=1``, ``lines + values``), and functrace with ``record()``. Each mode gets its own copy
-of the workload's functions (fresh code objects), rounds alternate the modes,
+(``FUNCTRACE_ARGS=1``, ``lines + values``), and functrace with ``record()``. Each
+mode gets its own copy of the workload's functions (fresh code objects), rounds alternate the modes,
 and the medians and the best rounds (steadier on a busy machine) are reported with
 the ratio to the bare wrapper's overhead.
 

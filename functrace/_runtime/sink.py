@@ -19,9 +19,9 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from functrace._runtime import output
-from functrace._runtime.values import args_text
 from functrace._runtime.lines import LOST, format_duration_fast, name_line, process_line
 from functrace._runtime.state import CodeInfo, Context
+from functrace._runtime.values import args_text
 
 __all__ = ["MAX_BUFFERED", "WRITERS", "naming_line", "process_naming_line", "put", "running_line"]
 

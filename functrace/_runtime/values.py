@@ -107,7 +107,7 @@ _ONE_LINE = str.maketrans(
     }
 )
 _SCALARS = frozenset({float, complex, bool, type(None), type(...)})
-_CONTAINERS = {
+_CONTAINERS: dict[type, tuple[str, str]] = {
     list: ("[", "]"),
     tuple: ("(", ")"),
     set: ("{", "}"),
@@ -203,6 +203,7 @@ def _text(v: Any, room: int, depth: int, seen: set[int], use_repr: bool) -> str:
     if brackets is None:
         return _repr(v, room) if use_repr else _opaque(v, room)
     opening, closing = brackets
+    opening = str(opening)  # (for mypy: v is Any, so is what comes of it)
     if cls is set and not v:
         return "set()"
     if cls is frozenset and not v:
@@ -235,7 +236,7 @@ def _text(v: Any, room: int, depth: int, seen: set[int], use_repr: bool) -> str:
     inner = ", ".join(parts)
     if cls is tuple and len(parts) == 1 and parts[0] != ELLIPSIS:
         inner += ","
-    return opening + inner + closing
+    return f"{opening}{inner}{closing}"
 
 
 def value_text(v: Any) -> str:
@@ -301,7 +302,8 @@ def _params(info: CodeInfo, code: CodeType) -> tuple[tuple[str, ...], tuple[bool
     """(names, redacted?, has **kwargs) of ``code``'s parameters, kept on its info."""
     cached = info.params
     if cached is not None and cached[0] == _generation:
-        return cached[1]
+        spec: tuple[tuple[str, ...], tuple[bool, ...], bool] = cached[1]
+        return spec
     names = _parameters(code)
     spec = (names, tuple(_redacted(n) for n in names), bool(code.co_flags & _CO_VARKEYWORDS))
     info.params = (_generation, spec)

@@ -368,10 +368,13 @@ def _driven_frame(frame: types.FrameType, code: CodeType) -> types.FrameType | N
             if type(scope) is dict:
                 scope.clear()  # a snapshot kept on the frame (up to 3.12): see values.py
         for obj in candidates:
-            own = getattr(obj, "gi_frame", None) or getattr(obj, "cr_frame", None)
-            if attr is None:
-                own = getattr(obj, "ag_frame", None) if type(obj) is types.AsyncGeneratorType else None
-            if own is not None and own.f_code is code:
+            if attr is not None:
+                own = getattr(obj, "gi_frame", None) or getattr(obj, "cr_frame", None)
+            elif type(obj) is types.AsyncGeneratorType:
+                own = obj.ag_frame
+            else:
+                own = None
+            if isinstance(own, types.FrameType) and own.f_code is code:
                 return own
     return None
 

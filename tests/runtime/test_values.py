@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -35,7 +35,7 @@ def use_repr() -> Any:
 class Spy:
     """Every hook a formatter could call on the program's behalf, counted."""
 
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
     def __repr__(self) -> str:
         Spy.calls.append("repr")
@@ -278,9 +278,7 @@ def test_redact_adds_globs_and_lengths_are_settings(tmp_path: Path) -> None:
         FUNCTRACE_ARGS_LINE_LENGTH="60",
     )
     first = next(line for line in lines if "->__main__.query" in line)
-    assert first == (
-        "t[01]:    ->__main__.query(self=<__main__.…>, sql=***, limit=3, more=***, …)"
-    )
+    assert first == ("t[01]:    ->__main__.query(self=<__main__.…>, sql=***, limit=3, more=***, …)")
 
 
 def test_repr_mode_calls_repr_and_survives_it_raising(tmp_path: Path) -> None:
