@@ -188,6 +188,8 @@ def enter(
                         node.args = dict(args)
                 if _observers:
                     tokens = [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
+                    if args:
+                        _tell_arguments(tokens, dict(args))
                     if len(entry) > 4:
                         entry[4] = tokens
                     else:
@@ -340,6 +342,8 @@ def _close(
     ended = None if suspended is LOST else suspended  # listeners see a plain end
     if len(entry) > 4 and entry[4] is not None:
         for obs, token in zip(_observers, entry[4]):
+            if value is not None and hasattr(obs, "returned"):
+                obs.returned(token, value)
             obs.exit(token, t, exception, ended)
     if node is not None:
         node.end_ns = t
@@ -354,6 +358,12 @@ def _close(
             _write_pending(ctx, depth - 1, off_stack)
             _emit_enter(ctx, depth, info, t0, False, entry[5] if len(entry) > 5 else None)
             _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
+
+
+def _tell_arguments(tokens: list[Any], args: dict[str, str]) -> None:
+    for obs, token in zip(_observers, tokens):
+        if hasattr(obs, "arguments"):
+            obs.arguments(token, args)
 
 
 def _value(kind: int, info: CodeInfo, suspended: str | None, arg: Any) -> str | None:
