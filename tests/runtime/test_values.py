@@ -412,3 +412,30 @@ def test_async_generator_yields_carry_no_value(tmp_path: Path) -> None:
             f"t[01]a[01]:    <-__main__.items {DUR} => None",
         ],
     )
+
+
+def test_an_enter_line_held_back_keeps_its_arguments(trace_lines: Any) -> None:
+    import time
+
+    import functrace
+
+    @functrace.trace
+    def slow(n: int) -> int:
+        time.sleep(0.002)
+        return quick(n)
+
+    @functrace.trace
+    def quick(n: int) -> int:
+        return n
+
+    functrace.configure(args=True, min_duration_ns="1ms")
+    slow(5)
+    match_lines(
+        trace_lines(),
+        [
+            "t[*]:    ->tests.runtime.test_values.test_an_enter_line_held_back_keeps_its_"
+            "arguments.<locals>.slow(n=5)",
+            "t[*]:    <-tests.runtime.test_values.test_an_enter_line_held_back_keeps_its_"
+            f"arguments.<locals>.slow {DUR} => 5",
+        ],
+    )
