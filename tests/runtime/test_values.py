@@ -364,20 +364,38 @@ def test_configure_checks_the_settings() -> None:
     assert functrace.configure(redact=["x*"]).redact == ("x*",)
 
 
-def test_free_when_off_the_fast_path_stays_on() -> None:
+def test_free_when_off_the_fast_path_stays_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import functrace
     from functrace._runtime import engine
 
-    functrace.configure(output="none", args=False)
-    functrace.configure(output=str(Path("/dev/null")))
+    functrace.trace(lambda: None)  # the engine is configured once something is traced
+    told: list[bool] = []  # what the compiled path is told: the fast way or the engine's
     native = engine.native_module()
-    if native is None:
-        assert engine._plain
+    if native is not None:
+        monkeypatch.setattr(engine, "_native", _Recording(native, told))
+    functrace.configure(output=str(tmp_path / "t.log"), args=False)
+    plain_off = told[-1] if native is not None else engine._plain
     functrace.configure(args=True)
-    assert not engine._plain  # every event takes the general way
+    plain_on = told[-1] if native is not None else engine._plain
     functrace.configure(args=False)
-    if native is None:
-        assert engine._plain
+    plain_again = told[-1] if native is not None else engine._plain
+    assert (plain_off, plain_on, plain_again) == (True, False, True)
+
+
+class _Recording:
+    """The compiled module, its set_plain() calls noted."""
+
+    def __init__(self, native: Any, told: list[bool]) -> None:
+        self._native, self._told = native, told
+
+    def set_plain(self, flag: bool) -> None:
+        self._told.append(flag)
+        self._native.set_plain(flag)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._native, name)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="async generators' own yields")
