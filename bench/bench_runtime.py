@@ -4,8 +4,9 @@ Two workloads: recursive fib (call-heavy, tiny bodies) and a small recursive-des
 expression parser (realistic pure Python). For each: untraced, a bare
 functools.wraps pass-through wrapper, functrace writing lines to a file (flushed
 inside the timing) through the compiled fast path and through the pure-Python
-one (switched at run time), and functrace with ``record()``. Each mode gets its own copy
-of the workload's functions (fresh code objects), rounds alternate the modes,
+one (switched at run time), the same with arguments and return values
+(``FUNCTRACE_ARGS=1``, ``lines + values``), and functrace with ``record()``. Each
+mode gets its own copy of the workload's functions (fresh code objects), rounds alternate the modes,
 and the medians and the best rounds (steadier on a busy machine) are reported with
 the ratio to the bare wrapper's overhead.
 
@@ -121,6 +122,7 @@ def main() -> None:
         "bare wrapper": build(bare),
         "lines, compiled": build(functrace.trace),
         "lines, pure Python": build(functrace.trace),
+        "lines + values": build(functrace.trace),
         "record()": build(functrace.trace),
     }
     if not compiled:
@@ -139,8 +141,8 @@ def main() -> None:
         for workload, runner in (("fib", run_fib), ("parser", run_parse)):
             for mode, ns in modes.items():
                 if mode.startswith("lines"):
-                    functrace.configure(output=log)
-                    engine._use_speedups(mode == "lines, compiled")
+                    functrace.configure(output=log, args=mode == "lines + values")
+                    engine._use_speedups(mode != "lines, pure Python")
                 else:
                     functrace.configure(output="none")
                 t0 = time.perf_counter_ns()
@@ -176,6 +178,13 @@ def main() -> None:
                 over = stat(results[(workload, mode)]) - stat(results[(workload, "untraced")])
                 cells.append(f"+{over / calls:7.0f} ({over / wrap[stat]:4.1f}x)")
             print(f"  {mode:20s}  {cells[0]:>22s}   {cells[1]:>20s}")
+        off = "lines, compiled" if compiled else "lines, pure Python"
+        ratios = []
+        for stat in (statistics.median, min):
+            untraced = stat(results[(workload, "untraced")])
+            on = stat(results[(workload, "lines + values")]) - untraced
+            ratios.append(f"{on / (stat(results[(workload, off)]) - untraced):.1f}x")
+        print(f"  values on / off ({off}): {ratios[0]} median, {ratios[1]} best")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ class RunOption:
     last: bool = False
     #: Takes no value: present or not (``--no-children``).
     flag: bool = False
+    #: A flag, taking no value: given, it stands for this value.
+    flag_value: str | None = None
 
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
@@ -144,6 +146,25 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         "(subprocess, multiprocessing spawn and forkserver children).",
         flag=True,
     ),
+    RunOption(
+        ("--args",),
+        "args",
+        "",
+        "Show arguments on enter lines and return values on exit lines, without "
+        "running the program's code (builtins as Python writes them, other objects "
+        "as <module.Class>); secret-looking parameters are ***. Sets FUNCTRACE_ARGS=1.",
+        env="FUNCTRACE_ARGS",
+        flag_value="1",
+    ),
+    RunOption(
+        ("--args-repr",),
+        "args_repr",
+        "",
+        "As --args, with repr() for objects other than builtins (runs their __repr__). "
+        "Sets FUNCTRACE_ARGS=repr.",
+        env="FUNCTRACE_ARGS",
+        flag_value="repr",
+    ),
 )
 _BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
 
@@ -174,6 +195,12 @@ def _scan(args: Sequence[str]) -> tuple[list[tuple[RunOption, str]], int, bool]:
             if attached is not None:
                 return found, at, False  # --no-children=x: click says what is wrong
             found.append((option, ""))
+            at += 1
+            continue
+        if option.flag_value is not None:
+            if attached is not None:
+                return found, at, False  # --args=x: click says a flag takes no value
+            found.append((option, option.flag_value))
             at += 1
             continue
         if attached is None:

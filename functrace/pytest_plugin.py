@@ -93,6 +93,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "into the test's own trace.",
     )
     group.addoption(
+        "--functrace-args",
+        action="store_true",
+        default=None,
+        help="show arguments and return values in the traces (FUNCTRACE_ARGS=1: "
+        "no code of the program runs to show them; secret-looking parameters are ***).",
+    )
+    group.addoption(
         "--functrace-output",
         default=None,
         metavar="DIR",
@@ -100,6 +107,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("functrace", "packages to trace ('.': those under the rootdir)", "linelist")
     parser.addini("functrace_tests", "trace the test modules too", "bool", default=False)
+    parser.addini("functrace_args", "show arguments and return values", "bool", default=False)
     parser.addini("functrace_lines", "lines of call tree per failing test", default="")
     parser.addini("functrace_limit", "trace lines written per test", default="")
     parser.addini("functrace_output", "directory for one trace file per test", default="")

@@ -25,11 +25,15 @@ def _reset_functrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import functrace
     from functrace._runtime import engine, listeners
 
-    functrace.configure(output="none", format="text", max_depth=0, min_duration_ns=0)
+    functrace.configure(
+        output="none", format="text", max_depth=0, min_duration_ns=0, args="", redact=()
+    )
     functrace.enable()
     yield
     functrace.flush()
-    functrace.configure(output="none", format="text", max_depth=0, min_duration_ns=0)
+    functrace.configure(
+        output="none", format="text", max_depth=0, min_duration_ns=0, args="", redact=()
+    )
     functrace.enable()
     listeners.recorders.clear()
     engine.reset_contexts()

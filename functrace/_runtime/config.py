@@ -43,6 +43,14 @@ class Settings:
     # Write to an output path whose last component is a symbolic link (off: refused,
     # so a link planted in a shared directory cannot aim the trace at another file).
     follow_symlinks: bool = False
+    # Arguments on enter lines, return values on exit lines: "" (off), "safe" (no
+    # code of the program runs) or "repr" (repr() of what is not a builtin).
+    args: str = ""
+    # The longest text of one value, and of all the arguments of one line.
+    args_length: int = 100
+    args_line_length: int = 1000
+    # Globs over parameter names written as *** (besides values.REDACTED_WORDS).
+    redact: tuple[str, ...] = ()
 
 
 def _warn(name: str, value: str, default: object) -> None:
@@ -59,6 +67,9 @@ _HELP = {
     "FUNCTRACE_MAX_LINES": "expected a whole number >= 0",
     "FUNCTRACE_SPEEDUPS": "expected 1/on/true/yes or 0/off/false/no",
     "FUNCTRACE_FOLLOW_SYMLINKS": "expected 1/on/true/yes or 0/off/false/no",
+    "FUNCTRACE_ARGS": "expected 0/off, 1/on/safe or repr",
+    "FUNCTRACE_ARGS_LENGTH": "expected a whole number >= 8",
+    "FUNCTRACE_ARGS_LINE_LENGTH": "expected a whole number >= 16",
 }
 
 
@@ -103,6 +114,23 @@ def _whole(raw: str) -> int:
 _STREAM_PATHS = {"/dev/stderr": "stderr", "/dev/stdout": "stdout", "/dev/fd/2": "stderr"}
 
 
+def _args(raw: str) -> str:
+    word = raw.strip().lower()
+    if word in ("safe", "repr"):
+        return word
+    return "safe" if _switch(raw) and word else ""
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        number = _whole(raw)
+        if number < low:
+            raise ValueError(raw)
+        return number
+
+    return parse
+
+
 def _path_or_stream(raw: str) -> str:
     if not raw.strip():
         raise ValueError(raw)
@@ -138,6 +166,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "FUNCTRACE_EXCLUDE": ("exclude", _globs),
     "FUNCTRACE_SPEEDUPS": ("speedups", _switch),
     "FUNCTRACE_FOLLOW_SYMLINKS": ("follow_symlinks", _switch),
+    "FUNCTRACE_ARGS": ("args", _args),
+    "FUNCTRACE_ARGS_LENGTH": ("args_length", _at_least(8)),
+    "FUNCTRACE_ARGS_LINE_LENGTH": ("args_line_length", _at_least(16)),
+    "FUNCTRACE_REDACT": ("redact", _globs),
 }
 
 
@@ -164,6 +196,8 @@ _HELP_FIELD = {
     "include": "expected glob patterns",
     "exclude": "expected glob patterns",
     "min_duration_ns": "expected nanoseconds >= 0 or a duration such as 500us",
+    "args": "expected True/False, 'safe' or 'repr'",
+    "redact": "expected glob patterns",
 }
 
 
@@ -182,6 +216,13 @@ def checked(field: str, value: object) -> object:
     if isinstance(value, str):
         try:
             result = parse(value)
+        except ValueError:
+            pass
+    elif field == "args" and isinstance(value, bool):
+        result = "safe" if value else ""
+    elif field in ("args_length", "args_line_length") and type(value) is int:
+        try:
+            result = parse(str(value))
         except ValueError:
             pass
     elif isinstance(default, bool):

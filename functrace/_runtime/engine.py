@@ -30,7 +30,7 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any
 
-from functrace._runtime import output, sink
+from functrace._runtime import output, sink, values
 from functrace._runtime.config import Settings
 from functrace._runtime.lines import (
     _SMALL as _SMALL_DURATIONS,
@@ -171,6 +171,11 @@ def enter(
             entry = [info, t, None, False]
             stack.append(entry)  # first: whatever fails below, the stack stays true
             try:
+                args = None
+                if _args and not resumed:
+                    # The caller is the call's own frame (sys.monitoring) or its wrapper's.
+                    args = values.arguments(info, code, sys._getframe(1))
+                    entry += (None, args)  # [4]: observers' tokens
                 if ctx.lost:
                     _settle_lost(ctx)
                 if _lines_on and (
@@ -178,16 +183,24 @@ def enter(
                 ):
                     _name(ctx, t)  # first in this output, or renamed since
                 if _recorders:
-                    entry[2] = _record_enter(ctx, info, t, resumed, parent)
+                    node = entry[2] = _record_enter(ctx, info, t, resumed, parent)
+                    if node is not None and args is not None:
+                        node.args = dict(args)
                 if _observers:
-                    entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
+                    tokens = [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
+                    if args:
+                        _tell_arguments(tokens, dict(args))
+                    if len(entry) > 4:
+                        entry[4] = tokens
+                    else:
+                        entry.append(tokens)
                 if _lines_on:
                     depth = len(stack)
                     # Ends still waiting to be written come first: then this line waits too.
                     if depth <= _max_depth and not _min_duration and not ctx.lost:
                         if parent is not None and not parent[3]:
                             _write_pending(ctx, depth - 1)  # missed for want of a frame
-                        _emit_enter(ctx, depth, info, t, resumed)
+                        _emit_enter(ctx, depth, info, t, resumed, args)
                         entry[3] = True  # only once written: else its exit writes it
             except RecursionError:
                 pass  # at the program's recursion limit: the call's exit writes its lines
@@ -276,6 +289,7 @@ def leave(
                         arg is ASYNC_YIELD or type(arg).__name__ == "async_generator_wrapped_value"
                     )
                     suspended = "yield" if own else "await"
+            value = _value(kind, info, suspended, arg) if _args else None
             entry = stack.pop()
             # At the program's recursion limit there may be no frame to spare for
             # the writing: then the end waits on ctx.lost, behind any earlier ones,
@@ -288,7 +302,7 @@ def leave(
                     pass
             else:
                 try:
-                    _close(ctx, entry, len(stack) + 1, t, exception, suspended)
+                    _close(ctx, entry, len(stack) + 1, t, exception, suspended, None, value)
                 except RecursionError:
                     ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
         finally:
@@ -321,25 +335,46 @@ def _close(
     exception: str | None,
     suspended: str | None,
     off_stack: list[tuple[list[Any], int]] | None = None,
+    value: str | None = None,
 ) -> None:
     """A call (or run) taken off the stack at ``depth`` ends: listeners and lines."""
     info, t0, node, written = entry[0], entry[1], entry[2], entry[3]
     ended = None if suspended is LOST else suspended  # listeners see a plain end
-    if len(entry) > 4:
+    if len(entry) > 4 and entry[4] is not None:
         for obs, token in zip(_observers, entry[4]):
+            if value is not None and hasattr(obs, "returned"):
+                obs.returned(token, value)
             obs.exit(token, t, exception, ended)
     if node is not None:
         node.end_ns = t
         node.exception = exception
         node.suspended = ended
+        node.returned = value
     if _lines_on and depth <= _max_depth:
         duration = t - t0
         if written:
-            _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+            _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
         elif duration >= _min_duration or exception is not None:
             _write_pending(ctx, depth - 1, off_stack)
-            _emit_enter(ctx, depth, info, t0, False)
-            _emit_exit(ctx, depth, info, t, duration, exception, suspended)
+            _emit_enter(ctx, depth, info, t0, False, entry[5] if len(entry) > 5 else None)
+            _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
+
+
+def _tell_arguments(tokens: list[Any], args: dict[str, str]) -> None:
+    for obs, token in zip(_observers, tokens):
+        if hasattr(obs, "arguments"):
+            obs.arguments(token, args)
+
+
+def _value(kind: int, info: CodeInfo, suspended: str | None, arg: Any) -> str | None:
+    """The text an exit line ends with: what the call returned or handed out, or
+    what its exception says. An async generator's own ``yield`` hands out a value
+    wrapped where Python code cannot read it (3.12+): none, there and everywhere."""
+    if kind == UNWIND:
+        return values.exception_text(arg)
+    if kind == SUSPEND and suspended == "yield" and info.suspend_word == "asyncgen":
+        return None
+    return values.value_text(arg)
 
 
 def _settle_lost(ctx: Context) -> None:
@@ -396,7 +431,7 @@ def _write_pending(
     pending += [(depth, entry) for entry, depth in off_stack or ()]
     for depth, entry in pending:
         if not entry[3] and depth <= _max_depth:
-            _emit_enter(ctx, depth, entry[0], entry[1], False)
+            _emit_enter(ctx, depth, entry[0], entry[1], False, entry[5] if len(entry) > 5 else None)
             entry[3] = True
 
 
@@ -410,6 +445,8 @@ _MAX_BUFFERED = sink.MAX_BUFFERED
 _lines_on = True
 _max_depth = sys.maxsize
 _min_duration = 0
+#: Arguments and return values wanted (FUNCTRACE_ARGS): every event takes the general way.
+_args = False
 
 
 def configure(settings: Settings) -> None:
@@ -420,7 +457,7 @@ def configure(settings: Settings) -> None:
 
 def _configure(settings: Settings) -> None:
     global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
-    global _generation
+    global _generation, _args
     switching = _lines_on and settings.output != _output_now
     snapshot = _snapshot() if switching else None
     target = output.configure(
@@ -437,6 +474,10 @@ def _configure(settings: Settings) -> None:
     _max_depth = settings.max_depth or sys.maxsize
     _min_duration = settings.min_duration_ns
     _text = settings.format == "text"
+    values.configure(
+        settings.args, settings.args_length, settings.args_line_length, settings.redact
+    )
+    _args = bool(settings.args)
     _use_speedups(settings.speedups)
     warm_duration_cache()
     if _lines_on and settings.output != _output_now:
@@ -596,6 +637,7 @@ def select_path() -> None:
         and _text
         and _max_depth == sys.maxsize
         and not _min_duration
+        and not _args
         and not _recorders
         and not _observers
     )

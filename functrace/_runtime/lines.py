@@ -14,6 +14,18 @@ what the tags stand for, each written before the first line it explains::
 A thread or task renamed later gets a new one. Names are JSON strings (quotes
 and control characters escaped), so a line never splits.
 
+With ``FUNCTRACE_ARGS``, an enter line carries the arguments right after the name,
+in parentheses, to the end of the line; an exit line ends with `` => `` and a
+value, to the end of the line::
+
+    t[01]:    ->app.db.query(sql='SELECT …', limit=10)
+    t[01]:    <-app.db.query 1.52ms => [3, 4, 5]
+    t[01]:    <-app.db.fetch 2.10ms !KeyError => 'user'
+
+A name never holds ``(`` or a space, the words before `` => `` never hold it, and
+a value is one line: so the line splits without looking into the values.
+:func:`split_args` cuts the parentheses into ``name -> text``.
+
 Kept free of state so that readers of trace files can import it too.
 """
 
@@ -30,11 +42,14 @@ __all__ = [
     "LOST",
     "NAME_RE",
     "PROCESS_RE",
+    "VALUE_SEP",
     "format_duration",
     "format_duration_fast",
     "name_line",
     "parse_duration",
     "process_line",
+    "split_args",
+    "split_value",
     "task_tag",
     "thread_tag",
 ]
@@ -45,12 +60,15 @@ INDENT = "    "
 #: The last word of an exit line whose call's real end was never seen (the events
 #: were missed): the duration runs to when that became known. jsonl: "lost": true.
 LOST = "lost"
+#: Between an exit line's words and its value (FUNCTRACE_ARGS).
+VALUE_SEP = " => "
 
 _LINE = (
     r"(?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?):"
-    r"(?P<indent>(?:    )+)(?P<arrow>->|<-)(?P<name>\S+)(?: (?P<details>.*))?$"
+    r"(?P<indent>(?:    )+)(?P<arrow>->|<-)(?P<name>[^\s(]+)(?:(?: |(?=\())(?P<details>.*))?$"
 )
-#: Matches one text line; groups: tag, indent, arrow, name, details (or None).
+#: Matches one text line; groups: tag, indent, arrow, name, details (or None: the
+#: words after the name; on an enter line with arguments, ``(...)`` itself).
 LINE_RE = re.compile("^" + _LINE)
 #: A trace line at the end of a line that starts with something else: the program's
 #: own unfinished text on a shared stderr (a progress bar) that the line joined.
@@ -132,3 +150,55 @@ def parse_duration(text: str) -> int | None:
     if m is None:
         return None
     return round(float(m.group(1)) * _SCALE[m.group(2)])
+
+
+def split_value(details: str) -> tuple[str, str | None]:
+    """An exit line's details cut into its words and its value (None without one)."""
+    words, sep, value = details.partition(VALUE_SEP)
+    return words, (value if sep else None)
+
+
+_CLOSING = {"(": ")", "[": "]", "{": "}", "<": ">"}
+
+
+def split_args(details: str) -> dict[str, str] | None:
+    """``(a=1, b='x, y')`` -> ``{"a": "1", "b": "'x, y'"}``: cut at the commas
+    outside quotes and brackets (functrace's values keep them balanced, a cut
+    one too); None if ``details`` is no argument list. A trailing ``…`` (the
+    line's length was reached) is no argument."""
+    if len(details) < 2 or details[0] != "(" or details[-1] != ")":
+        return None
+    body = details[1:-1]
+    parts: list[str] = []
+    start = 0
+    closing: list[str] = []
+    quote = ""
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in _CLOSING:
+            closing.append(_CLOSING[c])
+        elif closing and c == closing[-1]:
+            closing.pop()
+        elif c == "," and not closing and body.startswith(", ", i):
+            parts.append(body[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    if body:
+        parts.append(body[start:])
+    args: dict[str, str] = {}
+    for part in parts:
+        name, sep, text = part.partition("=")
+        if sep and name.isidentifier():
+            args[name] = text
+        elif part != "…":
+            return None
+    return args

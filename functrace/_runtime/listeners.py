@@ -101,6 +101,11 @@ class Observer(Protocol):
 
     def exit(self, token: Any, t_ns: int, exception: str | None, suspended: str | None) -> None: ...
 
+    # With FUNCTRACE_ARGS, an observer that has them is also told (both optional):
+    # ``arguments(token, {name: text})`` after ``enter`` of a call (not a resumption),
+    # and ``returned(token, text)`` before ``exit`` (the value, or the exception's
+    # arguments). See values.py for what the texts are.
+
 
 observers: list[Observer] = []
 

@@ -17,6 +17,7 @@ class Call:
 
     __slots__ = (
         "_parent",
+        "args",
         "children",
         "end_ns",
         "exception",
@@ -24,6 +25,7 @@ class Call:
         "line",
         "name",
         "resumed",
+        "returned",
         "start_ns",
         "suspended",
         "tag",
@@ -51,6 +53,12 @@ class Call:
         self.resumed = resumed
         self.file = file
         self.line = line
+        #: With ``FUNCTRACE_ARGS``: the arguments, name -> text (``None`` without it,
+        #: and for a resumed generator or coroutine).
+        self.args: dict[str, str] | None = None
+        #: With ``FUNCTRACE_ARGS``: the text of what the call returned, of the value it
+        #: yielded or awaited, or of its exception's arguments (None when there is none).
+        self.returned: str | None = None
         self.children: list[Call] = []
         self._parent: Call | None = None
 

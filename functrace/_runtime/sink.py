@@ -21,6 +21,7 @@ from typing import Any
 from functrace._runtime import output
 from functrace._runtime.lines import LOST, format_duration_fast, name_line, process_line
 from functrace._runtime.state import CodeInfo, Context
+from functrace._runtime.values import args_text
 
 __all__ = ["MAX_BUFFERED", "WRITERS", "naming_line", "process_naming_line", "put", "running_line"]
 
@@ -41,7 +42,17 @@ def _quoted(text: str) -> str:
 put: Callable[[str], None] = output.buffer.append
 
 
-def text_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
+def text_enter(
+    ctx: Context,
+    depth: int,
+    info: CodeInfo,
+    t: int,
+    resumed: bool,
+    args: list[tuple[str, str]] | None = None,
+) -> None:
+    if args is not None:  # FUNCTRACE_ARGS: "->name(a=1, b='x')"
+        put(f"{ctx.prefix(depth)}->{info.name}{args_text(args)}\n")
+        return
     put(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
 
 
@@ -53,12 +64,15 @@ def text_exit(
     duration: int,
     exception: str | None,
     suspended: str | None,
+    value: str | None = None,
 ) -> None:
     details = format_duration_fast(duration)
     if exception is not None:
         details += " !" + exception
     elif suspended is not None:
         details += " " + suspended
+    if value is not None:  # FUNCTRACE_ARGS: last, to the end of the line
+        details += " => " + value
     put(f"{ctx.prefix(depth)}{info.exit_text}{details}\n")
 
 
@@ -69,11 +83,21 @@ epoch_offset_ns = time.time_ns() - time.perf_counter_ns()
 MAX_BUFFERED = 1_000
 
 
-def json_enter(ctx: Context, depth: int, info: CodeInfo, t: int, resumed: bool) -> None:
+def json_enter(
+    ctx: Context,
+    depth: int,
+    info: CodeInfo,
+    t: int,
+    resumed: bool,
+    args: list[tuple[str, str]] | None = None,
+) -> None:
     kind = "resume" if resumed else "enter"
+    extra = ""
+    if args is not None:
+        extra = ',"args":{' + ",".join(f"{_json_str(n)}:{_json_str(v)}" for n, v in args) + "}"
     put(
         f'{{"v":1,"ts":{epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
-        f'"ev":"{kind}",{info.json_head}}}\n'
+        f'"ev":"{kind}",{info.json_head}{extra}}}\n'
     )
 
 
@@ -85,6 +109,7 @@ def json_exit(
     duration: int,
     exception: str | None,
     suspended: str | None,
+    value: str | None = None,
 ) -> None:
     kind = "exit" if suspended is None or suspended is LOST else "suspend"
     exc = "null" if exception is None else _json_str(exception)
@@ -92,14 +117,18 @@ def json_exit(
         susp = 'null,"lost":true'
     else:
         susp = "null" if suspended is None else f'"{suspended}"'
+    ret = "" if value is None else ',"return":' + _json_str(value)
     put(
         f'{{"v":1,"ts":{epoch_offset_ns + t},{ctx.json_head},"depth":{depth},'
-        f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}}}\n'
+        f'"ev":"{kind}",{info.json_head},"dur":{duration},"exc":{exc},"suspended":{susp}'
+        f"{ret}}}\n"
     )
 
 
-EnterWriter = Callable[[Context, int, CodeInfo, int, bool], None]
-ExitWriter = Callable[[Context, int, CodeInfo, int, int, "str | None", "str | None"], None]
+EnterWriter = Callable[[Context, int, CodeInfo, int, bool, "list[tuple[str, str]] | None"], None]
+ExitWriter = Callable[
+    [Context, int, CodeInfo, int, int, "str | None", "str | None", "str | None"], None
+]
 
 #: format -> (enter writer, exit writer)
 WRITERS: dict[str, tuple[EnterWriter, ExitWriter]] = {

@@ -58,6 +58,7 @@ class CodeInfo:
         "json_head",
         "line",
         "name",
+        "params",
         "resume_text",
         "suspend_word",
     )
@@ -81,6 +82,9 @@ class CodeInfo:
         self.json_head = (
             f'"name":{_json_str(self.name)},"file":{_json_str(self.file)},"line":{self.line}'
         )
+        #: Its parameters as values.py needs them, made at its first call with
+        #: arguments shown: (settings generation, (names, redacted?, has **kwargs)).
+        self.params: Any = None
 
 
 class Context:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Generator
 from types import CodeType
 from typing import Any
 
-from functrace._runtime import engine
+from functrace._runtime import engine, values
 
 __all__ = ["WrapperBackend"]
 
@@ -126,7 +126,7 @@ def P_factory(P_fn, P_backend, P_code, P_h):
         except P_BaseException as P_exc:
             P_leave(P_UNWIND, P_code, 0, P_exc)
             raise
-        P_leave(P_RETURN, P_code)
+        P_leave(P_RETURN, P_code, 0, P_result)
         return P_result
     return wrapper
 """,
@@ -297,7 +297,7 @@ def _drive(
             if word_on_stop == "yield":
                 leave(SUSPEND, code, 0, engine.ASYNC_YIELD)
             else:
-                leave(RETURN, code)
+                leave(RETURN, code, 0, stop.value)
             return stop.value
         except BaseException as exc:
             # An async generator step that ends the generator raises
@@ -352,3 +352,31 @@ _HELPERS = (
     StopAsyncIteration,
     GeneratorExit,
 )
+
+
+def _driven_frame(frame: types.FrameType, code: CodeType) -> types.FrameType | None:
+    """The frame of the call ``_drive`` runs (``frame`` is _drive's), for its
+    arguments: the generator's or coroutine's own, or for an async generator
+    step the async generator's, found in the wrapper that awaits the step."""
+    for scope_frame, attr in ((frame, "step"), (frame.f_back, None)):
+        if scope_frame is None:
+            continue
+        scope = scope_frame.f_locals
+        try:
+            candidates = [scope.get(attr)] if attr else list(scope.values())
+        finally:
+            if type(scope) is dict:
+                scope.clear()  # a snapshot kept on the frame (up to 3.12): see values.py
+        for obj in candidates:
+            if attr is not None:
+                own = getattr(obj, "gi_frame", None) or getattr(obj, "cr_frame", None)
+            elif type(obj) is types.AsyncGeneratorType:
+                own = obj.ag_frame
+            else:
+                own = None
+            if isinstance(own, types.FrameType) and own.f_code is code:
+                return own
+    return None
+
+
+values.frame_finders[id(_drive.__code__)] = _driven_frame

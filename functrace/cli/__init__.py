@@ -70,6 +70,10 @@ docs/configuration.md; under systemd, Nomad, Kubernetes: docs/deploying.md):
   FUNCTRACE_FOLLOW_SYMLINKS=1  write through a symbolic link (else refused)
   FUNCTRACE_SPEEDUPS=0         the pure-Python path, not the compiled one
   FUNCTRACE_EXPORTER=otel      every traced call an OpenTelemetry span too
+  FUNCTRACE_ARGS=1             arguments and return values (repr: repr())
+  FUNCTRACE_ARGS_LENGTH, FUNCTRACE_ARGS_LINE_LENGTH
+                               cut a value at 100, a line's arguments at 1000
+  FUNCTRACE_REDACT=GLOBS       more parameter names written as ***
   FUNCTRACE_OTEL_EXIT_TIMEOUT  seconds to wait at exit for unsent spans (2)
 
 The pytest plugin (docs/pytest.md):

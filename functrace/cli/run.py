@@ -27,6 +27,15 @@ def _type(option: RunOption) -> Any:
 def _click_option(option: RunOption) -> Callable[[Any], Any]:
     if option.flag:
         return click.option(*option.flags, option.key, is_flag=True, help=option.help)
+    if option.flag_value is not None:
+        return click.option(
+            *option.flags,
+            option.key,
+            is_flag=True,
+            flag_value=option.flag_value,
+            default=None,
+            help=option.help,
+        )
     return click.option(
         *option.flags,
         option.key,

@@ -84,7 +84,14 @@ def _replay(roots: list[Any], writer: Writer, stream: Stream) -> int:
         for call, opening, depth in _walk(root):
             if opening:
                 stream.enter(
-                    call.tag, depth, call.name, call.start_ns, call.resumed, call.file, call.line
+                    call.tag,
+                    depth,
+                    call.name,
+                    call.start_ns,
+                    call.resumed,
+                    call.file,
+                    call.line,
+                    args=call.args,
                 )
             elif call.end_ns is None:
                 continue  # closed as unfinished by the next enter at its level, or finish()
@@ -99,6 +106,7 @@ def _replay(roots: list[Any], writer: Writer, stream: Stream) -> int:
                     call.suspended,
                     call.file,
                     call.line,
+                    value=call.returned,
                 )
                 end = max(end, frame.end_ns)
     stream.finish()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["code_attributes"]
+__all__ = ["code_attributes", "value_attributes"]
 
 
 def code_attributes(name: str, file: str, line: int) -> dict[str, str | int]:
@@ -14,4 +14,13 @@ def code_attributes(name: str, file: str, line: int) -> dict[str, str | int]:
     if file:
         attributes["code.filepath"] = file
         attributes["code.lineno"] = line
+    return attributes
+
+
+def value_attributes(args: dict[str, str] | None, returned: str | None) -> dict[str, str]:
+    """With ``FUNCTRACE_ARGS``: ``functrace.args.NAME`` per argument and
+    ``functrace.return`` (OpenTelemetry has no ``code.*`` attribute for values)."""
+    attributes = {f"functrace.args.{name}": text for name, text in (args or {}).items()}
+    if returned is not None:
+        attributes["functrace.return"] = returned
     return attributes

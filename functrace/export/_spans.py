@@ -23,7 +23,7 @@ from itertools import repeat
 from operator import floordiv
 
 from functrace.export._base import Writer
-from functrace.export._code import code_attributes
+from functrace.export._code import code_attributes, value_attributes
 from functrace.export._spool import Spool
 from functrace.export._tracks import pid_of
 from functrace.reading._stream import Frame, Output
@@ -39,6 +39,7 @@ class Span:
     """One span: a call, or a coroutine's runs."""
 
     __slots__ = (
+        "args",
         "end",
         "exception",
         "file",
@@ -47,6 +48,7 @@ class Span:
         "parent_id",
         "pid",
         "resumed",
+        "returned",
         "runs",
         "span_id",
         "start",
@@ -73,6 +75,8 @@ class Span:
         self.exception: str | None = None
         self.suspended: str | None = None
         self.unfinished = False
+        self.args = frame.args  # FUNCTRACE_ARGS: the first run's arguments
+        self.returned: str | None = None  # and the last run's value
 
     def fixed_attributes(self, thread_name: str | None) -> dict[str, str | int | bool]:
         """What every span of this function in this thread or task has."""
@@ -171,6 +175,7 @@ class SpanWriter(Writer):
         span.end = frame.end_ns
         span.exception = frame.exception
         span.suspended = frame.suspended
+        span.returned = frame.returned
         span.unfinished = frame.duration_ns is None
         if frame.suspended == "await" and not span.unfinished:
             parked = self.parked.setdefault(frame.tag, {})
@@ -200,6 +205,9 @@ class SpanWriter(Writer):
                     self._own.clear()
                 self._own[own] = extra
             fixed += extra
+        if span.args or span.returned is not None:
+            values: dict[str, str | int | bool] = {**value_attributes(span.args, span.returned)}
+            fixed += "," + self.encode_attributes(values)
         key = str(span.pid)
         texts = self._pending.get(key)
         if texts is None:

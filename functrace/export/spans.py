@@ -25,10 +25,10 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
 from functrace._runtime.record import Call
-from functrace.export._code import code_attributes
+from functrace.export._code import code_attributes, value_attributes
 from functrace.reading.trace import Trace
 
-__all__ = ["code_attributes", "group_runs", "to_spans"]
+__all__ = ["code_attributes", "group_runs", "to_spans", "value_attributes"]
 
 _SCOPE = InstrumentationScope("functrace")
 
@@ -94,6 +94,7 @@ def to_spans(
             attributes["functrace.suspended"] = last.suspended
         if first.resumed:
             attributes["functrace.resumed"] = True
+        attributes.update(value_attributes(first.args, last.returned))
         end = last.end_ns
         if end is None:
             attributes["functrace.unfinished"] = True
@@ -101,9 +102,10 @@ def to_spans(
         events = []
         status = Status(StatusCode.UNSET)
         if last.exception is not None:
-            events.append(
-                Event("exception", {"exception.type": last.exception}, timestamp=end + offset)
-            )
+            exc_attributes = {"exception.type": last.exception}
+            if last.returned is not None:  # FUNCTRACE_ARGS: what the exception says
+                exc_attributes["exception.message"] = last.returned
+            events.append(Event("exception", exc_attributes, timestamp=end + offset))
             status = Status(StatusCode.ERROR, last.exception)
         spans.append(
             ReadableSpan(

@@ -99,6 +99,7 @@ SETTING_OF = {
     "FUNCTRACE_MAX_DEPTH": "max_depth",
     "FUNCTRACE_MIN_DURATION": "min_duration_ns",
     "FUNCTRACE_MAX_LINES": "max_lines",
+    "FUNCTRACE_ARGS": "args",
 }
 
 

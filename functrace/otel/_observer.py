@@ -19,13 +19,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
-from functrace.export.spans import code_attributes
+from functrace.export.spans import code_attributes, value_attributes
 
 __all__ = ["SpanObserver"]
 
 
 class _Token:
-    __slots__ = ("context_token", "depth", "info", "span", "tag")
+    __slots__ = ("context_token", "depth", "info", "returned", "span", "tag")
 
     def __init__(self, tag: str, depth: int, info: Any, span: Span, context_token: object) -> None:
         self.tag = tag
@@ -33,6 +33,7 @@ class _Token:
         self.info = info
         self.span = span
         self.context_token = context_token
+        self.returned: str | None = None
 
 
 class SpanObserver:
@@ -61,6 +62,14 @@ class SpanObserver:
         token = otel_context.attach(trace.set_span_in_context(span))
         return _Token(tag, depth, info, span, token)
 
+    def arguments(self, token: _Token, args: dict[str, str]) -> None:
+        """FUNCTRACE_ARGS: the call's arguments, as ``functrace.args.NAME``."""
+        token.span.set_attributes(value_attributes(args, None))
+
+    def returned(self, token: _Token, text: str) -> None:
+        """FUNCTRACE_ARGS: what it returned (or its exception says): the last run's."""
+        token.returned = text
+
     def exit(self, token: _Token, t_ns: int, exception: str | None, suspended: str | None) -> None:
         otel_context.detach(token.context_token)  # type: ignore[arg-type]
         self._depths[token.tag] = token.depth - 1
@@ -72,8 +81,13 @@ class SpanObserver:
                 previous[1].end(end_time=previous[2])
             self._parked[key] = (token.info, span, end)
             return
+        if token.returned is not None:
+            span.set_attribute("functrace.return", token.returned)
         if exception is not None:
-            span.add_event("exception", {"exception.type": exception}, timestamp=end)
+            event = {"exception.type": exception}
+            if token.returned is not None:
+                event["exception.message"] = token.returned
+            span.add_event("exception", event, timestamp=end)
             span.set_status(Status(StatusCode.ERROR, exception))
         if suspended is not None:
             span.set_attribute("functrace.suspended", suspended)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
-from functrace._runtime.lines import ENTER, INDENT, LINE_RE
+from functrace._runtime.lines import ENTER, INDENT, LINE_RE, split_value
 
 __all__ = ["capped", "explain"]
 
@@ -41,7 +41,8 @@ class _Call:
     def raised(self) -> bool:
         match = LINE_RE.match(self.exit or "")
         details = match["details"] if match else None
-        return details is not None and any(w.startswith("!") for w in details.split())
+        words = split_value(details)[0] if details is not None else ""
+        return any(w.startswith("!") for w in words.split())
 
 
 def _calls(lines: Sequence[str]) -> list[_Call]:

@@ -43,6 +43,7 @@ class Options:
     limit: int = 200_000  # lines written per test, then a marker and a count
     output: Path | None = None
     children: bool = False  # the Python processes a test starts write to its trace
+    args: bool = False
 
     @classmethod
     def from_config(
@@ -71,6 +72,7 @@ class Options:
             limit=_int(config, option, "functrace_limit", 200_000),
             output=Path(config.rootpath, output) if output else None,
             children=bool(option("functrace_children") or config.getini("functrace_children")),
+            args=bool(option("functrace_args") or config.getini("functrace_args")),
         )
 
 
@@ -91,7 +93,7 @@ class FunctracePlugin:
         self.config = config
         self.options = options
         self._previous = functrace.configure()
-        functrace.configure(output="none")
+        functrace.configure(output="none", **({"args": True} if options.args else {}))
         self.hook = self._install()
         self._traced_modules: set[str] = set()
         if options.output is not None:

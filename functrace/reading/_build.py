@@ -19,12 +19,21 @@ class Builder:
         self.stacks: dict[str, list[Call]] = {}
 
     def enter(
-        self, tag: str, depth: int, name: str, t: int, resumed: bool, file: str = "", line: int = 0
+        self,
+        tag: str,
+        depth: int,
+        name: str,
+        t: int,
+        resumed: bool,
+        file: str = "",
+        line: int = 0,
+        args: dict[str, str] | None = None,
     ) -> Call:
         stack = self.stacks.setdefault(tag, [])
         if depth >= 1 and len(stack) >= depth:
             del stack[depth - 1 :]  # their exits never came: they stay open
         call = Call(name, tag, t, file, line, resumed)
+        call.args = args
         self._attach(call, stack[-1] if stack else None)
         stack.append(call)
         return call
@@ -41,6 +50,7 @@ class Builder:
         file: str = "",
         line: int = 0,
         now: int = 0,
+        value: str | None = None,
     ) -> Call:
         """Close the matching open call; ``t_end`` None means start + duration.
 
@@ -61,6 +71,7 @@ class Builder:
         call.end_ns = call.start_ns + duration if t_end is None else t_end
         call.exception = exception
         call.suspended = suspended
+        call.returned = value
         return call
 
     @staticmethod

@@ -30,7 +30,7 @@ from functrace.reading._read import _INT_MAX, _JSONL_RE, _TEXT_SPAN_MAX, _Reader
 from functrace.reading._stream import Frame, Stream
 
 #: The version of _scan.c this file is written for (a build of another is not used).
-_SCAN_API = 1
+_SCAN_API = 2
 
 
 def _load_scan() -> Any:
@@ -674,7 +674,9 @@ def _learn_text(
             break
     exit_ = arrow == "<-"
     heads[line[: m.start("arrow")] + ("<" if exit_ else "")] = (t, len(indent) >> 2, exit_)
-    if not exit_:
+    if not exit_ and not (details and details[0] == "("):
+        # An enter with arguments (FUNCTRACE_ARGS) always takes the general way: the
+        # loop's frames would drop them.
         enters[line[m.start("arrow") + 1 :]] = (name, details == "resume")
 
 

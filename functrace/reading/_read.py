@@ -19,7 +19,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from functrace._runtime.lines import LINE_AT_END_RE, LINE_RE, NAME_RE, PROCESS_RE, parse_duration
+from functrace._runtime.lines import (
+    LINE_AT_END_RE,
+    LINE_RE,
+    NAME_RE,
+    PROCESS_RE,
+    parse_duration,
+    split_args,
+    split_value,
+)
 from functrace.reading._build import Builder
 from functrace.reading._stream import Stream
 from functrace.reading._timeline import fit
@@ -225,9 +233,11 @@ class _Reader:
         tag, indent, arrow, name, details = groups
         depth = len(indent) // 4
         if arrow == "->":
-            self.builder.enter(tag, depth, name, self.clock, details == "resume")
+            args = split_args(details) if details and details[0] == "(" else None
+            self.builder.enter(tag, depth, name, self.clock, details == "resume", args=args)
             return
-        words = (details or "").split()
+        head, value = split_value(details or "")
+        words = head.split()
         if not words:
             raise _Skip("no-duration", f"exit of {name} has no duration (a torn last line?)")
         duration = self._durations.get(words[0])
@@ -249,7 +259,7 @@ class _Reader:
             elif word in _SUSPEND_WORDS:
                 suspended = word
         call = self.builder.exit(
-            tag, depth, name, None, duration, exception, suspended, now=self.clock
+            tag, depth, name, None, duration, exception, suspended, now=self.clock, value=value
         )
         end = call.end_ns
         if end is not None and end > self.clock:
@@ -294,14 +304,20 @@ class _Reader:
         kind = event["ev"]
         if kind in ("enter", "resume"):
             self._thread(tag, thread, pid, tid)
-            self.builder.enter(tag, depth, name, ts, kind == "resume", file, lineno)
+            args = event.get("args")
+            if args is not None and not (
+                isinstance(args, dict) and all(isinstance(v, str) for v in args.values())
+            ):
+                raise _Skip("field:args", f'"args" is {_show(args)}, not names and texts')
+            self.builder.enter(tag, depth, name, ts, kind == "resume", file, lineno, args=args)
             return
         dur = _int(event, "dur")
         if dur > ts:
             raise _Skip("dur", f'"dur" {dur} is longer than "ts" {ts}')
         exc, suspended = _opt_str(event, "exc"), _opt_str(event, "suspended")
+        value = _opt_str(event, "return")
         self._thread(tag, thread, pid, tid)
-        self.builder.exit(tag, depth, name, ts, dur, exc, suspended, file, lineno)
+        self.builder.exit(tag, depth, name, ts, dur, exc, suspended, file, lineno, value=value)
 
     def _jsonl_fast(self, m: re.Match[str]) -> bool:
         """A line laid out as functrace writes it; False sends it to the JSON parser,

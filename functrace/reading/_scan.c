@@ -8,6 +8,8 @@
  *     t[NN]:<4n spaces>->NAME resume
  *     t[NN]:<4n spaces><-NAME DURATION[ yield| await| !EXC]
  *
+ * (not those with arguments or a value, FUNCTRACE_ARGS: "->NAME(...)", "... => V")
+ *
  * and does for it what run_text_summary's loop does, on the same objects: the
  * open calls are lists in ``light`` (tag -> [[name, resumed, children's time,
  * start, inner end, row], ...]) and the counts are ``rows`` (name -> [calls,
@@ -29,7 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define API_VERSION 1 /* _SCAN_API in _fast.py */
+#define API_VERSION 2 /* _SCAN_API in _fast.py */
 #define SPAN_MAX 1000000000000000000LL /* _TEXT_SPAN_MAX */
 #define TAG_MAX 64
 #define NUMBER_MAX 40
@@ -395,9 +397,9 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
         p += 2;
-        /* The name: \S+ */
+        /* The name: [^\s(]+ (an enter's "(" starts its arguments: handed back) */
         const unsigned char *name = s + p;
-        while (p < len && !is_space(s[p])) {
+        while (p < len && !is_space(s[p]) && s[p] != '(') {
             p++;
         }
         Py_ssize_t name_len = (s + p) - name;

@@ -24,6 +24,7 @@ class Frame:
     """One call (or one run of a generator or coroutine) while it is read."""
 
     __slots__ = (
+        "args",
         "child_ns",
         "data",
         "depth",
@@ -36,6 +37,7 @@ class Frame:
         "name",
         "parent",
         "resumed",
+        "returned",
         "start_ns",
         "suspended",
         "tag",
@@ -75,6 +77,9 @@ class Frame:
         self.inner_end = start_ns
         #: For the consumer's own use (a span id, a shown flag, ...).
         self.data: Any = None
+        #: FUNCTRACE_ARGS: the arguments (name -> text) and what it returned (see Call).
+        self.args: dict[str, str] | None = None
+        self.returned: str | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -121,7 +126,15 @@ class Stream:
         self._closed = consumer.closed
 
     def enter(
-        self, tag: str, depth: int, name: str, t: int, resumed: bool, file: str = "", line: int = 0
+        self,
+        tag: str,
+        depth: int,
+        name: str,
+        t: int,
+        resumed: bool,
+        file: str = "",
+        line: int = 0,
+        args: dict[str, str] | None = None,
     ) -> Frame:
         stack = self.stacks.get(tag)
         if stack is None:
@@ -132,6 +145,7 @@ class Stream:
         if parent is not None and t < parent.start_ns:
             t = parent.start_ns
         frame = Frame(name, tag, len(stack) + 1, t, resumed, file, line, parent)
+        frame.args = args
         stack.append(frame)
         self.opened_count += 1
         self._opened(frame)  # self.last follows ends: finish() sees open frames' starts
@@ -149,6 +163,7 @@ class Stream:
         file: str = "",
         line: int = 0,
         now: int = 0,
+        value: str | None = None,
     ) -> Frame:
         """Close the matching open frame; ``t_end`` None means start + duration."""
         stack = self.stacks.get(tag)
@@ -185,6 +200,7 @@ class Stream:
         frame.duration_ns = duration
         frame.exception = exception
         frame.suspended = suspended
+        frame.returned = value
         parent = frame.parent
         if parent is not None:
             parent.child_ns += duration

@@ -32,6 +32,8 @@ _INDENT = "    "
 
 def call_label(frame: Frame, durations: dict[int, str] | None = None) -> str:
     parts = [frame.name]
+    if frame.args is not None:  # FUNCTRACE_ARGS: as the trace line has them
+        parts[0] += "(" + ", ".join(f"{k}={v}" for k, v in frame.args.items()) + ")"
     if frame.resumed:
         parts.append("resume")
     duration = frame.duration_ns
@@ -48,6 +50,8 @@ def call_label(frame: Frame, durations: dict[int, str] | None = None) -> str:
         parts.append("!" + frame.exception)
     elif frame.suspended is not None:
         parts.append(frame.suspended)
+    if frame.returned is not None:
+        parts.append("=> " + frame.returned)
     return " ".join(parts)
 
 

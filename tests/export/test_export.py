@@ -385,3 +385,33 @@ def test_export_command_traceparent(tmp_path: Path) -> None:
     assert next(s for s in spans if s["name"] == "app.main")["parentId"] == "b7ad6b7169203331"
     bad = CliRunner().invoke(export_command, [str(source), "-f", "zipkin", "--traceparent", "x"])
     assert bad.exit_code == 2
+
+
+def test_span_formats_carry_arguments_and_values() -> None:
+    from functrace.export.spans import to_spans
+    from functrace.reading import read_trace_text
+
+    text = "\n".join(
+        [
+            "t[01]:    ->app.load(key='user:7', retries=3)",
+            "t[01]:    <-app.load 2.10ms !KeyError => 'user:7'",
+            "t[01]:    ->app.add(a=1)",
+            "t[01]:    <-app.add 1.00µs => 2",
+        ]
+    )
+    trace = read_trace_text(text)
+    spans = otlp_spans(json.loads(export(trace, "otlp-json", seed=3)))
+    load = next(s for s in spans if s["name"] == "app.load")
+    attributes = {a["key"]: a["value"] for a in load["attributes"]}
+    assert attributes["functrace.args.key"] == {"stringValue": "'user:7'"}
+    assert attributes["functrace.args.retries"] == {"stringValue": "3"}
+    assert attributes["functrace.return"] == {"stringValue": "'user:7'"}
+    zipkin = json.loads(export(trace, "zipkin", seed=3))
+    add = next(s for s in zipkin if s["name"] == "app.add")
+    assert add["tags"]["functrace.args.a"] == "1" and add["tags"]["functrace.return"] == "2"
+    sdk = {s.name: s for s in to_spans(trace)}
+    assert sdk["app.add"].attributes == {**sdk["app.add"].attributes, "functrace.return": "2"}
+    assert dict(sdk["app.load"].events[0].attributes or {}) == {
+        "exception.type": "KeyError",
+        "exception.message": "'user:7'",
+    }

@@ -194,3 +194,18 @@ def test_install_exports_over_otlp_http_as_otel_vars_say(tmp_path: Path) -> None
     outer = next(s for s in received if s.name.endswith("outer"))
     assert inner.parent_span_id == outer.span_id
     assert outer.parent_span_id.hex() == SPAN_ID and outer.trace_id.hex() == TRACE_ID
+
+
+def test_arguments_and_values_become_attributes(spans: InMemorySpanExporter) -> None:
+    functrace.configure(args=True)
+    assert parse("ok") == "OK"
+    with pytest.raises(ValueError):
+        parse("bad")
+    ok, failed = spans.get_finished_spans()
+    assert ok.attributes is not None and failed.attributes is not None
+    assert ok.attributes["functrace.args.body"] == "'ok'"
+    assert ok.attributes["functrace.return"] == "'OK'"
+    assert failed.attributes["functrace.args.body"] == "'bad'"
+    assert [(e.name, dict(e.attributes or {})) for e in failed.events] == [
+        ("exception", {"exception.type": "ValueError", "exception.message": "'bad'"})
+    ]

@@ -103,6 +103,22 @@ def test_failing_test_shows_its_call_tree(project: pytest.Pytester) -> None:
     assert result.stdout.str().count("functrace call tree") == 1  # not for the pass
 
 
+def test_args_flag_shows_arguments_and_values(project: pytest.Pytester) -> None:
+    project.makepyfile(test_it=TESTS)
+    result = project.runpytest("--functrace=chains", "--functrace-args")
+    result.assert_outcomes(passed=1, failed=1)
+    match_lines(
+        section(result.outlines)[-4:],
+        [
+            "t[01]:                <-chains.graph.D <dur> !ValueError => -1",
+            "t[01]:            <-chains.graph.C2 <dur> !ValueError => -1",
+            "t[01]:        <-chains.graph.B2 <dur> !ValueError => -1",
+            "t[01]:    <-chains.graph.A2 <dur> !ValueError => -1",
+        ],
+    )
+    assert "t[01]:                ->chains.graph.D(x=-1)" in result.outlines
+
+
 def test_bare_flag_traces_packages_under_the_rootdir_not_tests(
     project: pytest.Pytester,
 ) -> None:

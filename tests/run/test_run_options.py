@@ -24,6 +24,7 @@ RUN = ["-m", "functrace", "run"]
 # A value each option accepts, and one it refuses (None: it takes any).
 GOOD = {"module": "app", "include": "a", "exclude": "b", "output": "t.log", "fmt": "jsonl"}
 GOOD |= {"max_depth": "3", "min_duration": "2ms", "max_lines": "10", "no_children": ""}
+GOOD |= {"args": "1", "args_repr": "repr"}  # flags: the value they stand for
 BAD = {"fmt": "xml", "max_depth": "-1", "min_duration": "5xs", "max_lines": "many", "output": ""}
 
 
@@ -33,7 +34,7 @@ def click_parse(args: list[str]) -> dict[str, Any]:
 
 
 def spellings(option: RunOption, value: str) -> list[list[str]]:
-    if option.flag:
+    if option.flag or option.flag_value is not None:
         return [[flag] for flag in option.flags]
     forms = []
     for flag in option.flags:
@@ -55,6 +56,10 @@ def test_both_parsers_read_every_option_alike(option: RunOption) -> None:
             assert parsed == click_parse(args), args
             expected = True if option.flag else GOOD[option.key]
             assert parsed[option.key] in (expected, [expected])
+    if option.flag or option.flag_value is not None:
+        assert parse_run([f"{option.flags[0]}=1", "p.py"]) is None  # a flag takes no value
+        with pytest.raises(click.BadOptionUsage):
+            click_parse([f"{option.flags[0]}=1", "p.py"])
     if option.key in BAD:
         for form in spellings(option, BAD[option.key]):
             assert parse_run([*form, "p.py"]) is None
@@ -134,6 +139,16 @@ def test_module_arguments_reach_the_program(project: Path) -> None:
     assert ran.stdout == "['-q', '-o', 'foo.txt', '-m', 'b'] 2 None\n"
     assert not (project / "foo.txt").exists()
     assert len(calls(ran.stderr)) == 4  # lines on stderr: -o was the program's
+
+
+def test_args_options_show_values(project: Path) -> None:
+    ran = run_python([*RUN, "--args", "-m", "app"], cwd=project)
+    assert ran.returncode == 0, ran.stderr
+    assert calls(ran.stderr)[0] == "    ->app.core.top()"
+    leaf_exits = [line for line in ran.stderr.splitlines() if "<-app.core.leaf " in line]
+    assert leaf_exits and all(line.endswith(" => 1") for line in leaf_exits)
+    plain = run_python([*RUN, "-m", "app"], cwd=project)
+    assert calls(plain.stderr)[0] == "    ->app.core.top"
 
 
 def test_settings_as_options(project: Path) -> None:
