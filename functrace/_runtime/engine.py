@@ -52,6 +52,7 @@ from functrace._runtime.listeners import on_change as _listeners_changed
 from functrace._runtime.listeners import record_enter as _record_enter
 from functrace._runtime.listeners import recorders as _recorders
 from functrace._runtime.notices import notice
+from functrace._runtime.origins import started as _started
 from functrace._runtime.state import ROOT_ENV as _ROOT_ENV
 from functrace._runtime.state import (
     CodeInfo,
@@ -177,8 +178,15 @@ def enter(
                     ctx.named != _generation or (parent is None and ctx.current_name() != ctx.name)
                 ):
                     _name(ctx, t)  # first in this output, or renamed since
+                origin = None
+                if parent is None and ctx.due is not None:
+                    origin = _started(ctx)  # a thread's, task's or job's first call
+                    if _lines_on and origin.kind == "job":
+                        sink.put(sink.job_line(ctx, origin, _text, t))
+                if info.is_async:
+                    ctx.fresh = True  # see Context.awaited
                 if _recorders:
-                    entry[2] = _record_enter(ctx, info, t, resumed, parent)
+                    entry[2] = _record_enter(ctx, info, t, resumed, parent, origin)
                 if _observers:
                     entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
                 if _lines_on:
@@ -276,6 +284,9 @@ def leave(
                         arg is ASYNC_YIELD or type(arg).__name__ == "async_generator_wrapped_value"
                     )
                     suspended = "yield" if own else "await"
+                if suspended == "await" and ctx.fresh:
+                    ctx.fresh = False
+                    ctx.awaited = info  # the innermost coroutine to suspend: see Context.awaited
             entry = stack.pop()
             # At the program's recursion limit there may be no frame to spare for
             # the writing: then the end waits on ctx.lost, behind any earlier ones,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from functrace._runtime.record import Call, Recording
+from functrace._runtime.record import Call, Origin, Recording
 from functrace._runtime.state import CodeInfo, Context
 
 __all__ = [
@@ -31,7 +31,12 @@ recorders: list[Recording] = []
 
 
 def record_enter(
-    ctx: Context, info: CodeInfo, t: int, resumed: bool, parent: list[Any] | None
+    ctx: Context,
+    info: CodeInfo,
+    t: int,
+    resumed: bool,
+    parent: list[Any] | None,
+    origin: Origin | None = None,
 ) -> Call | None:
     parent_call: Call | None = parent[2] if parent is not None else None
     keep = False
@@ -47,6 +52,7 @@ def record_enter(
     if not keep or (parent is not None and parent_call is None and not roots):
         return None
     call = Call(info.name, ctx.tag, t, info.file, info.line, resumed)
+    call.origin = origin
     if parent_call is not None:
         call._parent = parent_call
         parent_call.children.append(call)
