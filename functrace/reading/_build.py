@@ -8,7 +8,7 @@ leaving the skipped ones open.
 
 from __future__ import annotations
 
-from functrace._runtime.record import Call
+from functrace._runtime.record import Call, Origin
 
 __all__ = ["Builder"]
 
@@ -17,6 +17,8 @@ class Builder:
     def __init__(self) -> None:
         self.roots: list[Call] = []
         self.stacks: dict[str, list[Call]] = {}
+        #: Tag -> the origin of its next outermost call (the reader fills it in).
+        self.due: dict[str, Origin] = {}
 
     def enter(
         self, tag: str, depth: int, name: str, t: int, resumed: bool, file: str = "", line: int = 0
@@ -26,6 +28,8 @@ class Builder:
             del stack[depth - 1 :]  # their exits never came: they stay open
         call = Call(name, tag, t, file, line, resumed)
         self._attach(call, stack[-1] if stack else None)
+        if not stack and self.due:
+            call.origin = self.due.pop(tag, None)
         stack.append(call)
         return call
 

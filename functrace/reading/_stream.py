@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from functrace._runtime.record import Origin
+
 __all__ = ["Consumer", "Frame", "Output", "Stream"]
 
 
@@ -34,6 +36,7 @@ class Frame:
         "inner_end",
         "line",
         "name",
+        "origin",
         "parent",
         "resumed",
         "start_ns",
@@ -75,6 +78,8 @@ class Frame:
         self.inner_end = start_ns
         #: For the consumer's own use (a span id, a shown flag, ...).
         self.data: Any = None
+        #: An outermost call's: the traced call that started its thread, task or job.
+        self.origin: Origin | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -113,6 +118,8 @@ class Stream:
         #: jsonl: exits carry their end time; text: start + duration, stretched to nest.
         self.exact = exact
         self.stacks: dict[str, list[Frame]] = {}
+        #: Tag -> the origin of its next outermost call (the reader fills it in).
+        self.due: dict[str, Origin] = {}
         self.opened_count = 0
         self.unfinished = 0
         #: The latest time seen: where frames still open at the end close.
@@ -132,6 +139,8 @@ class Stream:
         if parent is not None and t < parent.start_ns:
             t = parent.start_ns
         frame = Frame(name, tag, len(stack) + 1, t, resumed, file, line, parent)
+        if parent is None and self.due:
+            frame.origin = self.due.pop(tag, None)
         stack.append(frame)
         self.opened_count += 1
         self._opened(frame)  # self.last follows ends: finish() sees open frames' starts

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from functrace._runtime.record import Call
+from functrace._runtime.record import Call, Origin
 
 if TYPE_CHECKING:
     from functrace._runtime.record import Recording
@@ -64,6 +64,10 @@ class Trace:
     #: Tag -> the name its naming line gives it (a thread's or an asyncio task's;
     #: the last one, if it was renamed). Text and jsonl alike.
     names: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Tag -> the traced call that started its thread or task, where the trace says
+    #: (each outermost call that such a start, or a thread-pool job, began also
+    #: has it as :attr:`Call.origin <functrace.Call.origin>`).
+    origins: dict[str, Origin] = dataclasses.field(default_factory=dict)
     #: Lines skipped: the program's own output, and every line counted in ``problems``.
     skipped_lines: int = 0
     #: Lines that claimed to be trace lines but could not be read (a torn last
