@@ -141,6 +141,7 @@ def _scan_blocks(
             on_source(scan)
 
     reader.on_source = decided
+    reader.on_origin = getattr(consumer, "origin_seen", None)
     blocks = iter(blocks)
     number = 0
     rest: list[str] = []
