@@ -73,6 +73,7 @@ class ChromeWriter(Writer):
         self.runs: dict[tuple[str, str], list[Any]] = {}
         self.flows = 0
         self.last_flow: tuple[str, str, str, int] | None = None
+        self.early: list[tuple[str, Origin, int]] = []
         out.write('{"traceEvents":[\n')
         self.first = True
 
@@ -163,8 +164,9 @@ class ChromeWriter(Writer):
 
     def origin_seen(self, tag: str, origin: Origin, t: int) -> None:
         """The trace says ``origin`` started ``tag`` (its next outermost call), at ``t``."""
-        if self.origin is None:
-            self.origin = t
+        if self.origin is None:  # before the first call: told again when it opens
+            self.early.append((tag, origin, t))
+            return
         said = (tag, origin.tag, origin.name, t)
         if said == self.last_flow:
             return  # a pool thread's first job: its thread's origin, said just before
@@ -243,7 +245,13 @@ class ChromeWriter(Writer):
         if frame.tag not in self.tracks:
             if self.origin is None:
                 self.origin = frame.start_ns
-            self._track(frame.tag)  # tracks in order of first appearance
+                for early in self.early:
+                    self.origin = min(self.origin, early[2])
+                for early in self.early:
+                    self.origin_seen(*early)
+                self.early.clear()
+            if frame.tag not in self.tracks:
+                self._track(frame.tag)  # tracks in order of first appearance
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
         for (tag, _), run in self.runs.items():
