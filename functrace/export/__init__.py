@@ -118,7 +118,7 @@ def _within(starter: Any, root: Any) -> int:
     """A moment inside ``starter``'s run when ``root`` started: ``root``'s start if
     the starter was running then, else just before the starter's end."""
     t: int = root.start_ns
-    if starter is None or starter.end_ns is None or starter.end_ns >= t:
+    if starter is None or starter.end_ns is None or starter.end_ns > t:
         return t
     return int(starter.end_ns - 1 if starter.end_ns > starter.start_ns else starter.start_ns)
 

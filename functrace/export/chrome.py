@@ -189,8 +189,10 @@ class ChromeWriter(Writer):
         waiting = []
         for flow in run[2]:
             t = flow[1]
-            if start <= t <= end:
+            if start <= t < end:
                 self._flow_start(flow[0], tag, t)
+            elif start <= t == end:  # it ended as the line came: not where its calls end
+                self._flow_start(flow[0], tag, _inside((start, end), t))
             elif start > t:
                 self._flow_start(flow[0], tag, _inside(flow[2], t))
             else:
