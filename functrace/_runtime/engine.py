@@ -181,7 +181,7 @@ def enter(
                 origin = None
                 if parent is None and ctx.due is not None:
                     origin = _started(ctx)  # a thread's, task's or job's first call
-                    if _lines_on and origin.kind == "job":
+                    if _lines_on and origin is not None and origin.kind == "job":
                         sink.put(sink.job_line(ctx, origin, _text, t))
                 if info.is_async:
                     ctx.fresh = True  # see Context.awaited

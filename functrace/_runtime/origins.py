@@ -25,6 +25,7 @@ thread-pool job was created, captured there (never per call).
 from __future__ import annotations
 
 import contextvars
+import os
 import sys
 import threading
 import weakref
@@ -164,6 +165,15 @@ def install() -> None:
                 break
     if "concurrent.futures.thread" in sys.modules:
         _patch_pool()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def uninstall() -> None:

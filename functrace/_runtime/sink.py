@@ -19,7 +19,13 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from functrace._runtime import output
-from functrace._runtime.lines import LOST, format_duration_fast, name_line, origin_text, process_line
+from functrace._runtime.lines import (
+    LOST,
+    format_duration_fast,
+    name_line,
+    origin_text,
+    process_line,
+)
 from functrace._runtime.lines import job_line as job_text
 from functrace._runtime.record import Origin
 from functrace._runtime.state import CodeInfo, Context
@@ -28,7 +34,11 @@ __all__ = [
     "MAX_BUFFERED",
     "WRITERS",
     "job_line",
-    "naming_line", "process_naming_line", "put", "running_line"]
+    "naming_line",
+    "process_naming_line",
+    "put",
+    "running_line",
+]
 
 #: Characters str.splitlines() breaks a line at, besides the ones JSON escapes.
 _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})

@@ -384,17 +384,19 @@ class _Reader:
         origin_tag, origin = event.get("origin_tag"), event.get("origin")
         if not isinstance(tag, str):
             return
-        known = isinstance(origin_tag, str) and isinstance(origin, str)
         ts = event.get("ts")
         t = ts if type(ts) is int and 0 <= ts <= _INT_MAX else 0
+        said = None
+        if isinstance(origin_tag, str) and isinstance(origin, str):
+            said = Origin(origin_tag, origin, kind)
         if kind == "job":
-            if known:
-                self._due(tag, Origin(origin_tag, origin, "job"), t)
+            if said is not None:
+                self._due(tag, said, t)
             return
         if kind != "process" and isinstance(name, str):
             self.names[tag] = name
-            if known:
-                self._origin(tag, Origin(origin_tag, origin, kind), t)
+            if said is not None:
+                self._origin(tag, said, t)
 
     def _thread(self, tag: str, thread: str, pid: int, tid: int) -> None:
         if tag not in self.thread_names:

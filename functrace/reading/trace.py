@@ -125,7 +125,9 @@ class Trace:
                 continue
             best = None
             for call in runs.get((origin.tag, origin.name), ()):
-                if call.start_ns <= root.start_ns and (best is None or call.start_ns >= best.start_ns):
+                if call.start_ns <= root.start_ns and (
+                    best is None or call.start_ns >= best.start_ns
+                ):
                     best = call
             if best is not None:
                 found[id(root)] = best

@@ -57,9 +57,7 @@ def origin_tree(trace: Trace, max_depth: int = 0) -> Iterator[tuple[str, int, st
         starter = starters.get(id(root))
         if starter is not None and root.origin is not None:
             block = [root]
-            grafted.setdefault(id(starter), []).append(
-                (root.start_ns, _header(trace, root), block)
-            )
+            grafted.setdefault(id(starter), []).append((root.start_ns, _header(trace, root), block))
             last_block[root.tag] = block
         elif root.origin is None and root.tag in last_block:
             last_block[root.tag].append(root)

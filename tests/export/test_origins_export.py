@@ -139,7 +139,8 @@ def check_chrome(data: dict[str, Any]) -> None:
         inside = [
             x["name"]
             for x in slices
-            if (x["pid"], x["tid"]) == s_track and _ns(x["ts"]) <= _ns(s["ts"]) < _ns(x["ts"]) + _ns(x["dur"])
+            if (x["pid"], x["tid"]) == s_track
+            and _ns(x["ts"]) <= _ns(s["ts"]) < _ns(x["ts"]) + _ns(x["dur"])
         ]
         f_track = (f["pid"], f["tid"])
         after = [x for x in slices if (x["pid"], x["tid"]) == f_track and x["ts"] >= f["ts"]]
@@ -264,9 +265,9 @@ def test_show_under_origin(trace_path: Path) -> None:
 
 def test_a_recording_exports_its_links_too() -> None:
     trace = read_trace_text(
-        "# t[01] = thread \"MainThread\" (native id 1)\n"
+        '# t[01] = thread "MainThread" (native id 1)\n'
         "t[01]:    ->app.main\n"
-        "# t[02] = thread \"w\" (native id 2) started by t[01] in app.main\n"
+        '# t[02] = thread "w" (native id 2) started by t[01] in app.main\n'
         "t[02]:    ->app.work\n"
         "t[02]:    <-app.work 1.00µs\n"
         "t[01]:    <-app.main 3.00µs\n"
@@ -276,5 +277,8 @@ def test_a_recording_exports_its_links_too() -> None:
     flows = chrome_flows(json.loads(export(recorded, "chrome")))
     assert [sorted(f) for f in flows.values()] == [["f", "s"]]
     assert trace.origin_calls() == {id(trace.roots[1]): trace.roots[0]}
-    assert Counter(r.origin for r in trace.roots) == {None: 1, Origin("t[01]", "app.main", "thread"): 1}
+    assert Counter(r.origin for r in trace.roots) == {
+        None: 1,
+        Origin("t[01]", "app.main", "thread"): 1,
+    }
     assert isinstance(Scan().origins, dict)

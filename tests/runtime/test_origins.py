@@ -244,12 +244,17 @@ def test_the_started_code_sees_the_same_stack() -> None:
 
 @pytest.mark.parametrize(
     ("tag", "kind", "origin_tag", "origin"),
-    [("t[02]", "thread", "t[01]", "app.main"), ("t[4711.01]a[03]", "task", "t[4711.01]a[01]", "m.f")],
+    [
+        ("t[02]", "thread", "t[01]", "app.main"),
+        ("t[4711.01]a[03]", "task", "t[4711.01]a[01]", "m.f"),
+    ],
 )
 def test_the_grammar_reads_back_what_it_writes(
     tag: str, kind: str, origin_tag: str, origin: str
 ) -> None:
-    line = name_line(tag, kind, '"a \\"name\\" started by t[09] in x"', 12, origin_text(origin_tag, origin))
+    line = name_line(
+        tag, kind, '"a \\"name\\" started by t[09] in x"', 12, origin_text(origin_tag, origin)
+    )
     m = NAME_RE.match(line.rstrip("\n"))
     assert m and (m["tag"], m["origin_tag"], m["origin"]) == (tag, origin_tag, origin)
     job = JOB_RE.match(job_line(tag, origin_tag, origin).rstrip("\n"))
