@@ -35,7 +35,7 @@ from functrace._runtime import state
 from functrace._runtime.record import Origin
 from functrace._runtime.state import Context, tls
 
-__all__ = ["install", "started", "uninstall"]
+__all__ = ["install", "started"]
 
 #: The context (thread or task) whose contextvars a new task copied.
 _creator: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
@@ -174,17 +174,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def uninstall() -> None:
-    """Put back what :func:`install` replaced (the tests use it)."""
-    global _patched, _pool_patched
-    if _patched is not None:
-        setattr(threading, _patched[0], _patched[1])
-        _patched = None
-    if _pool_patched is not None:
-        module, item = _pool_patched
-        module._WorkItem = item
-        _pool_patched = None
-    if _new_context in state.on_new_context:
-        state.on_new_context.remove(_new_context)
