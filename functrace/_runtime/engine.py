@@ -51,6 +51,7 @@ from functrace._runtime.listeners import observers as _observers
 from functrace._runtime.listeners import on_change as _listeners_changed
 from functrace._runtime.listeners import record_enter as _record_enter
 from functrace._runtime.listeners import recorders as _recorders
+from functrace._runtime.listeners import tell_started as _tell_started
 from functrace._runtime.notices import notice
 from functrace._runtime.origins import started as _started
 from functrace._runtime.state import ROOT_ENV as _ROOT_ENV
@@ -188,6 +189,8 @@ def enter(
                 if _recorders:
                     entry[2] = _record_enter(ctx, info, t, resumed, parent, origin)
                 if _observers:
+                    if origin is not None:
+                        _tell_started(ctx.tag, origin)
                     entry.append([obs.enter(ctx.tag, info, t, resumed) for obs in _observers])
                 if _lines_on:
                     depth = len(stack)

@@ -25,6 +25,7 @@ __all__ = [
     "remove_observer",
     "start_recording",
     "stop_recording",
+    "tell_started",
 ]
 
 recorders: list[Recording] = []
@@ -100,7 +101,8 @@ class Observer(Protocol):
 
     For consumers that need each call live (OpenTelemetry spans), not lines.
     A generator or coroutine run ends with ``suspended`` set, and its next run
-    is a new ``enter`` with ``resumed=True``.
+    is a new ``enter`` with ``resumed=True``. An observer may also have
+    ``started(tag, origin)``: see :func:`tell_started`.
     """
 
     def enter(self, tag: str, info: CodeInfo, t_ns: int, resumed: bool) -> Any: ...
@@ -109,6 +111,16 @@ class Observer(Protocol):
 
 
 observers: list[Observer] = []
+
+
+def tell_started(tag: str, origin: Origin) -> None:
+    """Before their ``enter``: observers that have a ``started(tag, origin)`` method
+    learn that the call about to start in ``tag`` is the first of a thread, task or
+    thread-pool job that ``origin`` started (see :mod:`functrace._runtime.origins`)."""
+    for obs in observers:
+        started = getattr(obs, "started", None)
+        if started is not None:
+            started(tag, origin)
 
 
 def add_observer(observer: Observer) -> None:
