@@ -74,13 +74,18 @@ def _new_context(ctx: Context) -> None:
         ctx.due = job or origin
     else:
         creator = _creator.get()
-        if creator is not None:
+        if creator is not None and creator in state.contexts:  # not a forked parent's
             try:
                 info = creator.stack[-1][0]  # still running: the call that made it
             except IndexError:
                 info = creator.awaited  # suspended since
             if info is not None:
                 ctx.origin = ctx.due = Origin(creator.tag, info.name, "task")
+        base = ctx.base
+        if ctx.due is None and base.due is not None and not base.stack:
+            # A thread whose first traced call is in a task (it runs an event loop):
+            # the thread's origin goes to that call, as the readers give it.
+            ctx.due, base.due = base.due, None
     _creator.set(ctx)
 
 

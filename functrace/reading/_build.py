@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from functrace._runtime.record import Call, Origin
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "take_due"]
+
+
+def take_due(due: dict[str, Origin], tag: str) -> Origin | None:
+    """The origin of an outermost call of ``tag`` starting now: its own tag's, else
+    (a task's first call) its thread's, when the thread's first traced call is in
+    one of its tasks (a thread that runs an event loop)."""
+    origin = due.pop(tag, None)
+    if origin is None and tag.endswith("]") and "a[" in tag:
+        origin = due.pop(tag[: tag.index("a[")], None)
+    return origin
 
 
 class Builder:
@@ -29,7 +39,7 @@ class Builder:
         call = Call(name, tag, t, file, line, resumed)
         self._attach(call, stack[-1] if stack else None)
         if not stack and self.due:
-            call.origin = self.due.pop(tag, None)
+            call.origin = take_due(self.due, tag)
         stack.append(call)
         return call
 

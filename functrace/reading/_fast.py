@@ -100,7 +100,7 @@ def run_text(
                     if e is not None:
                         n = len(stack)
                         # An outermost call with an origin due: the general reader's.
-                        if n < h[1] and (n or tag not in due):
+                        if n < h[1] and (n or not due):
                             frame = Frame(
                                 e[0], tag, n + 1, clock, e[1], "", 0, stack[-1] if n else None
                             )
@@ -730,7 +730,7 @@ def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> i
                     e = enters_get(what)
                     if e is not None:
                         n = len(stack)
-                        if n < e[0] and (n or tag not in due):  # due: see run_text
+                        if n < e[0] and (n or not due):  # due: see run_text
                             if n:
                                 parent = stack[-1]
                                 if t < parent.start_ns:

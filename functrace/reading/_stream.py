@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from functrace._runtime.record import Origin
+from functrace.reading._build import take_due
 
 __all__ = ["Consumer", "Frame", "Output", "Stream"]
 
@@ -140,7 +141,7 @@ class Stream:
             t = parent.start_ns
         frame = Frame(name, tag, len(stack) + 1, t, resumed, file, line, parent)
         if parent is None and self.due:
-            frame.origin = self.due.pop(tag, None)
+            frame.origin = take_due(self.due, tag)
         stack.append(frame)
         self.opened_count += 1
         self._opened(frame)  # self.last follows ends: finish() sees open frames' starts

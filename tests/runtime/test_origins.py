@@ -260,3 +260,53 @@ def test_the_grammar_reads_back_what_it_writes(
     job = JOB_RE.match(job_line(tag, origin_tag, origin).rstrip("\n"))
     assert job and (job["tag"], job["origin_tag"], job["origin"]) == (tag, origin_tag, origin)
     assert NAME_RE.match(name_line(tag, kind, '"x"').rstrip("\n"))["origin"] is None  # type: ignore[index]
+
+
+def test_a_thread_that_runs_an_event_loop_gives_its_origin_to_its_first_task(
+    tmp_path: Path,
+) -> None:
+    """Its first traced call is in a task: that call is the thread's start, in the
+    lines (as the readers read them) and in record()."""
+    program = textwrap.dedent(
+        """
+        import asyncio, threading, functrace
+
+        @functrace.trace
+        async def serve():
+            await asyncio.sleep(0)
+
+        @functrace.trace
+        def main():
+            t = threading.Thread(target=asyncio.run, args=(serve(),), name="loop")
+            t.start()
+            t.join()
+
+        with functrace.record() as rec:
+            main()
+        print([(r.tag, r.origin and tuple(r.origin)) for r in rec.roots])
+        """
+    )
+    out = tmp_path / "trace.log"
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    origin = ("t[01]", "__main__.main", "thread")
+    assert proc.stdout.strip() == str(
+        [("t[01]", None), ("t[02]a[01]", origin), ("t[02]a[01]", None)]
+    )
+    from functrace.reading import read_trace
+
+    lines = out.read_text(encoding="utf-8").splitlines()
+    match_lines(
+        [line for line in lines if line.startswith("# t")],
+        [
+            '# t[01] = thread "MainThread" (native id *)',
+            '# t[02] = thread "loop" (native id *) started by t[01] in __main__.main',
+            '# t[02]a[01] = task "Task-*"',
+        ],
+    )
+    roots = read_trace(out).roots
+    assert [(r.tag, r.origin and tuple(r.origin)) for r in roots] == [
+        ("t[01]", None),
+        ("t[02]a[01]", origin),
+        ("t[02]a[01]", None),
+    ]
