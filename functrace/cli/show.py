@@ -108,7 +108,7 @@ def command(
       functrace show trace.log --min-duration 1ms --max-depth 4
       functrace show trace.jsonl --summary
       functrace show trace.log --focus fetch    # every chain leading to fetch
-      functrace show trace.log --under-origin   # tasks and threads under their starters
+      functrace show trace.log --under-origin  # under what started them
       functrace run app.py 2>&1 >/dev/null | functrace show -
     """
     from functrace.reading import Scan, scan_trace
