@@ -159,8 +159,20 @@ class ChromeWriter(Writer):
     def _run(self, tag: str, name: str) -> list[Any]:
         run = self.runs.get((tag, name))
         if run is None:
+            if len(self.runs) >= 100_000:
+                self._forget_runs()
             run = self.runs[(tag, name)] = [None, None, [], tag]
         return run
+
+    def _forget_runs(self) -> None:
+        """Memory stays bounded (a task is a tag of its own): flows still waiting
+        start where they can now, and the runs are forgotten."""
+        for (tag, _), run in self.runs.items():
+            for flow in run[2]:
+                self._flow_start(flow[0], tag, _inside(flow[2], flow[1]))
+            run[2] = []
+        self.runs.clear()
+        self.events.clear()  # their parts hold the runs
 
     def origin_seen(self, tag: str, origin: Origin, t: int) -> None:
         """The trace says ``origin`` started ``tag`` (its next outermost call), at ``t``."""
@@ -256,10 +268,7 @@ class ChromeWriter(Writer):
                 self._track(frame.tag)  # tracks in order of first appearance
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
-        for (tag, _), run in self.runs.items():
-            for flow in run[2]:  # its call never ended in the trace
-                self._flow_start(flow[0], tag, _inside(flow[2], flow[1]))
-            run[2] = []
+        self._forget_runs()  # flows whose call never ended in the trace start there
         if self.pending:
             self._write()
         source = jstr(self.scan.source or "text")
