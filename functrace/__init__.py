@@ -20,10 +20,11 @@ from functrace._runtime.config import Settings
 from functrace._runtime.decorator import configure, disable, enable, is_enabled, trace
 from functrace._runtime.listeners import Recorder
 from functrace._runtime.output import flush
-from functrace._runtime.record import Call, Recording
+from functrace._runtime.record import Call, Origin, Recording
 
 __all__ = [
     "Call",
+    "Origin",
     "Recording",
     "Settings",
     "configure",

@@ -78,9 +78,9 @@ def named_lines(lines: list[str]) -> dict[str, str]:
 
 def jsonl_events(lines: list[str]) -> list[dict[str, Any]]:
     """The events of a jsonl trace, without those naming the process, its threads
-    and its tasks ("ev": "process", "thread", "task")."""
+    and its tasks, and saying who started a job ("ev": "process", "thread", "task", "job")."""
     parsed = [json.loads(line) for line in lines]
-    return [e for e in parsed if e.get("ev") not in ("process", "thread", "task")]
+    return [e for e in parsed if e.get("ev") not in ("process", "thread", "task", "job")]
 
 
 def match_lines(actual: list[str], patterns: list[str]) -> None:
@@ -101,14 +101,14 @@ def match_lines(actual: list[str], patterns: list[str]) -> None:
 def balanced(lines: list[str]) -> dict[str, int]:
     """Per tag: parse every line, check each indent is the true depth and that a
     comment line named the tag before its first line; the open depth left."""
-    from functrace._runtime.lines import LINE_RE, NAME_RE, PROCESS_RE
+    from functrace._runtime.lines import JOB_RE, LINE_RE, NAME_RE, PROCESS_RE
 
     depth: dict[str, int] = {}
     named: set[str] = set()
     for line in lines:
         if line.startswith("# "):
             n = NAME_RE.match(line)
-            assert n or PROCESS_RE.match(line), f"malformed line {line!r}"
+            assert n or PROCESS_RE.match(line) or JOB_RE.match(line), f"malformed line {line!r}"
             if n:
                 named.add(n["tag"])
             continue

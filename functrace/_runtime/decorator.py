@@ -7,7 +7,7 @@ import sys
 import types
 from typing import Any, TypeVar
 
-from functrace._runtime import engine, exits, output, state
+from functrace._runtime import engine, exits, origins, output, state
 from functrace._runtime.config import Settings, checked, settings_from_env
 from functrace._runtime.notices import notice
 
@@ -58,6 +58,7 @@ def _start() -> Any:
         backend = WrapperBackend()
     backend.switch(_enabled)
     exits.install()
+    origins.install()
     engine.on_failure(backend.stop)
     _backend = backend
     if settings.exporter:

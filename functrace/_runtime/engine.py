@@ -51,7 +51,9 @@ from functrace._runtime.listeners import observers as _observers
 from functrace._runtime.listeners import on_change as _listeners_changed
 from functrace._runtime.listeners import record_enter as _record_enter
 from functrace._runtime.listeners import recorders as _recorders
+from functrace._runtime.listeners import tell_started as _tell_started
 from functrace._runtime.notices import notice
+from functrace._runtime.origins import started as _started
 from functrace._runtime.state import ROOT_ENV as _ROOT_ENV
 from functrace._runtime.state import (
     CodeInfo,
@@ -182,11 +184,20 @@ def enter(
                     ctx.named != _generation or (parent is None and ctx.current_name() != ctx.name)
                 ):
                     _name(ctx, t)  # first in this output, or renamed since
+                origin = None
+                if parent is None and ctx.due is not None:
+                    origin = _started(ctx)  # a thread's, task's or job's first call
+                    if _lines_on and origin is not None and origin.kind == "job":
+                        sink.put(sink.job_line(ctx, origin, _text, t))
+                if info.is_async:
+                    ctx.fresh = True  # see Context.awaited
                 if _recorders:
-                    node = entry[2] = _record_enter(ctx, info, t, resumed, parent)
+                    node = entry[2] = _record_enter(ctx, info, t, resumed, parent, origin)
                     if node is not None and args is not None:
                         node.args = dict(args)
                 if _observers:
+                    if origin is not None:
+                        _tell_started(ctx.tag, origin)
                     tokens = [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
                     if args:
                         _tell_arguments(tokens, dict(args))
@@ -289,6 +300,9 @@ def leave(
                         arg is ASYNC_YIELD or type(arg).__name__ == "async_generator_wrapped_value"
                     )
                     suspended = "yield" if own else "await"
+                if suspended == "await" and ctx.fresh:
+                    ctx.fresh = False
+                    ctx.awaited = info  # the innermost coroutine to suspend: see Context.awaited
             value = _value(kind, info, suspended, arg) if _args else None
             entry = stack.pop()
             # At the program's recursion limit there may be no frame to spare for

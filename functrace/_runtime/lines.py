@@ -12,7 +12,13 @@ what the tags stand for, each written before the first line it explains::
     # t[01]a[03] = task "fetch-users"
 
 A thread or task renamed later gets a new one. Names are JSON strings (quotes
-and control characters escaped), so a line never splits.
+and control characters escaped), so a line never splits. A thread or task
+started while a traced call ran says so at the end of its naming line, and a
+``concurrent.futures`` job (``asyncio.to_thread`` included) gets a line of its
+own before its first line::
+
+    # t[02] = thread "worker-1" (native id 4712) started by t[01] in app.main
+    # t[03] job started by t[01]a[01] in app.fetch_all
 
 With ``FUNCTRACE_ARGS``, an enter line carries the arguments right after the name,
 in parentheses, to the end of the line; an exit line ends with `` => `` and a
@@ -37,6 +43,7 @@ __all__ = [
     "ENTER",
     "EXIT",
     "INDENT",
+    "JOB_RE",
     "LINE_AT_END_RE",
     "LINE_RE",
     "LOST",
@@ -45,7 +52,9 @@ __all__ = [
     "VALUE_SEP",
     "format_duration",
     "format_duration_fast",
+    "job_line",
     "name_line",
+    "origin_text",
     "parse_duration",
     "process_line",
     "split_args",
@@ -75,22 +84,42 @@ LINE_RE = re.compile("^" + _LINE)
 LINE_AT_END_RE = re.compile(r"(?<![\w\[.])" + _LINE)
 
 
-#: ``# <tag> = thread "<name>" (native id N)`` / ``# <tag> = task "<name>"``;
-#: groups: tag, kind, name (a JSON string), native (or None).
+_TAG = r"t\[[0-9.]+\](?:a\[[0-9]+\])?"
+#: `` started by <tag> in <name>``: the traced call that started a thread, task or job.
+_ORIGIN = rf" started by (?P<origin_tag>{_TAG}) in (?P<origin>\S+)"
+#: ``# <tag> = thread "<name>" (native id N)`` / ``# <tag> = task "<name>"``, each
+#: perhaps followed by `` started by <tag> in <name>``; groups: tag, kind, name (a
+#: JSON string), native, origin_tag, origin (None where absent).
 NAME_RE = re.compile(
-    r"^# (?P<tag>t\[[0-9.]+\](?:a\[[0-9]+\])?) = (?P<kind>thread|task) "
-    r'(?P<name>"(?:[^"\\]|\\.)*")(?: \(native id (?P<native>[0-9]+)\))?$'
+    rf"^# (?P<tag>{_TAG}) = (?P<kind>thread|task) "
+    r'(?P<name>"(?:[^"\\]|\\.)*")(?: \(native id (?P<native>[0-9]+)\))?'
+    rf"(?:{_ORIGIN})?$"
 )
+#: ``# <tag> job started by <tag> in <name>``: the next outermost call of ``tag`` is
+#: a job handed to a thread pool by that call; groups: tag, origin_tag, origin.
+JOB_RE = re.compile(rf"^# (?P<tag>{_TAG}) job{_ORIGIN}$")
 #: ``# process <pid> = "<command line>" (parent <ppid>)``; groups: pid, command, ppid.
 PROCESS_RE = re.compile(
     r'^# process (?P<pid>[0-9]+) = (?P<command>"(?:[^"\\]|\\.)*") \(parent (?P<ppid>[0-9]+)\)$'
 )
 
 
-def name_line(tag: str, kind: str, quoted_name: str, native_id: int | None = None) -> str:
-    """The comment line naming ``tag`` (``quoted_name``: already a JSON string)."""
+def origin_text(origin_tag: str, origin_name: str) -> str:
+    return f" started by {origin_tag} in {origin_name}"
+
+
+def name_line(
+    tag: str, kind: str, quoted_name: str, native_id: int | None = None, origin: str = ""
+) -> str:
+    """The comment line naming ``tag`` (``quoted_name``: already a JSON string;
+    ``origin``: :func:`origin_text`, or "")."""
     native = "" if native_id is None else f" (native id {native_id})"
-    return f"# {tag} = {kind} {quoted_name}{native}\n"
+    return f"# {tag} = {kind} {quoted_name}{native}{origin}\n"
+
+
+def job_line(tag: str, origin_tag: str, origin_name: str) -> str:
+    """The comment line before the first line of a thread-pool job run by ``tag``."""
+    return f"# {tag} job{origin_text(origin_tag, origin_name)}\n"
 
 
 def process_line(pid: int, quoted_command: str, ppid: int) -> str:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from functrace._runtime.record import Call, Recording
+from functrace._runtime.record import Call, Origin, Recording
 from functrace._runtime.state import CodeInfo, Context
 
 __all__ = [
@@ -25,13 +25,19 @@ __all__ = [
     "remove_observer",
     "start_recording",
     "stop_recording",
+    "tell_started",
 ]
 
 recorders: list[Recording] = []
 
 
 def record_enter(
-    ctx: Context, info: CodeInfo, t: int, resumed: bool, parent: list[Any] | None
+    ctx: Context,
+    info: CodeInfo,
+    t: int,
+    resumed: bool,
+    parent: list[Any] | None,
+    origin: Origin | None = None,
 ) -> Call | None:
     parent_call: Call | None = parent[2] if parent is not None else None
     keep = False
@@ -47,6 +53,7 @@ def record_enter(
     if not keep or (parent is not None and parent_call is None and not roots):
         return None
     call = Call(info.name, ctx.tag, t, info.file, info.line, resumed)
+    call.origin = origin
     if parent_call is not None:
         call._parent = parent_call
         parent_call.children.append(call)
@@ -94,7 +101,8 @@ class Observer(Protocol):
 
     For consumers that need each call live (OpenTelemetry spans), not lines.
     A generator or coroutine run ends with ``suspended`` set, and its next run
-    is a new ``enter`` with ``resumed=True``.
+    is a new ``enter`` with ``resumed=True``. An observer may also have
+    ``started(tag, origin)``: see :func:`tell_started`.
     """
 
     def enter(self, tag: str, info: CodeInfo, t_ns: int, resumed: bool) -> Any: ...
@@ -108,6 +116,16 @@ class Observer(Protocol):
 
 
 observers: list[Observer] = []
+
+
+def tell_started(tag: str, origin: Origin) -> None:
+    """Before their ``enter``: observers that have a ``started(tag, origin)`` method
+    learn that the call about to start in ``tag`` is the first of a thread, task or
+    thread-pool job that ``origin`` started (see :mod:`functrace._runtime.origins`)."""
+    for obs in observers:
+        started = getattr(obs, "started", None)
+        if started is not None:
+            started(tag, origin)
 
 
 def add_observer(observer: Observer) -> None:

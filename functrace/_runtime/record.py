@@ -8,8 +8,21 @@ exporters only read these objects.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
-__all__ = ["Call", "Recording"]
+__all__ = ["Call", "Origin", "Recording"]
+
+
+class Origin(NamedTuple):
+    """The traced call that started a thread, an asyncio task or a thread-pool job."""
+
+    #: The tag the starting call ran in (``t[01]``, ``t[01]a[02]``).
+    tag: str
+    #: The starting call's qualified name: the innermost traced call running then
+    #: (for a task, see the docs: the call that last awaited in its creator).
+    name: str
+    #: What was started: "thread", "task" or "job".
+    kind: str
 
 
 class Call:
@@ -24,6 +37,7 @@ class Call:
         "file",
         "line",
         "name",
+        "origin",
         "resumed",
         "returned",
         "start_ns",
@@ -61,6 +75,9 @@ class Call:
         self.returned: str | None = None
         self.children: list[Call] = []
         self._parent: Call | None = None
+        #: On the first outermost call of a thread or task (or of a thread-pool
+        #: job): the traced call that started it, if one was running then.
+        self.origin: Origin | None = None
 
     @property
     def duration_ns(self) -> int | None:

@@ -19,11 +19,27 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from functrace._runtime import output
-from functrace._runtime.lines import LOST, format_duration_fast, name_line, process_line
+from functrace._runtime.lines import (
+    LOST,
+    format_duration_fast,
+    name_line,
+    origin_text,
+    process_line,
+)
+from functrace._runtime.lines import job_line as job_text
+from functrace._runtime.record import Origin
 from functrace._runtime.state import CodeInfo, Context
 from functrace._runtime.values import args_text
 
-__all__ = ["MAX_BUFFERED", "WRITERS", "naming_line", "process_naming_line", "put", "running_line"]
+__all__ = [
+    "MAX_BUFFERED",
+    "WRITERS",
+    "job_line",
+    "naming_line",
+    "process_naming_line",
+    "put",
+    "running_line",
+]
 
 #: Characters str.splitlines() breaks a line at, besides the ones JSON escapes.
 _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
@@ -153,12 +169,30 @@ def naming_line(ctx: Context, name: str, text: bool, t: int) -> str:
     id) or the asyncio task, by name."""
     kind = "thread" if ctx.base is None else "task"
     native = ctx.native_id if ctx.base is None else None
+    origin = ctx.origin
     if text:
-        return name_line(ctx.tag, kind, _quoted(name), native)
+        said = "" if origin is None else origin_text(origin.tag, origin.name)
+        return name_line(ctx.tag, kind, _quoted(name), native, said)
     extra = "" if native is None else f',"native_id":{native}'
+    if origin is not None:
+        extra += _json_origin(origin)
     return (
         f'{{"v":1,"ts":{epoch_offset_ns + t},"ev":"{kind}","pid":{os.getpid()},'
         f'"tag":"{ctx.tag}","name":{_json_str(name)}{extra}}}\n'
+    )
+
+
+def _json_origin(origin: Origin) -> str:
+    return f',"origin_tag":"{origin.tag}","origin":{_json_str(origin.name)}'
+
+
+def job_line(ctx: Context, origin: Origin, text: bool, t: int) -> str:
+    """The line before the first line of a thread-pool job: who submitted it."""
+    if text:
+        return job_text(ctx.tag, origin.tag, origin.name)
+    return (
+        f'{{"v":1,"ts":{epoch_offset_ns + t},"ev":"job","pid":{os.getpid()},'
+        f'"tag":"{ctx.tag}"{_json_origin(origin)}}}\n'
     )
 
 

@@ -22,6 +22,7 @@ from types import CodeType
 from typing import Any
 
 from functrace._runtime.lines import INDENT, task_tag, thread_tag
+from functrace._runtime.record import Origin
 
 __all__ = [
     "CodeInfo",
@@ -92,14 +93,18 @@ class Context:
 
     __slots__ = (
         "__weakref__",
+        "awaited",
         "base",
         "busy",
+        "due",
+        "fresh",
         "json_head",
         "lost",
         "name",
         "named",
         "native_id",
         "number",
+        "origin",
         "owner",
         "prefixes",
         "stack",
@@ -134,6 +139,15 @@ class Context:
         self.stack: list[list[Any]] = []
         self.prefixes = [f"{tag}:"]
         self._head(threading.current_thread().name)
+        #: The traced call that started this thread or task (origins.py), if known.
+        self.origin: Origin | None = None
+        #: The origin the next outermost call is given (its own, then each job's).
+        self.due: Origin | None = None
+        #: The innermost coroutine at this context's last suspension (an await), and
+        #: whether a coroutine entered or resumed since: what a task created by this
+        #: one, and first seen after it suspended, names as its origin.
+        self.awaited: CodeInfo | None = None
+        self.fresh = False
 
     def _head(self, thread_name: str) -> None:
         task = "null" if self.task_id is None else self.task_id
@@ -185,6 +199,9 @@ _threads = 0
 _tasks_seen = 0
 pid_in_tag: int | None = None  # set in any process but the first of a trace
 contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+#: Told of each new context, in its thread (and task), before its first event
+#: goes on: origins.py gives it its origin.
+on_new_context: list[Callable[[Context], None]] = []
 _task_contexts: dict[int, tuple[weakref.ref[Any], Context]] = {}
 ROOT_ENV = "FUNCTRACE_ROOT_PID"
 
@@ -227,6 +244,8 @@ def thread_context() -> Context | None:
             contexts.add(ctx)
         tls.base = ctx
         tls.cur = ctx
+        for hook in on_new_context:
+            hook(ctx)
     finally:
         tls.making = False
     return ctx
@@ -305,6 +324,8 @@ def task_context(base: Context) -> Context:
 
     ctx.owner = weakref.ref(task, forget)
     _task_contexts[key] = (ctx.owner, ctx)
+    for hook in on_new_context:
+        hook(ctx)
     return ctx
 
 

@@ -71,6 +71,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "with its call count and total time.",
 )
 @click.option(
+    "--under-origin",
+    is_flag=True,
+    help="Each thread's, task's and thread-pool job's calls under the call that started "
+    "them (reads the whole trace first).",
+)
+@click.option(
     "--width",
     type=click.IntRange(min=20),
     metavar="COLUMNS",
@@ -84,6 +90,7 @@ def command(
     max_depth: int,
     summary: bool,
     focus: str | None,
+    under_origin: bool,
     width: int | None,
 ) -> None:
     """Print a trace as call trees, a summary, or the chains to a call.
@@ -101,6 +108,7 @@ def command(
       functrace show trace.log --min-duration 1ms --max-depth 4
       functrace show trace.jsonl --summary
       functrace show trace.log --focus fetch    # every chain leading to fetch
+      functrace show trace.log --under-origin  # under what started them
       functrace run app.py 2>&1 >/dev/null | functrace show -
     """
     from functrace.reading import Scan, scan_trace
@@ -110,6 +118,13 @@ def command(
         raise click.UsageError("--summary and --focus are two different views: pick one")
     if focus and name:
         raise click.UsageError("--focus NAME already names the function: drop --name")
+    if under_origin:
+        if summary or focus or name or min_duration or tags:
+            raise click.UsageError(
+                "--under-origin shows every call: it takes --max-depth and --width only"
+            )
+        _show_under_origin(trace, max_depth, width)
+        return
     scan = Scan()
     # The names the trace gives its tags, as they are read: before each tag's first line.
     selection = Selection(tags, name, min_duration, max_depth, names=scan.names)
@@ -162,6 +177,39 @@ def command(
     if not found:
         what = ", ".join(_filters(tags, name, min_duration, max_depth, focus))
         click.echo(f"functrace show: no call in {label} matches {what}", err=True)
+        sys.exit(ExitCode.FAILED)
+
+
+def _show_under_origin(trace: str, max_depth: int, width: int | None) -> None:
+    from functrace.reading import read_trace, read_trace_lines
+    from functrace.render.origins import origin_tree
+
+    if trace == "-":
+        import io
+
+        stdin = io.TextIOWrapper(sys.stdin.buffer, "utf-8", errors="replace")
+        try:
+            whole = read_trace_lines(stdin)
+        finally:
+            stdin.detach()
+    else:
+        whole = read_trace(trace)
+    out = sys.stdout
+    lines = _LineWriter(out, out.isatty(), width)
+    found = 0
+    try:
+        for tag, depth, text in origin_tree(whole, max_depth):
+            lines.emit(tag, depth, text)
+            found += depth > 0
+        lines.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        sys.exit(ExitCode.OK)
+    label = "<stdin>" if trace == "-" else trace
+    for line in whole.problem_report(label):
+        click.echo(f"functrace show: {line}", err=True)
+    if not found:
+        click.echo(f"functrace show: no trace lines in {label}", err=True)
         sys.exit(ExitCode.FAILED)
 
 

@@ -70,6 +70,13 @@ def export(trace: Trace, format: str, **options: Any) -> str:
     if hasattr(writer, "known_offset"):
         writer.known_offset = trace.epoch_offset_ns
     stream = Stream(writer, exact=True)
+    starters = trace.origin_calls()
+    origin_seen = getattr(writer, "origin_seen", None)
+    if origin_seen is not None:
+        # Who started what, told before any call (a scan tells each where it reads it).
+        for root in trace.roots:
+            if root.origin is not None:
+                origin_seen(root.tag, root.origin, _within(starters.get(id(root)), root))
     end = 0
     for roots in trace.tags().values():
         end = max(end, _replay(roots, writer, stream))
@@ -83,7 +90,7 @@ def _replay(roots: list[Any], writer: Writer, stream: Stream) -> int:
     for root in roots:
         for call, opening, depth in _walk(root):
             if opening:
-                stream.enter(
+                opened = stream.enter(
                     call.tag,
                     depth,
                     call.name,
@@ -93,6 +100,8 @@ def _replay(roots: list[Any], writer: Writer, stream: Stream) -> int:
                     call.line,
                     args=call.args,
                 )
+                if depth == 1:
+                    opened.origin = call.origin
             elif call.end_ns is None:
                 continue  # closed as unfinished by the next enter at its level, or finish()
             else:
@@ -111,6 +120,15 @@ def _replay(roots: list[Any], writer: Writer, stream: Stream) -> int:
                 end = max(end, frame.end_ns)
     stream.finish()
     return max(end, stream.last)
+
+
+def _within(starter: Any, root: Any) -> int:
+    """A moment inside ``starter``'s run when ``root`` started: ``root``'s start if
+    the starter was running then, else just before the starter's end."""
+    t: int = root.start_ns
+    if starter is None or starter.end_ns is None or starter.end_ns > t:
+        return t
+    return int(starter.end_ns - 1 if starter.end_ns > starter.start_ns else starter.start_ns)
 
 
 def _walk(root: Any) -> Any:

@@ -8,7 +8,10 @@ whoever consumes it (the live exporter, :mod:`functrace.otel`, does the same).
 
 One trace id per process run (its pid), so every span's parent is a span of
 the same file and the same trace; ``--traceparent`` puts every outermost call
-under a span of another trace instead. Spans wait in a
+under a span of another trace instead. The first call of a thread, task or
+thread-pool job that the trace says a traced call started (its origin lines)
+has that call's span (the latest one opened of that name in that tag) as its
+parent, as the live exporter has for tasks and ``asyncio.to_thread``. Spans wait in a
 :class:`~functrace.export._spool.Spool` per process (OTLP nests spans in their
 process's resource); a text trace's times are only placed in epoch time at the
 end (the trace ends at the file's modification time), so they are spooled as
@@ -140,6 +143,8 @@ class SpanWriter(Writer):
         self._own: dict[tuple[int, str | None, bool, bool], str] = {}
         self._bits = self.rng.getrandbits
         self._first = True
+        #: (tag, name) -> its latest span: where a thread, task or job it started hangs.
+        self.latest: dict[tuple[str, str], Span] = {}
 
     def _process(self, tag: str) -> tuple[int, str]:
         pid = pid_of(self.scan.thread_ids, tag)
@@ -166,8 +171,20 @@ class SpanWriter(Writer):
         if span is None:
             parent = frame.parent
             pid, trace_id = self.processes.get(frame.tag) or self._process(frame.tag)
-            parent_id = parent.data.span_id if parent is not None else self.root_parent
+            if parent is not None:
+                parent_id = parent.data.span_id
+            else:
+                parent_id = self.root_parent
+                origin = frame.origin
+                if origin is not None:
+                    starter = self.latest.get((origin.tag, origin.name))
+                    if starter is not None and starter.trace_id == trace_id:
+                        parent_id = starter.span_id
             span = Span(frame, f"{self._bits(64) or 1:016x}", parent_id, trace_id, pid)
+            latest = self.latest
+            if len(latest) >= 50_000:
+                latest.clear()
+            latest[(frame.tag, frame.name)] = span
         frame.data = span
 
     def closed(self, frame: Frame) -> None:

@@ -4,12 +4,20 @@ One track per tag: each asyncio task gets a track of its own beside its
 thread's, so interleaving tasks never overlap on one track. Complete (``X``)
 events with times in microseconds from the trace's start, written when each
 call ends (viewers sort them).
+
+Who started what (a thread, a task, a thread-pool job: the trace's origin
+lines) is a flow: an ``s`` event on the starting call's track, inside the
+starting call (where the origin line was read if that call was running then,
+else just before the end of its last run), and an ``f`` event on the new track
+where the origin line was read, which binds to the next slice there: the first
+call of what was started. Perfetto draws it as an arrow.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from functrace._runtime.record import Origin
 from functrace.export._base import Writer, jstr
 from functrace.export._tracks import pid_of, track_label
 from functrace.reading._fast import Blocks, run_text_light
@@ -44,6 +52,13 @@ def _extra_args(
     return args
 
 
+def _inside(run: tuple[int, int] | None, t: int) -> int:
+    """Just before the end of ``run`` (so not in a call it made), else ``t``."""
+    if run is None:
+        return t
+    return run[1] - 1 if run[1] > run[0] else run[0]
+
+
 class ChromeWriter(Writer):
     def __init__(self, out: Output, scan: Scan) -> None:
         super().__init__(out, scan)
@@ -52,7 +67,13 @@ class ChromeWriter(Writer):
         self.tracks: dict[str, tuple[str, str]] = {}
         self.pending: list[str] = []
         #: (tag, name, file, line) -> an event's text before its start, and after its dur.
-        self.events: dict[tuple[str, str, str, int], tuple[str, str]] = {}
+        self.events: dict[tuple[str, str, str, int], list[Any]] = {}
+        #: (tag, name) -> its last run's [start, end, flows waiting for a run of it]:
+        #: where a flow from that call starts. Flows: [id, time, (start, end) | None].
+        self.runs: dict[tuple[str, str], list[Any]] = {}
+        self.flows = 0
+        self.last_flow: tuple[str, str, str, int] | None = None
+        self.early: list[tuple[str, Origin, int]] = []
         out.write('{"traceEvents":[\n')
         self.first = True
 
@@ -95,6 +116,11 @@ class ChromeWriter(Writer):
             f"{parts[0]}{start // 1000}{_FRACTIONS[start % 1000]}"
             f',"dur":{dur // 1000}{_FRACTIONS[dur % 1000]}{parts[1]}'
         )
+        run = parts[2]
+        run[0] = frame.start_ns
+        run[1] = frame.end_ns
+        if run[2]:
+            self._settle(run, frame.tag)
         if (
             frame.exception is not None
             or frame.suspended is not None
@@ -107,17 +133,18 @@ class ChromeWriter(Writer):
         if len(pending) >= 2048:
             self._write()
 
-    def _parts(self, key: tuple[str, str, str, int]) -> tuple[str, str]:
-        """An event of this function on this track, around its times."""
+    def _parts(self, key: tuple[str, str, str, int]) -> list[Any]:
+        """An event of this function on this track, around its times; and its runs."""
         tag, name, file, line = key
         track = self.tracks.get(tag) or self._track(tag)
         args = track[1]
         if file:
             args += f',"file":{jstr(file)},"line":{line}'
-        parts = (
+        parts = [
             f'{{"name":{jstr(name)},"cat":"function","ph":"X",{track[0]},"ts":',
             f",{args}}}}}",
-        )
+            self._run(tag, name),
+        ]
         if len(self.events) >= 50_000:
             self.events.clear()
         self.events[key] = parts
@@ -129,13 +156,76 @@ class ChromeWriter(Writer):
             frame.exception, frame.suspended, frame.resumed, frame.duration_ns is None
         )
 
+    def _run(self, tag: str, name: str) -> list[Any]:
+        run = self.runs.get((tag, name))
+        if run is None:
+            if len(self.runs) >= 100_000:
+                self._forget_runs()
+            run = self.runs[(tag, name)] = [None, None, [], tag]
+        return run
+
+    def _forget_runs(self) -> None:
+        """Memory stays bounded (a task is a tag of its own): flows still waiting
+        start where they can now, and the runs are forgotten."""
+        for (tag, _), run in self.runs.items():
+            for flow in run[2]:
+                self._flow_start(flow[0], tag, _inside(flow[2], flow[1]))
+            run[2] = []
+        self.runs.clear()
+        self.events.clear()  # their parts hold the runs
+
+    def origin_seen(self, tag: str, origin: Origin, t: int) -> None:
+        """The trace says ``origin`` started ``tag`` (its next outermost call), at ``t``."""
+        if self.origin is None:  # before the first call: told again when it opens
+            self.early.append((tag, origin, t))
+            return
+        said = (tag, origin.tag, origin.name, t)
+        if said == self.last_flow:
+            return  # a pool thread's first job: its thread's origin, said just before
+        self.last_flow = said
+        self.flows += 1
+        head = (self.tracks.get(tag) or self._track(tag))[0]
+        kind = jstr(origin.kind)
+        self._add(
+            f'{{"name":"started","cat":"origin","ph":"f","id":{self.flows},{head},'
+            f'"ts":{_us(max(0, t - self.origin))},"args":{{"kind":{kind}}}}}'
+        )
+        run = self._run(origin.tag, origin.name)
+        before = None if run[0] is None else (run[0], run[1])
+        run[2].append([self.flows, t, before])
+
+    def _settle(self, run: list[Any], tag: str) -> None:
+        """A run of a call that flows start from has ended: flows from a moment it
+        spans start here; flows from after the run before it, just before that one's end."""
+        start, end = run[0], run[1]
+        waiting = []
+        for flow in run[2]:
+            t = flow[1]
+            if start <= t < end:
+                self._flow_start(flow[0], tag, t)
+            elif start <= t == end:  # it ended as the line came: not where its calls end
+                self._flow_start(flow[0], tag, _inside((start, end), t))
+            elif start > t:
+                self._flow_start(flow[0], tag, _inside(flow[2], t))
+            else:
+                waiting.append(flow)
+        run[2] = waiting
+
+    def _flow_start(self, flow: int, tag: str, t: int) -> None:
+        head = (self.tracks.get(tag) or self._track(tag))[0]
+        origin: int = self.origin  # type: ignore[assignment]
+        self._add(
+            f'{{"name":"started","cat":"origin","ph":"s","id":{flow},{head},'
+            f'"ts":{_us(max(0, t - origin))}}}'
+        )
+
     def scan_text(self, reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> int:
         """The rest of a text trace read by :func:`~functrace.reading._fast.run_text_light`:
         each call's event written as :meth:`closed` writes it, without its frame."""
         pending = self.pending
         fractions = _FRACTIONS
 
-        def data(tag: str, name: str) -> tuple[str, str]:
+        def data(tag: str, name: str) -> list[Any]:
             return self.events.get((tag, name, "", 0)) or self._parts((tag, name, "", 0))
 
         def on_exit(
@@ -148,6 +238,11 @@ class ChromeWriter(Writer):
             end -= origin
             dur = (end if end > 0 else 0) - start
             parts = call[5]
+            run = parts[2]
+            run[0] = call[3]
+            run[1] = end
+            if run[2]:
+                self._settle(run, run[3])
             event = (
                 f"{parts[0]}{start // 1000}{fractions[start % 1000]}"
                 f',"dur":{dur // 1000}{fractions[dur % 1000]}{parts[1]}'
@@ -164,9 +259,16 @@ class ChromeWriter(Writer):
         if frame.tag not in self.tracks:
             if self.origin is None:
                 self.origin = frame.start_ns
-            self._track(frame.tag)  # tracks in order of first appearance
+                for early in self.early:
+                    self.origin = min(self.origin, early[2])
+                for early in self.early:
+                    self.origin_seen(*early)
+                self.early.clear()
+            if frame.tag not in self.tracks:
+                self._track(frame.tag)  # tracks in order of first appearance
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
+        self._forget_runs()  # flows whose call never ended in the trace start there
         if self.pending:
             self._write()
         source = jstr(self.scan.source or "text")

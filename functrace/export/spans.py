@@ -77,10 +77,15 @@ def to_spans(
         )
         for run in group:
             context_of[id(run)] = context
+    starters = trace.origin_calls()  # a thread's, task's or job's span hangs under its starter's
     spans = []
     for group in groups:
         first, last = group[0], group[-1]
-        parent = context_of.get(id(first.parent)) if first.parent is not None else parent_root
+        if first.parent is not None:
+            parent = context_of.get(id(first.parent))
+        else:
+            starter = starters.get(id(first))
+            parent = context_of.get(id(starter)) if starter is not None else parent_root
         attributes: dict[str, str | int | bool] = {
             **code_attributes(first.name, first.file, first.line),
             "functrace.tag": first.tag,

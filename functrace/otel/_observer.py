@@ -7,6 +7,11 @@ and the next run of the same code there continues it, so span durations are
 wall-clock durations, as a request handler's span should be. A generator's
 runs are separate spans: each ``next()`` is a call made by its consumer,
 anywhere. Exported files (:mod:`functrace.export.spans`) follow the same rule.
+
+A span's parent is the current span, which a task inherits through
+``contextvars`` (as ``asyncio.to_thread`` does); a thread or thread-pool job has
+none of its own, so its first span gets the one the trace's origin names (the
+latest span of that function in that tag), as exported files have it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, Status, StatusCode, Tracer
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, StatusCode, Tracer
 
 from functrace.export.spans import code_attributes, value_attributes
 
@@ -46,6 +51,13 @@ class SpanObserver:
         self._depths: dict[str, int] = {}
         self._parked: dict[tuple[str, int], tuple[Any, Span, int]] = {}
         self._offset = time.time_ns() - time.perf_counter_ns()
+        #: Tag -> what started the call about to start there; (tag, function name)
+        #: -> its latest span's context (bounded): the parent such a call gets.
+        self._origins: dict[str, Any] = {}
+        self._latest: dict[tuple[str, str], SpanContext] = {}
+
+    def started(self, tag: str, origin: Any) -> None:
+        self._origins[tag] = origin
 
     def enter(self, tag: str, info: Any, t_ns: int, resumed: bool) -> _Token:
         depth = self._depths.get(tag, 0) + 1
@@ -58,7 +70,7 @@ class SpanObserver:
             elif parked is not None:
                 parked[1].end(end_time=parked[2])  # never resumed here: it ends as it stopped
         if span is None:
-            span = self._start(info, t_ns, resumed)
+            span = self._start(tag, info, t_ns, resumed)
         token = otel_context.attach(trace.set_span_in_context(span))
         return _Token(tag, depth, info, span, token)
 
@@ -93,18 +105,27 @@ class SpanObserver:
             span.set_attribute("functrace.suspended", suspended)
         span.end(end_time=end)
 
-    def _start(self, info: Any, t_ns: int, resumed: bool) -> Span:
+    def _start(self, tag: str, info: Any, t_ns: int, resumed: bool) -> Span:
         parent: Context | None = None
-        if self.fallback_parent is not None:
+        origin = self._origins.pop(tag, None) if self._origins else None
+        if self.fallback_parent is not None or origin is not None:
             current = trace.get_current_span().get_span_context()
             if not current.is_valid:
                 parent = self.fallback_parent
+                starter = self._latest.get((origin.tag, origin.name)) if origin else None
+                if starter is not None:
+                    parent = trace.set_span_in_context(NonRecordingSpan(starter))
         attributes: dict[str, Any] = dict(code_attributes(info.name, info.file, info.line))
         if resumed:
             attributes["functrace.resumed"] = True
-        return self.tracer.start_span(
+        span = self.tracer.start_span(
             info.name,
             context=parent,
             attributes=attributes,
             start_time=t_ns + self._offset,
         )
+        latest = self._latest
+        if len(latest) >= 10_000:
+            latest.clear()
+        latest[(tag, info.name)] = span.get_span_context()
+        return span

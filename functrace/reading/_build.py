@@ -8,15 +8,27 @@ leaving the skipped ones open.
 
 from __future__ import annotations
 
-from functrace._runtime.record import Call
+from functrace._runtime.record import Call, Origin
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "take_due"]
+
+
+def take_due(due: dict[str, Origin], tag: str) -> Origin | None:
+    """The origin of an outermost call of ``tag`` starting now: its own tag's, else
+    (a task's first call) its thread's, when the thread's first traced call is in
+    one of its tasks (a thread that runs an event loop)."""
+    origin = due.pop(tag, None)
+    if origin is None and tag.endswith("]") and "a[" in tag:
+        origin = due.pop(tag[: tag.index("a[")], None)
+    return origin
 
 
 class Builder:
     def __init__(self) -> None:
         self.roots: list[Call] = []
         self.stacks: dict[str, list[Call]] = {}
+        #: Tag -> the origin of its next outermost call (the reader fills it in).
+        self.due: dict[str, Origin] = {}
 
     def enter(
         self,
@@ -35,6 +47,8 @@ class Builder:
         call = Call(name, tag, t, file, line, resumed)
         call.args = args
         self._attach(call, stack[-1] if stack else None)
+        if not stack and self.due:
+            call.origin = take_due(self.due, tag)
         stack.append(call)
         return call
 

@@ -72,6 +72,7 @@ def run_text(
     durations = reader._durations  # filled by the general reader, checked there
     durations_get = durations.get
     stacks = stream.stacks
+    due = stream.due
     consumer = stream.consumer
     opened = consumer.opened
     closed = consumer.closed
@@ -98,7 +99,8 @@ def run_text(
                     e = enters_get(body)
                     if e is not None:
                         n = len(stack)
-                        if n < h[1]:
+                        # An outermost call with an origin due: the general reader's.
+                        if n < h[1] and (n or not due):
                             frame = Frame(
                                 e[0], tag, n + 1, clock, e[1], "", 0, stack[-1] if n else None
                             )
@@ -701,6 +703,7 @@ def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> i
     exits_get = exits.get
     tails_get = tails.get
     stacks = stream.stacks
+    due = stream.due
     consumer = stream.consumer
     opened = consumer.opened
     closed = consumer.closed
@@ -729,7 +732,7 @@ def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> i
                     e = enters_get(what)
                     if e is not None:
                         n = len(stack)
-                        if n < e[0]:
+                        if n < e[0] and (n or not due):  # due: see run_text
                             if n:
                                 parent = stack[-1]
                                 if t < parent.start_ns:

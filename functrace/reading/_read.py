@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from functrace._runtime.lines import (
+    JOB_RE,
     LINE_AT_END_RE,
     LINE_RE,
     NAME_RE,
@@ -28,6 +29,7 @@ from functrace._runtime.lines import (
     split_args,
     split_value,
 )
+from functrace._runtime.record import Origin
 from functrace.reading._build import Builder
 from functrace.reading._stream import Stream
 from functrace.reading._timeline import fit
@@ -38,7 +40,7 @@ __all__ = ["read_trace", "read_trace_lines", "read_trace_text"]
 _SUSPEND_WORDS = frozenset({"yield", "await"})
 _KINDS = frozenset({"enter", "resume", "exit", "suspend"})
 #: jsonl events that name what a tag (or a pid) stands for: no calls, never skipped.
-_NAMING = frozenset({"process", "thread", "task"})
+_NAMING = frozenset({"process", "thread", "task", "job"})
 #: What a text line starts with (its tag); a line that has one claims to be a trace line.
 _TAG_RE = re.compile(r"t\[[0-9.]+\](?:a\[[0-9]+\])?:")
 #: Integers a trace can hold: exporters write them as int64/uint64 nanoseconds.
@@ -134,6 +136,15 @@ class _Reader:
         #: What the naming lines (text ``# t[02] = thread "..."``, jsonl "thread" and
         #: "task" events) call each tag: the last name given.
         self.names: dict[str, str] = {}
+        #: Tag -> the traced call that started its thread or task (naming lines).
+        self.origins: dict[str, Origin] = {}
+        #: Tag -> the origin its next outermost call gets (its first: the tag's own;
+        #: after a job line: the job's). The builder takes it from here.
+        self.due: dict[str, Origin] = {}
+        self.builder.due = self.due
+        #: Called with (tag, origin, time) for each start the trace tells of (a
+        #: naming line with an origin, a job line); time: the line's place on the clock.
+        self.on_origin: Callable[[str, Origin, int], None] | None = None
         self.clock = 0  # text: rebuilt time, each event as late as anything before it
 
     def feed(self, line: str, number: int) -> None:
@@ -141,7 +152,9 @@ class _Reader:
         if source == "text":
             groups = self._groups.get(line, _MISSING)
             if groups is _MISSING:
-                if line.startswith("# ") and (NAME_RE.match(line) or PROCESS_RE.match(line)):
+                if line.startswith("# ") and (
+                    NAME_RE.match(line) or PROCESS_RE.match(line) or JOB_RE.match(line)
+                ):
                     m = None  # a naming line is no event, whatever its name holds
                 else:
                     m = LINE_RE.match(line) or LINE_AT_END_RE.search(line)
@@ -212,6 +225,7 @@ class _Reader:
                 thread_names=self.thread_names,
                 thread_ids=self.thread_ids,
                 names=self.names,
+                origins=self.origins,
                 skipped_lines=self.skipped,
                 problems=problems,
             )
@@ -222,6 +236,7 @@ class _Reader:
             source="text",
             exact=False,
             names=self.names,
+            origins=self.origins,
             skipped_lines=self.skipped,
             problems=problems,
         )
@@ -340,23 +355,58 @@ class _Reader:
         return True
 
     def _naming_line(self, line: str) -> bool:
-        """A text comment line naming a thread or task (its name kept) or a process."""
+        """A text comment line naming a thread or task (its name and origin kept), a
+        process, or saying who started a job."""
         line = line.rstrip("\r\n")
         m = NAME_RE.match(line)
         if m is None:
+            job = JOB_RE.match(line)
+            if job is not None:
+                self._due(job["tag"], Origin(job["origin_tag"], job["origin"], "job"), self.clock)
+                return True
             return PROCESS_RE.match(line) is not None
         try:
             name = json.loads(m["name"])
         except ValueError:  # "\x" matches the pattern, not JSON
             return False
         self.names[m["tag"]] = name
+        if m["origin_tag"] is not None:
+            self._origin(m["tag"], Origin(m["origin_tag"], m["origin"], m["kind"]), self.clock)
         return True
 
+    def _origin(self, tag: str, origin: Origin, t: int) -> None:
+        """A thread's or task's origin: its first outermost call's (a tag named again,
+        in a new output or after a rename, is not started again)."""
+        if tag not in self.origins:
+            self.origins[tag] = origin
+            self._due(tag, origin, t)
+
+    def _due(self, tag: str, origin: Origin, t: int) -> None:
+        self.due[tag] = origin
+        if self.on_origin is not None:
+            self.on_origin(tag, origin, t)
+
     def _naming_event(self, event: dict[str, Any]) -> None:
-        """A jsonl "process", "thread" or "task" event: a thread's or task's name kept."""
+        """A jsonl "process", "thread", "task" or "job" event: a thread's or task's
+        name kept, and the origins."""
+        kind = event["ev"]
         tag, name = event.get("tag"), event.get("name")
-        if event["ev"] != "process" and isinstance(tag, str) and isinstance(name, str):
+        origin_tag, origin = event.get("origin_tag"), event.get("origin")
+        if not isinstance(tag, str):
+            return
+        ts = event.get("ts")
+        t = ts if type(ts) is int and 0 <= ts <= _INT_MAX else 0
+        said = None
+        if isinstance(origin_tag, str) and isinstance(origin, str):
+            said = Origin(origin_tag, origin, kind)
+        if kind == "job":
+            if said is not None:
+                self._due(tag, said, t)
+            return
+        if kind != "process" and isinstance(name, str):
             self.names[tag] = name
+            if said is not None:
+                self._origin(tag, said, t)
 
     def _thread(self, tag: str, thread: str, pid: int, tid: int) -> None:
         if tag not in self.thread_names:

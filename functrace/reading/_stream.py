@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from functrace._runtime.record import Origin
+from functrace.reading._build import take_due
+
 __all__ = ["Consumer", "Frame", "Output", "Stream"]
 
 
@@ -35,6 +38,7 @@ class Frame:
         "inner_end",
         "line",
         "name",
+        "origin",
         "parent",
         "resumed",
         "returned",
@@ -80,6 +84,8 @@ class Frame:
         #: FUNCTRACE_ARGS: the arguments (name -> text) and what it returned (see Call).
         self.args: dict[str, str] | None = None
         self.returned: str | None = None
+        #: An outermost call's: the traced call that started its thread, task or job.
+        self.origin: Origin | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -118,6 +124,8 @@ class Stream:
         #: jsonl: exits carry their end time; text: start + duration, stretched to nest.
         self.exact = exact
         self.stacks: dict[str, list[Frame]] = {}
+        #: Tag -> the origin of its next outermost call (the reader fills it in).
+        self.due: dict[str, Origin] = {}
         self.opened_count = 0
         self.unfinished = 0
         #: The latest time seen: where frames still open at the end close.
@@ -146,6 +154,8 @@ class Stream:
             t = parent.start_ns
         frame = Frame(name, tag, len(stack) + 1, t, resumed, file, line, parent)
         frame.args = args
+        if parent is None and self.due:
+            frame.origin = take_due(self.due, tag)
         stack.append(frame)
         self.opened_count += 1
         self._opened(frame)  # self.last follows ends: finish() sees open frames' starts

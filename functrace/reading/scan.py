@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, TextIO
 
+from functrace._runtime.record import Origin
 from functrace.reading._fast import run_jsonl, run_jsonl_summary, run_text, run_text_summary
 from functrace.reading._read import _Reader
 from functrace.reading._stream import Consumer, Stream
@@ -46,6 +47,8 @@ class Scan:
     thread_ids: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     #: Tag -> the name its naming line gives it (see :attr:`Trace.names`).
     names: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Tag -> the traced call that started its thread or task (see :attr:`Trace.origins`).
+    origins: dict[str, Origin] = dataclasses.field(default_factory=dict)
     #: The latest time in the trace (on the trace's clock).
     end_ns: int = 0
 
@@ -130,6 +133,7 @@ def _scan_blocks(
     reader.thread_names = scan.thread_names
     reader.thread_ids = scan.thread_ids
     reader.names = scan.names
+    reader.origins = scan.origins
 
     def decided(source: str) -> None:
         scan.source = source
@@ -137,6 +141,7 @@ def _scan_blocks(
             on_source(scan)
 
     reader.on_source = decided
+    reader.on_origin = getattr(consumer, "origin_seen", None)
     blocks = iter(blocks)
     number = 0
     rest: list[str] = []

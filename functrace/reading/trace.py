@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from functrace._runtime.record import Call
+from functrace._runtime.record import Call, Origin
 
 if TYPE_CHECKING:
     from functrace._runtime.record import Recording
@@ -64,6 +64,10 @@ class Trace:
     #: Tag -> the name its naming line gives it (a thread's or an asyncio task's;
     #: the last one, if it was renamed). Text and jsonl alike.
     names: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Tag -> the traced call that started its thread or task, where the trace says
+    #: (each outermost call that such a start, or a thread-pool job, began also
+    #: has it as :attr:`Call.origin <functrace.Call.origin>`).
+    origins: dict[str, Origin] = dataclasses.field(default_factory=dict)
     #: Lines skipped: the program's own output, and every line counted in ``problems``.
     skipped_lines: int = 0
     #: Lines that claimed to be trace lines but could not be read (a torn last
@@ -102,9 +106,41 @@ class Trace:
     def open_calls(self) -> list[Call]:
         return [c for c in self.walk() if c.end_ns is None]
 
+    def origin_calls(self) -> dict[int, Call]:
+        """``id(root)`` -> the call that started it, for each outermost call with an
+        :attr:`~functrace.Call.origin` found in the trace: the latest call of that
+        name in that tag that started no later."""
+        wanted = {(r.origin.tag, r.origin.name): r.origin for r in self.roots if r.origin}
+        if not wanted:
+            return {}
+        runs: dict[tuple[str, str], list[Call]] = {}
+        for call in self.walk():
+            key = (call.tag, call.name)
+            if key in wanted:
+                runs.setdefault(key, []).append(call)
+        found: dict[int, Call] = {}
+        for root in self.roots:
+            origin = root.origin
+            if origin is None:
+                continue
+            best = None
+            for call in runs.get((origin.tag, origin.name), ()):
+                if call.start_ns <= root.start_ns and (
+                    best is None or call.start_ns >= best.start_ns
+                ):
+                    best = call
+            if best is not None:
+                found[id(root)] = best
+        return found
+
     @classmethod
     def from_recording(cls, recording: Recording) -> Trace:
         """A ``functrace.record()`` result (times on ``perf_counter_ns``)."""
         offset = time.time_ns() - time.perf_counter_ns()
         roots = sorted(recording.roots, key=lambda c: c.start_ns)
-        return cls(roots=roots, source="recording", exact=True, epoch_offset_ns=offset)
+        origins = {
+            r.tag: r.origin for r in roots if r.origin is not None and r.origin.kind != "job"
+        }
+        return cls(
+            roots=roots, source="recording", exact=True, epoch_offset_ns=offset, origins=origins
+        )

@@ -93,6 +93,38 @@ def test_coroutines_are_one_span_each_nested_by_context(spans: InMemorySpanExpor
     assert attributes["code.function"] == "handle" and attributes["code.lineno"] > 0
 
 
+@functrace.trace
+def blocking() -> str:
+    return parse("ok")
+
+
+@functrace.trace
+def start_both() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    thread = threading.Thread(target=blocking)
+    thread.start()
+    thread.join()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(blocking).result()
+
+
+def test_a_thread_or_pool_job_hangs_under_the_call_that_started_it(
+    spans: InMemorySpanExporter,
+) -> None:
+    """No context reaches a plain thread: the origin gives the parent, as in files."""
+    start_both()
+    assert tree(spans) == [
+        ("tests.otel.test_live.blocking", "tests.otel.test_live.start_both"),
+        ("tests.otel.test_live.blocking", "tests.otel.test_live.start_both"),
+        ("tests.otel.test_live.parse", "tests.otel.test_live.blocking"),
+        ("tests.otel.test_live.parse", "tests.otel.test_live.blocking"),
+        ("tests.otel.test_live.start_both", None),
+    ]
+    assert len({s.context.trace_id for s in spans.get_finished_spans()}) == 1
+
+
 def test_generator_runs_and_exceptions(spans: InMemorySpanExporter) -> None:
     assert list(numbers()) == [1, 2]
     with pytest.raises(ValueError):
