@@ -208,7 +208,16 @@ def flush() -> None:
         # Past the last flush at exit, every line is written as it comes.
         next_flush_ns = 0 if _finished else time.perf_counter_ns() + _interval_ns
         if buffer:
-            _write_items(take())
+            items = take()
+            try:
+                _write_items(items)
+            except RecursionError:
+                # At the program's recursion limit (a flush from a deep event): it
+                # comes before any byte goes out (a descriptor's writing calls nothing
+                # in Python), so the lines go back in front, in order, for the next
+                # flush. Dropped, they were lost lines in a trace (3.13, filtered).
+                buffer[:0] = items
+                raise
 
 
 def _write_items(items: list[str | bytes | bytearray]) -> None:

@@ -672,3 +672,30 @@ def test_calls_a_daemon_thread_never_ends_end_as_lost_at_exit(tmp_path: Path) ->
     assert daemon[0] == "t[01]:    ->__main__.serve_forever"
     assert daemon[-1].startswith("t[01]:    <-__main__.serve_forever ")
     assert daemon[-1].endswith(" lost")
+
+
+def test_a_flush_cut_short_at_the_recursion_limit_keeps_its_lines(tmp_path: Path) -> None:
+    # A flush from an event deep in a recursion can run out of frames before it
+    # writes: the lines it took must wait for the next flush, not vanish.
+    out = tmp_path / "trace.log"
+    program = HEADER + textwrap.dedent(
+        """
+        from functrace._runtime import output
+        root()
+        real = output._write
+        def short(items):
+            output._write = real
+            raise RecursionError
+        output._write = short
+        try:
+            output.flush()
+        except RecursionError:
+            pass
+        root(1)
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert balanced(lines) == {}
+    assert len(events(lines)) == 8  # root and leaf, twice, in and out
