@@ -27,6 +27,7 @@ from functrace.export._base import Writer
 from functrace.export._code import code_attributes
 from functrace.export._spool import Spool
 from functrace.export._tracks import pid_of
+from functrace.reading import _fast
 from functrace.reading._stream import Frame, Output
 from functrace.reading.scan import Scan
 
@@ -294,7 +295,13 @@ class SpanWriter(Writer):
 def _place(text: str, offset: int) -> str:
     """The markers in ``text`` replaced by epoch times. A JSON string holds no raw
     \\x00 or \\x01 (they are escaped), so the markers' bytes cut the text into
-    what is around the numbers and the numbers."""
+    what is around the numbers and the numbers. The compiled reading module does it
+    in one pass when it is built."""
+    compiled = _fast._scan
+    if compiled is not None:
+        placed: str | None = compiled.place(text, offset)
+        if placed is not None:
+            return placed
     if "\x01" in text:
         if "\x00" in text:
             return _MARK_RE.sub(lambda m: _placed(m, offset), text)

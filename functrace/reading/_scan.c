@@ -42,6 +42,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -1315,9 +1316,109 @@ static PyTypeObject ScannerType = {
     .tp_methods = Scanner_methods,
 };
 
+/* ------------------------------------------------------------ place */
+
+/* place(text, offset): _place in functrace/export/_spans.py for a text of Latin-1
+ * characters: each marker \x00NS\x00 becomes NS + offset, \x01NS\x01 (NS + offset)
+ * // 1000. None for any other text (the Python function reads it). */
+static PyObject *
+place(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "place(text: str, offset: int)");
+        return NULL;
+    }
+    PyObject *text = args[0];
+    int overflow = 0;
+    long long offset = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (offset == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow || offset < 0 || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), marks = 0;
+    for (const unsigned char *p = s; (p = memchr(p, 0, (size_t)(s + len - p))) != NULL; p++) {
+        marks++;
+    }
+    for (const unsigned char *p = s; (p = memchr(p, 1, (size_t)(s + len - p))) != NULL; p++) {
+        marks++;
+    }
+    if (marks == 0) {
+        return Py_NewRef(text);
+    }
+    /* A number grows by at most 20 digits and loses its two markers. */
+    unsigned char *out = PyMem_Malloc((size_t)len + (size_t)marks * 10 + 1);
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t i = 0, o = 0;
+    const unsigned char *next0 = memchr(s, 0, (size_t)len), *next1 = memchr(s, 1, (size_t)len);
+    while (i < len) {
+        /* Up to the next marker, copied whole. */
+        if (next0 != NULL && next0 < s + i) {
+            next0 = memchr(s + i, 0, (size_t)(len - i));
+        }
+        if (next1 != NULL && next1 < s + i) {
+            next1 = memchr(s + i, 1, (size_t)(len - i));
+        }
+        const unsigned char *mark = next0 == NULL ? next1
+                                    : next1 == NULL ? next0
+                                    : next0 < next1 ? next0 : next1;
+        Py_ssize_t upto = mark == NULL ? len : mark - s;
+        memcpy(out + o, s + i, (size_t)(upto - i));
+        o += upto - i;
+        i = upto;
+        if (i >= len) {
+            break;
+        }
+        unsigned char c = s[i];
+        /* ([\x00\x01])([0-9]+)[\x00\x01] */
+        Py_ssize_t q = i + 1;
+        unsigned long long v = 0;
+        while (q < len && s[q] >= '0' && s[q] <= '9' && q - i <= 19) {
+            v = v * 10 + (unsigned)(s[q] - '0');
+            q++;
+        }
+        if (q == i + 1 || q >= len || s[q] > 1) {
+            PyMem_Free(out);
+            Py_RETURN_NONE; /* not a marker this function writes: Python's regex */
+        }
+        if (v > ULLONG_MAX - (unsigned long long)offset) {
+            PyMem_Free(out);
+            Py_RETURN_NONE;
+        }
+        v += (unsigned long long)offset;
+        if (c == 1) {
+            v /= 1000;
+        }
+        char digits[24];
+        int n = 0;
+        do {
+            digits[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (n) {
+            out[o++] = (unsigned char)digits[--n];
+        }
+        i = q + 1;
+    }
+    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, out, o);
+    PyMem_Free(out);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"place", (PyCFunction)(void (*)(void))place, METH_FASTCALL,
+     "place(text, offset) -> str | None: the time markers of a span text in epoch time."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "functrace.reading._scan",
-    "The common lines of a trace for the reading loops (optional, compiled).", -1, NULL,
+    "The common lines of a trace for the reading loops (optional, compiled).", -1,
+    module_methods,
 };
 
 PyMODINIT_FUNC
