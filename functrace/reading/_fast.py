@@ -17,6 +17,11 @@ when full): memory does not grow with the trace.
 
 With a :class:`~functrace.render.summary.Summary` that counts every call (no
 filter), its rows are kept in the loop too (``summary_rows``).
+
+When the optional compiled module (``_scan.c``) is built, every loop first hands
+its block to it: it reads the lines in the exact shapes the runtime writes, on the
+same stacks, and stops at the first other line, which the loop reads as above
+(so the Python pieces still serve lines it leaves, such as names past Latin-1).
 """
 
 from __future__ import annotations

@@ -484,8 +484,8 @@ parse_text(const unsigned char *s, Py_ssize_t len, Event *ev)
         return -1;
     }
     for (Py_ssize_t k = 0; k < w_len; k++) {
-        if (!is_plain(w[k])) {
-            return -1;
+        if (!is_plain(w[k]) || is_value_char(w[k])) {
+            return -1; /* "!Error('message')" and the like: the general reader */
         }
     }
     if (w[0] == '!') {

@@ -225,6 +225,7 @@ def test_the_range_end_is_left_to_the_general_reader() -> None:
         "t[01]:    ->f(a=1, b=2)",
         "t[01]:    <-x 1.00ms => 3",
         "t[01]:    <-x 1.00ms =>3",
+        "t[01]:    <-x 1.00ms !E('no')",
     ],
 )
 def test_other_lines_are_handed_back(line: str) -> None:
