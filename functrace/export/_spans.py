@@ -125,22 +125,22 @@ class SpanWriter(Writer):
         self.rng = random.Random(seed)
         self.fixed_trace_id = f"{trace_id:032x}" if trace_id else ""
         self.root_parent = f"{parent_span_id:016x}" if parent_span_id else ""
-        #: tag -> (its process's spool key (the pid as text), trace id): one trace per
+        #: tag -> (its process's spans not yet in the spool, trace id): one trace per
         #: process run.
-        self.processes: dict[str, tuple[str, str]] = {}
+        self.processes: dict[str, tuple[list[str], str]] = {}
         self.trace_ids: dict[int, str] = {}
         #: tag -> depth -> a coroutine's span waiting at that depth for its next run.
         self.parked: dict[str, dict[int, Span]] = {}
         self.spool = Spool()
         self.counts: dict[str, int] = {}
-        self.spans = 0
         #: Trace clock to epoch, when known before the end (jsonl: 0, its times
         #: are epoch times); None: times are spooled as markers (a text trace).
         self.known_offset: int | None = None
         #: (name, file, line, tag[, own attributes' key]) -> what :meth:`parts` makes of
         #: its attributes: every span of it has the same.
         self._parts: dict[tuple[Any, ...], Any] = {}
-        #: process -> spans not yet in the spool (at most 4096 in all).
+        #: process (the pid as text: its spool key) -> spans not yet in the spool (at
+        #: most 4096 in all).
         self._pending: dict[str, list[str]] = {}
         self._pending_count = 0
         self._bits = self.rng.getrandbits
@@ -151,7 +151,7 @@ class SpanWriter(Writer):
         trace_id = self.fixed_trace_id or self.trace_ids.get(pid)
         if not trace_id:
             trace_id = self.trace_ids[pid] = f"{self.rng.getrandbits(128) or 1:032x}"
-        self.processes[tag] = (str(pid), trace_id)
+        self.processes[tag] = (self._pending.setdefault(str(pid), []), trace_id)
 
     def opened(self, frame: Frame) -> None:
         if self._first:
@@ -208,9 +208,8 @@ class SpanWriter(Writer):
     def _write(
         self, span: Spanned, span_id: str, parent_id: str, runs: int, unfinished: bool
     ) -> None:
-        self.spans += 1
         tag = span.tag
-        key, trace_id = self.processes[tag]
+        texts, trace_id = self.processes[tag]
         suspended = span.suspended
         if runs > 1 or suspended or span.resumed or unfinished:
             own = (runs, suspended, span.resumed, unfinished)
@@ -220,9 +219,6 @@ class SpanWriter(Writer):
         parts = self._parts.get(function)
         if parts is None:
             parts = self._make_parts(function)
-        texts = self._pending.get(key)
-        if texts is None:
-            texts = self._pending[key] = []
         texts.append(self.encode(span, trace_id, span_id, parent_id, parts))
         self._pending_count += 1
         if self._pending_count >= 4096:
@@ -245,9 +241,10 @@ class SpanWriter(Writer):
         add = self.spool.add
         counts = self.counts
         for key, texts in self._pending.items():
-            add(key, (",\n" if key in counts else "") + ",\n".join(texts))
-            counts[key] = counts.get(key, 0) + len(texts)
-        self._pending.clear()
+            if texts:
+                add(key, (",\n" if key in counts else "") + ",\n".join(texts))
+                counts[key] = counts.get(key, 0) + len(texts)
+                texts.clear()
         self._pending_count = 0
 
     def parts(self, name: str, attributes: str) -> Any:

@@ -42,14 +42,22 @@ class OtlpJsonWriter(SpanWriter):
 
     def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
         offset = self.known_offset
+        parent = f',"parentSpanId":"{parent_id}"' if parent_id else ""
+        if span.exception is None:
+            if offset is None:  # one string, the times as markers: the common case
+                return (
+                    f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}{parts[0]}'
+                    f'\x00{span.start_ns}\x00","endTimeUnixNano":"\x00{span.end_ns}\x00{parts[1]}'
+                )
+            return (
+                f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}{parts[0]}'
+                f'{span.start_ns + offset}","endTimeUnixNano":"{span.end_ns + offset}{parts[1]}'
+            )
         if offset is None:
             start, end = f"\x00{span.start_ns}\x00", f"\x00{span.end_ns}\x00"
         else:
             start, end = str(span.start_ns + offset), str(span.end_ns + offset)
-        parent = f',"parentSpanId":"{parent_id}"' if parent_id else ""
         ids = f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}'
-        if span.exception is None:
-            return f'{ids}{parts[0]}{start}","endTimeUnixNano":"{end}{parts[1]}'
         exc = jstr(span.exception)
         return (
             f'{ids}{parts[2]}{start}","endTimeUnixNano":"{end}","attributes":[{parts[3]}],'

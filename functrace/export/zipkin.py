@@ -37,18 +37,22 @@ class ZipkinWriter(SpanWriter):
     def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
         offset = self.known_offset
         start_ns, end_ns = span.start_ns, span.end_ns
-        start = f"\x01{start_ns}\x01" if offset is None else str((start_ns + offset) // 1000)
+        start = f"\x01{start_ns}\x01" if offset is None else (start_ns + offset) // 1000
         duration = -(-(end_ns - start_ns) // 1000) or 1  # µs, rounded up, at least 1
         parent = f',"parentId":"{parent_id}"' if parent_id else ""
-        head = f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start}'
-        attributes = parts[2]
         if span.exception is None:
-            return f'{head},"duration":{duration}{parts[1]},"tags":{{{attributes}}}}}'
-        end = f"\x01{end_ns}\x01" if offset is None else str((end_ns + offset) // 1000)
-        attributes += f',"error":{jstr(span.exception)}'
+            return (
+                f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start},'
+                f'"duration":{duration}{parts[1]},"tags":{{{parts[2]}}}}}'
+            )
+        end = f"\x01{end_ns}\x01" if offset is None else (end_ns + offset) // 1000
+        tags = f'{parts[2]},"error":{jstr(span.exception)}'
         value = jstr("exception: " + span.exception)
-        annotations = f',"annotations":[{{"timestamp":{end},"value":{value}}}]'
-        return f'{head},"duration":{duration}{parts[1]}{annotations},"tags":{{{attributes}}}}}'
+        return (
+            f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start},'
+            f'"duration":{duration}{parts[1]},"annotations":[{{"timestamp":{end},'
+            f'"value":{value}}}],"tags":{{{tags}}}}}'
+        )
 
     def write_all(self, epoch_offset_ns: int) -> None:
         self.out.write("[\n")
