@@ -306,6 +306,21 @@ is_value_char(unsigned char c)
            c == ']' || c == '{' || c == '}';
 }
 
+/* For each character, what it does to a name: NAME_END (a space of any kind ends
+ * it), NAME_REFUSED (is_value_char) or 0 (part of it); one look-up per character. */
+enum { NAME_END = 1, NAME_REFUSED = 2 };
+static unsigned char name_class[256];
+
+static void
+init_name_class(void)
+{
+    for (int c = 0; c < 256; c++) {
+        name_class[c] = is_space((unsigned char)c)        ? NAME_END
+                        : is_value_char((unsigned char)c) ? NAME_REFUSED
+                                                          : 0;
+    }
+}
+
 /* The duration as parse_duration reads it (round(float(number) * scale), ties to
  * even), or -1 when this loop leaves the word to the general reader. */
 static long long
@@ -436,9 +451,13 @@ parse_text(const unsigned char *s, Py_ssize_t len, Event *ev)
     p += 2;
     /* The name: \S+ */
     ev->name = s + p;
-    while (p < len && !is_space(s[p])) {
-        if (is_value_char(s[p])) {
-            return -1;
+    while (p < len) {
+        unsigned char k = name_class[s[p]];
+        if (k) {
+            if (k == NAME_REFUSED) {
+                return -1;
+            }
+            break;
         }
         p++;
     }
@@ -1428,6 +1447,7 @@ PyInit__scan(void)
         return NULL;
     }
     if (s_yield == NULL) {
+        init_name_class();
         s_yield = PyUnicode_InternFromString("yield");
         s_await = PyUnicode_InternFromString("await");
         s_empty = PyUnicode_InternFromString("");
