@@ -300,128 +300,6 @@ def run_text_summary(
     return number
 
 
-def run_text_light(
-    reader: _Reader,
-    stream: Stream,
-    blocks: Blocks,
-    number: int,
-    data: Callable[[str, str], Any],
-    on_exit: Callable[[list[Any], int, int, str | None, str | None], None],
-) -> int:
-    """:func:`run_text` for a consumer that needs no :class:`Frame` for the common
-    lines and nothing when a call opens (its first call on a tag always comes through
-    the general reader, which learns the pieces from it): a list per open call
-    ([name, resumed, children's time, start, inner end, ``data(tag, name)``]), and
-    ``on_exit(that list, end, duration, exception, suspended)`` when it returns,
-    raises or suspends."""
-    heads: dict[str, tuple[str, int, bool]] = {}
-    enters: dict[str, tuple[str, bool]] = {}
-    names: dict[str, str] = {}
-    heads_get = heads.get
-    enters_get = enters.get
-    # tag -> name -> data(tag, name)
-    datas: dict[str, dict[str, Any]] = {}
-    durations = reader._durations
-    durations_get = durations.get
-    light: dict[str, list[list[Any]]] = {}
-    _to_light(stream, light, None, data)
-    feed = reader.feed
-    clock = last = reader.clock
-    count = stream.opened_count
-    run = None if _scan is None else _scan.Scanner(light, datas=datas, on_exit=on_exit).run
-    tag: str | None = None
-    stack: list[list[Any]] = []
-    known: dict[str, Any] = {}
-    name: str | None
-    for lines in blocks:
-        size = len(lines)
-        i = 0
-        while i < size:
-            if run is not None:
-                i, clock, last, count = run(lines, i, clock, last, count)
-                if i >= size:
-                    break
-            line = lines[i]
-            i += 1
-            head, _, body = line.partition("-")
-            h = heads_get(head)
-            if h is not None:
-                if h[0] is not tag:
-                    tag = h[0]
-                    stack = light.get(tag)  # type: ignore[assignment]
-                    if stack is None:
-                        stack = light[tag] = []
-                    known = datas.get(tag)  # type: ignore[assignment]
-                    if known is None:
-                        known = datas[tag] = {}
-                if not h[2]:
-                    e = enters_get(body)
-                    if e is not None and len(stack) < h[1]:
-                        value = known.get(e[0])
-                        if value is not None:
-                            stack.append([e[0], e[1], 0, clock, clock, value])
-                            count += 1
-                            continue
-                elif len(stack) == h[1]:
-                    top = stack[-1]
-                    name, _, word = body.rpartition(" ")
-                    exc = suspended = None
-                    if name != top[0]:
-                        name, _, extra = name.rpartition(" ")
-                        if name == top[0] and word and word.isprintable():
-                            word, extra = extra, word
-                            if extra[0] == "!":
-                                exc = extra[1:]
-                            elif extra in _SUSPEND:
-                                suspended = extra
-                        else:
-                            name = None
-                    if name is not None:
-                        d = durations_get(word)
-                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
-                            stack.pop()
-                            end = top[3] + d
-                            if end < top[4]:
-                                end = top[4]
-                            if stack:
-                                parent = stack[-1]
-                                parent[2] += d
-                                if end > parent[4]:
-                                    parent[4] = end
-                            if end > clock:
-                                clock = end
-                            on_exit(top, end, d, exc, suspended)
-                            continue
-            # Anything else: the general reader, on frames, then learn the line's pieces.
-            _to_frames(light, stream)
-            reader.clock = clock
-            stream.last = clock
-            stream.opened_count = count
-            feed(line, number + i)
-            clock = reader.clock
-            count = stream.opened_count
-            _to_light(stream, light, None, data)
-            tag = None
-            _learn_text(line, heads, enters, names)
-            learnt = enters.get(body)
-            if learnt is not None:
-                t = heads[head][0] if head in heads else None
-                if t is not None and t in stream.stacks:  # a frame of it has opened
-                    values = datas.get(t)
-                    if values is None:
-                        values = datas[t] = {}
-                    if learnt[0] not in values:
-                        if len(values) >= _CACHE_MAX:
-                            values.clear()
-                        values[learnt[0]] = data(t, learnt[0])
-        number += size
-    _to_frames(light, stream)
-    reader.clock = clock
-    stream.last = clock
-    stream.opened_count = count
-    return number
-
-
 def _row(rows: dict[str, list[int]], name: str) -> list[int]:
     row = rows.get(name)
     if row is None:
@@ -430,14 +308,11 @@ def _row(rows: dict[str, list[int]], name: str) -> list[int]:
 
 
 def _to_light(
-    stream: Stream,
-    light: dict[str, list[list[Any]]],
-    rows: dict[str, list[int]] | None,
-    data: Callable[[str, str], Any] | None = None,
+    stream: Stream, light: dict[str, list[list[Any]]], rows: dict[str, list[int]]
 ) -> None:
     """The stream's open frames as lists (the stream's stacks left empty). Each list
     holds its function's row (a frame opened is counted, as unfinished at worst, so
-    the summary has a row for it anyway), or what ``data(tag, name)`` gives."""
+    the summary has a row for it anyway)."""
     for tag, frames in stream.stacks.items():
         light[tag] = [
             [
@@ -446,7 +321,7 @@ def _to_light(
                 f.child_ns,
                 f.start_ns,
                 f.inner_end,
-                _row(rows, f.name) if rows is not None else data(tag, f.name),  # type: ignore[misc]
+                _row(rows, f.name),
             ]
             for f in frames
         ]

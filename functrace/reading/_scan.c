@@ -23,14 +23,10 @@
  * judgement on an unusual line stays the general reader's. Nothing is changed
  * for a line that is handed back.
  *
- * Three kinds of loop, each on its Python loop's objects:
+ * Two kinds of loop, each on its Python loop's objects:
  * - Scanner(light, rows=...): run_text_summary / run_jsonl_summary. The open calls
  *   are lists in ``light`` (tag -> [[name, resumed, children's time, start, inner
  *   end, row], ...]) and the counts are ``rows`` (name -> [calls, total, own, max]).
- * - Scanner(light, datas=..., on_exit=...): run_text_light (the chrome export):
- *   an open call holds datas[tag][name] instead of a row (an enter without one is
- *   handed back), and each exit taken calls on_exit(call, end, duration,
- *   exception, suspended).
  * - Scanner(stacks, frame=Frame, opened=..., closed=...): run_text / run_jsonl.
  *   The open calls are Frame objects (their __slots__ read and written at the
  *   offsets of their member descriptors), made and closed as Stream makes and
@@ -54,10 +50,10 @@
 #define NUMBER_MAX 40
 #define TABLE_MAX 65536 /* entries kept before the table starts again */
 
-enum { SUMMARY, LIGHT, FRAMES };
+enum { SUMMARY, FRAMES };
 
-/* The fields of an open call: the first six are a light list's items; a Frame has
- * them all (but VALUE) as slots. */
+/* The fields of an open call: the first six are a light list's items (VALUE: the
+ * row); a Frame has them all (but VALUE) as slots. */
 enum {
     F_NAME,
     F_RESUMED,
@@ -98,12 +94,10 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    int kind;  /* SUMMARY, LIGHT or FRAMES */
+    int kind;  /* SUMMARY or FRAMES */
     int jsonl;
     PyObject *stacks;  /* tag -> the open calls (lists or frames) */
     PyObject *rows;    /* SUMMARY: name -> row */
-    PyObject *datas;   /* LIGHT: tag -> name -> data(tag, name) */
-    PyObject *on_exit; /* LIGHT */
     PyObject *frame;   /* FRAMES: the Frame class */
     PyObject *opened, *closed; /* FRAMES */
     PyObject *known;   /* jsonl: the tags the general reader has seen (a dict) */
@@ -768,10 +762,11 @@ item(PyObject *list, Py_ssize_t i)
     return PyList_GET_ITEM(list, i);
 }
 
-/* A new open call: a light list, or a frame as Stream.enter makes it. */
+/* A new open call: a light list (with its function's row), or a frame as
+ * Stream.enter makes it. */
 static PyObject *
-new_call(Scanner *self, Entry *e, PyObject *value, PyObject *tag, Py_ssize_t depth, long long t,
-         int resumed, PyObject *parent)
+new_call(Scanner *self, Entry *e, PyObject *tag, Py_ssize_t depth, long long t, int resumed,
+         PyObject *parent)
 {
     PyObject *start = PyLong_FromLongLong(t);
     if (start == NULL) {
@@ -789,7 +784,7 @@ new_call(Scanner *self, Entry *e, PyObject *value, PyObject *tag, Py_ssize_t dep
         PyList_SET_ITEM(call, F_CHILD, Py_NewRef(zero));
         PyList_SET_ITEM(call, F_START, Py_NewRef(start));
         PyList_SET_ITEM(call, F_INNER, start);
-        PyList_SET_ITEM(call, F_VALUE, Py_NewRef(value));
+        PyList_SET_ITEM(call, F_VALUE, Py_NewRef(e->row));
         return call;
     }
     PyObject *number = PyLong_FromSsize_t(depth);
@@ -866,7 +861,6 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t tag_len = -1;
     PyObject *tag_obj = NULL; /* the current tag as a str */
     PyObject *stack = NULL;   /* its open calls (a reference) */
-    PyObject *known = NULL;   /* LIGHT: its name -> data (a reference) */
     int text = !self->jsonl, kind = self->kind;
     Py_ssize_t n = PyList_GET_SIZE(lines);
     Event ev;
@@ -915,16 +909,6 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
                 Py_DECREF(key);
                 break;
             }
-            if (kind == LIGHT) {
-                PyObject *values = PyDict_GetItemWithError(self->datas, key);
-                if (values == NULL && PyErr_Occurred()) {
-                    Py_DECREF(key);
-                    goto error;
-                }
-                /* None: no data for the tag yet (its enters go to Python) */
-                Py_XSETREF(known, values != NULL && PyDict_CheckExact(values) ? Py_NewRef(values)
-                                                                              : NULL);
-            }
             Py_XSETREF(tag_obj, key);
             Py_XSETREF(stack, Py_NewRef(found));
             memcpy(tag, ev.tag, (size_t)ev.tag_len);
@@ -960,23 +944,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             if (e == NULL) {
                 goto error;
             }
-            PyObject *value = e->row; /* the summary: the function's row */
-            if (kind == LIGHT) {
-                if (known == NULL) {
-                    break;
-                }
-                value = PyDict_GetItemWithError(known, e->name);
-                if (value == NULL) {
-                    if (PyErr_Occurred()) {
-                        goto error;
-                    }
-                    break; /* no data for it yet: Python makes it */
-                }
-                if (value == Py_None) {
-                    break; /* read as none there */
-                }
-            }
-            PyObject *call = new_call(self, e, value, tag_obj, size + 1, t, ev.resumed, parent);
+            PyObject *call = new_call(self, e, tag_obj, size + 1, t, ev.resumed, parent);
             if (call == NULL) {
                 goto error;
             }
@@ -1092,7 +1060,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             own = overflow > 0 ? 0 : d - child;
         }
         PyObject *exception = Py_None;
-        if (kind != SUMMARY && ev.exc != NULL) {
+        if (kind == FRAMES && ev.exc != NULL) {
             exception = latin1(ev.exc, ev.exc_len);
             if (exception == NULL) {
                 goto error;
@@ -1127,22 +1095,6 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
                 goto fail;
             }
         }
-        else if (kind == LIGHT) {
-            /* on_exit(call, end, duration, exception, suspended) */
-            PyObject *end_obj = PyLong_FromLongLong(end);
-            PyObject *d_obj = PyLong_FromLongLong(d);
-            PyObject *result = NULL;
-            if (end_obj != NULL && d_obj != NULL) {
-                PyObject *call_args[5] = {top, end_obj, d_obj, exception, suspended};
-                result = PyObject_Vectorcall(self->on_exit, call_args, 5, NULL);
-            }
-            Py_XDECREF(end_obj);
-            Py_XDECREF(d_obj);
-            if (result == NULL) {
-                goto fail;
-            }
-            Py_DECREF(result);
-        }
         else {
             if (put_int(field(self, top, F_END), end) < 0 ||
                 put_int(field(self, top, F_DURATION), d) < 0) {
@@ -1165,13 +1117,11 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     Py_XDECREF(stack);
-    Py_XDECREF(known);
     Py_XDECREF(tag_obj);
 done:
     return Py_BuildValue("nLLL", i, clock, last, count);
 error:
     Py_XDECREF(stack);
-    Py_XDECREF(known);
     Py_XDECREF(tag_obj);
     return NULL;
 }
@@ -1201,33 +1151,26 @@ slot_offset(PyTypeObject *tp, const char *name)
 static int
 Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *stacks, *rows = Py_None, *datas = Py_None, *on_exit = Py_None;
+    PyObject *stacks, *rows = Py_None;
     PyObject *frame = Py_None, *opened = Py_None, *closed = Py_None, *known = Py_None;
     int jsonl = 0;
-    static char *kwlist[] = {"stacks", "rows",   "datas", "on_exit", "frame",
-                             "opened", "closed", "jsonl", "known",   NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|OOOOOOpO", kwlist, &PyDict_Type, &stacks,
-                                     &rows, &datas, &on_exit, &frame, &opened, &closed, &jsonl,
-                                     &known)) {
+    static char *kwlist[] = {"stacks", "rows", "frame", "opened", "closed", "jsonl", "known", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|OOOOpO", kwlist, &PyDict_Type, &stacks, &rows,
+                                     &frame, &opened, &closed, &jsonl, &known)) {
         return -1;
     }
-    int others = datas != Py_None || on_exit != Py_None;
     int frames = frame != Py_None || opened != Py_None || closed != Py_None;
     int kind;
-    if (PyDict_CheckExact(rows) && !others && !frames) {
+    if (PyDict_CheckExact(rows) && !frames) {
         kind = SUMMARY;
     }
-    else if (rows == Py_None && PyDict_CheckExact(datas) && PyCallable_Check(on_exit) && !frames &&
-             !jsonl) {
-        kind = LIGHT;
-    }
-    else if (rows == Py_None && !others && PyType_Check(frame) && PyCallable_Check(opened) &&
+    else if (rows == Py_None && PyType_Check(frame) && PyCallable_Check(opened) &&
              PyCallable_Check(closed)) {
         kind = FRAMES;
     }
     else {
         PyErr_SetString(PyExc_TypeError,
-                        "Scanner(stacks, rows=...), Scanner(stacks, datas=..., on_exit=...) or "
+                        "Scanner(stacks, rows=...) or "
                         "Scanner(stacks, frame=Frame, opened=..., closed=...)");
         return -1;
     }
@@ -1253,8 +1196,6 @@ Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
     self->jsonl = jsonl;
     Py_XSETREF(self->stacks, Py_NewRef(stacks));
     Py_XSETREF(self->rows, kind == SUMMARY ? Py_NewRef(rows) : NULL);
-    Py_XSETREF(self->datas, kind == LIGHT ? Py_NewRef(datas) : NULL);
-    Py_XSETREF(self->on_exit, kind == LIGHT ? Py_NewRef(on_exit) : NULL);
     Py_XSETREF(self->frame, kind == FRAMES ? Py_NewRef(frame) : NULL);
     Py_XSETREF(self->opened, kind == FRAMES ? Py_NewRef(opened) : NULL);
     Py_XSETREF(self->closed, kind == FRAMES ? Py_NewRef(closed) : NULL);
@@ -1271,8 +1212,6 @@ Scanner_traverse(Scanner *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->stacks);
     Py_VISIT(self->rows);
-    Py_VISIT(self->datas);
-    Py_VISIT(self->on_exit);
     Py_VISIT(self->frame);
     Py_VISIT(self->opened);
     Py_VISIT(self->closed);
@@ -1291,8 +1230,6 @@ Scanner_clear(Scanner *self)
 {
     Py_CLEAR(self->stacks);
     Py_CLEAR(self->rows);
-    Py_CLEAR(self->datas);
-    Py_CLEAR(self->on_exit);
     Py_CLEAR(self->frame);
     Py_CLEAR(self->opened);
     Py_CLEAR(self->closed);

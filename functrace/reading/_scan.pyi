@@ -10,8 +10,6 @@ class Scanner:
         self,
         stacks: dict[str, list[Any]],
         rows: dict[str, list[int]] | None = None,
-        datas: dict[str, dict[str, Any]] | None = None,
-        on_exit: Callable[[list[Any], int, int, str | None, str | None], object] | None = None,
         frame: type | None = None,
         opened: Callable[[Any], object] | None = None,
         closed: Callable[[Any], object] | None = None,

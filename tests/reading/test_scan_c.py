@@ -238,39 +238,6 @@ def test_other_lines_are_handed_back(line: str) -> None:
         assert [call[0] for call in light["t[01]"]] == ["x"]
 
 
-def test_the_light_loop_calls_on_exit_as_the_python_loop() -> None:
-    light: dict[str, list[list[Any]]] = {}
-    exits: list[tuple[Any, ...]] = []
-    datas = {"t[01]": {"a": "A", "b": None}}
-    scanner = _scan.Scanner(
-        light, datas=datas, on_exit=lambda *args: exits.append((args[0][:], *args[1:]))
-    )
-    lines = [
-        "t[01]:    ->a",
-        "t[01]:        ->a resume",
-        "t[01]:        <-a 2.00µs yield",
-        "t[01]:    <-a 5.00µs !ünï.Error",
-        "t[01]:    ->a",
-        "t[01]:    <-a 1.00µs",
-        "t[01]:    ->b",  # its data is None: as not there
-    ]
-    assert scanner.run(lines, 0, 7, 0, 0) == (6, 6007, 6007, 3)
-    assert exits == [
-        (["a", True, 0, 7, 7, "A"], 2007, 2000, None, "yield"),
-        (["a", False, 2000, 7, 2007, "A"], 5007, 5000, "ünï.Error", None),
-        (["a", False, 0, 5007, 5007, "A"], 6007, 1000, None, None),
-    ]
-    assert _scan.Scanner(light, datas={}, on_exit=print).run(lines, 0, 0, 0, 0)[0] == 0
-    with pytest.raises(TypeError):
-        _scan.Scanner(light, {}, datas={}, on_exit=print)
-
-    def fails(*args: Any) -> None:
-        raise KeyError("x")
-
-    with pytest.raises(KeyError):
-        _scan.Scanner({}, datas=datas, on_exit=fails).run(lines, 0, 0, 0, 0)
-
-
 JSONL_TAGS = [*TAGS, "t[]", "t[01]a[]", "t[01]x"]
 JSONL_NAMES = ["a", "b.c", "ünï.cødé", "ƒ.g", "a\\u0041", 'q\\"q', "f(a=1)", "x\\ty", ""]
 NUMBERS = ["0", "7", "007", "9223372036854775807", "9223372036854775808", "99999999999999999999"]
