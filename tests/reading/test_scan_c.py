@@ -20,12 +20,11 @@ import pytest
 from functrace._runtime.lines import parse_duration
 from functrace.export import export_file
 from functrace.reading import Scan, _fast, scan_trace
-from functrace.reading._read import _Reader
 from functrace.reading._stream import Frame
 from functrace.reading.scan import _file_blocks, _scan_blocks
 from functrace.render import Summary, write_summary
 
-from .test_fast_paths import TAGS, _exports, _views, program, reference_scan
+from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
 
 _scan = pytest.importorskip("functrace.reading._scan")
 
@@ -379,26 +378,14 @@ def _counting(taken: list[int]) -> Any:
 def test_most_lines_are_read_in_c(fmt: str, consumer: str, tmp_path: Path) -> None:
     path = tmp_path / "trace.log"
     path.write_text(program(4, fmt, 0, 20_000), encoding="utf-8")
-    fed = 0
-    original = _Reader.feed
-
-    def feed(self: _Reader, line: str, number: int) -> None:
-        nonlocal fed
-        fed += 1
-        original(self, line, number)
-
     taken = [0]
-    try:
-        _Reader.feed = feed  # type: ignore[method-assign]
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(_scan, "Scanner", _counting(taken))
-            if consumer == "summary":
-                _scan_blocks(_file_blocks(open(path, "rb")), Summary())  # noqa: SIM115
-            else:
-                export_file(path, consumer, io.StringIO())
-    finally:
-        _Reader.feed = original  # type: ignore[method-assign]
-    assert fed < 20_000 // 4
+    with counting_feed() as fed, pytest.MonkeyPatch.context() as m:
+        m.setattr(_scan, "Scanner", _counting(taken))
+        if consumer == "summary":
+            _scan_blocks(_file_blocks(open(path, "rb")), Summary())  # noqa: SIM115
+        else:
+            export_file(path, consumer, io.StringIO())
+    assert fed[0] < 20_000 // 4
     assert taken[0] > 20_000 * 0.8
 
 
