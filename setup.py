@@ -3,8 +3,9 @@
 ``functrace._runtime._speedups`` is built when a C compiler is available and
 skipped (with a warning from setuptools) when it is not: the runtime then uses
 its pure-Python fast path, which writes the same lines. So is
-``functrace.reading._scan`` (the text summary loop's common lines; without it
-the loop reads them in Python, to the same result).
+``functrace.reading._scan`` (the common lines of the reading loops, text and
+jsonl, and the span exports' times; without it Python does the same, to the same
+result).
 """
 
 from setuptools import Extension, setup
@@ -16,8 +17,8 @@ setup(
             ["functrace/_runtime/_speedups.c"],
             optional=True,
         ),
-        # The text summary loop's common lines (functrace/reading/_fast.py reads
-        # them in Python when it is missing).
+        # The reading loops' common lines (functrace/reading/_fast.py reads them
+        # in Python when it is missing).
         Extension(
             "functrace.reading._scan",
             ["functrace/reading/_scan.c"],

@@ -24,56 +24,55 @@ import random
 import re
 from itertools import repeat
 from operator import floordiv
+from typing import Any
 
 from functrace.export._base import Writer
 from functrace.export._code import code_attributes, value_attributes
 from functrace.export._spool import Spool
 from functrace.export._tracks import pid_of
+from functrace.reading import _fast
 from functrace.reading._stream import Frame, Output
 from functrace.reading.scan import Scan
 
-__all__ = ["Span", "SpanWriter"]
+__all__ = ["Span", "SpanWriter", "Spanned", "fixed_attributes", "own_attributes"]
 
 #: A time left for the end: \x00NS\x00 in nanoseconds, \x01NS\x01 in microseconds.
 _MARK_RE = re.compile("([\x00\x01])([0-9]+)[\x00\x01]")
 
 
 class Span:
-    """One span: a call, or a coroutine's runs."""
+    """A coroutine's runs joined into one span (a call that is one run is written from
+    its frame, with no span object)."""
 
     __slots__ = (
         "args",
-        "end",
+        "end_ns",
         "exception",
         "file",
         "line",
         "name",
         "parent_id",
-        "pid",
         "resumed",
         "returned",
         "runs",
         "span_id",
-        "start",
+        "start_ns",
         "suspended",
         "tag",
-        "trace_id",
         "unfinished",
     )
     # Ids are kept as the hex text every format writes (made once per span).
 
-    def __init__(self, frame: Frame, span_id: str, parent_id: str, trace_id: str, pid: int) -> None:
+    def __init__(self, frame: Frame, span_id: str, parent_id: str) -> None:
         self.name = frame.name
         self.tag = frame.tag
         self.file = frame.file
         self.line = frame.line
-        self.start = frame.start_ns
-        self.end = frame.start_ns
+        self.start_ns = frame.start_ns
+        self.end_ns = frame.start_ns
         self.resumed = frame.resumed
         self.span_id = span_id
         self.parent_id = parent_id  # "": none
-        self.trace_id = trace_id
-        self.pid = pid
         self.runs = 1
         self.exception: str | None = None
         self.suspended: str | None = None
@@ -81,28 +80,38 @@ class Span:
         self.args = frame.args  # FUNCTRACE_ARGS: the first run's arguments
         self.returned: str | None = None  # and the last run's value
 
-    def fixed_attributes(self, thread_name: str | None) -> dict[str, str | int | bool]:
-        """What every span of this function in this thread or task has."""
-        attributes: dict[str, str | int | bool] = {
-            **code_attributes(self.name, self.file, self.line),
-            "functrace.tag": self.tag,
-        }
-        if thread_name:
-            attributes["thread.name"] = thread_name
-        return attributes
 
-    def own_attributes(self) -> dict[str, str | int | bool]:
-        """What this span alone has."""
-        attributes: dict[str, str | int | bool] = {}
-        if self.runs > 1:
-            attributes["functrace.runs"] = self.runs
-        if self.suspended is not None:
-            attributes["functrace.suspended"] = self.suspended
-        if self.resumed:
-            attributes["functrace.resumed"] = True
-        if self.unfinished:
-            attributes["functrace.unfinished"] = True
-        return attributes
+#: What :meth:`SpanWriter.encode` reads of a span: a :class:`Span` or a :class:`Frame`.
+Spanned = Span | Frame
+
+
+def fixed_attributes(
+    name: str, file: str, line: int, tag: str, thread_name: str | None
+) -> dict[str, str | int | bool]:
+    """What every span of this function in this thread or task has."""
+    attributes: dict[str, str | int | bool] = {
+        **code_attributes(name, file, line),
+        "functrace.tag": tag,
+    }
+    if thread_name:
+        attributes["thread.name"] = thread_name
+    return attributes
+
+
+def own_attributes(
+    runs: int, suspended: str | None, resumed: bool, unfinished: bool
+) -> dict[str, str | int | bool]:
+    """What this span alone has."""
+    attributes: dict[str, str | int | bool] = {}
+    if runs > 1:
+        attributes["functrace.runs"] = runs
+    if suspended is not None:
+        attributes["functrace.suspended"] = suspended
+    if resumed:
+        attributes["functrace.resumed"] = True
+    if unfinished:
+        attributes["functrace.unfinished"] = True
+    return attributes
 
 
 class SpanWriter(Writer):
@@ -123,116 +132,135 @@ class SpanWriter(Writer):
         self.rng = random.Random(seed)
         self.fixed_trace_id = f"{trace_id:032x}" if trace_id else ""
         self.root_parent = f"{parent_span_id:016x}" if parent_span_id else ""
-        #: tag -> (pid, trace id): one trace per process run.
-        self.processes: dict[str, tuple[int, str]] = {}
+        #: tag -> (its process's spans not yet in the spool, trace id): one trace per
+        #: process run.
+        self.processes: dict[str, tuple[list[str], str]] = {}
         self.trace_ids: dict[int, str] = {}
         #: tag -> depth -> a coroutine's span waiting at that depth for its next run.
         self.parked: dict[str, dict[int, Span]] = {}
         self.spool = Spool()
         self.counts: dict[str, int] = {}
-        self.spans = 0
         #: Trace clock to epoch, when known before the end (jsonl: 0, its times
         #: are epoch times); None: times are spooled as markers (a text trace).
         self.known_offset: int | None = None
-        #: (name, file, line, tag) -> its fixed attributes, encoded.
-        self._fixed: dict[tuple[str, str, int, str], str] = {}
-        #: process -> spans not yet in the spool (at most 4096 in all).
+        #: (name, file, line, tag[, own attributes' key]) -> what :meth:`parts` makes of
+        #: its attributes: every span of it has the same.
+        self._parts: dict[tuple[Any, ...], Any] = {}
+        #: process (the pid as text: its spool key) -> spans not yet in the spool (at
+        #: most 4096 in all).
         self._pending: dict[str, list[str]] = {}
         self._pending_count = 0
-        #: (runs, suspended, resumed, unfinished) -> a span's own attributes, encoded.
-        self._own: dict[tuple[int, str | None, bool, bool], str] = {}
         self._bits = self.rng.getrandbits
+        #: (tag, name) -> its latest span (an id, or a coroutine's Span): where a
+        #: thread, task or job it started hangs.
+        self.latest: dict[tuple[str, str], str | Span] = {}
         self._first = True
-        #: (tag, name) -> its latest span: where a thread, task or job it started hangs.
-        self.latest: dict[tuple[str, str], Span] = {}
 
-    def _process(self, tag: str) -> tuple[int, str]:
+    def _process(self, tag: str) -> None:
         pid = pid_of(self.scan.thread_ids, tag)
         trace_id = self.fixed_trace_id or self.trace_ids.get(pid)
         if not trace_id:
             trace_id = self.trace_ids[pid] = f"{self.rng.getrandbits(128) or 1:032x}"
-        process = self.processes[tag] = (pid, trace_id)
-        return process
+        self.processes[tag] = (self._pending.setdefault(str(pid), []), trace_id)
 
     def opened(self, frame: Frame) -> None:
         if self._first:
             self._first = False  # the format is known once a frame opens
             if self.known_offset is None and self.scan.exact:
                 self.known_offset = 0
-        span = None
+        if frame.tag not in self.processes:
+            self._process(frame.tag)
         if frame.resumed:
-            parked = self.parked.get(frame.tag, {}).pop(frame.depth, None)
-            if parked is not None:
-                if parked.name == frame.name:
-                    span = parked
-                    span.runs += 1
-                else:
-                    self._write(parked)
-        if span is None:
-            parent = frame.parent
-            pid, trace_id = self.processes.get(frame.tag) or self._process(frame.tag)
-            if parent is not None:
-                parent_id = parent.data.span_id
-            else:
-                parent_id = self.root_parent
-                origin = frame.origin
-                if origin is not None:
-                    starter = self.latest.get((origin.tag, origin.name))
-                    if starter is not None and starter.trace_id == trace_id:
-                        parent_id = starter.span_id
-            span = Span(frame, f"{self._bits(64) or 1:016x}", parent_id, trace_id, pid)
-            latest = self.latest
-            if len(latest) >= 50_000:
-                latest.clear()
-            latest[(frame.tag, frame.name)] = span
-        frame.data = span
+            parked = self.parked.get(frame.tag)
+            waiting = parked.pop(frame.depth, None) if parked else None
+            if waiting is not None:
+                if waiting.name == frame.name:
+                    waiting.runs += 1
+                    frame.data = waiting
+                    return
+                self._write_span(waiting)
+        # A run of its own until it awaits: its span id alone.
+        span_id = f"{self._bits(64) or 1:016x}"
+        frame.data = span_id
+        if frame.parent is None and frame.origin is not None:
+            starter = self.latest.get((frame.origin.tag, frame.origin.name))
+            if starter is not None:  # under the call that started it, as the live exporter has it
+                parent_id = starter if starter.__class__ is str else starter.span_id  # type: ignore[union-attr]
+                frame.data = Span(frame, span_id, parent_id)
+        latest = self.latest
+        if len(latest) >= 50_000:
+            latest.clear()
+        latest[(frame.tag, frame.name)] = frame.data
 
     def closed(self, frame: Frame) -> None:
-        span: Span = frame.data
-        span.end = frame.end_ns
+        data = frame.data
+        unfinished = frame.duration_ns is None
+        if data.__class__ is str:
+            parent = frame.parent
+            if parent is None:
+                parent_id = self.root_parent
+            else:
+                parent_id = parent.data
+                if parent_id.__class__ is not str:
+                    parent_id = parent_id.span_id
+            if unfinished or frame.suspended != "await":
+                self._write(frame, data, parent_id, 1, unfinished)
+                return
+            span = Span(frame, data, parent_id)
+        else:
+            span = data
+        span.end_ns = frame.end_ns
         span.exception = frame.exception
         span.suspended = frame.suspended
+        span.unfinished = unfinished
         span.returned = frame.returned
-        span.unfinished = frame.duration_ns is None
-        if frame.suspended == "await" and not span.unfinished:
+        if frame.suspended == "await" and not unfinished:
             parked = self.parked.setdefault(frame.tag, {})
             waiting = parked.pop(frame.depth, None)
             if waiting is not None:
-                self._write(waiting)
+                self._write_span(waiting)
             parked[frame.depth] = span
         else:
-            self._write(span)
+            self._write_span(span)
 
-    def _write(self, span: Span) -> None:
-        self.spans += 1
-        function = (span.name, span.file, span.line, span.tag)
-        fixed = self._fixed.get(function)
-        if fixed is None:
-            attributes = span.fixed_attributes(self.scan.thread_names.get(span.tag))
-            fixed = self.encode_attributes(attributes)
-            if len(self._fixed) >= 50_000:
-                self._fixed.clear()
-            self._fixed[function] = fixed
-        if span.runs > 1 or span.suspended or span.resumed or span.unfinished:
-            own = (span.runs, span.suspended, span.resumed, span.unfinished)
-            extra = self._own.get(own)
-            if extra is None:
-                extra = "," + self.encode_attributes(span.own_attributes())
-                if len(self._own) >= 10_000:
-                    self._own.clear()
-                self._own[own] = extra
-            fixed += extra
+    def _write_span(self, span: Span) -> None:
+        self._write(span, span.span_id, span.parent_id, span.runs, span.unfinished)
+
+    def _write(
+        self, span: Spanned, span_id: str, parent_id: str, runs: int, unfinished: bool
+    ) -> None:
+        tag = span.tag
+        texts, trace_id = self.processes[tag]
+        suspended = span.suspended
+        if runs > 1 or suspended or span.resumed or unfinished:
+            own = (runs, suspended, span.resumed, unfinished)
+            function: tuple[Any, ...] = (span.name, span.file, span.line, tag, own)
+        else:
+            function = (span.name, span.file, span.line, tag)
         if span.args or span.returned is not None:
-            values: dict[str, str | int | bool] = {**value_attributes(span.args, span.returned)}
-            fixed += "," + self.encode_attributes(values)
-        key = str(span.pid)
-        texts = self._pending.get(key)
-        if texts is None:
-            texts = self._pending[key] = []
-        texts.append(self.encode(span, fixed))
+            parts = self._make_parts(function, value_attributes(span.args, span.returned))
+        else:
+            parts = self._parts.get(function)
+            if parts is None:
+                parts = self._make_parts(function)
+        texts.append(self.encode(span, trace_id, span_id, parent_id, parts))
         self._pending_count += 1
         if self._pending_count >= 4096:
             self._flush()
+
+    def _make_parts(self, function: tuple[Any, ...], values: dict[str, str] | None = None) -> Any:
+        name, file, line, tag = function[:4]
+        attributes = fixed_attributes(name, file, line, tag, self.scan.thread_names.get(tag))
+        if len(function) > 4:
+            attributes.update(own_attributes(*function[4]))
+        if values is not None:  # this call's own (FUNCTRACE_ARGS): made for it alone
+            attributes.update(values)
+            return self.parts(name, self.encode_attributes(attributes))
+        parts = self.parts(name, self.encode_attributes(attributes))
+        if len(self._parts) >= 50_000:
+            self._parts.clear()
+        self._parts[function] = parts
+        return parts
 
     def _flush(self) -> None:
         """Spans held back (to add them to the spool in a few large pieces) to the spool;
@@ -240,13 +268,19 @@ class SpanWriter(Writer):
         add = self.spool.add
         counts = self.counts
         for key, texts in self._pending.items():
-            add(key, (",\n" if key in counts else "") + ",\n".join(texts))
-            counts[key] = counts.get(key, 0) + len(texts)
-        self._pending.clear()
+            if texts:
+                add(key, (",\n" if key in counts else "") + ",\n".join(texts))
+                counts[key] = counts.get(key, 0) + len(texts)
+                texts.clear()
         self._pending_count = 0
 
-    def encode(self, span: Span, attributes: str) -> str:
-        """One span; ``attributes`` already encoded by :meth:`encode_attributes`."""
+    def parts(self, name: str, attributes: str) -> Any:
+        """What every span of a function (``name``) with these ``attributes`` (already
+        encoded by :meth:`encode_attributes`) has in common, for :meth:`encode`."""
+        raise NotImplementedError
+
+    def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
+        """One span: its times and exception read from ``span``, the rest in ``parts``."""
         raise NotImplementedError
 
     def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
@@ -255,7 +289,7 @@ class SpanWriter(Writer):
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
         for parked in self.parked.values():
             for span in parked.values():
-                self._write(span)
+                self._write_span(span)
         self.parked.clear()
         self._flush()
         self.write_all(epoch_offset_ns)
@@ -285,7 +319,13 @@ class SpanWriter(Writer):
 def _place(text: str, offset: int) -> str:
     """The markers in ``text`` replaced by epoch times. A JSON string holds no raw
     \\x00 or \\x01 (they are escaped), so the markers' bytes cut the text into
-    what is around the numbers and the numbers."""
+    what is around the numbers and the numbers. The compiled reading module does it
+    in one pass when it is built."""
+    compiled = _fast._scan
+    if compiled is not None:
+        placed: str | None = compiled.place(text, offset)
+        if placed is not None:
+            return placed
     if "\x01" in text:
         if "\x00" in text:
             return _MARK_RE.sub(lambda m: _placed(m, offset), text)

@@ -20,9 +20,7 @@ from typing import Any
 from functrace._runtime.record import Origin
 from functrace.export._base import Writer, jstr
 from functrace.export._tracks import pid_of, track_label
-from functrace.reading._fast import Blocks, run_text_light
-from functrace.reading._read import _Reader
-from functrace.reading._stream import Frame, Output, Stream
+from functrace.reading._stream import Frame, Output
 from functrace.reading.scan import Scan
 
 __all__ = ["ChromeWriter"]
@@ -37,17 +35,15 @@ def _us(ns: int) -> str:
     return str(ns // 1000) + _FRACTIONS[ns % 1000]
 
 
-def _extra_args(
-    exception: str | None, suspended: str | None, resumed: bool, unfinished: bool
-) -> str:
+def _extra_args(frame: Frame) -> str:
     args = ""
-    if exception is not None:
-        args += f',"exception":{jstr(exception)}'
-    if suspended is not None:
-        args += f',"suspended":"{suspended}"'
-    if resumed:
+    if frame.exception is not None:
+        args += f',"exception":{jstr(frame.exception)}'
+    if frame.suspended is not None:
+        args += f',"suspended":"{frame.suspended}"'
+    if frame.resumed:
         args += ',"resumed":true'
-    if unfinished:
+    if frame.duration_ns is None:
         args += ',"unfinished":true'
     return args
 
@@ -127,7 +123,7 @@ class ChromeWriter(Writer):
             or frame.resumed
             or frame.duration_ns is None
         ):
-            event = event[:-2] + self._extra(frame) + "}}"
+            event = event[:-2] + _extra_args(frame) + "}}"
         pending = self.pending
         pending.append(event)
         if len(pending) >= 2048:
@@ -149,12 +145,6 @@ class ChromeWriter(Writer):
             self.events.clear()
         self.events[key] = parts
         return parts
-
-    @staticmethod
-    def _extra(frame: Frame) -> str:
-        return _extra_args(
-            frame.exception, frame.suspended, frame.resumed, frame.duration_ns is None
-        )
 
     def _run(self, tag: str, name: str) -> list[Any]:
         run = self.runs.get((tag, name))
@@ -218,42 +208,6 @@ class ChromeWriter(Writer):
             f'{{"name":"started","cat":"origin","ph":"s","id":{flow},{head},'
             f'"ts":{_us(max(0, t - origin))}}}'
         )
-
-    def scan_text(self, reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> int:
-        """The rest of a text trace read by :func:`~functrace.reading._fast.run_text_light`:
-        each call's event written as :meth:`closed` writes it, without its frame."""
-        pending = self.pending
-        fractions = _FRACTIONS
-
-        def data(tag: str, name: str) -> list[Any]:
-            return self.events.get((tag, name, "", 0)) or self._parts((tag, name, "", 0))
-
-        def on_exit(
-            call: list[Any], end: int, d: int, exception: str | None, suspended: str | None
-        ) -> None:
-            origin: int = self.origin  # type: ignore[assignment]
-            start = call[3] - origin
-            if start < 0:
-                start = 0
-            end -= origin
-            dur = (end if end > 0 else 0) - start
-            parts = call[5]
-            run = parts[2]
-            run[0] = call[3]
-            run[1] = end
-            if run[2]:
-                self._settle(run, run[3])
-            event = (
-                f"{parts[0]}{start // 1000}{fractions[start % 1000]}"
-                f',"dur":{dur // 1000}{fractions[dur % 1000]}{parts[1]}'
-            )
-            if exception is not None or suspended is not None or call[1]:
-                event = event[:-2] + _extra_args(exception, suspended, call[1], False) + "}}"
-            pending.append(event)
-            if len(pending) >= 2048:
-                self._write()
-
-        return run_text_light(reader, stream, blocks, number, data, on_exit)
 
     def opened(self, frame: Frame) -> None:
         if frame.tag not in self.tracks:

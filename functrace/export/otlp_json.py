@@ -8,8 +8,10 @@ each with its own trace id.
 
 from __future__ import annotations
 
+from typing import Any
+
 from functrace.export._base import jstr
-from functrace.export._spans import Span, SpanWriter
+from functrace.export._spans import Spanned, SpanWriter
 
 __all__ = ["OtlpJsonWriter"]
 
@@ -33,27 +35,35 @@ class OtlpJsonWriter(SpanWriter):
     def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
         return _attributes(attributes)
 
-    def encode(self, span: Span, attributes: str) -> str:
+    def parts(self, name: str, attributes: str) -> tuple[str, str, str, str]:
+        """Around the times, with no exception; the name and attributes for one."""
+        head = f',"name":{jstr(name)},"kind":{_KIND_INTERNAL},"startTimeUnixNano":"'
+        return head, f'","attributes":[{attributes}],"status":{{}}}}', head, attributes
+
+    def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
         offset = self.known_offset
-        if offset is None:
-            start, end = f"\x00{span.start}\x00", f"\x00{span.end}\x00"
-        else:
-            start, end = str(span.start + offset), str(span.end + offset)
-        parent = f',"parentSpanId":"{span.parent_id}"' if span.parent_id else ""
+        parent = f',"parentSpanId":"{parent_id}"' if parent_id else ""
         if span.exception is None:
-            tail = ',"status":{}}'
-        else:
-            exc = jstr(span.exception)
-            tail = (
-                f',"events":[{{"timeUnixNano":"{end}","name":"exception","attributes":'
-                f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}]}}],'
-                f'"status":{{"code":{_STATUS_ERROR},"message":{exc}}}}}'
+            if offset is None:  # one string, the times as markers: the common case
+                return (
+                    f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}{parts[0]}'
+                    f'\x00{span.start_ns}\x00","endTimeUnixNano":"\x00{span.end_ns}\x00{parts[1]}'
+                )
+            return (
+                f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}{parts[0]}'
+                f'{span.start_ns + offset}","endTimeUnixNano":"{span.end_ns + offset}{parts[1]}'
             )
+        if offset is None:
+            start, end = f"\x00{span.start_ns}\x00", f"\x00{span.end_ns}\x00"
+        else:
+            start, end = str(span.start_ns + offset), str(span.end_ns + offset)
+        ids = f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}'
+        exc = jstr(span.exception)
         return (
-            f'{{"traceId":"{span.trace_id}","spanId":"{span.span_id}"{parent},'
-            f'"name":{jstr(span.name)},"kind":{_KIND_INTERNAL},'
-            f'"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}",'
-            f'"attributes":[{attributes}]{tail}'
+            f'{ids}{parts[2]}{start}","endTimeUnixNano":"{end}","attributes":[{parts[3]}],'
+            f'"events":[{{"timeUnixNano":"{end}","name":"exception","attributes":'
+            f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}]}}],'
+            f'"status":{{"code":{_STATUS_ERROR},"message":{exc}}}}}'
         )
 
     def write_all(self, epoch_offset_ns: int) -> None:

@@ -36,20 +36,31 @@ class SpeedscopeWriter(Writer):
     def __init__(self, out: Output, scan: Scan, name: str = "functrace") -> None:
         super().__init__(out, scan)
         self.name = name
-        self.frames: dict[tuple[str, str, int], int] = {}
+        #: (name, file, line) -> its open and close events up to their time.
+        self.frames: dict[tuple[str, str, int], tuple[str, str]] = {}
         self.profiles: dict[str, _Profile] = {}
         self.spool = Spool()
         #: Events in the profiles' pending lists.
         self.pending = 0
 
-    def _event(self, tag: str, kind: str, index: int, at: int) -> None:
+    def _frame(self, key: tuple[str, str, int]) -> tuple[str, str]:
+        index = len(self.frames)
+        events = self.frames[key] = (
+            f'{{"type":"O","frame":{index},"at":',
+            f'{{"type":"C","frame":{index},"at":',
+        )
+        return events
+
+    def _event(self, tag: str, event: str, at: int) -> None:
+        """``event`` (up to its time) at ``at``, or at the profile's last time if later:
+        the viewer insists on events in time order."""
         profile = self.profiles.get(tag)
         if profile is None:
             profile = self.profiles[tag] = _Profile(at)
         if at < profile.last:
-            at = profile.last  # the viewer insists on events in time order
+            at = profile.last
         profile.last = at
-        profile.pending.append(f'{{"type":"{kind}","frame":{index},"at":{at}}}')
+        profile.pending.append(f"{event}{at}}}")
         self.pending += 1
         if self.pending >= 4096:
             self._flush()
@@ -66,14 +77,12 @@ class SpeedscopeWriter(Writer):
 
     def opened(self, frame: Frame) -> None:
         key = (frame.name, frame.file, frame.line)
-        index = self.frames.get(key)
-        if index is None:
-            index = self.frames[key] = len(self.frames)
-        frame.data = index
-        self._event(frame.tag, "O", index, frame.start_ns)
+        events = self.frames.get(key) or self._frame(key)
+        frame.data = events[1]
+        self._event(frame.tag, events[0], frame.start_ns)
 
     def closed(self, frame: Frame) -> None:
-        self._event(frame.tag, "C", frame.data, frame.end_ns)
+        self._event(frame.tag, frame.data, frame.end_ns)
 
     def finish(self, end_ns: int, epoch_offset_ns: int) -> None:
         self._flush()

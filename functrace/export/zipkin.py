@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from functrace.export._base import jstr
-from functrace.export._spans import Span, SpanWriter
+from functrace.export._spans import Spanned, SpanWriter
 from functrace.reading._stream import Output
 from functrace.reading.scan import Scan
 
@@ -28,25 +28,30 @@ class ZipkinWriter(SpanWriter):
     def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
         return ",".join(f"{jstr(k)}:{jstr(_tag(v))}" for k, v in attributes.items())
 
-    def encode(self, span: Span, attributes: str) -> str:
-        offset = self.known_offset
-        if offset is None:
-            start, end = f"\x01{span.start}\x01", f"\x01{span.end}\x01"
-        else:
-            start, end = str((span.start + offset) // 1000), str((span.end + offset) // 1000)
-        duration = -(-(span.end - span.start) // 1000) or 1  # µs, rounded up, at least 1
-        parent = f',"parentId":"{span.parent_id}"' if span.parent_id else ""
+    def parts(self, name: str, attributes: str) -> tuple[str, str, str]:
+        """Before the start time, after the duration with no exception, the tags."""
         debug = ',"debug":true' if self.debug else ""
-        annotations = ""
-        if span.exception is not None:
-            attributes += f',"error":{jstr(span.exception)}'
-            value = jstr("exception: " + span.exception)
-            annotations = f',"annotations":[{{"timestamp":{end},"value":{value}}}]'
+        after = f",{self.endpoint}{debug}"
+        return f',"name":{jstr(name)},"timestamp":', after, attributes
+
+    def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
+        offset = self.known_offset
+        start_ns, end_ns = span.start_ns, span.end_ns
+        start = f"\x01{start_ns}\x01" if offset is None else (start_ns + offset) // 1000
+        duration = -(-(end_ns - start_ns) // 1000) or 1  # µs, rounded up, at least 1
+        parent = f',"parentId":"{parent_id}"' if parent_id else ""
+        if span.exception is None:
+            return (
+                f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start},'
+                f'"duration":{duration}{parts[1]},"tags":{{{parts[2]}}}}}'
+            )
+        end = f"\x01{end_ns}\x01" if offset is None else (end_ns + offset) // 1000
+        tags = f'{parts[2]},"error":{jstr(span.exception)}'
+        value = jstr("exception: " + span.exception)
         return (
-            f'{{"traceId":"{span.trace_id}","id":"{span.span_id}"{parent},'
-            f'"name":{jstr(span.name)},"timestamp":{start},"duration":{duration},'
-            f"{self.endpoint}{debug}{annotations},"
-            f'"tags":{{{attributes}}}}}'
+            f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start},'
+            f'"duration":{duration}{parts[1]},"annotations":[{{"timestamp":{end},'
+            f'"value":{value}}}],"tags":{{{tags}}}}}'
         )
 
     def write_all(self, epoch_offset_ns: int) -> None:

@@ -17,12 +17,16 @@ when full): memory does not grow with the trace.
 
 With a :class:`~functrace.render.summary.Summary` that counts every call (no
 filter), its rows are kept in the loop too (``summary_rows``).
+
+When the optional compiled module (``_scan.c``) is built, every loop first hands
+its block to it: it reads the lines in the exact shapes the runtime writes, on the
+same stacks, and stops at the first other line, which the loop reads as above
+(so the Python pieces still serve lines it leaves, such as names past Latin-1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from operator import length_hint
 from typing import Any
 
 from functrace._runtime.lines import LINE_RE
@@ -34,7 +38,7 @@ _SCAN_API = 2
 
 
 def _load_scan() -> Any:
-    """The optional compiled loop (setup.py) for the summary's common text lines."""
+    """The optional compiled loop (setup.py) for the common lines of every loop here."""
     try:
         from functrace.reading import _scan
     except ImportError:
@@ -52,6 +56,26 @@ _SUSPEND = frozenset({"yield", "await"})
 _ENTERS = {"enter": False, "resume": True}
 
 Blocks = Iterable[list[str]]
+#: The compiled loop's run(lines, index, clock, last, count) -> (index, clock, last, count).
+Run = Callable[[list[str], int, int, int, int], tuple[int, int, int, int]]
+
+
+def _frames_run(stream: Stream, jsonl: bool, reader: _Reader) -> Run | None:
+    """The compiled loop for :func:`run_text` or :func:`run_jsonl`, if built: it
+    opens and closes frames on the stream's stacks as their common lines do."""
+    if _scan is None:
+        return None
+    consumer = stream.consumer
+    scanner = _scan.Scanner(
+        stream.stacks,
+        frame=Frame,
+        opened=consumer.opened,
+        closed=consumer.closed,
+        jsonl=jsonl,
+        known=reader.thread_names if jsonl else None,
+    )
+    run: Run = scanner.run
+    return run
 
 
 def run_text(
@@ -80,13 +104,20 @@ def run_text(
     clock = reader.clock
     last = stream.last
     count = stream.opened_count
+    run = _frames_run(stream, False, reader)
     tag: str | None = None
     stack: list[Frame] = []
     name: str | None
     for lines in blocks:
-        size = number + len(lines)
-        it = iter(lines)
-        for line in it:
+        size = len(lines)
+        i = 0
+        while i < size:
+            if run is not None and not due:  # an origin due: its outermost call is Python's
+                i, clock, last, count = run(lines, i, clock, last, count)
+                if i >= size:
+                    break
+            line = lines[i]
+            i += 1
             head, _, body = line.partition("-")
             h = heads_get(head)
             if h is not None:
@@ -149,13 +180,13 @@ def run_text(
             reader.clock = clock
             stream.last = last
             stream.opened_count = count
-            feed(line, size - length_hint(it))
+            feed(line, number + i)
             clock = reader.clock
             last = stream.last
             count = stream.opened_count
             tag = None
             _learn_text(line, heads, enters, names)
-        number = size
+        number += size
     reader.clock = clock
     stream.last = last
     stream.opened_count = count
@@ -170,11 +201,7 @@ def run_text_summary(
     end, its function's row]) and a row per function ([calls, total, own, max]) in
     ``rows``. The stacks become frames again (:func:`_to_frames`) for each line the
     general reader takes. An exit's name is checked against the open call's.
-
-    With the compiled :mod:`functrace.reading._scan`, the common lines are read
-    there (:func:`_run_text_summary_scan`)."""
-    if _scan is not None:
-        return _run_text_summary_scan(reader, stream, blocks, number, rows)
+    """
     heads: dict[str, tuple[str, int, bool]] = {}
     enters: dict[str, tuple[str, bool]] = {}
     names: dict[str, str] = {}
@@ -187,15 +214,22 @@ def run_text_summary(
     enters_rows: dict[str, tuple[str, bool, list[int]]] = {}
     enters_get = enters_rows.get
     feed = reader.feed
-    clock = reader.clock
+    clock = last = reader.clock  # a text summary ends where its clock does
     count = stream.opened_count
+    run = None if _scan is None else _scan.Scanner(light, rows=rows).run
     tag: str | None = None
     stack: list[list[Any]] = []
     name: str | None
     for lines in blocks:
-        size = number + len(lines)
-        it = iter(lines)
-        for line in it:
+        size = len(lines)
+        i = 0
+        while i < size:
+            if run is not None:
+                i, clock, last, count = run(lines, i, clock, last, count)
+                if i >= size:
+                    break
+            line = lines[i]
+            i += 1
             head, _, body = line.partition("-")
             h = heads_get(head)
             if h is not None:
@@ -249,107 +283,6 @@ def run_text_summary(
             reader.clock = clock
             stream.last = clock
             stream.opened_count = count
-            feed(line, size - length_hint(it))
-            clock = reader.clock
-            count = stream.opened_count
-            _to_light(stream, light, rows)
-            tag = None
-            _learn_text(line, heads, enters, names)
-            if len(enters_rows) >= _CACHE_MAX:
-                enters_rows.clear()
-            learnt = enters.get(body)
-            if learnt is not None and body not in enters_rows:
-                enters_rows[body] = (learnt[0], learnt[1], _row(rows, learnt[0]))
-        number = size
-    _to_frames(light, stream)
-    reader.clock = clock
-    stream.last = clock
-    stream.opened_count = count
-    return number
-
-
-def _run_text_summary_scan(
-    reader: _Reader, stream: Stream, blocks: Blocks, number: int, rows: dict[str, list[int]]
-) -> int:
-    """:func:`run_text_summary` with the common lines read by ``_scan.Scanner``, on the
-    same lists; each line it leaves (its index comes back) is read here as there."""
-    heads: dict[str, tuple[str, int, bool]] = {}
-    enters: dict[str, tuple[str, bool]] = {}
-    names: dict[str, str] = {}
-    heads_get = heads.get
-    durations = reader._durations
-    durations_get = durations.get
-    light: dict[str, list[list[Any]]] = {}
-    _to_light(stream, light, rows)
-    enters_rows: dict[str, tuple[str, bool, list[int]]] = {}
-    enters_get = enters_rows.get
-    run = _scan.Scanner(light, rows).run
-    feed = reader.feed
-    clock = reader.clock
-    count = stream.opened_count
-    tag: str | None = None
-    stack: list[list[Any]] = []
-    name: str | None
-    for lines in blocks:
-        size = len(lines)
-        i = 0
-        while True:
-            i, clock, count = run(lines, i, clock, count)
-            if i >= size:
-                break
-            line = lines[i]
-            i += 1
-            head, _, body = line.partition("-")
-            h = heads_get(head)
-            if h is not None:
-                if h[0] is not tag:
-                    tag = h[0]
-                    stack = light.get(tag)  # type: ignore[assignment]
-                    if stack is None:
-                        stack = light[tag] = []
-                if not h[2]:
-                    e = enters_get(body)
-                    if e is not None and len(stack) < h[1]:
-                        stack.append([e[0], e[1], 0, clock, clock, e[2]])
-                        count += 1
-                        continue
-                elif len(stack) == h[1]:
-                    top = stack[-1]
-                    name, _, word = body.rpartition(" ")
-                    if name != top[0]:
-                        name, _, extra = name.rpartition(" ")
-                        if name == top[0] and word and word.isprintable():
-                            word = extra
-                        else:
-                            name = None
-                    if name is not None:
-                        d = durations_get(word)
-                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
-                            stack.pop()
-                            end = top[3] + d
-                            if end < top[4]:
-                                end = top[4]
-                            if stack:
-                                parent = stack[-1]
-                                parent[2] += d
-                                if end > parent[4]:
-                                    parent[4] = end
-                            if end > clock:
-                                clock = end
-                            row = top[5]
-                            if not top[1]:
-                                row[0] += 1
-                            row[1] += d
-                            own = d - top[2]
-                            if own > 0:
-                                row[2] += own
-                            if d > row[3]:
-                                row[3] = d
-                            continue
-            _to_frames(light, stream)
-            reader.clock = clock
-            stream.last = clock
-            stream.opened_count = count
             feed(line, number + i)
             clock = reader.clock
             count = stream.opened_count
@@ -361,243 +294,6 @@ def _run_text_summary_scan(
             learnt = enters.get(body)
             if learnt is not None and body not in enters_rows:
                 enters_rows[body] = (learnt[0], learnt[1], _row(rows, learnt[0]))
-        number += size
-    _to_frames(light, stream)
-    reader.clock = clock
-    stream.last = clock
-    stream.opened_count = count
-    return number
-
-
-def run_text_light(
-    reader: _Reader,
-    stream: Stream,
-    blocks: Blocks,
-    number: int,
-    data: Callable[[str, str], Any],
-    on_exit: Callable[[list[Any], int, int, str | None, str | None], None],
-) -> int:
-    """:func:`run_text` for a consumer that needs no :class:`Frame` for the common
-    lines and nothing when a call opens (its first call on a tag always comes through
-    the general reader, which learns the pieces from it): a list per open call
-    ([name, resumed, children's time, start, inner end, ``data(tag, name)``]), and
-    ``on_exit(that list, end, duration, exception, suspended)`` when it returns,
-    raises or suspends.
-
-    With the compiled :mod:`functrace.reading._scan`, the common lines are read
-    there (:func:`_run_text_light_scan`)."""
-    if _scan is not None:
-        return _run_text_light_scan(reader, stream, blocks, number, data, on_exit)
-    heads: dict[str, tuple[str, int, bool]] = {}
-    enters: dict[str, tuple[str, bool]] = {}
-    names: dict[str, str] = {}
-    heads_get = heads.get
-    enters_get = enters.get
-    # tag -> name -> data(tag, name)
-    datas: dict[str, dict[str, Any]] = {}
-    durations = reader._durations
-    durations_get = durations.get
-    light: dict[str, list[list[Any]]] = {}
-    _to_light(stream, light, None, data)
-    feed = reader.feed
-    clock = reader.clock
-    count = stream.opened_count
-    tag: str | None = None
-    stack: list[list[Any]] = []
-    known: dict[str, Any] = {}
-    name: str | None
-    for lines in blocks:
-        size = number + len(lines)
-        it = iter(lines)
-        for line in it:
-            head, _, body = line.partition("-")
-            h = heads_get(head)
-            if h is not None:
-                if h[0] is not tag:
-                    tag = h[0]
-                    stack = light.get(tag)  # type: ignore[assignment]
-                    if stack is None:
-                        stack = light[tag] = []
-                    known = datas.get(tag)  # type: ignore[assignment]
-                    if known is None:
-                        known = datas[tag] = {}
-                if not h[2]:
-                    e = enters_get(body)
-                    if e is not None and len(stack) < h[1]:
-                        value = known.get(e[0])
-                        if value is not None:
-                            stack.append([e[0], e[1], 0, clock, clock, value])
-                            count += 1
-                            continue
-                elif len(stack) == h[1]:
-                    top = stack[-1]
-                    name, _, word = body.rpartition(" ")
-                    exc = suspended = None
-                    if name != top[0]:
-                        name, _, extra = name.rpartition(" ")
-                        if name == top[0] and word and word.isprintable():
-                            word, extra = extra, word
-                            if extra[0] == "!":
-                                exc = extra[1:]
-                            elif extra in _SUSPEND:
-                                suspended = extra
-                        else:
-                            name = None
-                    if name is not None:
-                        d = durations_get(word)
-                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
-                            stack.pop()
-                            end = top[3] + d
-                            if end < top[4]:
-                                end = top[4]
-                            if stack:
-                                parent = stack[-1]
-                                parent[2] += d
-                                if end > parent[4]:
-                                    parent[4] = end
-                            if end > clock:
-                                clock = end
-                            on_exit(top, end, d, exc, suspended)
-                            continue
-            # Anything else: the general reader, on frames, then learn the line's pieces.
-            _to_frames(light, stream)
-            reader.clock = clock
-            stream.last = clock
-            stream.opened_count = count
-            feed(line, size - length_hint(it))
-            clock = reader.clock
-            count = stream.opened_count
-            _to_light(stream, light, None, data)
-            tag = None
-            _learn_text(line, heads, enters, names)
-            learnt = enters.get(body)
-            if learnt is not None:
-                t = heads[head][0] if head in heads else None
-                if t is not None and t in stream.stacks:  # a frame of it has opened
-                    values = datas.get(t)
-                    if values is None:
-                        values = datas[t] = {}
-                    if learnt[0] not in values:
-                        if len(values) >= _CACHE_MAX:
-                            values.clear()
-                        values[learnt[0]] = data(t, learnt[0])
-        number = size
-    _to_frames(light, stream)
-    reader.clock = clock
-    stream.last = clock
-    stream.opened_count = count
-    return number
-
-
-def _run_text_light_scan(
-    reader: _Reader,
-    stream: Stream,
-    blocks: Blocks,
-    number: int,
-    data: Callable[[str, str], Any],
-    on_exit: Callable[[list[Any], int, int, str | None, str | None], None],
-) -> int:
-    """:func:`run_text_light` with the common lines read by ``_scan.Scanner``, on the
-    same lists; each line it leaves (its index comes back) is read here as there."""
-    heads: dict[str, tuple[str, int, bool]] = {}
-    enters: dict[str, tuple[str, bool]] = {}
-    names: dict[str, str] = {}
-    heads_get = heads.get
-    enters_get = enters.get
-    # tag -> name -> data(tag, name)
-    datas: dict[str, dict[str, Any]] = {}
-    durations = reader._durations
-    durations_get = durations.get
-    light: dict[str, list[list[Any]]] = {}
-    _to_light(stream, light, None, data)
-    feed = reader.feed
-    clock = reader.clock
-    count = stream.opened_count
-    tag: str | None = None
-    stack: list[list[Any]] = []
-    known: dict[str, Any] = {}
-    name: str | None
-    run = _scan.Scanner(light, datas=datas, on_exit=on_exit).run
-    for lines in blocks:
-        size = len(lines)
-        i = 0
-        while True:
-            i, clock, count = run(lines, i, clock, count)
-            if i >= size:
-                break
-            line = lines[i]
-            i += 1
-            head, _, body = line.partition("-")
-            h = heads_get(head)
-            if h is not None:
-                if h[0] is not tag:
-                    tag = h[0]
-                    stack = light.get(tag)  # type: ignore[assignment]
-                    if stack is None:
-                        stack = light[tag] = []
-                    known = datas.get(tag)  # type: ignore[assignment]
-                    if known is None:
-                        known = datas[tag] = {}
-                if not h[2]:
-                    e = enters_get(body)
-                    if e is not None and len(stack) < h[1]:
-                        value = known.get(e[0])
-                        if value is not None:
-                            stack.append([e[0], e[1], 0, clock, clock, value])
-                            count += 1
-                            continue
-                elif len(stack) == h[1]:
-                    top = stack[-1]
-                    name, _, word = body.rpartition(" ")
-                    exc = suspended = None
-                    if name != top[0]:
-                        name, _, extra = name.rpartition(" ")
-                        if name == top[0] and word and word.isprintable():
-                            word, extra = extra, word
-                            if extra[0] == "!":
-                                exc = extra[1:]
-                            elif extra in _SUSPEND:
-                                suspended = extra
-                        else:
-                            name = None
-                    if name is not None:
-                        d = durations_get(word)
-                        if d is not None and clock + d <= _TEXT_SPAN_MAX:
-                            stack.pop()
-                            end = top[3] + d
-                            if end < top[4]:
-                                end = top[4]
-                            if stack:
-                                parent = stack[-1]
-                                parent[2] += d
-                                if end > parent[4]:
-                                    parent[4] = end
-                            if end > clock:
-                                clock = end
-                            on_exit(top, end, d, exc, suspended)
-                            continue
-            # Anything else: the general reader, on frames, then learn the line's pieces.
-            _to_frames(light, stream)
-            reader.clock = clock
-            stream.last = clock
-            stream.opened_count = count
-            feed(line, number + i)
-            clock = reader.clock
-            count = stream.opened_count
-            _to_light(stream, light, None, data)
-            tag = None
-            _learn_text(line, heads, enters, names)
-            learnt = enters.get(body)
-            if learnt is not None:
-                t = heads[head][0] if head in heads else None
-                if t is not None and t in stream.stacks:  # a frame of it has opened
-                    values = datas.get(t)
-                    if values is None:
-                        values = datas[t] = {}
-                    if learnt[0] not in values:
-                        if len(values) >= _CACHE_MAX:
-                            values.clear()
-                        values[learnt[0]] = data(t, learnt[0])
         number += size
     _to_frames(light, stream)
     reader.clock = clock
@@ -614,14 +310,11 @@ def _row(rows: dict[str, list[int]], name: str) -> list[int]:
 
 
 def _to_light(
-    stream: Stream,
-    light: dict[str, list[list[Any]]],
-    rows: dict[str, list[int]] | None,
-    data: Callable[[str, str], Any] | None = None,
+    stream: Stream, light: dict[str, list[list[Any]]], rows: dict[str, list[int]]
 ) -> None:
     """The stream's open frames as lists (the stream's stacks left empty). Each list
     holds its function's row (a frame opened is counted, as unfinished at worst, so
-    the summary has a row for it anyway), or what ``data(tag, name)`` gives."""
+    the summary has a row for it anyway)."""
     for tag, frames in stream.stacks.items():
         light[tag] = [
             [
@@ -630,7 +323,7 @@ def _to_light(
                 f.child_ns,
                 f.start_ns,
                 f.inner_end,
-                _row(rows, f.name) if rows is not None else data(tag, f.name),  # type: ignore[misc]
+                _row(rows, f.name),
             ]
             for f in frames
         ]
@@ -708,15 +401,23 @@ def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> i
     opened = consumer.opened
     closed = consumer.closed
     feed = reader.feed
+    clock = 0  # jsonl lines hold their times
     last = stream.last
     count = stream.opened_count
+    run = _frames_run(stream, True, reader)
     tag: str | None = None
     stack: list[Frame] = []
     parent: Frame | None
     for lines in blocks:
-        size = number + len(lines)
-        it = iter(lines)
-        for line in it:
+        size = len(lines)
+        i = 0
+        while i < size:
+            if run is not None and not due:  # an origin due: its outermost call is Python's
+                i, clock, last, count = run(lines, i, clock, last, count)
+                if i >= size:
+                    break
+            line = lines[i]
+            i += 1
             pre, _, rest = line.partition(',"pid":')
             who, _, what = rest.partition(',"depth":')
             w = whos_get(who)
@@ -782,13 +483,13 @@ def run_jsonl(reader: _Reader, stream: Stream, blocks: Blocks, number: int) -> i
             stream.last = last
             stream.opened_count = count
             skipped = reader.skipped
-            feed(line, size - length_hint(it))
+            feed(line, number + i)
             last = stream.last
             count = stream.opened_count
             tag = None
             if reader.skipped == skipped:
                 _learn(line, who, what, whos, enters, exits, tails)
-        number = size
+        number += size
     stream.last = last
     stream.opened_count = count
     return number
@@ -811,14 +512,24 @@ def run_jsonl_summary(
     light: dict[str, list[list[Any]]] = {}
     _to_light(stream, light, rows)
     feed = reader.feed
+    clock = 0
     last = stream.last
     count = stream.opened_count
+    run = None
+    if _scan is not None:
+        run = _scan.Scanner(light, rows=rows, jsonl=True, known=reader.thread_names).run
     tag: str | None = None
     stack: list[list[Any]] = []
     for lines in blocks:
-        size = number + len(lines)
-        it = iter(lines)
-        for line in it:
+        size = len(lines)
+        i = 0
+        while i < size:
+            if run is not None:
+                i, clock, last, count = run(lines, i, clock, last, count)
+                if i >= size:
+                    break
+            line = lines[i]
+            i += 1
             pre, _, rest = line.partition(',"pid":')
             who, _, what = rest.partition(',"depth":')
             w = whos_get(who)
@@ -882,7 +593,7 @@ def run_jsonl_summary(
             stream.last = last
             stream.opened_count = count
             skipped = reader.skipped
-            feed(line, size - length_hint(it))
+            feed(line, number + i)
             last = stream.last
             count = stream.opened_count
             _to_light(stream, light, rows)
@@ -895,7 +606,7 @@ def run_jsonl_summary(
                 if learnt is not None and what not in enters_rows:
                     row = _row(rows, learnt[1])
                     enters_rows[what] = (learnt[0], learnt[1], learnt[4], row)
-        number = size
+        number += size
     _to_frames(light, stream)
     stream.last = last
     stream.opened_count = count

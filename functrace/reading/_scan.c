@@ -1,60 +1,118 @@
-/* The optional compiled half of the text summary loop (functrace/reading/_fast.py).
+/* The optional compiled half of the reading loops (functrace/reading/_fast.py).
  *
- * Scanner(light, rows).run(lines, i, clock, count) reads lines[i:] (a block of
- * text lines without their newline) as long as each is one of the common shapes
- * functrace writes:
+ * A Scanner reads lines[i:] (a block of lines without their newline) as long as
+ * each is one of the common shapes functrace writes, text:
  *
  *     t[NN]:<4n spaces>->NAME               t[NN]a[NN]:...   t[PID.NN]:...
  *     t[NN]:<4n spaces>->NAME resume
  *     t[NN]:<4n spaces><-NAME DURATION[ yield| await| !EXC]
  *
- * (not those with arguments or a value, FUNCTRACE_ARGS: "->NAME(...)", "... => V")
+ * or jsonl (``jsonl=True``), laid out key for key as the runtime writes it
+ * (``_JSONL_RE`` in _read.py; strings without escapes):
  *
- * and does for it what run_text_summary's loop does, on the same objects: the
- * open calls are lists in ``light`` (tag -> [[name, resumed, children's time,
- * start, inner end, row], ...]) and the counts are ``rows`` (name -> [calls,
- * total, own, max]). It stops at the first line it does not take (any other
- * shape, a line that skips or closes other calls, a duration it does not parse
- * the way parse_duration does, a character outside Latin-1) and returns its
- * index with the clock and the count: the Python loop reads that line as
- * before, so every judgement on an unusual line stays the general reader's.
- * Nothing is changed for a line that is handed back.
+ *     {"v":1,"ts":N,"pid":N,"tid":N,"thread":"..","task":null|N,"tag":"TAG","depth":N,
+ *      "ev":"enter|resume|exit|suspend",["running":true,]"name":"..","file":"..","line":N
+ *      [,"dur":N,"exc":null|"..","suspended":null|"yield"|"await"]}
  *
- * Scanner(light, datas=..., on_exit=...) does the same for run_text_light (the
- * chrome export): an open call holds datas[tag][name] instead of a row (an
- * enter without one is handed back), and each exit taken calls
- * on_exit(call, end, duration, exception, suspended).
+ * and does for it what the Python loop it serves does, on the same objects. It
+ * stops at the first line it does not take (any other shape, a line that skips
+ * or closes other calls, a duration it does not parse the way parse_duration
+ * does, a name with characters an argument list has, a character outside
+ * Latin-1, a jsonl tag the general reader has not seen yet) and returns its index
+ * with the loop's state: the Python loop reads that line as before, so every
+ * judgement on an unusual line stays the general reader's. Nothing is changed
+ * for a line that is handed back.
+ *
+ * Two kinds of loop, each on its Python loop's objects:
+ * - Scanner(light, rows=...): run_text_summary / run_jsonl_summary. The open calls
+ *   are lists in ``light`` (tag -> [[name, resumed, children's time, start, inner
+ *   end, row], ...]) and the counts are ``rows`` (name -> [calls, total, own, max]).
+ * - Scanner(stacks, frame=Frame, opened=..., closed=...): run_text / run_jsonl.
+ *   The open calls are Frame objects (their __slots__ read and written at the
+ *   offsets of their member descriptors), made and closed as Stream makes and
+ *   closes them, each handed to opened(frame) / closed(frame).
+ *
+ * run(lines, index, clock, last, count) -> (index, clock, last, count): clock is a
+ * text trace's rebuilt time, last the latest end seen, count the calls opened.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #define API_VERSION 2 /* _SCAN_API in _fast.py */
 #define SPAN_MAX 1000000000000000000LL /* _TEXT_SPAN_MAX */
+#define INT63_MAX 9223372036854775807LL /* _INT_MAX */
 #define TAG_MAX 64
 #define NUMBER_MAX 40
+#define TABLE_MAX 65536 /* entries kept before the table starts again */
 
-/* A function name (its Latin-1 characters) -> the name as a str and its row. */
+enum { SUMMARY, FRAMES };
+#define MAX_OTHERS 16
+
+/* The fields of an open call: the first six are a light list's items (VALUE: the
+ * row); a Frame has them all (but VALUE) as slots. */
+enum {
+    F_NAME,
+    F_RESUMED,
+    F_CHILD,
+    F_START,
+    F_INNER,
+    F_VALUE,
+    F_TAG,
+    F_DEPTH,
+    F_END,
+    F_DURATION,
+    F_FILE,
+    F_LINE,
+    F_PARENT,
+    F_EXCEPTION,
+    F_SUSPENDED,
+    F_DATA,
+    N_FIELDS
+};
+static const char *slot_names[N_FIELDS] = {
+    "name", "resumed", "child_ns", "start_ns", "inner_end", NULL,        "tag",       "depth",
+    "end_ns", "duration_ns", "file", "line", "parent", "exception", "suspended", "data",
+};
+
+static PyObject *s_yield, *s_await, *s_empty, *zero;
+
+/* A function (its name's Latin-1 characters; jsonl: from the name to the line
+ * number) -> its name as a str, its row (None without rows), file and line. */
 typedef struct {
     uint64_t hash;
     Py_ssize_t len;
     char *key; /* NULL: a free slot */
     PyObject *name;
     PyObject *row;
+    PyObject *file;
+    PyObject *line;
 } Entry;
 
 typedef struct {
     PyObject_HEAD
-    PyObject *light;
-    PyObject *rows;    /* the summary's rows; NULL for a light loop */
-    PyObject *datas;   /* a light loop: tag -> name -> data(tag, name) */
-    PyObject *on_exit; /* a light loop: on_exit(call, end, duration, exception, suspended) */
+    int kind;  /* SUMMARY or FRAMES */
+    int jsonl;
+    PyObject *stacks;  /* tag -> the open calls (lists or frames) */
+    PyObject *rows;    /* SUMMARY: name -> row */
+    PyObject *frame;   /* FRAMES: the Frame class */
+    PyObject *opened, *closed; /* FRAMES */
+    PyObject *known;   /* jsonl: the tags the general reader has seen (a dict) */
+    Py_ssize_t offsets[N_FIELDS]; /* FRAMES: each slot's byte offset */
+    /* FRAMES: the class's other slots (arguments, return value, origin: what only
+     * the general reader fills), None in every frame made here. */
+    Py_ssize_t others[MAX_OTHERS];
+    int n_others;
     Entry *table;
     Py_ssize_t cap; /* a power of two */
     Py_ssize_t used;
 } Scanner;
+
+/* ------------------------------------------------------------ the table */
 
 static uint64_t
 hash_bytes(const unsigned char *s, Py_ssize_t n)
@@ -75,6 +133,8 @@ table_clear(Entry *table, Py_ssize_t cap)
             PyMem_Free(table[i].key);
             Py_DECREF(table[i].name);
             Py_DECREF(table[i].row);
+            Py_XDECREF(table[i].file);
+            Py_XDECREF(table[i].line);
             table[i].key = NULL;
         }
     }
@@ -105,10 +165,38 @@ table_grow(Scanner *self)
     return 0;
 }
 
-/* The name's entry, made (with its row in rows, as _row makes it) when new. */
-static Entry *
-lookup_name(Scanner *self, const unsigned char *s, Py_ssize_t n)
+/* The parsed pieces of one line. */
+typedef struct {
+    const unsigned char *tag;
+    Py_ssize_t tag_len;
+    Py_ssize_t depth;
+    int enter, resumed;
+    const unsigned char *name;
+    Py_ssize_t name_len;
+    const unsigned char *key; /* the table's key */
+    Py_ssize_t key_len;
+    const unsigned char *file; /* jsonl */
+    Py_ssize_t file_len;
+    long long line, ts; /* jsonl */
+    long long d;        /* an exit's duration */
+    const unsigned char *exc; /* NULL: none */
+    Py_ssize_t exc_len;
+    PyObject *suspended; /* borrowed: s_yield, s_await or NULL */
+} Event;
+
+static PyObject *
+latin1(const unsigned char *s, Py_ssize_t n)
 {
+    return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s, n);
+}
+
+/* The entry of the event's function, made when new (its row in rows, as _row
+ * makes it). */
+static Entry *
+lookup(Scanner *self, const Event *ev)
+{
+    const unsigned char *s = ev->key;
+    Py_ssize_t n = ev->key_len;
     uint64_t h = hash_bytes(s, n);
     if (self->cap) {
         Py_ssize_t j = (Py_ssize_t)(h & (uint64_t)(self->cap - 1));
@@ -123,24 +211,42 @@ lookup_name(Scanner *self, const unsigned char *s, Py_ssize_t n)
             j = (j + 1) & (self->cap - 1);
         }
     }
+    if (self->used >= TABLE_MAX) {
+        table_clear(self->table, self->cap); /* bounded, as the Python loops' caches */
+        self->used = 0;
+    }
     if ((self->used + 1) * 2 > self->cap && table_grow(self) < 0) {
         return NULL;
     }
-    PyObject *name = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s, n);
+    PyObject *name = latin1(ev->name, ev->name_len);
+    PyObject *file = NULL, *line = NULL, *row = Py_None;
     if (name == NULL) {
         return NULL;
     }
-    PyObject *row = self->rows == NULL ? Py_None : PyDict_GetItemWithError(self->rows, name);
-    if (row == NULL) {
-        if (PyErr_Occurred()) {
-            Py_DECREF(name);
-            return NULL;
+    if (self->jsonl) {
+        file = latin1(ev->file, ev->file_len);
+        line = PyLong_FromLongLong(ev->line);
+        if (file == NULL || line == NULL) {
+            goto fail;
         }
-        row = Py_BuildValue("[iiii]", 0, 0, 0, 0);
-        if (row == NULL || PyDict_SetItem(self->rows, name, row) < 0) {
-            Py_XDECREF(row);
-            Py_DECREF(name);
-            return NULL;
+    }
+    if (self->rows != NULL) {
+        row = PyDict_GetItemWithError(self->rows, name);
+        if (row == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            row = Py_BuildValue("[iiii]", 0, 0, 0, 0);
+            if (row == NULL) {
+                goto fail;
+            }
+            if (PyDict_SetItem(self->rows, name, row) < 0) {
+                Py_DECREF(row);
+                goto fail;
+            }
+        }
+        else {
+            Py_INCREF(row);
         }
     }
     else {
@@ -149,9 +255,8 @@ lookup_name(Scanner *self, const unsigned char *s, Py_ssize_t n)
     char *key = PyMem_Malloc((size_t)(n ? n : 1));
     if (key == NULL) {
         Py_DECREF(row);
-        Py_DECREF(name);
         PyErr_NoMemory();
-        return NULL;
+        goto fail;
     }
     memcpy(key, s, (size_t)n);
     Py_ssize_t j = (Py_ssize_t)(h & (uint64_t)(self->cap - 1));
@@ -164,11 +269,20 @@ lookup_name(Scanner *self, const unsigned char *s, Py_ssize_t n)
     e->key = key;
     e->name = name;
     e->row = row;
+    e->file = file;
+    e->line = line;
     self->used++;
     return e;
+fail:
+    Py_DECREF(name);
+    Py_XDECREF(file);
+    Py_XDECREF(line);
+    return NULL;
 }
 
-/* str.isspace() for a Latin-1 character: what \S and str.split() stop at. */
+/* ------------------------------------------------------------ text lines */
+
+/* str.isspace() for a Latin-1 character: what \S, \s and str.split() stop at. */
 static inline int
 is_space(unsigned char c)
 {
@@ -180,6 +294,30 @@ static inline int
 is_plain(unsigned char c)
 {
     return (c > 0x20 && c < 0x7F) || (c >= 0xA1 && c != 0xAD);
+}
+
+/* Characters no qualified name holds but an argument list or a value may: a name
+ * with one is left to the general reader, which knows the whole grammar. */
+static inline int
+is_value_char(unsigned char c)
+{
+    return c == '(' || c == ')' || c == '=' || c == ',' || c == '\'' || c == '"' || c == '[' ||
+           c == ']' || c == '{' || c == '}';
+}
+
+/* For each character, what it does to a name: NAME_END (a space of any kind ends
+ * it), NAME_REFUSED (is_value_char) or 0 (part of it); one look-up per character. */
+enum { NAME_END = 1, NAME_REFUSED = 2 };
+static unsigned char name_class[256];
+
+static void
+init_name_class(void)
+{
+    for (int c = 0; c < 256; c++) {
+        name_class[c] = is_space((unsigned char)c)        ? NAME_END
+                        : is_value_char((unsigned char)c) ? NAME_REFUSED
+                                                          : 0;
+    }
 }
 
 /* The duration as parse_duration reads it (round(float(number) * scale), ties to
@@ -247,18 +385,365 @@ parse_duration(const unsigned char *s, Py_ssize_t n)
     return (long long)r;
 }
 
-/* item += delta, for a list item that is an int. */
-static int
-add_item(PyObject *list, Py_ssize_t i, long long delta)
+/* t\[[0-9.]+\](?:a\[[0-9]+\])? from s[0]: its length, or 0. */
+static Py_ssize_t
+parse_tag(const unsigned char *s, Py_ssize_t len)
 {
-    PyObject *old = PyList_GET_ITEM(list, i);
+    if (len < 4 || s[0] != 't' || s[1] != '[') {
+        return 0;
+    }
+    Py_ssize_t p = 2, q;
+    while (p < len && ((s[p] >= '0' && s[p] <= '9') || s[p] == '.')) {
+        p++;
+    }
+    if (p == 2 || p >= len || s[p] != ']') {
+        return 0;
+    }
+    p++;
+    if (p < len && s[p] == 'a') {
+        p++;
+        if (p >= len || s[p] != '[') {
+            return 0;
+        }
+        p++;
+        q = p;
+        while (p < len && s[p] >= '0' && s[p] <= '9') {
+            p++;
+        }
+        if (p == q || p >= len || s[p] != ']') {
+            return 0;
+        }
+        p++;
+    }
+    return p > TAG_MAX ? 0 : p;
+}
+
+static int
+parse_text(const unsigned char *s, Py_ssize_t len, Event *ev)
+{
+    Py_ssize_t p = parse_tag(s, len), q;
+    if (p == 0 || p >= len || s[p] != ':') {
+        return -1;
+    }
+    ev->tag = s;
+    ev->tag_len = p;
+    p++;
+    /* (?:    )+ then the arrow */
+    q = p;
+    while (p < len && s[p] == ' ') {
+        p++;
+    }
+    Py_ssize_t spaces = p - q;
+    if (spaces == 0 || spaces % 4 != 0 || p + 2 > len) {
+        return -1;
+    }
+    ev->depth = spaces / 4;
+    if (s[p] == '-' && s[p + 1] == '>') {
+        ev->enter = 1;
+    }
+    else if (s[p] == '<' && s[p + 1] == '-') {
+        ev->enter = 0;
+    }
+    else {
+        return -1;
+    }
+    p += 2;
+    /* The name: \S+ */
+    ev->name = s + p;
+    while (p < len) {
+        unsigned char k = name_class[s[p]];
+        if (k) {
+            if (k == NAME_REFUSED) {
+                return -1;
+            }
+            break;
+        }
+        p++;
+    }
+    ev->name_len = (s + p) - ev->name;
+    if (ev->name_len == 0) {
+        return -1;
+    }
+    ev->key = ev->name;
+    ev->key_len = ev->name_len;
+    ev->resumed = 0;
+    ev->exc = NULL;
+    ev->suspended = NULL;
+    if (ev->enter) {
+        if (p == len) {
+            return 0;
+        }
+        if (len - p == 7 && memcmp(s + p, " resume", 7) == 0) {
+            ev->resumed = 1;
+            return 0;
+        }
+        return -1; /* "running", or anything else */
+    }
+    if (p >= len || s[p] != ' ') {
+        return -1;
+    }
+    p++;
+    q = p;
+    while (p < len && s[p] != ' ') {
+        p++;
+    }
+    ev->d = parse_duration(s + q, p - q);
+    if (ev->d < 0) {
+        return -1;
+    }
+    if (p == len) {
+        return 0;
+    }
+    /* One more word: yield, await or !EXCEPTION (lost and the rest: Python). */
+    p++;
+    const unsigned char *w = s + p;
+    Py_ssize_t w_len = len - p;
+    if (w_len < 2) {
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < w_len; k++) {
+        if (!is_plain(w[k]) || is_value_char(w[k])) {
+            return -1; /* "!Error('message')" and the like: the general reader */
+        }
+    }
+    if (w[0] == '!') {
+        ev->exc = w + 1;
+        ev->exc_len = w_len - 1;
+    }
+    else if (w_len == 5 && memcmp(w, "yield", 5) == 0) {
+        ev->suspended = s_yield;
+    }
+    else if (w_len == 5 && memcmp(w, "await", 5) == 0) {
+        ev->suspended = s_await;
+    }
+    else {
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ jsonl lines */
+
+static inline int
+literal(const unsigned char *s, Py_ssize_t len, Py_ssize_t *p, const char *text, Py_ssize_t n)
+{
+    if (len - *p < n || memcmp(s + *p, text, (size_t)n) != 0) {
+        return 0;
+    }
+    *p += n;
+    return 1;
+}
+
+/* [0-9]+ holding at most 2**63-1 (a larger one: the general reader says why not). */
+static inline int
+number(const unsigned char *s, Py_ssize_t len, Py_ssize_t *p, long long *value)
+{
+    Py_ssize_t q = *p;
+    unsigned long long v = 0;
+    while (q < len && s[q] >= '0' && s[q] <= '9') {
+        unsigned digit = s[q] - '0';
+        if (v > (unsigned long long)(INT63_MAX - digit) / 10) {
+            return 0;
+        }
+        v = v * 10 + digit;
+        q++;
+    }
+    if (q == *p) {
+        return 0;
+    }
+    *p = q;
+    *value = (long long)v;
+    return 1;
+}
+
+/* "[^"\\]*": where its text starts and its length. */
+static inline int
+string(const unsigned char *s, Py_ssize_t len, Py_ssize_t *p, const unsigned char **text,
+       Py_ssize_t *n)
+{
+    Py_ssize_t q = *p;
+    if (q >= len || s[q] != '"') {
+        return 0;
+    }
+    q++;
+    const unsigned char *start = s + q;
+    const unsigned char *end = memchr(start, '"', (size_t)(len - q));
+    if (end == NULL || memchr(start, '\\', (size_t)(end - start)) != NULL) {
+        return 0;
+    }
+    *text = start;
+    *n = end - start;
+    *p = (end - s) + 1;
+    return 1;
+}
+
+#define LIT(text) literal(s, len, &p, text, (Py_ssize_t)sizeof(text) - 1)
+
+static int
+parse_jsonl(const unsigned char *s, Py_ssize_t len, Event *ev)
+{
+    Py_ssize_t p = 0, n;
+    long long skip;
+    const unsigned char *text;
+    if (!LIT("{\"v\":1,\"ts\":") || !number(s, len, &p, &ev->ts) || !LIT(",\"pid\":") ||
+        !number(s, len, &p, &skip) || !LIT(",\"tid\":") || !number(s, len, &p, &skip) ||
+        !LIT(",\"thread\":") || !string(s, len, &p, &text, &n) || !LIT(",\"task\":")) {
+        return -1;
+    }
+    if (!LIT("null")) {
+        Py_ssize_t q = p;
+        while (p < len && s[p] >= '0' && s[p] <= '9') {
+            p++;
+        }
+        if (p == q) {
+            return -1;
+        }
+    }
+    if (!LIT(",\"tag\":\"")) {
+        return -1;
+    }
+    ev->tag = s + p;
+    ev->tag_len = parse_tag(s + p, len - p);
+    if (ev->tag_len == 0) {
+        return -1;
+    }
+    p += ev->tag_len;
+    long long depth;
+    if (!LIT("\",\"depth\":") || !number(s, len, &p, &depth) || !LIT(",\"ev\":\"")) {
+        return -1;
+    }
+    ev->depth = (Py_ssize_t)depth;
+    if (LIT("enter\",")) {
+        ev->enter = 1, ev->resumed = 0;
+    }
+    else if (LIT("resume\",")) {
+        ev->enter = 1, ev->resumed = 1;
+    }
+    else if (LIT("exit\",") || LIT("suspend\",")) {
+        ev->enter = 0;
+    }
+    else {
+        return -1;
+    }
+    LIT("\"running\":true,");
+    if (!LIT("\"name\":")) {
+        return -1;
+    }
+    ev->key = s + p + 1;
+    if (!string(s, len, &p, &ev->name, &ev->name_len) || !LIT(",\"file\":") ||
+        !string(s, len, &p, &ev->file, &ev->file_len) || !LIT(",\"line\":") ||
+        !number(s, len, &p, &ev->line)) {
+        return -1;
+    }
+    ev->key_len = (s + p) - ev->key;
+    ev->exc = NULL;
+    ev->suspended = NULL;
+    if (LIT(",\"dur\":")) {
+        if (ev->enter || !number(s, len, &p, &ev->d) || ev->d > ev->ts || !LIT(",\"exc\":")) {
+            return -1; /* an enter with a duration: the general reader */
+        }
+        if (!LIT("null")) {
+            if (!string(s, len, &p, &ev->exc, &ev->exc_len)) {
+                return -1;
+            }
+        }
+        if (!LIT(",\"suspended\":")) {
+            return -1;
+        }
+        if (LIT("\"yield\"")) {
+            ev->suspended = s_yield;
+        }
+        else if (LIT("\"await\"")) {
+            ev->suspended = s_await;
+        }
+        else if (!LIT("null")) {
+            return -1;
+        }
+    }
+    else if (!ev->enter) {
+        return -1;
+    }
+    if (!LIT("}")) {
+        return -1;
+    }
+    while (p < len && is_space(s[p])) {
+        p++;
+    }
+    return p == len ? 0 : -1;
+}
+
+#undef LIT
+
+/* ------------------------------------------------------------ open calls */
+
+/* Where a field of an open call (a light list or a frame) is held. */
+static inline PyObject **
+field(Scanner *self, PyObject *call, int f)
+{
+    if (self->kind == FRAMES) {
+        return (PyObject **)((char *)call + self->offsets[f]);
+    }
+    return &((PyListObject *)call)->ob_item[f];
+}
+
+/* An open call this loop may read: an exact list of six, or an exact frame. */
+static inline int
+is_call(Scanner *self, PyObject *call)
+{
+    if (self->kind == FRAMES) {
+        return (PyObject *)Py_TYPE(call) == self->frame;
+    }
+    return PyList_CheckExact(call) && PyList_GET_SIZE(call) == 6;
+}
+
+/* An int from 0 to 2**63-1 (every time on every path is), or -1. */
+static long long
+get_time(PyObject *o)
+{
+    if (o == NULL || !PyLong_Check(o)) {
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return overflow || v < 0 ? -1 : v;
+}
+
+static inline void
+put(PyObject **slot, PyObject *value) /* steals value */
+{
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
+
+static int
+put_int(PyObject **slot, long long value)
+{
+    PyObject *v = PyLong_FromLongLong(value);
+    if (v == NULL) {
+        return -1;
+    }
+    put(slot, v);
+    return 0;
+}
+
+/* *slot += delta, for an int. */
+static int
+add_int(PyObject **slot, long long delta)
+{
+    PyObject *old = *slot;
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(old, &overflow);
     PyObject *sum;
     if (v == -1 && PyErr_Occurred()) {
         return -1;
     }
-    if (!overflow && !(delta > 0 && v > LLONG_MAX - delta) && !(delta < 0 && v < LLONG_MIN - delta)) {
+    if (!overflow && !(delta > 0 && v > LLONG_MAX - delta) &&
+        !(delta < 0 && v < LLONG_MIN - delta)) {
         sum = PyLong_FromLongLong(v + delta);
     }
     else {
@@ -272,44 +757,88 @@ add_item(PyObject *list, Py_ssize_t i, long long delta)
     if (sum == NULL) {
         return -1;
     }
-    return PyList_SetItem(list, i, sum);
+    put(slot, sum);
+    return 0;
 }
 
-static int
-set_item(PyObject *list, Py_ssize_t i, long long value)
+static inline PyObject *
+item(PyObject *list, Py_ssize_t i)
 {
-    PyObject *v = PyLong_FromLongLong(value);
-    if (v == NULL) {
-        return -1;
-    }
-    return PyList_SetItem(list, i, v);
+    return PyList_GET_ITEM(list, i);
 }
 
-/* An int that holds a time (within 0..SPAN_MAX on every path): -1 if not. */
-static long long
-get_time(PyObject *list, Py_ssize_t i)
+/* A new open call: a light list (with its function's row), or a frame as
+ * Stream.enter makes it. */
+static PyObject *
+new_call(Scanner *self, Entry *e, PyObject *tag, Py_ssize_t depth, long long t, int resumed,
+         PyObject *parent)
 {
-    PyObject *o = PyList_GET_ITEM(list, i);
-    if (!PyLong_Check(o)) {
-        return -1;
+    PyObject *start = PyLong_FromLongLong(t);
+    if (start == NULL) {
+        return NULL;
     }
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -1;
+    PyObject *call;
+    if (self->kind != FRAMES) {
+        call = PyList_New(6);
+        if (call == NULL) {
+            Py_DECREF(start);
+            return NULL;
+        }
+        PyList_SET_ITEM(call, F_NAME, Py_NewRef(e->name));
+        PyList_SET_ITEM(call, F_RESUMED, Py_NewRef(resumed ? Py_True : Py_False));
+        PyList_SET_ITEM(call, F_CHILD, Py_NewRef(zero));
+        PyList_SET_ITEM(call, F_START, Py_NewRef(start));
+        PyList_SET_ITEM(call, F_INNER, start);
+        PyList_SET_ITEM(call, F_VALUE, Py_NewRef(e->row));
+        return call;
     }
-    if (overflow || v < 0 || v > SPAN_MAX) {
-        return -1;
+    PyObject *number = PyLong_FromSsize_t(depth);
+    if (number == NULL) {
+        Py_DECREF(start);
+        return NULL;
     }
-    return v;
+    PyTypeObject *type = (PyTypeObject *)self->frame;
+    call = type->tp_alloc(type, 0);
+    if (call == NULL) {
+        Py_DECREF(start);
+        Py_DECREF(number);
+        return NULL;
+    }
+    *field(self, call, F_NAME) = Py_NewRef(e->name);
+    *field(self, call, F_TAG) = Py_NewRef(tag);
+    *field(self, call, F_DEPTH) = number;
+    *field(self, call, F_START) = Py_NewRef(start);
+    *field(self, call, F_END) = Py_NewRef(start);
+    *field(self, call, F_DURATION) = Py_NewRef(Py_None);
+    *field(self, call, F_RESUMED) = Py_NewRef(resumed ? Py_True : Py_False);
+    *field(self, call, F_FILE) = Py_NewRef(e->file != NULL ? e->file : s_empty);
+    *field(self, call, F_LINE) = Py_NewRef(e->line != NULL ? e->line : zero);
+    *field(self, call, F_PARENT) = Py_NewRef(parent != NULL ? parent : Py_None);
+    *field(self, call, F_EXCEPTION) = Py_NewRef(Py_None);
+    *field(self, call, F_SUSPENDED) = Py_NewRef(Py_None);
+    *field(self, call, F_CHILD) = Py_NewRef(zero);
+    *field(self, call, F_INNER) = start;
+    *field(self, call, F_DATA) = Py_NewRef(Py_None);
+    for (int k = 0; k < self->n_others; k++) {
+        *(PyObject **)((char *)call + self->others[k]) = Py_NewRef(Py_None);
+    }
+    return call;
 }
+
+static PyObject *
+call1(PyObject *fn, PyObject *arg)
+{
+    PyObject *args[1] = {arg};
+    return PyObject_Vectorcall(fn, args, 1, NULL);
+}
+
+/* ------------------------------------------------------------ the loop */
 
 static PyObject *
 Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyList_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "run(lines: list, index, clock, count)");
+    if (nargs != 5 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "run(lines: list, index, clock, last, count)");
         return NULL;
     }
     PyObject *lines = args[0];
@@ -321,22 +850,28 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
     if (clock == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    long long count = PyLong_AsLongLong(args[3]);
+    long long last = PyLong_AsLongLong(args[3]);
+    if (last == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long long count = PyLong_AsLongLong(args[4]);
     if (count == -1 && PyErr_Occurred()) {
         return NULL;
     }
     if (i < 0) {
         i = 0;
     }
-    if (clock < 0 || clock > SPAN_MAX) {
-        goto done; /* not a clock this loop keeps: the Python loop reads on */
+    if (clock < 0 || clock > SPAN_MAX || last < 0) {
+        goto done; /* not a state this loop keeps: the Python loop reads on */
     }
 
     unsigned char tag[TAG_MAX];
     Py_ssize_t tag_len = -1;
-    PyObject *stack = NULL; /* the current tag's open calls (a reference) */
-    PyObject *known = NULL; /* a light loop: the tag's name -> data (a reference) */
+    PyObject *tag_obj = NULL; /* the current tag as a str */
+    PyObject *stack = NULL;   /* its open calls (a reference) */
+    int text = !self->jsonl, kind = self->kind;
     Py_ssize_t n = PyList_GET_SIZE(lines);
+    Event ev;
     for (; i < n; i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
         if (!PyUnicode_CheckExact(line) || PyUnicode_KIND(line) != PyUnicode_1BYTE_KIND) {
@@ -344,136 +879,34 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
         }
         const unsigned char *s = PyUnicode_1BYTE_DATA(line);
         Py_ssize_t len = PyUnicode_GET_LENGTH(line);
-        /* The tag: t\[[0-9.]+\](?:a\[[0-9]+\])?: */
-        if (len < 8 || s[0] != 't' || s[1] != '[') {
+        if ((text ? parse_text(s, len, &ev) : parse_jsonl(s, len, &ev)) < 0) {
             break;
         }
-        Py_ssize_t p = 2, q;
-        while (p < len && ((s[p] >= '0' && s[p] <= '9') || s[p] == '.')) {
-            p++;
-        }
-        if (p == 2 || p >= len || s[p] != ']') {
+        if (text && !ev.enter && clock + ev.d > SPAN_MAX) {
             break;
-        }
-        p++;
-        if (p < len && s[p] == 'a') {
-            p++;
-            if (p >= len || s[p] != '[') {
-                break;
-            }
-            p++;
-            q = p;
-            while (p < len && s[p] >= '0' && s[p] <= '9') {
-                p++;
-            }
-            if (p == q || p >= len || s[p] != ']') {
-                break;
-            }
-            p++;
-        }
-        if (p >= len || s[p] != ':' || p > TAG_MAX) {
-            break;
-        }
-        Py_ssize_t t_len = p;
-        p++;
-        /* (?:    )+ then the arrow */
-        q = p;
-        while (p < len && s[p] == ' ') {
-            p++;
-        }
-        Py_ssize_t spaces = p - q;
-        if (spaces == 0 || spaces % 4 != 0 || p + 2 > len) {
-            break;
-        }
-        Py_ssize_t depth = spaces / 4;
-        int enter;
-        if (s[p] == '-' && s[p + 1] == '>') {
-            enter = 1;
-        }
-        else if (s[p] == '<' && s[p + 1] == '-') {
-            enter = 0;
-        }
-        else {
-            break;
-        }
-        p += 2;
-        /* The name: [^\s(]+ (an enter's "(" starts its arguments: handed back) */
-        const unsigned char *name = s + p;
-        while (p < len && !is_space(s[p]) && s[p] != '(') {
-            p++;
-        }
-        Py_ssize_t name_len = (s + p) - name;
-        if (name_len == 0) {
-            break;
-        }
-        int resumed = 0;
-        long long d = 0;
-        const unsigned char *extra = NULL; /* yield, await or !EXCEPTION */
-        Py_ssize_t extra_len = 0;
-        if (enter) {
-            if (p == len) {
-                resumed = 0;
-            }
-            else if (len - p == 7 && memcmp(s + p, " resume", 7) == 0) {
-                resumed = 1;
-            }
-            else {
-                break; /* "running", or anything else */
-            }
-        }
-        else {
-            if (p >= len || s[p] != ' ') {
-                break;
-            }
-            p++;
-            q = p;
-            while (p < len && s[p] != ' ') {
-                p++;
-            }
-            d = parse_duration(s + q, p - q);
-            if (d < 0 || clock + d > SPAN_MAX) {
-                break;
-            }
-            if (p < len) {
-                /* One more word: yield, await or !EXCEPTION (lost and the rest:
-                 * the Python loop). */
-                p++;
-                const unsigned char *w = s + p;
-                Py_ssize_t w_len = len - p;
-                if (w_len < 2) {
-                    break;
-                }
-                for (Py_ssize_t k = 0; k < w_len; k++) {
-                    if (!is_plain(w[k])) {
-                        w_len = -1;
-                        break;
-                    }
-                }
-                if (w_len < 0) {
-                    break;
-                }
-                if (!(w[0] == '!' || (w_len == 5 && (memcmp(w, "yield", 5) == 0 ||
-                                                     memcmp(w, "await", 5) == 0)))) {
-                    break;
-                }
-                extra = w;
-                extra_len = w_len;
-            }
         }
         /* The tag's open calls. */
-        if (t_len != tag_len || memcmp(tag, s, (size_t)t_len) != 0) {
-            PyObject *key = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s, t_len);
+        if (ev.tag_len != tag_len || memcmp(tag, ev.tag, (size_t)ev.tag_len) != 0) {
+            PyObject *key = latin1(ev.tag, ev.tag_len);
             if (key == NULL) {
                 goto error;
             }
-            PyObject *found = PyDict_GetItemWithError(self->light, key);
+            int seen = text ? 1 : PyDict_Contains(self->known, key);
+            if (seen <= 0) {
+                Py_DECREF(key);
+                if (seen < 0) {
+                    goto error;
+                }
+                break; /* its thread is not recorded yet: the general reader does it */
+            }
+            PyObject *found = PyDict_GetItemWithError(self->stacks, key);
             if (found == NULL) {
                 if (PyErr_Occurred()) {
                     Py_DECREF(key);
                     goto error;
                 }
                 found = PyList_New(0);
-                if (found == NULL || PyDict_SetItem(self->light, key, found) < 0) {
+                if (found == NULL || PyDict_SetItem(self->stacks, key, found) < 0) {
                     Py_XDECREF(found);
                     Py_DECREF(key);
                     goto error;
@@ -484,223 +917,312 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
                 Py_DECREF(key);
                 break;
             }
-            if (self->datas != NULL) {
-                PyObject *values = PyDict_GetItemWithError(self->datas, key);
-                if (values == NULL && PyErr_Occurred()) {
-                    Py_DECREF(key);
-                    goto error;
-                }
-                /* None: no data for the tag yet (its enters go to Python) */
-                Py_XSETREF(known, values != NULL && PyDict_CheckExact(values) ? Py_NewRef(values)
-                                                                              : NULL);
-            }
-            Py_DECREF(key);
-            Py_INCREF(found);
-            Py_XSETREF(stack, found);
-            memcpy(tag, s, (size_t)t_len);
-            tag_len = t_len;
+            Py_XSETREF(tag_obj, key);
+            Py_XSETREF(stack, Py_NewRef(found));
+            memcpy(tag, ev.tag, (size_t)ev.tag_len);
+            tag_len = ev.tag_len;
         }
         Py_ssize_t size = PyList_GET_SIZE(stack);
-        if (enter) {
-            if (size >= depth) {
+        if (ev.enter) {
+            if (ev.depth < 1 || size >= ev.depth) {
                 break; /* closes open calls: the general reader */
             }
-            Entry *e = lookup_name(self, name, name_len);
+            PyObject *parent = size ? item(stack, size - 1) : NULL;
+            long long t = clock;
+            if (!text) {
+                t = ev.ts;
+                if (parent != NULL) {
+                    /* Never before its caller: as Stream.enter has it. */
+                    if (!is_call(self, parent)) {
+                        break;
+                    }
+                    long long parent_start = get_time(*field(self, parent, F_START));
+                    if (parent_start < 0) {
+                        break;
+                    }
+                    if (t < parent_start) {
+                        t = parent_start;
+                    }
+                }
+            }
+            if (kind == FRAMES && parent != NULL && !is_call(self, parent)) {
+                break;
+            }
+            Entry *e = lookup(self, &ev);
             if (e == NULL) {
                 goto error;
             }
-            PyObject *value = e->row; /* the summary: the function's row */
-            if (self->datas != NULL) {
-                if (known == NULL) {
-                    break;
-                }
-                value = PyDict_GetItemWithError(known, e->name);
-                if (value == NULL) {
-                    if (PyErr_Occurred()) {
-                        goto error;
-                    }
-                    break; /* no data for it yet: Python makes it */
-                }
-                if (value == Py_None) {
-                    break; /* read as none there */
-                }
-            }
-            PyObject *start = PyLong_FromLongLong(clock);
-            if (start == NULL) {
-                goto error;
-            }
-            PyObject *call = PyList_New(6);
+            PyObject *call = new_call(self, e, tag_obj, size + 1, t, ev.resumed, parent);
             if (call == NULL) {
-                Py_DECREF(start);
                 goto error;
             }
-            Py_INCREF(e->name);
-            PyList_SET_ITEM(call, 0, e->name);
-            PyObject *flag = resumed ? Py_True : Py_False;
-            Py_INCREF(flag);
-            PyList_SET_ITEM(call, 1, flag);
-            PyList_SET_ITEM(call, 2, PyLong_FromLong(0));
-            Py_INCREF(start);
-            PyList_SET_ITEM(call, 3, start);
-            PyList_SET_ITEM(call, 4, start);
-            Py_INCREF(value);
-            PyList_SET_ITEM(call, 5, value);
-            if (PyList_GET_ITEM(call, 2) == NULL) {
+            if (PyList_Append(stack, call) < 0) {
                 Py_DECREF(call);
                 goto error;
             }
-            int failed = PyList_Append(stack, call);
-            Py_DECREF(call);
-            if (failed) {
-                goto error;
-            }
             count++;
+            if (kind == FRAMES) {
+                PyObject *result = call1(self->opened, call);
+                Py_DECREF(call);
+                if (result == NULL) {
+                    goto error;
+                }
+                Py_DECREF(result);
+            }
+            else {
+                Py_DECREF(call);
+            }
             continue;
         }
         /* An exit: of the innermost open call, by its name. */
-        if (size != depth) {
+        if (size != ev.depth || size < 1) {
             break;
         }
-        PyObject *top = PyList_GET_ITEM(stack, size - 1);
-        if (!PyList_CheckExact(top) || PyList_GET_SIZE(top) != 6) {
+        PyObject *top = item(stack, size - 1);
+        if (!is_call(self, top)) {
             break;
         }
-        PyObject *top_name = PyList_GET_ITEM(top, 0);
-        if (!PyUnicode_CheckExact(top_name) || PyUnicode_KIND(top_name) != PyUnicode_1BYTE_KIND ||
-            PyUnicode_GET_LENGTH(top_name) != name_len ||
-            memcmp(PyUnicode_1BYTE_DATA(top_name), name, (size_t)name_len) != 0) {
+        PyObject *top_name = *field(self, top, F_NAME);
+        if (top_name == NULL || !PyUnicode_CheckExact(top_name) ||
+            PyUnicode_KIND(top_name) != PyUnicode_1BYTE_KIND ||
+            PyUnicode_GET_LENGTH(top_name) != ev.name_len ||
+            memcmp(PyUnicode_1BYTE_DATA(top_name), ev.name, (size_t)ev.name_len) != 0) {
             break;
         }
-        PyObject *row = PyList_GET_ITEM(top, 5);
-        long long longest = 0;
-        if (self->rows != NULL) {
-            if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != 4) {
+        long long start = get_time(*field(self, top, F_START));
+        long long inner = get_time(*field(self, top, F_INNER));
+        PyObject *child_obj = *field(self, top, F_CHILD);
+        if (start < 0 || inner < 0 || child_obj == NULL || !PyLong_Check(child_obj)) {
+            break;
+        }
+        long long d = ev.d; /* jsonl: "dur" */
+        long long end;
+        if (text) {
+            if (start > INT63_MAX - d) {
                 break;
             }
-            longest = get_time(row, 3);
+            end = start + d;
         }
-        long long start = get_time(top, 3), inner = get_time(top, 4);
-        if (start < 0 || inner < 0 || longest < 0 || !PyLong_Check(PyList_GET_ITEM(top, 2))) {
-            break;
-        }
-        PyObject *parent = NULL;
-        long long parent_inner = 0;
-        if (size > 1) {
-            parent = PyList_GET_ITEM(stack, size - 2);
-            if (!PyList_CheckExact(parent) || PyList_GET_SIZE(parent) != 6) {
-                break;
-            }
-            parent_inner = get_time(parent, 4);
-            if (parent_inner < 0 || !PyLong_Check(PyList_GET_ITEM(parent, 2))) {
-                break;
+        else {
+            end = ev.ts;
+            if (end < start) {
+                end = start;
             }
         }
-        int overflow = 0;
-        long long child = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(top, 2), &overflow);
-        if (child == -1 && PyErr_Occurred()) {
-            goto error;
-        }
-        int was_resumed = PyObject_IsTrue(PyList_GET_ITEM(top, 1));
-        if (was_resumed < 0) {
-            goto error;
-        }
-        if (overflow < 0 || (overflow == 0 && child < 0)) {
-            break; /* a negative children's time is never kept: left to Python */
-        }
-        /* own = d - children's time, counted when positive (never when that time
-         * is past a long long: d is at most SPAN_MAX). */
-        long long own = overflow > 0 ? 0 : d - child;
-        Py_INCREF(top);
-        if (PyList_SetSlice(stack, size - 1, size, NULL) < 0) {
-            Py_DECREF(top);
-            goto error;
-        }
-        long long end = start + d;
         if (end < inner) {
             end = inner;
         }
+        PyObject *parent = NULL;
+        long long parent_inner = 0;
+        if (kind == FRAMES) {
+            parent = *field(self, top, F_PARENT);
+            if (parent == NULL) {
+                break;
+            }
+            if (parent == Py_None) {
+                parent = NULL;
+            }
+            else if (!is_call(self, parent)) {
+                break;
+            }
+        }
+        else if (size > 1) {
+            parent = item(stack, size - 2);
+            if (!is_call(self, parent)) {
+                break;
+            }
+        }
         if (parent != NULL) {
-            if (add_item(parent, 2, d) < 0 || (end > parent_inner && set_item(parent, 4, end) < 0)) {
-                Py_DECREF(top);
+            PyObject *parent_child = *field(self, parent, F_CHILD);
+            parent_inner = get_time(*field(self, parent, F_INNER));
+            if (parent_inner < 0 || parent_child == NULL || !PyLong_Check(parent_child)) {
+                break;
+            }
+        }
+        PyObject *row = NULL;
+        long long longest = 0, own = 0;
+        int was_resumed = 0;
+        if (kind == SUMMARY) {
+            row = item(top, F_VALUE);
+            if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != 4) {
+                break;
+            }
+            longest = get_time(item(row, 3));
+            if (longest < 0) {
+                break;
+            }
+            int overflow = 0;
+            long long child = PyLong_AsLongLongAndOverflow(child_obj, &overflow);
+            if (child == -1 && PyErr_Occurred()) {
+                goto error;
+            }
+            was_resumed = PyObject_IsTrue(item(top, F_RESUMED));
+            if (was_resumed < 0) {
+                goto error;
+            }
+            if (overflow < 0 || (overflow == 0 && child < 0)) {
+                break; /* a negative children's time is never kept: left to Python */
+            }
+            /* own = d - children's time, counted when positive (never when that time
+             * is past a long long: d is at most 2**63-1). */
+            own = overflow > 0 ? 0 : d - child;
+        }
+        PyObject *exception = Py_None;
+        if (kind == FRAMES && ev.exc != NULL) {
+            exception = latin1(ev.exc, ev.exc_len);
+            if (exception == NULL) {
                 goto error;
             }
         }
-        if (end > clock) {
+        else {
+            Py_INCREF(exception);
+        }
+        /* Taken: the call closes. */
+        Py_INCREF(top);
+        if (PyList_SetSlice(stack, size - 1, size, NULL) < 0) {
+            goto fail;
+        }
+        if (parent != NULL) {
+            if (add_int(field(self, parent, F_CHILD), d) < 0 ||
+                (end > parent_inner && put_int(field(self, parent, F_INNER), end) < 0)) {
+                goto fail;
+            }
+        }
+        if (end > last) {
+            last = end;
+        }
+        if (end > clock && text) {
             clock = end;
         }
-        if (self->rows == NULL) {
-            /* on_exit(call, end, duration, exception, suspended) */
-            PyObject *exception = Py_None, *suspended = Py_None;
-            if (extra != NULL && extra[0] == '!') {
-                exception = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, extra + 1,
-                                                      extra_len - 1);
+        PyObject *suspended = ev.suspended != NULL ? ev.suspended : Py_None;
+        if (kind == SUMMARY) {
+            if ((!was_resumed && add_int(&((PyListObject *)row)->ob_item[0], 1) < 0) ||
+                add_int(&((PyListObject *)row)->ob_item[1], d) < 0 ||
+                (own > 0 && add_int(&((PyListObject *)row)->ob_item[2], own) < 0) ||
+                (d > longest && put_int(&((PyListObject *)row)->ob_item[3], d) < 0)) {
+                goto fail;
             }
-            else if (extra != NULL) {
-                suspended = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, extra, extra_len);
+        }
+        else {
+            if (put_int(field(self, top, F_END), end) < 0 ||
+                put_int(field(self, top, F_DURATION), d) < 0) {
+                goto fail;
             }
-            PyObject *end_obj = PyLong_FromLongLong(end);
-            PyObject *d_obj = PyLong_FromLongLong(d);
-            PyObject *result = NULL;
-            if (exception != NULL && suspended != NULL && end_obj != NULL && d_obj != NULL) {
-                PyObject *call_args[5] = {top, end_obj, d_obj, exception, suspended};
-                result = PyObject_Vectorcall(self->on_exit, call_args, 5, NULL);
-            }
-            if (exception != Py_None) {
-                Py_XDECREF(exception);
-            }
-            if (suspended != Py_None) {
-                Py_XDECREF(suspended);
-            }
-            Py_XDECREF(end_obj);
-            Py_XDECREF(d_obj);
-            Py_DECREF(top);
+            put(field(self, top, F_EXCEPTION), Py_NewRef(exception));
+            put(field(self, top, F_SUSPENDED), Py_NewRef(suspended));
+            PyObject *result = call1(self->closed, top);
             if (result == NULL) {
-                goto error;
+                goto fail;
             }
             Py_DECREF(result);
-            continue;
         }
-        Py_INCREF(row);
+        Py_DECREF(exception);
         Py_DECREF(top);
-        int failed = (!was_resumed && add_item(row, 0, 1) < 0) || add_item(row, 1, d) < 0 ||
-                     (own > 0 && add_item(row, 2, own) < 0) ||
-                     (d > longest && set_item(row, 3, d) < 0);
-        Py_DECREF(row);
-        if (failed) {
-            goto error;
-        }
+        continue;
+    fail:
+        Py_DECREF(exception);
+        Py_DECREF(top);
+        goto error;
     }
     Py_XDECREF(stack);
-    Py_XDECREF(known);
+    Py_XDECREF(tag_obj);
 done:
-    return Py_BuildValue("nLL", i, clock, count);
+    return Py_BuildValue("nLLL", i, clock, last, count);
 error:
     Py_XDECREF(stack);
-    Py_XDECREF(known);
+    Py_XDECREF(tag_obj);
     return NULL;
+}
+
+/* ------------------------------------------------------------ the type */
+
+/* The offset of a __slots__ member of tp, or -1. */
+static Py_ssize_t
+slot_offset(PyTypeObject *tp, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)tp, name);
+    if (descr == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t off = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
+        if (md->d_common.d_type == tp && md->d_member->type == T_OBJECT_EX) {
+            off = md->d_member->offset;
+        }
+    }
+    Py_DECREF(descr);
+    return off;
 }
 
 static int
 Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *light, *rows = Py_None, *datas = Py_None, *on_exit = Py_None;
-    static char *kwlist[] = {"light", "rows", "datas", "on_exit", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|OOO", kwlist, &PyDict_Type, &light, &rows,
-                                     &datas, &on_exit)) {
+    PyObject *stacks, *rows = Py_None;
+    PyObject *frame = Py_None, *opened = Py_None, *closed = Py_None, *known = Py_None;
+    int jsonl = 0;
+    static char *kwlist[] = {"stacks", "rows", "frame", "opened", "closed", "jsonl", "known", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|OOOOpO", kwlist, &PyDict_Type, &stacks, &rows,
+                                     &frame, &opened, &closed, &jsonl, &known)) {
         return -1;
     }
-    int summary = PyDict_CheckExact(rows) && datas == Py_None && on_exit == Py_None;
-    int light_loop = rows == Py_None && PyDict_CheckExact(datas) && PyCallable_Check(on_exit);
-    if (!summary && !light_loop) {
+    int frames = frame != Py_None || opened != Py_None || closed != Py_None;
+    int kind;
+    if (PyDict_CheckExact(rows) && !frames) {
+        kind = SUMMARY;
+    }
+    else if (rows == Py_None && PyType_Check(frame) && PyCallable_Check(opened) &&
+             PyCallable_Check(closed)) {
+        kind = FRAMES;
+    }
+    else {
         PyErr_SetString(PyExc_TypeError,
-                        "Scanner(light, rows) or Scanner(light, datas=..., on_exit=...)");
+                        "Scanner(stacks, rows=...) or "
+                        "Scanner(stacks, frame=Frame, opened=..., closed=...)");
         return -1;
     }
-    Py_INCREF(light);
-    Py_XSETREF(self->light, light);
-    Py_XSETREF(self->rows, summary ? Py_NewRef(rows) : NULL);
-    Py_XSETREF(self->datas, summary ? NULL : Py_NewRef(datas));
-    Py_XSETREF(self->on_exit, summary ? NULL : Py_NewRef(on_exit));
+    if (jsonl && !PyDict_CheckExact(known)) {
+        PyErr_SetString(PyExc_TypeError, "a jsonl Scanner needs known (the tags already read)");
+        return -1;
+    }
+    if (kind == FRAMES) {
+        PyTypeObject *tp = (PyTypeObject *)frame;
+        if (tp->tp_alloc == NULL || tp->tp_dictoffset != 0) {
+            PyErr_SetString(PyExc_TypeError, "frame: a class with __slots__ only");
+            return -1;
+        }
+        for (int f = 0; f < N_FIELDS; f++) {
+            self->offsets[f] = f == F_VALUE ? -1 : slot_offset(tp, slot_names[f]);
+            if (f != F_VALUE && self->offsets[f] < 0) {
+                PyErr_Format(PyExc_TypeError, "frame: no slot %s", slot_names[f]);
+                return -1;
+            }
+        }
+        self->n_others = 0;
+        for (PyMemberDef *m = tp->tp_members; m != NULL && m->name != NULL; m++) {
+            int known = m->type != T_OBJECT_EX;
+            for (int f = 0; f < N_FIELDS && !known; f++) {
+                known = self->offsets[f] == m->offset;
+            }
+            if (known) {
+                continue;
+            }
+            if (self->n_others == MAX_OTHERS) {
+                PyErr_SetString(PyExc_TypeError, "frame: too many slots");
+                return -1;
+            }
+            self->others[self->n_others++] = m->offset;
+        }
+    }
+    self->kind = kind;
+    self->jsonl = jsonl;
+    Py_XSETREF(self->stacks, Py_NewRef(stacks));
+    Py_XSETREF(self->rows, kind == SUMMARY ? Py_NewRef(rows) : NULL);
+    Py_XSETREF(self->frame, kind == FRAMES ? Py_NewRef(frame) : NULL);
+    Py_XSETREF(self->opened, kind == FRAMES ? Py_NewRef(opened) : NULL);
+    Py_XSETREF(self->closed, kind == FRAMES ? Py_NewRef(closed) : NULL);
+    Py_XSETREF(self->known, jsonl ? Py_NewRef(known) : NULL);
     if (self->table != NULL) {
         table_clear(self->table, self->cap);
         self->used = 0;
@@ -711,10 +1233,12 @@ Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 static int
 Scanner_traverse(Scanner *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->light);
+    Py_VISIT(self->stacks);
     Py_VISIT(self->rows);
-    Py_VISIT(self->datas);
-    Py_VISIT(self->on_exit);
+    Py_VISIT(self->frame);
+    Py_VISIT(self->opened);
+    Py_VISIT(self->closed);
+    Py_VISIT(self->known);
     for (Py_ssize_t i = 0; i < self->cap; i++) {
         if (self->table[i].key != NULL) {
             Py_VISIT(self->table[i].name);
@@ -727,10 +1251,12 @@ Scanner_traverse(Scanner *self, visitproc visit, void *arg)
 static int
 Scanner_clear(Scanner *self)
 {
-    Py_CLEAR(self->light);
+    Py_CLEAR(self->stacks);
     Py_CLEAR(self->rows);
-    Py_CLEAR(self->datas);
-    Py_CLEAR(self->on_exit);
+    Py_CLEAR(self->frame);
+    Py_CLEAR(self->opened);
+    Py_CLEAR(self->closed);
+    Py_CLEAR(self->known);
     if (self->table != NULL) {
         table_clear(self->table, self->cap);
         PyMem_Free(self->table);
@@ -751,8 +1277,8 @@ Scanner_dealloc(Scanner *self)
 
 static PyMethodDef Scanner_methods[] = {
     {"run", (PyCFunction)(void (*)(void))Scanner_run, METH_FASTCALL,
-     "run(lines, index, clock, count) -> (index, clock, count): the common lines of "
-     "lines[index:], up to the first other one."},
+     "run(lines, index, clock, last, count) -> (index, clock, last, count): the common lines "
+     "of lines[index:], up to the first other one."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -760,7 +1286,7 @@ static PyTypeObject ScannerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace.reading._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Scanner(light, rows): the text summary loop for the common lines.",
+    .tp_doc = "Scanner(stacks, ...): a reading loop's common lines (see the module).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Scanner_init,
     .tp_dealloc = (destructor)Scanner_dealloc,
@@ -769,9 +1295,109 @@ static PyTypeObject ScannerType = {
     .tp_methods = Scanner_methods,
 };
 
+/* ------------------------------------------------------------ place */
+
+/* place(text, offset): _place in functrace/export/_spans.py for a text of Latin-1
+ * characters: each marker \x00NS\x00 becomes NS + offset, \x01NS\x01 (NS + offset)
+ * // 1000. None for any other text (the Python function reads it). */
+static PyObject *
+place(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "place(text: str, offset: int)");
+        return NULL;
+    }
+    PyObject *text = args[0];
+    int overflow = 0;
+    long long offset = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (offset == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow || offset < 0 || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), marks = 0;
+    for (const unsigned char *p = s; (p = memchr(p, 0, (size_t)(s + len - p))) != NULL; p++) {
+        marks++;
+    }
+    for (const unsigned char *p = s; (p = memchr(p, 1, (size_t)(s + len - p))) != NULL; p++) {
+        marks++;
+    }
+    if (marks == 0) {
+        return Py_NewRef(text);
+    }
+    /* A number grows by at most 20 digits and loses its two markers. */
+    unsigned char *out = PyMem_Malloc((size_t)len + (size_t)marks * 10 + 1);
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t i = 0, o = 0;
+    const unsigned char *next0 = memchr(s, 0, (size_t)len), *next1 = memchr(s, 1, (size_t)len);
+    while (i < len) {
+        /* Up to the next marker, copied whole. */
+        if (next0 != NULL && next0 < s + i) {
+            next0 = memchr(s + i, 0, (size_t)(len - i));
+        }
+        if (next1 != NULL && next1 < s + i) {
+            next1 = memchr(s + i, 1, (size_t)(len - i));
+        }
+        const unsigned char *mark = next0 == NULL ? next1
+                                    : next1 == NULL ? next0
+                                    : next0 < next1 ? next0 : next1;
+        Py_ssize_t upto = mark == NULL ? len : mark - s;
+        memcpy(out + o, s + i, (size_t)(upto - i));
+        o += upto - i;
+        i = upto;
+        if (i >= len) {
+            break;
+        }
+        unsigned char c = s[i];
+        /* ([\x00\x01])([0-9]+)[\x00\x01] */
+        Py_ssize_t q = i + 1;
+        unsigned long long v = 0;
+        while (q < len && s[q] >= '0' && s[q] <= '9' && q - i <= 19) {
+            v = v * 10 + (unsigned)(s[q] - '0');
+            q++;
+        }
+        if (q == i + 1 || q >= len || s[q] > 1) {
+            PyMem_Free(out);
+            Py_RETURN_NONE; /* not a marker this function writes: Python's regex */
+        }
+        if (v > ULLONG_MAX - (unsigned long long)offset) {
+            PyMem_Free(out);
+            Py_RETURN_NONE;
+        }
+        v += (unsigned long long)offset;
+        if (c == 1) {
+            v /= 1000;
+        }
+        char digits[24];
+        int n = 0;
+        do {
+            digits[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (n) {
+            out[o++] = (unsigned char)digits[--n];
+        }
+        i = q + 1;
+    }
+    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, out, o);
+    PyMem_Free(out);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"place", (PyCFunction)(void (*)(void))place, METH_FASTCALL,
+     "place(text, offset) -> str | None: the time markers of a span text in epoch time."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "functrace.reading._scan",
-    "The common lines of a text trace for the summary loop (optional, compiled).", -1, NULL,
+    "The common lines of a trace for the reading loops (optional, compiled).", -1,
+    module_methods,
 };
 
 PyMODINIT_FUNC
@@ -780,12 +1406,23 @@ PyInit__scan(void)
     if (PyType_Ready(&ScannerType) < 0) {
         return NULL;
     }
+    if (s_yield == NULL) {
+        init_name_class();
+        s_yield = PyUnicode_InternFromString("yield");
+        s_await = PyUnicode_InternFromString("await");
+        s_empty = PyUnicode_InternFromString("");
+        zero = PyLong_FromLong(0);
+        if (s_yield == NULL || s_await == NULL || s_empty == NULL || zero == NULL) {
+            return NULL;
+        }
+    }
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) {
         return NULL;
     }
 #ifdef Py_GIL_DISABLED
-    /* A scanner and the lists it changes belong to the one scan that made them. */
+    /* A scanner and the lists and frames it changes belong to the one scan that made
+     * them. */
     if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -1,4 +1,4 @@
-"""Types of the optional compiled text summary loop (_scan.c)."""
+"""Types of the optional compiled reading loop (_scan.c)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,11 +8,16 @@ API: int
 class Scanner:
     def __init__(
         self,
-        light: dict[str, list[list[Any]]],
+        stacks: dict[str, list[Any]],
         rows: dict[str, list[int]] | None = None,
-        datas: dict[str, dict[str, Any]] | None = None,
-        on_exit: Callable[[list[Any], int, int, str | None, str | None], object] | None = None,
+        frame: type | None = None,
+        opened: Callable[[Any], object] | None = None,
+        closed: Callable[[Any], object] | None = None,
+        jsonl: bool = False,
+        known: dict[str, str] | None = None,
     ) -> None: ...
     def run(
-        self, lines: list[str], index: int, clock: int, count: int, /
-    ) -> tuple[int, int, int]: ...
+        self, lines: list[str], index: int, clock: int, last: int, count: int, /
+    ) -> tuple[int, int, int, int]: ...
+
+def place(text: str, offset: int, /) -> str | None: ...

@@ -161,8 +161,6 @@ def _scan_blocks(
             run = run_text_summary if reader.source == "text" else run_jsonl_summary
             number = run(reader, stream, lines, number, rows)
             consumer.add_rows(rows)  # type: ignore[attr-defined]
-        elif reader.source == "text" and hasattr(consumer, "scan_text"):
-            number = consumer.scan_text(reader, stream, lines, number)
         elif reader.source == "text":
             number = run_text(reader, stream, lines, number)
         else:

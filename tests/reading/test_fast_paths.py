@@ -5,10 +5,12 @@ threads, tasks, pid tags, generators and coroutines (suspend/resume), exceptions
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -242,21 +244,25 @@ def test_blocks_split_lines_as_a_text_file_does(size: int, tmp_path: Path) -> No
         assert lines == [line.removesuffix("\n") for line in f]
 
 
+@contextlib.contextmanager
+def counting_feed() -> Iterator[list[int]]:
+    """[the number of lines the general reader is fed], while in the block."""
+    fed = [0]
+    original = _Reader.feed
+
+    def feed(self: _Reader, line: str, number: int) -> None:
+        fed[0] += 1
+        original(self, line, number)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_Reader, "feed", feed)
+        yield fed
+
+
 def test_a_long_trace_stays_on_the_fast_path(tmp_path: Path) -> None:
     """The pieces repeat: after the first lines, the general reader sees almost none."""
     path = tmp_path / "trace.log"
     path.write_text(program(4, "text", 0, 20_000), encoding="utf-8")
-    fed = 0
-    original = _Reader.feed
-
-    def feed(self: _Reader, line: str, number: int) -> None:
-        nonlocal fed
-        fed += 1
-        original(self, line, number)
-
-    try:
-        _Reader.feed = feed  # type: ignore[method-assign]
+    with counting_feed() as fed:
         scan_trace(path, Summary())
-    finally:
-        _Reader.feed = original  # type: ignore[method-assign]
-    assert fed < 20_000 // 4
+    assert fed[0] < 20_000 // 4

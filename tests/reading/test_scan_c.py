@@ -1,10 +1,11 @@
-"""The compiled text summary loop (``functrace.reading._scan``, optional) gives what the
-Python loop gives: the same summary, rows and scan state, byte for byte, on the generated
-traces of test_fast_paths (threads, tasks, pid tags, generators, coroutines, exceptions,
-``lost`` and ``running`` lines, noise), on CR LF, lone CR and bytes that are no UTF-8,
-with every block size, and on durations and lines made to sit on the edges of what it
-takes (rounding ties, the range's end, whitespace that is not a space, characters past
-Latin-1)."""
+"""The compiled reading loop (``functrace.reading._scan``, optional) gives what the
+Python loops give: the same summary, rows and scan state, every view and every export,
+byte for byte, text and jsonl, on the generated traces of test_fast_paths (threads,
+tasks, pid tags, generators, coroutines, exceptions, ``lost`` and ``running`` lines,
+noise), on CR LF, lone CR and bytes that are no UTF-8, with every block size, and on
+durations and lines made to sit on the edges of what it takes (rounding ties, the
+range's end, whitespace that is not a space, characters past Latin-1, numbers past
+2**63-1, escapes, argument lists)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ import pytest
 
 from functrace._runtime.lines import parse_duration
 from functrace.export import export_file
-from functrace.reading import Scan, _fast
-from functrace.reading._read import _Reader
+from functrace.reading import Scan, _fast, scan_trace
+from functrace.reading._stream import Frame
 from functrace.reading.scan import _file_blocks, _scan_blocks
 from functrace.render import Summary, write_summary
 
-from .test_fast_paths import TAGS, program, reference_scan
+from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
 
 _scan = pytest.importorskip("functrace.reading._scan")
 
@@ -61,50 +62,53 @@ def _reference(path: Path) -> tuple[Any, ...]:
     return _result(summary, state)
 
 
-def _chrome(path: Path) -> str:
-    out = io.StringIO()
-    export_file(path, "chrome", out)
-    return out.getvalue()
-
-
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, block: int | None = None) -> Any:
-    """The summary and the chrome export (the two loops the compiled scanner reads
-    for), with it, without it and by the general reader alone, byte for byte."""
+    """The summary (read in blocks of ``block`` bytes), every view and every export,
+    with the compiled loop, without it and by the general reader alone, byte for byte."""
     compiled = _summary(path, block)
-    chrome = _chrome(path)
+    exports = _exports(path)
+    views = _views(path, scan_trace)
     with monkeypatch.context() as m:
         m.setattr(_fast, "_scan", None)
-        pure = _summary(path, block)
-        assert chrome == _chrome(path)
-    assert compiled == pure
+        assert compiled == _summary(path, block)
+        assert exports == _exports(path)
+        assert views == _views(path, scan_trace)
     assert compiled == _reference(path)
+    assert views == _views(path, reference_scan)
     with monkeypatch.context() as m:
         m.setattr("functrace.export.scan_trace", reference_scan)
-        assert chrome == _chrome(path)
+        assert exports == _exports(path)
     return compiled
 
 
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
 @pytest.mark.parametrize("noise", [0, 0.05, 0.3])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_generated_traces(noise: float, seed: int, tmp_path: Path, monkeypatch: Any) -> None:
+def test_generated_traces(
+    fmt: str, noise: float, seed: int, tmp_path: Path, monkeypatch: Any
+) -> None:
     path = tmp_path / "trace.log"
-    path.write_text(program(seed, "text", noise, 3000), encoding="utf-8")
+    path.write_text(program(seed, fmt, noise, 3000), encoding="utf-8")
     _text, _rows, state = _both(path, monkeypatch)
     assert state[1] > 1000
     if noise:
         assert state[5]
 
 
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
 @pytest.mark.parametrize("block", [1, 7, 64, 4096])
-def test_block_boundaries(block: int, tmp_path: Path, monkeypatch: Any) -> None:
+def test_block_boundaries(fmt: str, block: int, tmp_path: Path, monkeypatch: Any) -> None:
     path = tmp_path / "trace.log"
-    path.write_text(program(5, "text", 0.05, 1500), encoding="utf-8")
+    path.write_text(program(5, fmt, 0.05, 1500), encoding="utf-8")
     assert _both(path, monkeypatch, block) == _both(path, monkeypatch)
 
 
-def test_mixed_crlf_and_bad_utf8(tmp_path: Path, monkeypatch: Any) -> None:
+@pytest.mark.parametrize("first", ["text", "jsonl"])
+def test_mixed_crlf_and_bad_utf8(first: str, tmp_path: Path, monkeypatch: Any) -> None:
     text = program(3, "text", 0.02, 600)
     jsonl = program(3, "jsonl", 0.02, 600)
+    if first == "jsonl":
+        text, jsonl = jsonl, text
     mixed = [a + "\n" + b for a, b in zip(text.splitlines(), jsonl.splitlines(), strict=False)]
     data = "\r\n".join(mixed).encode("utf-8")
     data = data.replace(b"app.b.c", b"app.b\xff.c").replace(b"x 1", b"x\r1") + b"\r"
@@ -129,7 +133,7 @@ EXTRAS = [
     " !E\xa0x", " !E\x85x", " !E\tx", " !E\xadx", " \u20ac", " !E !F", "  !E", " running",
 ]  # fmt: skip
 
-NAMES = ["a", "b.c", "ünï.cødé", "ƒ.g", "x\xa0y", "x\x85y", "n\x00m", "a->b", "<-", "ß"]
+NAMES = ["a", "b.c", "ünï.cødé", "ƒ.g", "x\xa0y", "x\x85y", "n\x00m", "a->b", "<-", "ß", "f(a=1)"]
 
 
 def _edge_trace(seed: int) -> str:
@@ -168,7 +172,7 @@ def test_edges(seed: int, tmp_path: Path, monkeypatch: Any) -> None:
 def _run(lines: list[str], clock: int = 0) -> tuple[int, int, int, dict[str, Any], dict[str, Any]]:
     light: dict[str, list[list[Any]]] = {}
     rows: dict[str, list[int]] = {}
-    i, clock, count = _scan.Scanner(light, rows).run(lines, 0, clock, 0)
+    i, clock, _last, count = _scan.Scanner(light, rows).run(lines, 0, clock, 0, 0)
     return i, clock, count, light, rows
 
 
@@ -216,6 +220,11 @@ def test_the_range_end_is_left_to_the_general_reader() -> None:
         "t[01]:    ->a\tb",
         '{"v":1,"ts":1}',
         "t[01]:        ->deep",  # skips a level: taken (the general reader opens it the same)
+        "t[01]:    ->f(a=1)",  # argument values: the general reader knows their grammar
+        "t[01]:    ->f(a=1, b=2)",
+        "t[01]:    <-x 1.00ms => 3",
+        "t[01]:    <-x 1.00ms =>3",
+        "t[01]:    <-x 1.00ms !E('no')",
     ],
 )
 def test_other_lines_are_handed_back(line: str) -> None:
@@ -228,70 +237,179 @@ def test_other_lines_are_handed_back(line: str) -> None:
         assert [call[0] for call in light["t[01]"]] == ["x"]
 
 
-def test_the_light_loop_calls_on_exit_as_the_python_loop() -> None:
-    light: dict[str, list[list[Any]]] = {}
-    exits: list[tuple[Any, ...]] = []
-    datas = {"t[01]": {"a": "A", "b": None}}
+JSONL_TAGS = [*TAGS, "t[]", "t[01]a[]", "t[01]x"]
+JSONL_NAMES = ["a", "b.c", "ünï.cødé", "ƒ.g", "a\\u0041", 'q\\"q', "f(a=1)", "x\\ty", ""]
+NUMBERS = ["0", "7", "007", "9223372036854775807", "9223372036854775808", "99999999999999999999"]
+TAILS = [" ", "\t", "\xa0", "\u2028", ',"lost":true', ',"args":{}', "x", " }", "\x00"]
+
+
+def _jsonl_edge_trace(seed: int) -> str:
+    """jsonl lines as the runtime writes them, one in five with one field on an edge."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    stacks: dict[str, list[str]] = {}
+    now = 10**18
+    fields = ["tag", "ts", "thread", "task", "pid", "name", "ev", "depth", "running", "dur"]
+    fields += ["line", "exc", "suspended", "tail", "space"]
+    for _ in range(4000):
+        odd = rng.choice(fields) if rng.random() < 0.2 else None
+
+        def pick(field: str, usual: str, choices: list[str]) -> str:
+            return rng.choice(choices) if odd == field else usual  # noqa: B023
+
+        tag = pick("tag", rng.choice(TAGS), JSONL_TAGS)
+        stack = stacks.setdefault(tag, [])
+        now += rng.choice([1, 999, 5000])
+        ts, pid = pick("ts", str(now), NUMBERS), pick("pid", "7", NUMBERS)
+        thread = pick("thread", "w", ["other", "é", "a\\u0041"])
+        task = pick("task", "null", ["3", "03", '"x"'])
+        head = (
+            f'{{"v":1,"ts":{ts},"pid":{pid},"tid":8,"thread":"{thread}","task":{task},"tag":"{tag}"'
+        )
+        if not stack or rng.random() < 0.5:
+            name = pick("name", rng.choice(NAMES[:4]), JSONL_NAMES)
+            ev = pick("ev", "enter", ["resume", "bogus", "exit"])
+            depth = pick("depth", str(len(stack) + 1), ["0", str(len(stack) + 2), str(len(stack))])
+            running = pick("running", "", ['"running":true,', '"running":false,'])
+            dur = pick("dur", "", [',"dur":5,"exc":null,"suspended":null'])
+            line = pick("line", "3", NUMBERS)
+            stack.append(name)
+            line = (
+                f'{head},"depth":{depth},"ev":"{ev}",{running}"name":"{name}","file":"f.py",'
+                f'"line":{line}{dur}}}'
+            )
+        else:
+            depth = str(len(stack))
+            name = stack.pop()
+            ev = pick("ev", rng.choice(["exit", "suspend"]), ["enter", "bogus"])
+            dur = pick("dur", "999", ["5", str(now + 1), "0", *NUMBERS])
+            exc = pick("exc", "null", ['"E"', '"ünï.Error"', '"a\\"b"', "1", '"ƒ"'])
+            susp = pick("suspended", "null", ['"yield"', '"await"', '"other"', "true"])
+            line = (
+                f'{head},"depth":{depth},"ev":"{ev}","name":"{name}","file":"f.py","line":3,'
+                f'"dur":{dur},"exc":{exc},"suspended":{susp}}}'
+            )
+        line += pick("tail", "", TAILS)
+        if odd == "space":
+            at = rng.choice([m for m in range(len(line)) if line[m] in ":,"])
+            line = line[: at + 1] + " " + line[at + 1 :]
+        out.append(line)
+        if rng.random() < 0.02:
+            out.append(rng.choice(['{"v":1,"ev":"thread","tag":"t[09]","name":"n"}', "", "#"]))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_jsonl_edges(seed: int, tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "edges.jsonl"
+    path.write_text(_jsonl_edge_trace(seed), encoding="utf-8")
+    _both(path, monkeypatch)
+
+
+def test_frames_are_made_and_closed_as_the_stream_does() -> None:
+    """The frames loop: each frame as Stream.enter makes it, closed as Stream.exit
+    closes it, handed to opened and closed in order; a jsonl tag the general reader
+    has not seen is handed back, and so is a frame with a slot taken away."""
+    events: list[tuple[str, Frame]] = []
+    stacks: dict[str, list[Frame]] = {}
     scanner = _scan.Scanner(
-        light, datas=datas, on_exit=lambda *args: exits.append((args[0][:], *args[1:]))
+        stacks,
+        frame=Frame,
+        opened=lambda f: events.append(("opened", f)),
+        closed=lambda f: events.append(("closed", f)),
     )
-    lines = [
-        "t[01]:    ->a",
-        "t[01]:        ->a resume",
-        "t[01]:        <-a 2.00µs yield",
-        "t[01]:    <-a 5.00µs !ünï.Error",
-        "t[01]:    ->a",
-        "t[01]:    <-a 1.00µs",
-        "t[01]:    ->b",  # its data is None: as not there
-    ]
-    assert scanner.run(lines, 0, 7, 0) == (6, 6007, 3)
-    assert exits == [
-        (["a", True, 0, 7, 7, "A"], 2007, 2000, None, "yield"),
-        (["a", False, 2000, 7, 2007, "A"], 5007, 5000, "ünï.Error", None),
-        (["a", False, 0, 5007, 5007, "A"], 6007, 1000, None, None),
-    ]
-    assert _scan.Scanner(light, datas={}, on_exit=print).run(lines, 0, 0, 0)[0] == 0
-    with pytest.raises(TypeError):
-        _scan.Scanner(light, {}, datas={}, on_exit=print)
+    lines = ["t[01]:    ->a", "t[01]:        ->b resume", "t[01]:        <-b 2.00µs !E"]
+    lines += ["t[01]:    <-a 1.00µs", "t[01]:    ->a"]
+    assert scanner.run(lines, 0, 7, 0, 0) == (5, 2007, 2007, 3)
+    a, b = events[0][1], events[1][1]
+    assert [(kind, f.name) for kind, f in events] == [
+        ("opened", "a"), ("opened", "b"), ("closed", "b"), ("closed", "a"), ("opened", "a")
+    ]  # fmt: skip
+    assert (b.tag, b.depth, b.start_ns, b.resumed, b.parent, b.file, b.line) == (
+        "t[01]",
+        2,
+        7,
+        True,
+        a,
+        "",
+        0,
+    )
+    assert (b.end_ns, b.duration_ns, b.exception, b.suspended) == (2007, 2000, "E", None)
+    assert (a.end_ns, a.duration_ns, a.child_ns, a.inner_end) == (2007, 1000, 2000, 2007)
+    assert stacks["t[01]"] == [events[4][1]] and events[4][1].data is None
 
-    def fails(*args: Any) -> None:
-        raise KeyError("x")
+    del stacks["t[01]"][0].child_ns
+    assert scanner.run(["t[01]:    <-a 1.00µs"], 0, 0, 0, 0)[0] == 0
 
-    with pytest.raises(KeyError):
-        _scan.Scanner({}, datas=datas, on_exit=fails).run(lines, 0, 0, 0)
+    head = '{"v":1,"ts":9,"pid":7,"tid":8,"thread":"w","task":null,"tag":"t[02]","depth":1,'
+    enter = head + '"ev":"enter","name":"a","file":"f.py","line":3}'
+    exit_ = head + '"ev":"exit","name":"a","file":"f.py","line":3,"dur":2,"exc":null,'
+    exit_ += '"suspended":"yield"}'
+    known: dict[str, str] = {}
+    events.clear()
+    jsonl = _scan.Scanner(
+        stacks, frame=Frame, opened=events.append, closed=events.append, jsonl=True, known=known
+    )
+    assert jsonl.run([enter, exit_], 0, 0, 0, 0) == (0, 0, 0, 0)
+    known["t[02]"] = "w"
+    assert jsonl.run([enter, exit_], 0, 0, 0, 0) == (2, 0, 9, 1)
+    assert events[0] is events[1]
+    assert (events[0].file, events[0].line, events[0].suspended) == ("f.py", 3, "yield")
 
 
-def test_most_lines_are_read_in_c(tmp_path: Path) -> None:
-    path = tmp_path / "trace.log"
-    path.write_text(program(4, "text", 0, 20_000), encoding="utf-8")
-    fed = 0
-    original = _Reader.feed
-
-    def feed(self: _Reader, line: str, number: int) -> None:
-        nonlocal fed
-        fed += 1
-        original(self, line, number)
-
-    taken = 0
+def _counting(taken: list[int]) -> Any:
     made = _scan.Scanner
 
-    def counting(light: Any, rows: Any) -> Any:
-        run = made(light, rows).run
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        run = made(*args, **kwargs).run
 
-        def counted(lines: list[str], i: int, clock: int, count: int) -> Any:
-            nonlocal taken
-            result = run(lines, i, clock, count)
-            taken += result[0] - i
+        def counted(lines: list[str], i: int, *state: int) -> Any:
+            result = run(lines, i, *state)
+            taken[0] += result[0] - i
             return result
 
         return type("Counting", (), {"run": staticmethod(counted)})()
 
-    try:
-        _Reader.feed = feed  # type: ignore[method-assign]
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(_scan, "Scanner", counting)
+    return counting
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+@pytest.mark.parametrize("consumer", ["summary", "chrome", "speedscope", "zipkin"])
+def test_most_lines_are_read_in_c(fmt: str, consumer: str, tmp_path: Path) -> None:
+    path = tmp_path / "trace.log"
+    path.write_text(program(4, fmt, 0, 20_000), encoding="utf-8")
+    taken = [0]
+    with counting_feed() as fed, pytest.MonkeyPatch.context() as m:
+        m.setattr(_scan, "Scanner", _counting(taken))
+        if consumer == "summary":
             _scan_blocks(_file_blocks(open(path, "rb")), Summary())  # noqa: SIM115
-    finally:
-        _Reader.feed = original  # type: ignore[method-assign]
-    assert fed < 20_000 // 4
-    assert taken > 20_000 * 0.8
+        else:
+            export_file(path, consumer, io.StringIO())
+    assert fed[0] < 20_000 // 4
+    assert taken[0] > 20_000 * 0.8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "no markers",
+        'a"\x0012\x00",b:\x01999\x01}',
+        "\x00" + "9" * 19 + "\x00",  # past 2**64 with a large offset: left to Python
+        "\x00" + "9" * 20 + "\x00",
+        "\x001\x01\x010\x00",  # a marker closed by the other kind: as the regex reads it
+        "ünï\x007\x00",
+        "ƒ\x007\x00",  # past Latin-1: Python
+    ],
+)
+@pytest.mark.parametrize("offset", [0, 10**18, 2**63 - 1])
+def test_place_writes_what_the_python_function_writes(
+    text: str, offset: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functrace.export._spans import _place
+
+    placed = _scan.place(text, offset)
+    monkeypatch.setattr(_fast, "_scan", None)
+    assert placed is None or placed == _place(text, offset)
+    if text.isascii() and len(text) < 20 and "\x00\x00" not in text:
+        assert placed is not None
