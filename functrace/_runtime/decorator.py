@@ -7,15 +7,17 @@ import sys
 import types
 from typing import Any, TypeVar
 
-from functrace._runtime import engine, exits, output, state
+from functrace._runtime import engine, exits, output, probe, state
 from functrace._runtime.config import Settings, checked, settings_from_env
 from functrace._runtime.notices import notice
 
 __all__ = [
     "configure",
     "disable",
+    "bind_probes",
     "enable",
     "is_enabled",
+    "probes_wanted",
     "settings",
     "trace",
     "trace_code",
@@ -148,9 +150,55 @@ def _trace_function(fn: F) -> F:
             state.info_for(code, fn.__module__ or "", fn.__qualname__)
             backend.add(code)
         return fn
-    state.info_for(code, fn.__module__ or "", fn.__qualname__)
+    return _probed_or_wrapped(fn, backend)
+
+
+def _probed_or_wrapped(fn: F, backend: Any) -> F:
+    """Without ``sys.monitoring``: the one place that chooses between an inline
+    probe in the function's own code (3.10/3.11, a plain function whose source
+    is what runs: no frame added) and a generated wrapper (everything else)."""
+    assert isinstance(fn, types.FunctionType)
+    module = fn.__module__ or ""
+    if probes_wanted():
+        from functrace._runtime import inline
+
+        code = inline.probed_code(fn, lambda code: bind_probes(code, module))
+        if code is not None:
+            fn.__code__ = code
+            return fn  # type: ignore[return-value]
+    state.info_for(fn.__code__, module, fn.__qualname__)
     wrapped: F = backend.wrap(fn)
     return wrapped
+
+
+def probes_wanted() -> bool:
+    """Whether plain functions get inline probes (``probe.py``) rather than wrappers.
+    A setting that needs what only a wrapper sees (a return value: ``__exit__``
+    does not get it) would say no here, for the decorator and the import hook."""
+    return probe.available()
+
+
+def bind_probes(code: types.CodeType, module: str) -> types.CodeType:
+    """``code`` (the import hook's rewrite, or a recompiled function) with its
+    probe placeholders bound: a probe each function the settings select, an
+    inert one for the others."""
+    if not _enabled:
+        return probe.bind(code, module, probe.inert)
+    try:
+        backend = _start()
+    except Exception as exc:
+        _give_up(exc)
+        return probe.bind(code, module, probe.inert)
+    if _uses_monitoring:
+        return probe.bind(code, module, probe.inert)  # not expected: probes are for 3.10/3.11
+    return probe.bind(code, module, _make_probe)
+
+
+def _make_probe(key: types.CodeType, module: str, qualname: str) -> Any:
+    if (settings.include or settings.exclude) and not _name_selected(f"{module}.{qualname}"):
+        return probe.inert(key, module, qualname)
+    state.info_for(key, module, qualname)
+    return probe.new(key)
 
 
 _told: set[type] = set()

@@ -531,7 +531,7 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 7
+_SPEEDUPS_API = 8
 _native: Any = None
 _speedups_on = True
 
@@ -609,6 +609,8 @@ def select_path() -> None:
         chosen = (_native.enter, _native.leave)
     else:
         chosen = (enter, leave)
+    if _native is not None:
+        _native.set_direct(chosen[0] is _native.enter)  # for the inline probes (probe.py)
     if chosen != current:
         current = chosen
         for listener in _path_listeners:
