@@ -160,6 +160,8 @@ def _probed_or_wrapped(fn: F, backend: Any) -> F:
     assert isinstance(fn, types.FunctionType)
     module = fn.__module__ or ""
     if probes_wanted():
+        if probe.holds_probe(fn.__code__):
+            return fn  # traced already (twice decorated, or by the import hook)
         from functrace._runtime import inline
 
         code = inline.probed_code(fn, lambda code: bind_probes(code, module))

@@ -38,7 +38,7 @@ _CO_GENERATORS = 0x20 | 0x80 | 0x100 | 0x200
 #: id(original code) -> (a weak reference to it, its probed code or None)
 _done: dict[int, tuple[weakref.ref[CodeType], CodeType | None]] = {}
 #: file name -> (the lines parsed, {(name, first line): (def node, its ancestors)})
-_files: dict[str, tuple[list[str], dict[tuple[str, int], Any]]] = {}
+_files: dict[str, tuple[list[str], dict[Any, Any]]] = {}
 _Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
@@ -75,14 +75,16 @@ def _compile(fn: FunctionType, code: CodeType) -> CodeType | None:
     lines = linecache.getlines(filename, fn.__globals__)
     if not lines:
         return None
-    place = _defs(filename, lines).get((code.co_name, code.co_firstlineno))
+    defs = _defs(filename, lines)
+    place = defs.get((code.co_name, code.co_firstlineno))
     if place is None:
         return None
     node, ancestors = place
+    imported = defs[_IMPORTED]
     if not is_plain(node):
         return None
     flags = code.co_flags & _FUTURE_FLAGS
-    plain = _compile_in(copy.deepcopy(node), ancestors, code, filename, flags)
+    plain = _compile_in(copy.deepcopy(node), ancestors, imported, code, filename, flags)
     if plain is None:
         return None
     if hasattr(code, "co_qualname"):
@@ -91,16 +93,18 @@ def _compile(fn: FunctionType, code: CodeType) -> CodeType | None:
         return None
     probed = copy.deepcopy(node)
     wrap_body(probed, fn.__qualname__)
-    return _compile_in(probed, ancestors, code, filename, flags)
+    return _compile_in(probed, ancestors, imported, code, filename, flags)
 
 
-def _defs(filename: str, lines: list[str]) -> dict[tuple[str, int], Any]:
-    """The file's ``def`` nodes by (name, first line), with their enclosing scopes."""
+def _defs(filename: str, lines: list[str]) -> dict[Any, Any]:
+    """The file's ``def`` nodes by (name, first line), with their enclosing scopes
+    (and, under ``_IMPORTED``, the names the module imports)."""
     cached = _files.get(filename)
     if cached is not None and cached[0] is lines:
         return cached[1]
     tree = ast.parse("".join(lines), filename)
-    found: dict[tuple[str, int], Any] = {}
+    found: dict[Any, Any] = {}
+    imported: set[str] = set()
 
     def visit(body: list[ast.stmt], ancestors: tuple[_Scope, ...]) -> None:
         for stmt in body:
@@ -110,6 +114,8 @@ def _defs(filename: str, lines: list[str]) -> dict[tuple[str, int], Any]:
                     found.setdefault((stmt.name, first), (stmt, ancestors))
                 visit(stmt.body, (*ancestors, stmt))
                 continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)) and not ancestors:
+                imported.update(_bound(stmt))
             for child in ast.iter_child_nodes(stmt):  # blocks: if, for, try, with, match
                 if isinstance(child, ast.stmt):
                     visit([child], ancestors)
@@ -117,19 +123,33 @@ def _defs(filename: str, lines: list[str]) -> dict[tuple[str, int], Any]:
                     visit(child.body, ancestors)
 
     visit(tree.body, ())
+    found[_IMPORTED] = sorted(imported)
     _files[filename] = (lines, found)
     return found
+
+
+#: In a file's entry of ``_defs``: the names its module binds by importing.
+_IMPORTED = ("", -1)
+
+
+def _bound(stmt: ast.Import | ast.ImportFrom) -> list[str]:
+    return [
+        alias.asname or alias.name.partition(".")[0] for alias in stmt.names if alias.name != "*"
+    ]
 
 
 def _compile_in(
     node: ast.FunctionDef,
     ancestors: tuple[_Scope, ...],
+    imported: list[str],
     code: CodeType,
     filename: str,
     flags: int,
 ) -> CodeType | None:
     """``node`` compiled inside empty copies of its enclosing scopes (the
-    innermost function binding ``code``'s free variables); its code object."""
+    innermost function binding ``code``'s free variables) in a module that
+    imports the names its module imports (3.11 compiles ``module.f()`` its own
+    way); its code object."""
     # The decorators stay (compiled, never run): co_firstlineno is the first one's line.
     inner: ast.stmt = node
     free = [name for name in code.co_freevars if name != "__class__"]
@@ -148,7 +168,8 @@ def _compile_in(
         ast.copy_location(inner, node)
     if free and not bound:
         return None
-    module = ast.Module(body=[inner], type_ignores=[])
+    head: list[ast.stmt] = [ast.Import([ast.alias("_", name)]) for name in imported]
+    module = ast.Module(body=[*head, inner], type_ignores=[])
     ast.fix_missing_locations(module)
     compiled = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     return _find(compiled, code.co_name, code.co_firstlineno)
@@ -163,13 +184,3 @@ def _find(code: CodeType, name: str, line: int) -> CodeType | None:
             if inner is not None:
                 return inner
     return None
-
-
-def is_probed(code: CodeType) -> bool:
-    """Whether ``code`` holds a probe (bound or not): traced already."""
-    for const in code.co_consts:
-        if type(const) is str and const.startswith(PREFIX):
-            return True
-        if type(const).__name__ in ("Probe", "_Inert", "IdleProbe"):
-            return True
-    return False

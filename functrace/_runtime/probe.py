@@ -39,7 +39,18 @@ from typing import Any
 
 from functrace._runtime import engine
 
-__all__ = ["PREFIX", "Probe", "available", "bind", "inert", "is_plain", "new", "switch", "wrap_body"]
+__all__ = [
+    "PREFIX",
+    "Probe",
+    "available",
+    "bind",
+    "holds_probe",
+    "inert",
+    "is_plain",
+    "new",
+    "switch",
+    "wrap_body",
+]
 
 #: What a placeholder constant starts with; the function's qualified name follows.
 PREFIX = "\x00functrace-probe\x00"
@@ -265,6 +276,13 @@ class _Inert:
 
     def __exit__(self, *exc: object) -> bool:
         return False
+
+
+def holds_probe(code: CodeType) -> bool:
+    """Whether ``code`` has a probe in it (its function is traced already)."""
+    native = engine.native_module()
+    kinds = (Probe, _Inert) if native is None else (Probe, _Inert, native.Probe, type(native.idle_probe))
+    return any(type(const) in kinds for const in code.co_consts)
 
 
 def inert(key: CodeType, module: str, qualname: str) -> Any:

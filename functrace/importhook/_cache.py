@@ -44,10 +44,11 @@ def options_key() -> str:
 
         from functrace import __version__
         from functrace.codemod import policy
+        from functrace._runtime import probe
         from functrace.importhook import _rewrite
 
         digest = hashlib.sha256(f"{__version__}:{_FORMAT}".encode())
-        for module in (policy, _rewrite):
+        for module in (policy, _rewrite, probe):
             try:
                 digest.update(Path(module.__file__ or "").read_bytes())
             except OSError:

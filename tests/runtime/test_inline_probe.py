@@ -1,0 +1,399 @@
+"""Python 3.10/3.11: a traced plain function carries its enter and exit inside its
+own code (an inline probe), so it is the very function it was and no frame is
+added: what the program sees of its frames, tracebacks, warnings and recursion
+is the untraced program's. Each check runs a traced function next to an
+untraced twin of the same source."""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+import threading
+import traceback
+import types
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import functrace
+from functrace._runtime import engine, probe
+
+from ..helpers import DURATION, match_lines, run_python
+
+pytestmark = pytest.mark.skipif(
+    sys.version_info >= (3, 12), reason="3.12+ traces through sys.monitoring, not probes"
+)
+
+# The functions under test, defined in a module file of their own (their source
+# is what the decorator recompiles), once traced and once not.
+SOURCE = '''
+from __future__ import annotations
+
+import sys
+import warnings
+
+
+def trace(fn):  # TRACE: set in the module before it runs
+    return TRACE(fn) if TRACE is not None else fn
+
+
+@trace
+def caller_name():
+    """Docstring kept."""
+    return sys._getframe(1).f_code.co_name
+
+
+@trace
+def frame_code():
+    return sys._getframe().f_code
+
+
+@trace
+def warn():
+    warnings.warn("careful", UserWarning, stacklevel=2)
+
+
+@trace
+def recurse(n):
+    n[0] += 1
+    recurse(n)
+
+
+@trace
+def fail(kind):
+    try:
+        if kind == "value":
+            raise ValueError("inner")
+        return {}["missing"]
+    finally:
+        pass
+
+
+@trace
+def reraise(tp, value, tb):
+    raise value.with_traceback(tb)
+
+
+def make_adder(k):
+    @trace
+    def add(n):
+        return n + k
+
+    return add
+
+
+class Base:
+    def hello(self):
+        return "base"
+
+
+class Child(Base):
+    @trace
+    def hello(self):
+        self.__secret = 1
+        return "child+" + super().hello()
+
+    @staticmethod
+    @trace
+    def static(x: int) -> int:
+        return x * 2
+
+
+@trace
+def annotated(x: SomeName) -> OtherName:
+    return x
+
+
+@trace
+def only_doc():
+    """Nothing else."""
+'''
+
+
+def _load(tmp_path: Path, name: str, decorate: Callable[[Any], Any] | None) -> types.ModuleType:
+    path = tmp_path / f"{name}.py"
+    path.write_text(SOURCE)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    module.TRACE = decorate  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    try:
+        exec(compile(SOURCE, str(path), "exec"), module.__dict__)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[types.ModuleType, types.ModuleType]:
+    """(untraced, traced) modules of SOURCE."""
+    return _load(tmp_path, "plain_mod", None), _load(tmp_path, "traced_mod", functrace.trace)
+
+
+def test_the_function_is_the_very_function(pair: tuple[types.ModuleType, ...]) -> None:
+    plain, traced = pair
+    fn = traced.caller_name
+    assert functrace.trace(fn) is fn  # already traced: nothing more
+    assert not hasattr(fn, "__wrapped__")
+    assert fn.__doc__ == plain.caller_name.__doc__ == "Docstring kept."
+    assert fn.__code__.co_varnames == plain.caller_name.__code__.co_varnames
+    assert fn.__code__.co_flags == plain.caller_name.__code__.co_flags
+    assert fn.__globals__ is traced.__dict__
+    assert any(type(c).__name__ == "Probe" for c in fn.__code__.co_consts)
+    # A frame runs the function's own code object (internalcode-style sets work).
+    assert traced.frame_code() is traced.frame_code.__code__
+    assert traced.only_doc() is None and traced.only_doc.__doc__ == "Nothing else."
+    assert traced.annotated.__annotations__ == {"x": "SomeName", "return": "OtherName"}
+
+
+def test_the_caller_frame_is_the_caller(pair: tuple[types.ModuleType, ...]) -> None:
+    _, traced = pair
+    assert traced.caller_name() == "test_the_caller_frame_is_the_caller"
+
+
+def test_warnings_stacklevel_points_at_the_caller(pair: tuple[types.ModuleType, ...]) -> None:
+    _, traced = pair
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traced.warn()
+    assert caught[0].filename == __file__
+
+
+def test_recursion_limit_is_reached_at_the_same_depth(pair: tuple[types.ModuleType, ...]) -> None:
+    plain, traced = pair
+    reached = []
+    for fn in (plain.recurse, traced.recurse):
+        n = [0]
+        try:
+            fn(n)
+        except RecursionError:
+            pass
+        reached.append(n[0])
+    if engine.native_module() is not None:
+        assert reached[0] == reached[1], reached  # the compiled probe makes no frame
+    else:
+        # The pure-Python probe's __enter__ runs the engine's enter: two frames,
+        # for as long as they run (FUNCTRACE_SPEEDUPS=0, or no compiler).
+        assert 0 <= reached[0] - reached[1] <= 2, reached
+
+
+def _tb_summary(exc: BaseException) -> list[tuple[str, int | None, str]]:
+    return [(f.name, f.lineno, f.line or "") for f in traceback.extract_tb(exc.__traceback__)]
+
+
+def test_tracebacks_are_the_untraced_ones(pair: tuple[types.ModuleType, ...]) -> None:
+    plain, traced = pair
+    for kind in ("value", "key"):
+        got = []
+        for module in (plain, traced):
+            try:
+                module.fail(kind)
+            except Exception as exc:
+                got.append((type(exc), _tb_summary(exc)[1:]))
+        assert got[0] == got[1]
+
+
+def test_a_reraised_traceback_chain_keeps_its_shape(pair: tuple[types.ModuleType, ...]) -> None:
+    # six's test_reraise: the chain runs test -> reraise -> the original traceback.
+    _, traced = pair
+    try:
+        raise ValueError("first")
+    except ValueError:
+        tp, value, tb = sys.exc_info()
+    try:
+        traced.reraise(tp, value, tb)
+    except ValueError:
+        tb2 = sys.exc_info()[2]
+        assert tb2 is not None and tb2.tb_next is not None
+        assert tb is tb2.tb_next.tb_next
+
+
+def test_closures_methods_super_and_mangling(pair: tuple[types.ModuleType, ...], trace_lines: Any) -> None:
+    plain, traced = pair
+    assert traced.make_adder(1)(2) == 3 and traced.make_adder(5)(2) == 7
+    # Each call of the parent makes a new function of the same code: one probed code.
+    assert traced.make_adder(1).__code__ is traced.make_adder(2).__code__
+    child = traced.Child()
+    assert child.hello() == "child+base"
+    assert vars(child) == {"_Child__secret": 1}
+    assert traced.Child.static(4) == 8
+    match_lines(
+        trace_lines(),
+        [
+            "t[01]:    ->traced_mod.make_adder.<locals>.add",
+            "t[01]:    <-traced_mod.make_adder.<locals>.add <dur>",
+            "t[01]:    ->traced_mod.make_adder.<locals>.add",
+            "t[01]:    <-traced_mod.make_adder.<locals>.add <dur>",
+            "t[01]:    ->traced_mod.Child.hello",
+            "t[01]:    <-traced_mod.Child.hello <dur>",
+            "t[01]:    ->traced_mod.Child.static",
+            "t[01]:    <-traced_mod.Child.static <dur>",
+        ],
+    )
+    assert plain.Child().hello() == "child+base"
+
+
+def test_an_exception_names_itself_in_the_exit_line(
+    pair: tuple[types.ModuleType, ...], trace_lines: Any
+) -> None:
+    _, traced = pair
+    with pytest.raises(KeyError):
+        traced.fail("key")
+    match_lines(trace_lines(), ["t[01]:    ->traced_mod.fail", "t[01]:    <-traced_mod.fail <dur> !KeyError"])
+
+
+def test_disable_and_enable_mid_call(tmp_path: Path, trace_lines: Any) -> None:
+    mod = _load(tmp_path, "switching", functrace.trace)
+    source = textwrap.dedent(
+        """
+        import functrace
+
+        @functrace.trace
+        def outer(inner):
+            functrace.disable()
+            inner()  # started while off: no lines
+            functrace.enable()
+            inner()
+            return 1
+        """
+    )
+    path = tmp_path / "switch_mod.py"
+    path.write_text(source)
+    ns: dict[str, Any] = {"__name__": "switch_mod"}
+    exec(compile(source, str(path), "exec"), ns)
+    assert ns["outer"](mod.only_doc) == 1
+    match_lines(
+        trace_lines(),
+        [
+            "t[01]:    ->switch_mod.outer",
+            "t[01]:        ->switching.only_doc",
+            "t[01]:        <-switching.only_doc <dur>",
+            "t[01]:    <-switch_mod.outer <dur>",
+        ],
+    )
+
+
+def test_threads_each_get_their_own_lines(pair: tuple[types.ModuleType, ...], trace_lines: Any) -> None:
+    _, traced = pair
+    threads = [threading.Thread(target=traced.make_adder(i), args=(1,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = trace_lines()
+    assert len(lines) == 6
+    assert len({line.split(":")[0] for line in lines}) == 3  # a tag per thread
+
+
+def test_what_cannot_be_proved_keeps_the_wrapper() -> None:
+    namespace: dict[str, Any] = {"functrace": functrace}
+    exec("@functrace.trace\ndef f(x):\n    return x\n", namespace)  # no source
+    assert namespace["f"].__wrapped__ is not None
+    assert namespace["f"](3) == 3
+
+
+def test_generators_and_coroutines_keep_their_wrappers() -> None:
+    @functrace.trace
+    def gen() -> Any:
+        yield 1
+
+    @functrace.trace
+    async def coro() -> int:
+        return 1
+
+    assert hasattr(gen, "__wrapped__") and hasattr(coro, "__wrapped__")
+    assert list(gen()) == [1]
+
+
+def test_line_events_are_the_untraced_ones(pair: tuple[types.ModuleType, ...]) -> None:
+    # Debuggers and coverage (sys.settrace) see the same lines: the `with` has none.
+    plain, traced = pair
+
+    def events(fn: Callable[..., Any], *args: Any) -> list[tuple[str, int]]:
+        seen: list[tuple[str, int]] = []
+
+        def tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
+            if frame.f_code.co_name == fn.__name__:
+                seen.append((event, frame.f_lineno))
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            fn(*args)
+        except Exception:
+            pass
+        finally:
+            sys.settrace(None)
+        return seen
+
+    functrace.disable()  # the engine's own calls would show up as call events
+    try:
+        for name, args in (("fail", ("value",)), ("fail", ("key",)), ("caller_name", ())):
+            assert events(getattr(plain, name), *args) == events(getattr(traced, name), *args)
+    finally:
+        functrace.enable()
+
+
+PROGRAM = """
+import sys
+import functrace
+
+@functrace.trace
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+@functrace.trace
+def boom():
+    raise ValueError
+
+@functrace.trace
+def main():
+    fib(4)
+    try:
+        boom()
+    except ValueError:
+        pass
+    functrace.disable()
+    fib(2)  # started while off: no lines
+    functrace.enable()
+
+main()
+print(type(fib.__code__.co_consts[1]).__module__, file=sys.stderr)
+"""
+
+
+def test_compiled_and_pure_probes_write_the_same_lines(tmp_path: Path) -> None:
+    path = tmp_path / "prog.py"
+    path.write_text(PROGRAM)
+    runs = {}
+    for speedups in ("1", "0"):
+        out = tmp_path / f"trace-{speedups}.log"
+        env = {"FUNCTRACE_SPEEDUPS": speedups, "FUNCTRACE_OUTPUT": str(out)}
+        proc = run_python([str(path)], env=env)
+        assert proc.returncode == 0, proc.stderr
+        lines = [line for line in out.read_text().splitlines() if not line.startswith("# ")]
+        runs[speedups] = ([re.sub(DURATION, "<dur>", line) for line in lines], proc.stderr)
+    assert runs["1"][0] == runs["0"][0]
+    assert runs["0"][1].strip() == "functrace._runtime.probe"
+    if engine.native_module() is not None:
+        assert runs["1"][1].strip() == "functrace._runtime._speedups"
+    assert runs["1"][0][:2] == ["t[01]:    ->__main__.main", "t[01]:        ->__main__.fib"]
+    assert runs["1"][0][-3:] == [
+        "t[01]:        ->__main__.boom",
+        "t[01]:        <-__main__.boom <dur> !ValueError",
+        "t[01]:    <-__main__.main <dur>",
+    ]
+    assert len(runs["1"][0]) == 2 + 2 * 9 + 2
+
+
+def test_a_probe_binds_to_a_key_code_without_constants(pair: Any) -> None:
+    code = pair[1].caller_name.__code__
+    found = [c for c in code.co_consts if type(c).__name__ in ("Probe",)]
+    assert len(found) == 1
+    key = found[0].code
+    assert key.co_consts == () and key.co_name == code.co_name  # no cycle through the code
+    assert isinstance(probe.Probe(key), probe.Probe)
