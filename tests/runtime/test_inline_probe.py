@@ -6,6 +6,7 @@ untraced twin of the same source."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import textwrap
@@ -397,3 +398,149 @@ def test_a_probe_binds_to_a_key_code_without_constants(pair: Any) -> None:
     key = found[0].code
     assert key.co_consts == () and key.co_name == code.co_name  # no cycle through the code
     assert isinstance(probe.Probe(key), probe.Probe)
+
+
+# ---------------------------------------------------------------- the import hook
+
+HOOKED = '''\
+import sys
+import warnings
+
+
+def caller_name():
+    return sys._getframe(1).f_code.co_name
+
+
+def own_code():
+    return sys._getframe().f_code
+
+
+def warn():
+    warnings.warn("careful", UserWarning, stacklevel=2)
+
+
+def fail():
+    raise ValueError("line 18")
+
+
+class K:
+    def m(self):
+        def inner():
+            return __class__
+        return inner()
+
+
+def numbers():
+    yield 1
+'''
+
+
+def test_the_import_hook_puts_probes_in_plain_functions(
+    tmp_path: Path, trace_lines: Any
+) -> None:
+    (tmp_path / "hooked_pkg").mkdir()
+    (tmp_path / "hooked_pkg" / "__init__.py").write_text("")
+    (tmp_path / "hooked_pkg" / "mod.py").write_text(HOOKED)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with functrace.install_import_hook(["hooked_pkg", "hooked_pkg.*"]):
+            from hooked_pkg import mod  # type: ignore[import-not-found]
+        assert mod.caller_name() == "test_the_import_hook_puts_probes_in_plain_functions"
+        assert mod.own_code() is mod.own_code.__code__
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mod.warn()
+        assert caught[0].filename == __file__
+        with pytest.raises(ValueError) as info:
+            mod.fail()
+        assert [(e.name, e.lineno + 1) for e in info.traceback[1:]] == [("fail", 18)]
+        assert mod.K().m() is mod.K
+        assert list(mod.numbers()) == [1]
+        assert not hasattr(mod.fail, "__wrapped__") and hasattr(mod.numbers, "__wrapped__")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("hooked_pkg", "hooked_pkg.mod"):
+            sys.modules.pop(name, None)
+    match_lines(
+        trace_lines(),
+        [
+            "t[01]:    ->hooked_pkg.mod.caller_name",
+            "t[01]:    <-hooked_pkg.mod.caller_name <dur>",
+            "t[01]:    ->hooked_pkg.mod.own_code",
+            "t[01]:    <-hooked_pkg.mod.own_code <dur>",
+            "t[01]:    ->hooked_pkg.mod.warn",
+            "t[01]:    <-hooked_pkg.mod.warn <dur>",
+            "t[01]:    ->hooked_pkg.mod.fail",
+            "t[01]:    <-hooked_pkg.mod.fail <dur> !ValueError",
+            "t[01]:    ->hooked_pkg.mod.K.m",
+            "t[01]:        ->hooked_pkg.mod.K.m.<locals>.inner",
+            "t[01]:        <-hooked_pkg.mod.K.m.<locals>.inner <dur>",
+            "t[01]:    <-hooked_pkg.mod.K.m <dur>",
+            "t[01]:    ->hooked_pkg.mod.numbers",
+            "t[01]:    <-hooked_pkg.mod.numbers <dur> yield",
+            "t[01]:    ->hooked_pkg.mod.numbers resume",
+            "t[01]:    <-hooked_pkg.mod.numbers <dur>",
+        ],
+    )
+
+
+def test_the_rewrite_wraps_plain_bodies_and_decorates_the_rest() -> None:
+    from functrace.importhook._rewrite import TRACE_NAME, rewrite_tree
+
+    source = textwrap.dedent(
+        '''
+        def plain():
+            """Doc."""
+            return 1
+
+        def gen():
+            def inner():
+                yield 2
+            return inner
+
+        def real_gen():
+            yield 3
+
+        async def coro():
+            pass
+
+        class C:
+            def m(self):
+                lambda: (yield)
+        '''
+    ).encode()
+    tree, count = rewrite_tree(source, "m.py", probes=True)
+    assert tree is not None and count == 6
+    kinds = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            decorated = any(getattr(d, "id", None) == TRACE_NAME for d in node.decorator_list)
+            body = node.body[-1]
+            probed = isinstance(body, ast.With) and isinstance(body.items[0].context_expr, ast.Constant)
+            kinds[node.name] = "decorator" if decorated else "probe" if probed else "?"
+            if probed:
+                assert body.items[0].context_expr.value == probe.PREFIX + (  # type: ignore[attr-defined]
+                    {"inner": "gen.<locals>.inner", "m": "C.m"}.get(node.name, node.name)
+                )
+    assert kinds == {
+        "plain": "probe",
+        "gen": "probe",
+        "inner": "decorator",
+        "real_gen": "decorator",
+        "coro": "decorator",
+        "m": "probe",
+    }
+    assert isinstance(tree.body[0].body[0], ast.Expr)  # type: ignore[attr-defined]  # the docstring stays first
+
+
+def test_excluded_functions_get_an_inert_probe(tmp_path: Path) -> None:
+    (tmp_path / "filt.py").write_text("def kept():\n    return 1\n\ndef left():\n    return kept()\n")
+    (tmp_path / "main.py").write_text("import filt\nfilt.left()\n")
+    out = tmp_path / "trace.log"
+    proc = run_python(
+        ["-m", "functrace", "run", "main.py"],
+        cwd=tmp_path,
+        env={"FUNCTRACE_OUTPUT": str(out), "FUNCTRACE_EXCLUDE": "filt.left"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    match_lines(out.read_text().splitlines(), ["t[01]:    ->filt.kept", "t[01]:    <-filt.kept <dur>"])
