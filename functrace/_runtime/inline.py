@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import __future__
 import ast
-import copy
 import linecache
 import weakref
 from collections.abc import Callable
@@ -84,14 +83,17 @@ def _compile(fn: FunctionType, code: CodeType) -> CodeType | None:
     if not is_plain(node):
         return None
     flags = code.co_flags & _FUTURE_FLAGS
-    plain = _compile_in(copy.deepcopy(node), ancestors, imported, code, filename, flags)
+    plain = _compile_in(node, ancestors, imported, code, filename, flags)
     if plain is None:
         return None
     if hasattr(code, "co_qualname"):
         plain = plain.replace(co_qualname=code.co_qualname)
     if plain != code or plain.co_freevars != code.co_freevars:
         return None
-    probed = copy.deepcopy(node)
+    # A shallow copy with a body of its own: neither compile nor wrap_body changes
+    # the nodes they share, so the cached tree stays as parsed.
+    probed = ast.FunctionDef(**{field: getattr(node, field) for field in node._fields})
+    ast.copy_location(probed, node)
     wrap_body(probed, fn.__qualname__)
     return _compile_in(probed, ancestors, imported, code, filename, flags)
 
@@ -151,7 +153,8 @@ def _compile_in(
     imports the names its module imports (3.11 compiles ``module.f()`` its own
     way); its code object."""
     # The decorators stay (compiled, never run): co_firstlineno is the first one's line.
-    inner: ast.stmt = node
+    hole = ast.Pass()
+    inner: ast.stmt = hole
     free = [name for name in code.co_freevars if name != "__class__"]
     bound = False
     for scope in reversed(ancestors):
@@ -165,14 +168,31 @@ def _compile_in(
         else:
             empty = ast.arguments([], [], None, [], [], None, [])
             inner = ast.FunctionDef(scope.name, empty, body, [], None)
-        ast.copy_location(inner, node)
     if free and not bound:
         return None
     head: list[ast.stmt] = [ast.Import([ast.alias("_", name)]) for name in imported]
     module = ast.Module(body=[*head, inner], type_ignores=[])
-    ast.fix_missing_locations(module)
+    # Positions for the scaffold only (the def's own are its source's), then the
+    # def in the hole: walking the def's whole body would cost more than compiling it.
+    for part in ast.walk(module):
+        if "lineno" in part._attributes:
+            part.lineno = part.end_lineno = node.lineno  # type: ignore[attr-defined]
+            part.col_offset = part.end_col_offset = 0  # type: ignore[attr-defined]
+    if inner is hole:
+        module.body[-1] = node
+    else:
+        _fill(module, hole, node)
     compiled = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     return _find(compiled, code.co_name, code.co_firstlineno)
+
+
+def _fill(tree: ast.AST, hole: ast.stmt, node: ast.stmt) -> None:
+    """Put ``node`` where ``hole`` is in the scaffold ``tree``."""
+    for part in ast.walk(tree):
+        body = getattr(part, "body", None)
+        if isinstance(body, list) and hole in body:
+            body[body.index(hole)] = node
+            return
 
 
 def _find(code: CodeType, name: str, line: int) -> CodeType | None:
