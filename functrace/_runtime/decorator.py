@@ -12,9 +12,9 @@ from functrace._runtime.config import Settings, checked, settings_from_env
 from functrace._runtime.notices import notice
 
 __all__ = [
+    "bind_probes",
     "configure",
     "disable",
-    "bind_probes",
     "enable",
     "is_enabled",
     "probes_wanted",
@@ -167,7 +167,7 @@ def _probed_or_wrapped(fn: F, backend: Any) -> F:
         code = inline.probed_code(fn, lambda code: bind_probes(code, module))
         if code is not None:
             fn.__code__ = code
-            return fn  # type: ignore[return-value]
+            return fn
     state.info_for(fn.__code__, module, fn.__qualname__)
     wrapped: F = backend.wrap(fn)
     return wrapped
@@ -187,7 +187,7 @@ def bind_probes(code: types.CodeType, module: str) -> types.CodeType:
     if not _enabled:
         return probe.bind(code, module, probe.inert)
     try:
-        backend = _start()
+        _start()
     except Exception as exc:
         _give_up(exc)
         return probe.bind(code, module, probe.inert)

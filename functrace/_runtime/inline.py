@@ -15,8 +15,8 @@ probed code is used only if the one without ``==`` the function's own code
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import linecache
 import weakref
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import Any
 
-from functrace._runtime.probe import PREFIX, is_plain, wrap_body
+from functrace._runtime.probe import is_plain, wrap_body
 
 __all__ = ["probed_code"]
 
@@ -121,7 +121,7 @@ def _defs(filename: str, lines: list[str]) -> dict[Any, Any]:
             for child in ast.iter_child_nodes(stmt):  # blocks: if, for, try, with, match
                 if isinstance(child, ast.stmt):
                     visit([child], ancestors)
-                elif isinstance(child, (ast.excepthandler, ast.match_case)):
+                elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
                     visit(child.body, ancestors)
 
     visit(tree.body, ())
@@ -163,11 +163,7 @@ def _compile_in(
             targets: list[ast.expr] = [ast.Name(name, ast.Store()) for name in free]
             body.insert(0, ast.Assign(targets=targets, value=ast.Constant(None)))
             bound = True
-        if isinstance(scope, ast.ClassDef):
-            inner = ast.ClassDef(scope.name, [], [], body, [])
-        else:
-            empty = ast.arguments([], [], None, [], [], None, [])
-            inner = ast.FunctionDef(scope.name, empty, body, [], None)
+        inner = _empty_scope(scope, body)
     if free and not bound:
         return None
     head: list[ast.stmt] = [ast.Import([ast.alias("_", name)]) for name in imported]
@@ -184,6 +180,17 @@ def _compile_in(
         _fill(module, hole, node)
     compiled = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     return _find(compiled, code.co_name, code.co_firstlineno)
+
+
+def _empty_scope(scope: _Scope, body: list[ast.stmt]) -> ast.stmt:
+    """A class or ``def`` of ``scope``'s name holding ``body`` only."""
+    fields: dict[str, Any] = {"name": scope.name, "body": body, "decorator_list": []}
+    if isinstance(scope, ast.ClassDef):
+        return ast.ClassDef(bases=[], keywords=[], **fields)
+    empty = ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+    return ast.FunctionDef(args=empty, returns=None, **fields)
 
 
 def _fill(tree: ast.AST, hole: ast.stmt, node: ast.stmt) -> None:

@@ -35,7 +35,7 @@ import ast
 import sys
 from collections.abc import Callable
 from types import CodeType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from functrace._runtime import engine
 
@@ -95,12 +95,18 @@ def wrap_body(fn: ast.FunctionDef, qualname: str) -> None:
     )
     head, rest = (body[:1], body[1:]) if doc else ([], body)
     if not rest:
-        rest = [ast.Pass(**_NOWHERE)]
-    item = ast.withitem(context_expr=ast.Constant(PREFIX + qualname, **_NOWHERE))
-    fn.body = [*head, ast.With(items=[item], body=rest, **_NOWHERE)]
+        rest = [_nowhere(ast.Pass())]
+    item = ast.withitem(context_expr=_nowhere(ast.Constant(PREFIX + qualname)))
+    fn.body = [*head, _nowhere(ast.With(items=[item], body=rest))]
 
 
-_NOWHERE = {"lineno": -1, "end_lineno": -1, "col_offset": -1, "end_col_offset": -1}
+_Node = TypeVar("_Node", bound=ast.AST)
+
+
+def _nowhere(node: _Node) -> _Node:
+    node.lineno = node.end_lineno = -1  # type: ignore[attr-defined]
+    node.col_offset = node.end_col_offset = -1  # type: ignore[attr-defined]
+    return node
 
 
 # ---------------------------------------------------------------- binding
@@ -274,14 +280,18 @@ class _Inert:
     def __enter__(self) -> None:
         pass
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False
 
 
 def holds_probe(code: CodeType) -> bool:
     """Whether ``code`` has a probe in it (its function is traced already)."""
     native = engine.native_module()
-    kinds = (Probe, _Inert) if native is None else (Probe, _Inert, native.Probe, type(native.idle_probe))
+    kinds = (
+        (Probe, _Inert)
+        if native is None
+        else (Probe, _Inert, native.Probe, type(native.idle_probe))
+    )
     return any(type(const) in kinds for const in code.co_consts)
 
 

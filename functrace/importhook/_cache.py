@@ -43,8 +43,8 @@ def options_key() -> str:
         from pathlib import Path
 
         from functrace import __version__
-        from functrace.codemod import policy
         from functrace._runtime import probe
+        from functrace.codemod import policy
         from functrace.importhook import _rewrite
 
         digest = hashlib.sha256(f"{__version__}:{_FORMAT}".encode())

@@ -213,7 +213,9 @@ def test_a_reraised_traceback_chain_keeps_its_shape(pair: tuple[types.ModuleType
         assert tb is tb2.tb_next.tb_next
 
 
-def test_closures_methods_super_and_mangling(pair: tuple[types.ModuleType, ...], trace_lines: Any) -> None:
+def test_closures_methods_super_and_mangling(
+    pair: tuple[types.ModuleType, ...], trace_lines: Any
+) -> None:
     plain, traced = pair
     assert traced.make_adder(1)(2) == 3 and traced.make_adder(5)(2) == 7
     # Each call of the parent makes a new function of the same code: one probed code.
@@ -244,7 +246,10 @@ def test_an_exception_names_itself_in_the_exit_line(
     _, traced = pair
     with pytest.raises(KeyError):
         traced.fail("key")
-    match_lines(trace_lines(), ["t[01]:    ->traced_mod.fail", "t[01]:    <-traced_mod.fail <dur> !KeyError"])
+    match_lines(
+        trace_lines(),
+        ["t[01]:    ->traced_mod.fail", "t[01]:    <-traced_mod.fail <dur> !KeyError"],
+    )
 
 
 def test_disable_and_enable_mid_call(tmp_path: Path, trace_lines: Any) -> None:
@@ -278,7 +283,9 @@ def test_disable_and_enable_mid_call(tmp_path: Path, trace_lines: Any) -> None:
     )
 
 
-def test_threads_each_get_their_own_lines(pair: tuple[types.ModuleType, ...], trace_lines: Any) -> None:
+def test_threads_each_get_their_own_lines(
+    pair: tuple[types.ModuleType, ...], trace_lines: Any
+) -> None:
     _, traced = pair
     threads = [threading.Thread(target=traced.make_adder(i), args=(1,)) for i in range(3)]
     for t in threads:
@@ -402,7 +409,7 @@ def test_a_probe_binds_to_a_key_code_without_constants(pair: Any) -> None:
 
 # ---------------------------------------------------------------- the import hook
 
-HOOKED = '''\
+HOOKED = """\
 import sys
 import warnings
 
@@ -432,12 +439,10 @@ class K:
 
 def numbers():
     yield 1
-'''
+"""
 
 
-def test_the_import_hook_puts_probes_in_plain_functions(
-    tmp_path: Path, trace_lines: Any
-) -> None:
+def test_the_import_hook_puts_probes_in_plain_functions(tmp_path: Path, trace_lines: Any) -> None:
     (tmp_path / "hooked_pkg").mkdir()
     (tmp_path / "hooked_pkg" / "__init__.py").write_text("")
     (tmp_path / "hooked_pkg" / "mod.py").write_text(HOOKED)
@@ -516,7 +521,9 @@ def test_the_rewrite_wraps_plain_bodies_and_decorates_the_rest() -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             decorated = any(getattr(d, "id", None) == TRACE_NAME for d in node.decorator_list)
             body = node.body[-1]
-            probed = isinstance(body, ast.With) and isinstance(body.items[0].context_expr, ast.Constant)
+            probed = isinstance(body, ast.With) and isinstance(
+                body.items[0].context_expr, ast.Constant
+            )
             kinds[node.name] = "decorator" if decorated else "probe" if probed else "?"
             if probed:
                 assert body.items[0].context_expr.value == probe.PREFIX + (  # type: ignore[attr-defined]
@@ -534,7 +541,9 @@ def test_the_rewrite_wraps_plain_bodies_and_decorates_the_rest() -> None:
 
 
 def test_excluded_functions_get_an_inert_probe(tmp_path: Path) -> None:
-    (tmp_path / "filt.py").write_text("def kept():\n    return 1\n\ndef left():\n    return kept()\n")
+    (tmp_path / "filt.py").write_text(
+        "def kept():\n    return 1\n\ndef left():\n    return kept()\n"
+    )
     (tmp_path / "main.py").write_text("import filt\nfilt.left()\n")
     out = tmp_path / "trace.log"
     proc = run_python(
@@ -543,4 +552,6 @@ def test_excluded_functions_get_an_inert_probe(tmp_path: Path) -> None:
         env={"FUNCTRACE_OUTPUT": str(out), "FUNCTRACE_EXCLUDE": "filt.left"},
     )
     assert proc.returncode == 0, proc.stderr
-    match_lines(out.read_text().splitlines(), ["t[01]:    ->filt.kept", "t[01]:    <-filt.kept <dur>"])
+    match_lines(
+        out.read_text().splitlines(), ["t[01]:    ->filt.kept", "t[01]:    <-filt.kept <dur>"]
+    )
