@@ -1630,6 +1630,25 @@ probe_get_code(PyObject *self, void *unused)
     return Py_NewRef(((ProbeObject *)self)->code);
 }
 
+/* __reduce__ (for both types): probe.py's _reduce(self). cloudpickle and dill
+ * pickle a nested function by value, its code's constants with it. */
+static PyObject *
+probe_reduce(PyObject *self, PyObject *unused)
+{
+    PyObject *mod = PyImport_ImportModule("functrace._runtime.probe");
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_CallMethod(mod, "_reduce", "O", self);
+    Py_DECREF(mod);
+    return res;
+}
+
+static PyMethodDef probe_methods[] = {
+    {"__reduce__", probe_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyGetSetDef probe_getset[] = {
     {"code", probe_get_code, NULL, "The key code object (engine.infos knows it).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -1644,6 +1663,7 @@ static PyTypeObject probe_type = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "Probe(code): `with` it around a traced function's body (see probe.py).",
     .tp_getset = probe_getset,
+    .tp_methods = probe_methods,
     .tp_new = probe_new,
 };
 
@@ -1682,6 +1702,7 @@ static PyTypeObject idle_type = {
     .tp_vectorcall_offset = offsetof(IdleObject, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_methods = probe_methods,
 };
 
 static int

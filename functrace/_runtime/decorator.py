@@ -196,8 +196,24 @@ def bind_probes(code: types.CodeType, module: str) -> types.CodeType:
     return probe.bind(code, module, _make_probe)
 
 
+def restored_probe(key: types.CodeType, name: str) -> Any:
+    """The probe of an unpickled function (``probe._reduce``): traced under
+    ``name`` if tracing is on in this process, else inert."""
+    if not _enabled:
+        return probe.inert(key, "", name)
+    try:
+        _start()
+    except Exception as exc:
+        _give_up(exc)
+        return probe.inert(key, "", name)
+    if _uses_monitoring:
+        return probe.inert(key, "", name)
+    return _make_probe(key, "", name)
+
+
 def _make_probe(key: types.CodeType, module: str, qualname: str) -> Any:
-    if (settings.include or settings.exclude) and not _name_selected(f"{module}.{qualname}"):
+    name = f"{module}.{qualname}" if module else qualname
+    if (settings.include or settings.exclude) and not _name_selected(name):
         return probe.inert(key, module, qualname)
     state.info_for(key, module, qualname)
     return probe.new(key)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import Any
 
-from functrace._runtime.probe import is_plain, wrap_body
+from functrace._runtime.probe import wrap_body
 
 __all__ = ["probed_code"]
 
@@ -80,7 +80,7 @@ def _compile(fn: FunctionType, code: CodeType) -> CodeType | None:
         return None
     node, ancestors = place
     imported = defs[_IMPORTED]
-    if not is_plain(node):
+    if not isinstance(node, ast.FunctionDef):  # its flags said it is no generator
         return None
     flags = code.co_flags & _FUTURE_FLAGS
     plain = _compile_in(node, ancestors, imported, code, filename, flags)

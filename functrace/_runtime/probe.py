@@ -37,7 +37,7 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any, Literal, TypeVar
 
-from functrace._runtime import engine
+from functrace._runtime import engine, state
 
 __all__ = [
     "PREFIX",
@@ -253,6 +253,9 @@ class Probe:
     def __init__(self, code: CodeType) -> None:
         self.code = code
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self)
+
     @property
     def __enter__(self) -> Callable[[], Any]:
         return self._enter if _on else _idle
@@ -277,11 +280,33 @@ class _Inert:
 
     __slots__ = ()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self)
+
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc: object) -> Literal[False]:
         return False
+
+
+def _reduce(obj: Any) -> tuple[Any, ...]:
+    """How a probe pickles (cloudpickle and dill pickle nested functions by
+    value, constants and all): as its function's name and key code, traced
+    again where it is unpickled (if tracing is on there); an inert one as such."""
+    code = getattr(obj, "code", None)
+    if code is None:
+        return (_restored, ())
+    info = state.infos.get(id(code))
+    return (_restored, (code, info.name if info is not None else ""))
+
+
+def _restored(key: CodeType | None = None, name: str = "") -> Any:
+    if key is None or not name:
+        return inert(key, "", name)  # type: ignore[arg-type]
+    from functrace._runtime.decorator import restored_probe
+
+    return restored_probe(key, name)
 
 
 def holds_probe(code: CodeType) -> bool:

@@ -47,7 +47,11 @@ def options_key() -> str:
         from functrace.codemod import policy
         from functrace.importhook import _rewrite
 
+        from functrace._runtime.decorator import probes_wanted
+
         digest = hashlib.sha256(f"{__version__}:{_FORMAT}".encode())
+        # Inline probes or decorators only: two rewrites of one source.
+        digest.update(b"probes" if probes_wanted() else b"decorators")
         for module in (policy, _rewrite, probe):
             try:
                 digest.update(Path(module.__file__ or "").read_bytes())

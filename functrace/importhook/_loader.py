@@ -75,8 +75,7 @@ def compile_traced(
     from functrace.importhook._rewrite import rewrite_tree
 
     probes = probes_wanted()
-    # The cache key digests the rewrite's code, not this choice: one variant cached.
-    cached_at = _cache.cache_path(path) if use_cache and probes else None
+    cached_at = _cache.cache_path(path) if use_cache else None
     code = _cache.read(cached_at, source) if cached_at is not None else None
     if code is None:
         tree, _ = rewrite_tree(source, path, probes)

@@ -555,3 +555,27 @@ def test_excluded_functions_get_an_inert_probe(tmp_path: Path) -> None:
     match_lines(
         out.read_text().splitlines(), ["t[01]:    ->filt.kept", "t[01]:    <-filt.kept <dur>"]
     )
+
+
+def test_a_probe_copies_and_pickles_as_its_function_traced_again(
+    pair: tuple[types.ModuleType, ...], trace_lines: Any
+) -> None:
+    # cloudpickle and dill pickle a nested function by value, its code's constants
+    # with it: the probe goes as its function's name and key code.
+    import copy
+
+    code = pair[1].caller_name.__code__
+    found = [c for c in code.co_consts if type(c).__name__ == "Probe"][0]
+    again = copy.copy(found)
+    assert type(again) is type(found) and again is not found
+    clone = types.FunctionType(
+        code.replace(co_consts=tuple(again if c is found else c for c in code.co_consts)),
+        pair[1].__dict__,
+    )
+    assert clone() == "test_a_probe_copies_and_pickles_as_its_function_traced_again"
+    match_lines(
+        trace_lines(),
+        ["t[01]:    ->traced_mod.caller_name", "t[01]:    <-traced_mod.caller_name <dur>"],
+    )
+    inert = probe.inert(code, "", "")
+    assert copy.copy(inert) is inert
