@@ -44,10 +44,9 @@ def options_key() -> str:
 
         from functrace import __version__
         from functrace._runtime import probe
+        from functrace._runtime.decorator import probes_wanted
         from functrace.codemod import policy
         from functrace.importhook import _rewrite
-
-        from functrace._runtime.decorator import probes_wanted
 
         digest = hashlib.sha256(f"{__version__}:{_FORMAT}".encode())
         # Inline probes or decorators only: two rewrites of one source.

@@ -565,7 +565,7 @@ def test_a_probe_copies_and_pickles_as_its_function_traced_again(
     import copy
 
     code = pair[1].caller_name.__code__
-    found = [c for c in code.co_consts if type(c).__name__ == "Probe"][0]
+    found = next(c for c in code.co_consts if type(c).__name__ == "Probe")
     again = copy.copy(found)
     assert type(again) is type(found) and again is not found
     clone = types.FunctionType(
