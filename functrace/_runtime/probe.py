@@ -226,6 +226,11 @@ def switch(on: bool) -> None:
     """Tracing on or off for every probe (the backend's switch)."""
     global _on
     _on = on
+    # The pure-Python probe's __enter__ and __exit__ are swapped on its class, so
+    # that a `with` finds the traced or the idle ones in its two lookups (one
+    # instruction, in C) as the compiled probe's descriptors give them.
+    setattr(Probe, "__enter__", Probe._enter if on else _IDLE)  # noqa: B010
+    setattr(Probe, "__exit__", Probe._exit if on else _IDLE)  # noqa: B010
     native = engine.native_module()
     if native is not None:
         native.probe_switch(on)
@@ -245,8 +250,12 @@ def _idle(*exc: object) -> bool:
     return False
 
 
+_IDLE = staticmethod(_idle)
+
+
 class Probe:
-    """The pure-Python probe: the same decisions as the compiled one."""
+    """The pure-Python probe: the same decisions as the compiled one
+    (:func:`switch` sets its ``__enter__`` and ``__exit__``)."""
 
     __slots__ = ("code",)
 
@@ -256,13 +265,8 @@ class Probe:
     def __reduce__(self) -> tuple[Any, ...]:
         return _reduce(self)
 
-    @property
-    def __enter__(self) -> Callable[[], Any]:
-        return self._enter if _on else _idle
-
-    @property
-    def __exit__(self) -> Callable[..., bool]:
-        return self._exit if _on else _idle
+    __enter__: Any = _IDLE
+    __exit__: Any = _IDLE
 
     def _enter(self) -> None:
         engine.current[0](False, self.code)
