@@ -24,7 +24,7 @@ from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import Any
 
-from functrace._runtime.probe import wrap_body
+from functrace._runtime.probe import unplace, wrap_body
 
 __all__ = ["probed_code"]
 
@@ -95,7 +95,8 @@ def _compile(fn: FunctionType, code: CodeType) -> CodeType | None:
     probed = ast.FunctionDef(**{field: getattr(node, field) for field in node._fields})
     ast.copy_location(probed, node)
     wrap_body(probed, fn.__qualname__)
-    return _compile_in(probed, ancestors, imported, code, filename, flags)
+    found = _compile_in(probed, ancestors, imported, code, filename, flags)
+    return None if found is None else unplace(found)
 
 
 def _defs(filename: str, lines: list[str]) -> dict[Any, Any]:

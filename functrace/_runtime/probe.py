@@ -11,15 +11,15 @@ recursion limit and ``f.__code__`` in frames see what they saw untraced.
 
 The probe is a constant of the code object: the source is compiled with a
 placeholder string (:data:`PREFIX` + the qualified name) as the ``with``
-expression, and :func:`bind` swaps each placeholder for a probe, rebuilding the
-code objects that hold them bottom-up. Nothing is added to the program's names.
+expression (:func:`unplace` then fixes the line table), and :func:`bind` swaps
+each placeholder for a probe, rebuilding the code objects that hold them bottom-up. Nothing is added to the program's names.
 A probe holds a *key* code object (a copy of its function's code without
 constants: no cycle through the code that holds the probe) which the registry
 (``state.info_for``) knows, so the events are the engine's usual ones.
 
 The ``with`` statement gets no line number: its instructions then make no line
 events (``sys.settrace``, coverage, debuggers see the same lines as untraced).
-On 3.11 the compiler gives the first ones the ``def`` line anyway; :func:`bind`
+On 3.11 the compiler gives the first ones the ``def`` line anyway; :func:`unplace`
 takes it off again in the line table.
 
 The compiled probe (``_speedups.Probe``) makes no Python frame at all; the
@@ -49,6 +49,7 @@ __all__ = [
     "is_plain",
     "new",
     "switch",
+    "unplace",
     "wrap_body",
 ]
 
@@ -115,12 +116,33 @@ def _nowhere(node: _Node) -> _Node:
 Maker = Callable[[CodeType, str, str], Any]
 
 
+def unplace(code: CodeType) -> CodeType:
+    """3.11: ``code`` with each ``with`` set-up of a placeholder taken off the line
+    table (see :func:`_setup_unplaced`), in it and in the code objects it holds.
+    Done once, when the placeholders are compiled (the import hook caches the
+    result): binding then only swaps constants."""
+    if sys.version_info < (3, 11):
+        return code
+    consts = code.co_consts
+    changed: list[Any] | None = None
+    at = -1
+    for i, const in enumerate(consts):
+        if type(const) is CodeType:
+            done = unplace(const)
+            if done is not const:
+                changed = changed or list(consts)
+                changed[i] = done
+        elif type(const) is str and const.startswith(PREFIX):
+            at = i
+    new = code if changed is None else code.replace(co_consts=tuple(changed))
+    return _setup_unplaced(new, at) if at >= 0 else new
+
+
 def bind(code: CodeType, module: str, make: Maker) -> CodeType:
     """``code`` with every placeholder, in it and in the code objects it holds,
     replaced by ``make(key, module, qualname)``."""
     consts = code.co_consts
     changed: list[Any] | None = None
-    at = -1
     for i, const in enumerate(consts):
         if type(const) is CodeType:
             bound = bind(const, module, make)
@@ -128,16 +150,9 @@ def bind(code: CodeType, module: str, make: Maker) -> CodeType:
                 changed = changed or list(consts)
                 changed[i] = bound
         elif type(const) is str and const.startswith(PREFIX):
-            qualname = getattr(code, "co_qualname", None) or const[len(PREFIX) :]
             changed = changed or list(consts)
-            changed[i] = make(code.replace(co_consts=()), module, qualname)
-            at = i
-    if changed is None:
-        return code
-    new = code.replace(co_consts=tuple(changed))
-    if at >= 0 and sys.version_info >= (3, 11):
-        new = _setup_unplaced(new, at)
-    return new
+            changed[i] = make(code.replace(co_consts=()), module, const[len(PREFIX) :])
+    return code if changed is None else code.replace(co_consts=tuple(changed))
 
 
 def _setup_unplaced(code: CodeType, const: int) -> CodeType:

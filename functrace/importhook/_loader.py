@@ -71,6 +71,7 @@ def compile_traced(
     The cache holds the code with the probes' placeholders (strings: marshal
     takes them); they are bound to probes after every load."""
     from functrace._runtime.decorator import bind_probes, probes_wanted
+    from functrace._runtime.probe import unplace
     from functrace.importhook import _cache
     from functrace.importhook._rewrite import rewrite_tree
 
@@ -80,6 +81,8 @@ def compile_traced(
     if code is None:
         tree, _ = rewrite_tree(source, path, probes)
         code = compile(source if tree is None else tree, path, "exec", dont_inherit=True)
+        if probes:
+            code = unplace(code)
         if cached_at is not None:
             _cache.write(cached_at, source, code)
     return bind_probes(code, module) if probes else code
