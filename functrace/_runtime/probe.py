@@ -12,7 +12,8 @@ recursion limit and ``f.__code__`` in frames see what they saw untraced.
 The probe is a constant of the code object: the source is compiled with a
 placeholder string (:data:`PREFIX` + the qualified name) as the ``with``
 expression (:func:`unplace` then fixes the line table), and :func:`bind` swaps
-each placeholder for a probe, rebuilding the code objects that hold them bottom-up. Nothing is added to the program's names.
+each placeholder for a probe, rebuilding the code objects that hold them
+bottom-up. Nothing is added to the program's names.
 A probe holds a *key* code object (a copy of its function's code without
 constants: no cycle through the code that holds the probe) which the registry
 (``state.info_for``) knows, so the events are the engine's usual ones.
