@@ -19,6 +19,7 @@ import __future__
 
 import ast
 import linecache
+import warnings
 import weakref
 from collections.abc import Callable
 from types import CodeType, FunctionType
@@ -52,7 +53,11 @@ def probed_code(fn: FunctionType, bind: Callable[[CodeType], CodeType]) -> CodeT
     if known is not None and known[0]() is code:
         return known[1]
     try:
-        found = _compile(fn, code)
+        # Compiling again warns again (an invalid escape sequence, `is` with a
+        # literal): the program saw those once, when its module was compiled.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = _compile(fn, code)
     except Exception:  # a source we cannot read or compile: the wrapper it is
         found = None
     if found is not None:

@@ -579,3 +579,20 @@ def test_a_probe_copies_and_pickles_as_its_function_traced_again(
     )
     inert = probe.inert(code, "", "")
     assert copy.copy(inert) is inert
+
+
+def test_recompiling_warns_nothing_again(tmp_path: Path) -> None:
+    path = tmp_path / "escapes.py"
+    path.write_text(
+        'import functrace\n\n@functrace.trace\ndef f():\n    return "\\d" if 1 is 1 else 0\n'
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = compile(path.read_text(), str(path), "exec")
+    assert caught  # compiling the module warns...
+    ns: dict[str, Any] = {"__name__": "escapes"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(code, ns)  # ...tracing f, which compiles it again, does not
+    assert caught == []
+    assert not hasattr(ns["f"], "__wrapped__") and ns["f"]() == "\\d"
