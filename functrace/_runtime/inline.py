@@ -110,6 +110,7 @@ def _defs(filename: str, lines: list[str]) -> dict[Any, Any]:
     cached = _files.get(filename)
     if cached is not None and cached[0] is lines:
         return cached[1]
+    _files.pop(filename, None)
     tree = ast.parse("".join(lines), filename)
     found: dict[Any, Any] = {}
     imported: set[str] = set()
@@ -132,8 +133,14 @@ def _defs(filename: str, lines: list[str]) -> dict[Any, Any]:
 
     visit(tree.body, ())
     found[_IMPORTED] = sorted(imported)
+    while len(_files) >= _FILES_KEPT:  # a file's functions come in a burst, at its import
+        _files.pop(next(iter(_files)), None)
     _files[filename] = (lines, found)
     return found
+
+
+#: How many files' parsed trees are kept (a tree takes far more memory than its source).
+_FILES_KEPT = 4
 
 
 #: In a file's entry of ``_defs``: the names its module binds by importing.
