@@ -112,6 +112,26 @@ def annotated(x: SomeName) -> OtherName:
 @trace
 def only_doc():
     """Nothing else."""
+
+
+@trace
+def shapes(n):
+    global SEEN
+    total = 0
+    for i in range(n):
+        if i % 2:
+            continue
+        total += i
+    if n > 3:
+        return total
+    try:
+        return -total
+    finally:
+        SEEN = n
+
+
+@trace
+def one_liner(x): return x + 1
 '''
 
 
@@ -340,7 +360,17 @@ def test_line_events_are_the_untraced_ones(pair: tuple[types.ModuleType, ...]) -
 
     functrace.disable()  # the engine's own calls would show up as call events
     try:
-        for name, args in (("fail", ("value",)), ("fail", ("key",)), ("caller_name", ())):
+        cases = [
+            ("fail", ("value",)),
+            ("fail", ("key",)),
+            ("caller_name", ()),
+            ("only_doc", ()),
+            ("shapes", (5,)),
+            ("shapes", (2,)),
+            ("one_liner", (1,)),
+        ]
+        for name, args in cases:
+            assert not hasattr(getattr(traced, name), "__wrapped__"), name  # probed
             assert events(getattr(plain, name), *args) == events(getattr(traced, name), *args)
     finally:
         functrace.enable()
