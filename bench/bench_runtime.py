@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import linecache
 import os
 import statistics
 import sys
@@ -73,9 +74,21 @@ def bare(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def build(deco: Callable[..., Any]) -> dict[str, Any]:
+_built = 0
+
+
+def build(deco: Callable[..., Any], source: bool = True) -> dict[str, Any]:
+    """The workload's functions decorated with ``deco``. ``source``: its text is
+    in ``linecache`` (as IPython and Jupyter put theirs), so that on 3.10/3.11
+    ``functrace.trace`` can recompile the plain functions with inline probes;
+    without it they get wrappers."""
+    global _built
+    _built += 1
+    filename = f"<bench workload {_built}>"
+    if source:
+        linecache.cache[filename] = (len(WORKLOAD), None, WORKLOAD.splitlines(True), filename)
     namespace: dict[str, Any] = {"deco": deco, "__name__": "bench"}
-    exec(compile(WORKLOAD, "<bench workload>", "exec"), namespace)
+    exec(compile(WORKLOAD, filename, "exec"), namespace)
     return namespace
 
 
@@ -122,11 +135,16 @@ def main() -> None:
         "bare wrapper": build(bare),
         "lines, compiled": build(functrace.trace),
         "lines, pure Python": build(functrace.trace),
-        "lines + values": build(functrace.trace),
+        # Values need the return value, which a 3.10/3.11 inline probe cannot see: wrappers.
+        "lines + values": build(functrace.trace, source=sys.version_info >= (3, 12)),
         "record()": build(functrace.trace),
     }
+    if sys.version_info < (3, 12):
+        # 3.10/3.11: the same, through generated wrappers (no source to recompile).
+        modes["lines, compiled, wrappers"] = build(functrace.trace, source=False)
     if not compiled:
         del modes["lines, compiled"]
+        modes.pop("lines, compiled, wrappers", None)
     fib_calls, parse_calls = count_calls()
 
     def run_fib(ns: dict[str, Any]) -> None:

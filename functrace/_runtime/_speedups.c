@@ -24,7 +24,9 @@
  *   enter(resumed, code, offset=0, exc=None), leave(kind, code, offset=0, arg=None)
  *       the engine's signatures (engine.current; the 3.10/3.11 wrappers call them);
  *   py_start, py_resume, py_throw, py_return, py_yield, py_unwind
- *       sys.monitoring's callback signatures, with the kind bound in C (3.12+).
+ *       sys.monitoring's callback signatures, with the kind bound in C (3.12+);
+ * and the Probe type (3.10/3.11): the context manager a traced plain function's
+ * own code enters (see probe.py), whose __enter__ and __exit__ are enter/leave.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -39,7 +41,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 7
+#define API_VERSION 8
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -125,6 +127,7 @@ static const char *slot_names[N_SLOTS] = {
  * goes to engine.enter / engine.leave. */
 static int plain = 1;
 static PyObject *async_yield; /* engine.ASYNC_YIELD */
+static PyObject *no_value;    /* engine.NO_VALUE: a probe's return (its value unseen) */
 static PyObject *slot_str[N_SLOTS];
 static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
 
@@ -1381,10 +1384,18 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         PyList_GET_ITEM(last, 0) != info || PyList_GET_ITEM(last, 3) != Py_True) {
         goto hand_on; /* not the innermost call, or its enter line is not written */
     }
+#ifndef Py_GIL_DISABLED
+    /* stack.pop(), the list's reference moving to entry: the list keeps its
+     * allocation (as list.pop does until it is half empty) and never reads past
+     * its size. A third of the cost of PyList_SetSlice here. */
+    entry = last;
+    Py_SET_SIZE(stack, n - 1);
+#else
     entry = Py_NewRef(last);
     if (PyList_SetSlice(stack, n - 1, n, NULL) < 0) {
         goto done;
     }
+#endif
     PyObject *node = PyList_GET_ITEM(entry, 2);
     if (node != Py_None) {
         /* started inside a recording that has ended since */
@@ -1401,7 +1412,13 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
             goto done;
         }
     }
+    /* PyLong_AsLong where long is 64 bits: before 3.12, PyLong_AsLongLong takes
+     * a multi-digit int through _PyLong_AsByteArray, seven times the work. */
+#if LONG_MAX == LLONG_MAX
+    long long t0 = PyLong_AsLong(PyList_GET_ITEM(entry, 1));
+#else
     long long t0 = PyLong_AsLongLong(PyList_GET_ITEM(entry, 1));
+#endif
     if (t0 == -1 && PyErr_Occurred()) {
         goto done;
     }
@@ -1530,6 +1547,248 @@ sp_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     return do_leave(kind_obj[K_UNWIND], args[0], args[1], args[2]);
+}
+
+/* ------------------------------------------------------------ inline probes
+ *
+ * 3.10/3.11: a traced plain function's body is `with <probe>: <body>` (probe.py),
+ * the probe a constant of its code object. `with` looks up __enter__ and
+ * __exit__ on the type and calls what the lookup gives; here both are
+ * descriptors whose __get__ returns the probe itself while tracing is on (its
+ * vectorcall is enter with no argument, leave with the three of __exit__) and
+ * the shared idle object while it is off. So no bound method is made per call,
+ * and, as these callables are not PyCFunctions, the interpreter makes no
+ * recursion check around them: a traced function reaches the recursion limit
+ * at the very depth it did untraced. Both lookups come before __enter__ runs,
+ * with no Python code in between: a call that started while tracing was on
+ * ends with its exit line, one that started while it was off writes nothing. */
+
+static int probes_on;     /* the wrapper backend's switch (probe_switch) */
+static int probes_direct; /* this module's enter/leave are engine.current (set_direct) */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *code; /* the key code object engine.infos knows */
+    vectorcallfunc vectorcall;
+} ProbeObject;
+
+static PyObject *probe_idle; /* __enter__ and __exit__ while tracing is off */
+
+static PyObject *
+probe_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *code = ((ProbeObject *)self)->code;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if ((kwnames != NULL && PyTuple_GET_SIZE(kwnames)) || (nargs != 0 && nargs != 3)) {
+        PyErr_SetString(PyExc_TypeError, "a functrace probe is entered and exited by `with` only");
+        return NULL;
+    }
+    if (check_ready() < 0) {
+        return NULL;
+    }
+    PyObject *res;
+    if (nargs == 0) {
+        if (probes_direct) {
+            res = do_enter(Py_False, 0, code);
+        }
+        else {
+            PyObject *call[2] = {Py_False, code};
+            res = finish(delegate(s_enter, call, 2) == 0);
+        }
+        return res;
+    }
+    /* __exit__(type, value, traceback): value is the exception, if any. */
+    PyObject *kind = args[0] == Py_None ? kind_obj[K_RETURN] : kind_obj[K_UNWIND];
+    /* A return's value never reaches __exit__: "none seen", not None. */
+    PyObject *arg = args[0] == Py_None ? no_value : args[1];
+    if (probes_direct) {
+        res = do_leave(kind, code, zero, arg);
+    }
+    else {
+        PyObject *call[4] = {kind, code, zero, arg};
+        res = finish(delegate(s_leave, call, 4) == 0);
+    }
+    if (res == NULL) {
+        return NULL;
+    }
+    Py_DECREF(res);
+    Py_RETURN_FALSE; /* never swallow the exception */
+}
+
+static PyObject *
+probe_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    PyObject *code;
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds)) ||
+        !PyArg_ParseTuple(args, "O!:Probe", &PyCode_Type, &code)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "Probe(code)");
+        }
+        return NULL;
+    }
+    ProbeObject *p = (ProbeObject *)tp->tp_alloc(tp, 0);
+    if (p == NULL) {
+        return NULL;
+    }
+    p->code = Py_NewRef(code);
+    p->vectorcall = probe_vectorcall;
+    return (PyObject *)p;
+}
+
+static void
+probe_dealloc(PyObject *self)
+{
+    Py_XDECREF(((ProbeObject *)self)->code);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *
+probe_get_code(PyObject *self, void *unused)
+{
+    return Py_NewRef(((ProbeObject *)self)->code);
+}
+
+/* __reduce__ (for both types): probe.py's _reduce(self). cloudpickle and dill
+ * pickle a nested function by value, its code's constants with it. */
+static PyObject *
+probe_reduce(PyObject *self, PyObject *unused)
+{
+    PyObject *mod = PyImport_ImportModule("functrace._runtime.probe");
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_CallMethod(mod, "_reduce", "O", self);
+    Py_DECREF(mod);
+    return res;
+}
+
+static PyMethodDef probe_methods[] = {
+    {"__reduce__", probe_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef probe_getset[] = {
+    {"code", probe_get_code, NULL, "The key code object (engine.infos knows it).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject probe_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace._runtime._speedups.Probe",
+    .tp_basicsize = sizeof(ProbeObject),
+    .tp_dealloc = probe_dealloc,
+    .tp_vectorcall_offset = offsetof(ProbeObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Probe(code): `with` it around a traced function's body (see probe.py).",
+    .tp_getset = probe_getset,
+    .tp_methods = probe_methods,
+    .tp_new = probe_new,
+};
+
+/* __enter__ and __exit__ of Probe: the probe itself while tracing is on. */
+static PyObject *
+switch_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL) {
+        return Py_NewRef(self);
+    }
+    return Py_NewRef(probes_on ? obj : probe_idle);
+}
+
+static PyTypeObject switch_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace._runtime._speedups.ProbeSwitch",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_descr_get = switch_get,
+};
+
+/* The idle probe: takes what __enter__ or __exit__ take, returns False. */
+static PyObject *
+idle_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_RETURN_FALSE;
+}
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+} IdleObject;
+
+static PyTypeObject idle_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace._runtime._speedups.IdleProbe",
+    .tp_basicsize = sizeof(IdleObject),
+    .tp_vectorcall_offset = offsetof(IdleObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_methods = probe_methods,
+};
+
+static int
+probe_types_ready(PyObject *m)
+{
+    if (PyType_Ready(&switch_type) < 0 || PyType_Ready(&idle_type) < 0) {
+        return -1;
+    }
+    if (probe_idle == NULL) {
+        IdleObject *idle = PyObject_New(IdleObject, &idle_type);
+        if (idle == NULL) {
+            return -1;
+        }
+        idle->vectorcall = idle_vectorcall;
+        probe_idle = (PyObject *)idle;
+        /* It is a probe that never traces too (a filtered-out function's): its
+         * __enter__ and __exit__ are itself (a plain attribute, no binding). */
+        if (PyDict_SetItemString(idle_type.tp_dict, "__enter__", probe_idle) < 0 ||
+            PyDict_SetItemString(idle_type.tp_dict, "__exit__", probe_idle) < 0) {
+            return -1;
+        }
+        PyType_Modified(&idle_type);
+    }
+    if (probe_type.tp_dict == NULL) {
+        if (PyType_Ready(&probe_type) < 0) {
+            return -1;
+        }
+        PyObject *sw = PyObject_New(PyObject, &switch_type);
+        if (sw == NULL) {
+            return -1;
+        }
+        int err = PyDict_SetItemString(probe_type.tp_dict, "__enter__", sw) < 0 ||
+                  PyDict_SetItemString(probe_type.tp_dict, "__exit__", sw) < 0;
+        Py_DECREF(sw);
+        if (err) {
+            return -1;
+        }
+        PyType_Modified(&probe_type);
+    }
+    if (PyModule_AddObjectRef(m, "idle_probe", probe_idle) < 0) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(m, "Probe", (PyObject *)&probe_type);
+}
+
+/* probe_switch(on): tracing on or off for every probe (WrapperBackend.switch). */
+static PyObject *
+sp_probe_switch(PyObject *self, PyObject *flag)
+{
+    int v = PyObject_IsTrue(flag);
+    if (v < 0) {
+        return NULL;
+    }
+    probes_on = v;
+    Py_RETURN_NONE;
+}
+
+/* set_direct(flag): whether this module's enter/leave are the ones in force
+ * (engine.select_path); if not, probes hand their events to engine.enter/leave. */
+static PyObject *
+sp_set_direct(PyObject *self, PyObject *flag)
+{
+    int v = PyObject_IsTrue(flag);
+    if (v < 0) {
+        return NULL;
+    }
+    probes_direct = v;
+    Py_RETURN_NONE;
 }
 
 /* put(line): queue one whole line, as the compiled path queues its own: into the
@@ -1851,7 +2110,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *engine = args[0], *output = args[1];
     PyObject *new_infos = NULL, *new_tls = NULL, *new_buffer = NULL, *new_dict = NULL,
              *new_info_type = NULL, *new_ctx_type = NULL, *kinds[3] = {NULL, NULL, NULL},
-             *new_async_yield = NULL;
+             *new_async_yield = NULL, *new_no_value = NULL;
     static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
     Py_ssize_t offsets[N_SLOTS];
 
@@ -1862,6 +2121,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     new_info_type = PyObject_GetAttrString(engine, "CodeInfo");
     new_ctx_type = PyObject_GetAttrString(engine, "Context");
     new_async_yield = PyObject_GetAttrString(engine, "ASYNC_YIELD");
+    new_no_value = PyObject_GetAttrString(engine, "NO_VALUE");
     for (int i = 0; i < 3; i++) {
         kinds[i] = PyObject_GetAttrString(engine, kind_names[i]);
         if (kinds[i] == NULL) {
@@ -1869,7 +2129,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (!new_infos || !new_tls || !new_buffer || !new_dict || !new_info_type || !new_ctx_type ||
-        !new_async_yield) {
+        !new_async_yield || !new_no_value) {
         goto error;
     }
     if (!PyDict_CheckExact(new_infos) || !PyList_CheckExact(new_buffer) ||
@@ -1907,6 +2167,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         replace(&kind_obj[i], kinds[i]);
     }
     replace(&async_yield, new_async_yield);
+    replace(&no_value, new_no_value);
     memcpy(slot_off, offsets, sizeof(offsets));
     initialized = 1;
     Py_RETURN_NONE;
@@ -1918,6 +2179,7 @@ error:
     Py_XDECREF(new_info_type);
     Py_XDECREF(new_ctx_type);
     Py_XDECREF(new_async_yield);
+    Py_XDECREF(new_no_value);
     for (int i = 0; i < 3; i++) {
         Py_XDECREF(kinds[i]);
     }
@@ -1964,6 +2226,9 @@ static PyMethodDef methods[] = {
     {"sigterm_reraise", sp_sigterm_reraise, METH_NOARGS,
      "sigterm_reraise(): restore SIGTERM's default action and send it again."},
     {"set_plain", sp_set_plain, METH_O, "set_plain(flag): the fast way (True) or the engine's."},
+    {"probe_switch", sp_probe_switch, METH_O, "probe_switch(on): tracing on or off for probes."},
+    {"set_direct", sp_set_direct, METH_O,
+     "set_direct(flag): probes call this module's enter/leave (True) or the engine's."},
     {"format_duration", sp_format_duration, METH_O,
      "format_duration(ns): lines.format_duration in C."},
     {NULL, NULL, 0, NULL},
@@ -2040,6 +2305,10 @@ PyInit__speedups(void)
         return NULL;
     }
 #endif
+    if (probe_types_ready(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -7,15 +7,17 @@ import sys
 import types
 from typing import Any, TypeVar
 
-from functrace._runtime import engine, exits, origins, output, state
+from functrace._runtime import engine, exits, origins, output, probe, state
 from functrace._runtime.config import Settings, checked, settings_from_env
 from functrace._runtime.notices import notice
 
 __all__ = [
+    "bind_probes",
     "configure",
     "disable",
     "enable",
     "is_enabled",
+    "probes_wanted",
     "settings",
     "trace",
     "trace_code",
@@ -149,9 +151,75 @@ def _trace_function(fn: F) -> F:
             state.info_for(code, fn.__module__ or "", fn.__qualname__)
             backend.add(code)
         return fn
-    state.info_for(code, fn.__module__ or "", fn.__qualname__)
+    return _probed_or_wrapped(fn, backend)
+
+
+def _probed_or_wrapped(fn: F, backend: Any) -> F:
+    """Without ``sys.monitoring``: the one place that chooses between an inline
+    probe in the function's own code (3.10/3.11, a plain function whose source
+    is what runs: no frame added) and a generated wrapper (everything else)."""
+    assert isinstance(fn, types.FunctionType)
+    module = fn.__module__ or ""
+    if probes_wanted():
+        if probe.holds_probe(fn.__code__):
+            return fn  # traced already (twice decorated, or by the import hook)
+        from functrace._runtime import inline
+
+        code = inline.probed_code(fn, lambda code: bind_probes(code, module))
+        if code is not None:
+            fn.__code__ = code
+            return fn
+    state.info_for(fn.__code__, module, fn.__qualname__)
     wrapped: F = backend.wrap(fn)
     return wrapped
+
+
+def probes_wanted() -> bool:
+    """Whether plain functions get inline probes (``probe.py``) rather than wrappers.
+    A setting that needs what only a wrapper sees (a return value: ``__exit__``
+    does not get it) says no here, for the decorator and the import hook: with
+    FUNCTRACE_ARGS on, functions get wrappers (a function probed before the
+    setting changed shows no return value)."""
+    return probe.available() and not settings.args
+
+
+def bind_probes(code: types.CodeType, module: str) -> types.CodeType:
+    """``code`` (the import hook's rewrite, or a recompiled function) with its
+    probe placeholders bound: a probe each function the settings select, an
+    inert one for the others."""
+    if not _enabled:
+        return probe.bind(code, module, probe.inert)
+    try:
+        _start()
+    except Exception as exc:
+        _give_up(exc)
+        return probe.bind(code, module, probe.inert)
+    if _uses_monitoring:
+        return probe.bind(code, module, probe.inert)  # not expected: probes are for 3.10/3.11
+    return probe.bind(code, module, _make_probe)
+
+
+def restored_probe(key: types.CodeType, name: str) -> Any:
+    """The probe of an unpickled function (``probe._reduce``): traced under
+    ``name`` if tracing is on in this process, else inert."""
+    if not _enabled:
+        return probe.inert(key, "", name)
+    try:
+        _start()
+    except Exception as exc:
+        _give_up(exc)
+        return probe.inert(key, "", name)
+    if _uses_monitoring:
+        return probe.inert(key, "", name)
+    return _make_probe(key, "", name)
+
+
+def _make_probe(key: types.CodeType, module: str, qualname: str) -> Any:
+    name = f"{module}.{qualname}" if module else qualname
+    if (settings.include or settings.exclude) and not _name_selected(name):
+        return probe.inert(key, module, qualname)
+    state.info_for(key, module, qualname)
+    return probe.new(key)
 
 
 _told: set[type] = set()

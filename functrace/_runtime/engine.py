@@ -114,6 +114,9 @@ def _decide_process_tag() -> None:
 RETURN, UNWIND, SUSPEND = 0, 1, 2
 #: Passed as ``arg`` with SUSPEND by the wrapper backend for an async generator's own yield.
 ASYNC_YIELD = object()
+#: Passed as ``arg`` with RETURN by a 3.10/3.11 inline probe: ``__exit__`` never
+#: sees the value returned, so the exit line says nothing of it (not ``=> None``).
+NO_VALUE = object()
 
 
 def enter(
@@ -386,6 +389,8 @@ def _value(kind: int, info: CodeInfo, suspended: str | None, arg: Any) -> str | 
     wrapped where Python code cannot read it (3.12+): none, there and everywhere."""
     if kind == UNWIND:
         return values.exception_text(arg)
+    if arg is NO_VALUE:
+        return None
     if kind == SUSPEND and suspended == "yield" and info.suspend_word == "asyncgen":
         return None
     return values.value_text(arg)
@@ -586,7 +591,7 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 7
+_SPEEDUPS_API = 8
 _native: Any = None
 _speedups_on = True
 
@@ -665,6 +670,8 @@ def select_path() -> None:
         chosen = (_native.enter, _native.leave)
     else:
         chosen = (enter, leave)
+    if _native is not None:
+        _native.set_direct(chosen[0] is _native.enter)  # for the inline probes (probe.py)
     if chosen != current:
         current = chosen
         for listener in _path_listeners:

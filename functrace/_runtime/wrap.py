@@ -32,7 +32,7 @@ from collections.abc import Callable, Generator
 from types import CodeType
 from typing import Any
 
-from functrace._runtime import engine, values
+from functrace._runtime import engine, probe, values
 
 __all__ = ["WrapperBackend"]
 
@@ -47,10 +47,13 @@ class WrapperBackend:
     def switch(self, on: bool) -> None:
         # A wrapper checks this when a call starts only: a call that started while
         # on ends with its exit line whatever happens to the switch meanwhile.
+        # Inline probes (probe.py) decide the same way.
         self.on = on
+        probe.switch(on)
 
     def stop(self) -> None:
         self.on = False
+        probe.switch(False)
 
     def wrap(self, fn: types.FunctionType) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(fn):

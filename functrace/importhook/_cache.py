@@ -43,11 +43,15 @@ def options_key() -> str:
         from pathlib import Path
 
         from functrace import __version__
+        from functrace._runtime import probe
+        from functrace._runtime.decorator import probes_wanted
         from functrace.codemod import policy
         from functrace.importhook import _rewrite
 
         digest = hashlib.sha256(f"{__version__}:{_FORMAT}".encode())
-        for module in (policy, _rewrite):
+        # Inline probes or decorators only: two rewrites of one source.
+        digest.update(b"probes" if probes_wanted() else b"decorators")
+        for module in (policy, _rewrite, probe):
             try:
                 digest.update(Path(module.__file__ or "").read_bytes())
             except OSError:

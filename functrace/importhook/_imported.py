@@ -15,9 +15,11 @@ list) and never binds to a name or a class. Nothing of the module is changed.
 
 Python 3.10/3.11 (:func:`wrap_imported`): no code object can be observed, so the
 functions the policy picks that the module binds to a name, or its classes
-(nested ones too) to an attribute, are replaced there by ``functrace.trace``'s
-wrapper (a static or class method, a property's parts, as well). References
-taken before (``from m import f``, a registry) keep the untraced function.
+(nested ones too) to an attribute, go through ``functrace.trace``: a plain
+function gets its inline probe in place (the same function object, so references
+taken before are traced too); any other is replaced there by its wrapper (a
+static or class method, a property's parts, as well), and references taken
+before (``from m import f``, a registry) keep the untraced function.
 """
 
 from __future__ import annotations

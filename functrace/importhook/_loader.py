@@ -3,8 +3,9 @@
 Python 3.12+ (``sys.monitoring``): the loader is the standard source loader (the
 normal bytecode, the normal ``.pyc``), and hands the code objects of the functions
 the policy picks to ``trace_code`` before the module runs: the module cannot tell.
-Python 3.10/3.11 (or no free tool id): the module is rewritten with an innermost
-decorator on those functions, and the rewritten bytecode is cached on its own.
+Python 3.10/3.11 (or no free tool id): the module is rewritten (an inline probe
+in each plain function, an innermost decorator on the others), and the rewritten
+bytecode is cached on its own.
 """
 
 from __future__ import annotations
@@ -60,22 +61,31 @@ def trace_loaded(code: types.CodeType, module: str, source: bytes, path: str) ->
             notice(f"functrace: could not trace {module} ({path}): {exc!r}")
 
 
-def compile_traced(source: bytes, path: str, use_cache: bool = True) -> types.CodeType:
-    """The code of ``source`` with the policy's functions decorated, from the cache
-    when it holds this exact source. Raises ``SyntaxError`` like ``compile``."""
+def compile_traced(
+    source: bytes, path: str, use_cache: bool = True, module: str = "__main__"
+) -> types.CodeType:
+    """The code of module ``module`` from ``source``, with the policy's functions
+    traced (inline probes, or decorated), from the cache when it holds this exact
+    source. Raises ``SyntaxError`` like ``compile``.
+
+    The cache holds the code with the probes' placeholders (strings: marshal
+    takes them); they are bound to probes after every load."""
+    from functrace._runtime.decorator import bind_probes, probes_wanted
+    from functrace._runtime.probe import unplace
     from functrace.importhook import _cache
     from functrace.importhook._rewrite import rewrite_tree
 
+    probes = probes_wanted()
     cached_at = _cache.cache_path(path) if use_cache else None
-    if cached_at is not None:
-        code = _cache.read(cached_at, source)
-        if code is not None:
-            return code
-    tree, _ = rewrite_tree(source, path)
-    code = compile(source if tree is None else tree, path, "exec", dont_inherit=True)
-    if cached_at is not None:
-        _cache.write(cached_at, source, code)
-    return code
+    code = _cache.read(cached_at, source) if cached_at is not None else None
+    if code is None:
+        tree, _ = rewrite_tree(source, path, probes)
+        code = compile(source if tree is None else tree, path, "exec", dont_inherit=True)
+        if probes:
+            code = unplace(code)
+        if cached_at is not None:
+            _cache.write(cached_at, source, code)
+    return bind_probes(code, module) if probes else code
 
 
 def prepare(namespace: dict[str, Any] | None = None) -> None:
@@ -115,14 +125,14 @@ class TracingLoader(importlib.machinery.SourceFileLoader):
     def _get_code(self, fullname: str) -> types.CodeType:
         global main_pending
         path = self.get_filename(fullname)
+        name = fullname
+        if main_pending and fullname not in sys.modules:
+            name, main_pending = "__main__", False
         if self.how == "rewrite":
             prepare()
-            return compile_traced(self.get_data(path), path)
+            return compile_traced(self.get_data(path), path, module=name)
         code = super().get_code(fullname)
         if code is not None and self.how == "monitor":
-            name = fullname
-            if main_pending and fullname not in sys.modules:
-                name, main_pending = "__main__", False
             trace_loaded(code, name, self.get_data(path), path)
         return code  # type: ignore[return-value,unused-ignore]
 

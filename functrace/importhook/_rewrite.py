@@ -5,8 +5,10 @@ libcst, formatting does not matter), and the rewrite that decorates them.
 off the ``ast`` (decorator names, imports) and the source's comment tokens
 (pragmas); the decisions are :mod:`functrace.codemod.policy`'s, the same as
 ``functrace instrument``'s. On 3.12+ the hook matches them to code objects
-(:mod:`functrace.importhook._codes`); on 3.10/3.11 :func:`rewrite_tree` puts an
-innermost ``@__functrace_trace__`` on each.
+(:mod:`functrace.importhook._codes`); on 3.10/3.11 :func:`rewrite_tree` wraps the
+body of each plain function in an inline probe (``with <placeholder>:``, bound by
+the loader: ``functrace._runtime.probe``) and puts an innermost
+``@__functrace_trace__`` on each of the others.
 
 The decorator is a global name, :data:`TRACE_NAME`, that the loader puts in the
 module's namespace before running it: nothing is imported into the module, no
@@ -22,6 +24,7 @@ import io
 import tokenize
 from collections.abc import Iterator
 
+from functrace._runtime import probe
 from functrace.codemod import policy
 
 __all__ = ["TRACE_NAME", "chosen_defs", "first_line", "rewrite_tree"]
@@ -33,16 +36,47 @@ _Def = ast.FunctionDef | ast.AsyncFunctionDef
 _Part = ast.expr | ast.arg | ast.keyword  # what a header's last part can be
 
 
-def rewrite_tree(source: bytes, filename: str) -> tuple[ast.Module | None, int]:
-    """``(tree, number of functions decorated)``; ``(None, 0)`` when the file is
-    skipped (``# functrace: skip-file``). Raises ``SyntaxError`` like ``compile``."""
+def rewrite_tree(
+    source: bytes, filename: str, probes: bool = False
+) -> tuple[ast.Module | None, int]:
+    """``(tree, number of functions traced)``; ``(None, 0)`` when the file is
+    skipped (``# functrace: skip-file``). Raises ``SyntaxError`` like ``compile``.
+
+    ``probes``: plain functions get an inline probe placeholder around their body
+    (``functrace._runtime.probe``, bound after compiling) rather than the decorator;
+    generator, coroutine and async generator functions keep the decorator (their
+    wrappers drive them step by step)."""
     chosen = chosen_defs(source, filename)
     if chosen is None:
         return None, 0
     tree, defs = chosen
+    names = _qualnames(tree) if probes else {}
     for fn in defs:
-        fn.decorator_list.append(_trace_node(fn))
+        if probes and probe.is_plain(fn):
+            assert isinstance(fn, ast.FunctionDef)
+            probe.wrap_body(fn, names[id(fn)])
+        else:
+            fn.decorator_list.append(_trace_node(fn))
     return tree, len(defs)
+
+
+def _qualnames(tree: ast.Module) -> dict[int, str]:
+    """Each ``def``'s ``__qualname__`` as the compiler makes it, by ``id(node)``."""
+    names: dict[int, str] = {}
+    todo: list[tuple[ast.AST, str]] = [(tree, "")]
+    while todo:
+        node, prefix = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                names[id(child)] = name
+                inner = f"{name}.<locals>." if not isinstance(child, ast.ClassDef) else f"{name}."
+                todo.append((child, inner))
+            elif isinstance(child, ast.Lambda):
+                todo.append((child, f"{prefix}<lambda>.<locals>."))
+            else:
+                todo.append((child, prefix))
+    return names
 
 
 def chosen_defs(source: bytes, filename: str) -> tuple[ast.Module, list[_Def]] | None:

@@ -244,7 +244,7 @@ def run_module(name: str, args: Sequence[str]) -> None:
     how = mode()
     if how == "rewrite":
         prepare(main.__dict__)
-    _loader.main_pending = how == "monitor"
+    _loader.main_pending = how != "off"  # the probes of a rewrite are named at load too
     try:
         runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
     finally:

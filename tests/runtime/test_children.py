@@ -187,11 +187,9 @@ def test_a_childs_exit_status_and_traceback_are_pythons(tmp_path: Path) -> None:
     plain = run_python(["parent.py"], cwd=tmp_path)
     traced = run_python([*RUN, "-o", "trace.log", "parent.py"], cwd=tmp_path)
     assert traced.returncode == 0, traced.stderr
-    expected = plain.stdout
-    if sys.version_info < (3, 12):  # the wrapper's own entry (runtime.md: what differs)
-        wrapper = f'  File "{tmp_path / "fails.py"}", line 1, in f\\n    def f():\\n'
-        expected = expected.replace("<module>\\n    f()\\n", "<module>\\n    f()\\n" + wrapper)
-    assert traced.stdout == expected
+    # The same on every Python: 3.10/3.11 trace a plain function through an inline
+    # probe, which adds no traceback entry.
+    assert traced.stdout == plain.stdout
     assert plain.stdout.startswith("1 'Traceback") and "\n3 ''" in plain.stdout
     names = calls((tmp_path / "trace.log").read_text().splitlines())
     assert sorted(n for ns in names.values() for n in ns) == ["__main__.f", "__main__.f"]

@@ -12,6 +12,7 @@ import warnings
 import pytest
 
 import functrace
+from functrace._runtime import engine
 
 MONITORING = sys.version_info >= (3, 12)
 
@@ -88,8 +89,8 @@ def test_names_docs_signature_defaults() -> None:
     assert inspect.getfullargspec(plain).args == ["a", "b"]
 
 
-@pytest.mark.skipif(not MONITORING, reason="3.12+: the decorator returns the function itself")
-def test_returns_the_very_function_on_312() -> None:
+def test_returns_the_very_function() -> None:
+    # 3.12+: observed through sys.monitoring; 3.10/3.11: an inline probe in its code.
     def f() -> None:
         pass
 
@@ -155,7 +156,6 @@ def test_non_functions_come_back_untouched() -> None:
     assert functrace.trace(Shapes) is Shapes
 
 
-@pytest.mark.skipif(not MONITORING, reason="a wrapper frame is visible before 3.12")
 def test_frames_warnings_and_logging_see_the_real_caller() -> None:
     @functrace.trace
     def caller_name() -> str:
@@ -186,7 +186,6 @@ def test_frames_warnings_and_logging_see_the_real_caller() -> None:
     assert records[0].funcName == "log" and records[0].pathname == __file__
 
 
-@pytest.mark.skipif(not MONITORING, reason="a wrapper frame doubles the depth before 3.12")
 def test_recursion_depth_is_unchanged() -> None:
     @functrace.trace
     def rec_traced(n: list[int]) -> None:
@@ -206,8 +205,10 @@ def test_recursion_depth_is_unchanged() -> None:
             pass
         reached.append(n[0])
     # The event callback is one Python frame: at the very limit it is the one
-    # that fails, one level before the program's own call would have.
-    assert 0 <= reached[0] - reached[1] <= 1, reached
+    # that fails, one level before the program's own call would have. (3.10/3.11
+    # without the compiled module: the pure-Python probe's two frames.)
+    pure_probe = not MONITORING and engine.native_module() is None
+    assert 0 <= reached[0] - reached[1] <= (2 if pure_probe else 1), reached
 
 
 @pytest.mark.skipif(not MONITORING, reason="code objects are traced directly on 3.12+ only")
@@ -335,5 +336,28 @@ def test_a_property_subclass_keeps_its_type() -> None:
 
     assert type(Holder.__dict__["value"]) is cached
     assert Holder().value == 3
+    # Traced in place (3.12+: monitoring; 3.10/3.11: an inline probe): no note.
+    assert not any("cached" in str(w.message) for w in caught)
+
+
+def test_a_property_subclass_of_a_function_needing_a_wrapper_is_left_untraced() -> None:
+    class cached(property):
+        pass
+
+    namespace: dict[str, object] = {"functrace": functrace, "cached": cached}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # exec'd: no source to recompile, so 3.10/3.11 would need a wrapper
+        exec(
+            "class Holder:\n"
+            "    @functrace.trace\n"
+            "    @cached\n"
+            "    def value(self):\n"
+            "        return 3\n",
+            namespace,
+        )
+    holder = namespace["Holder"]
+    assert type(vars(holder)["value"]) is cached  # type: ignore[call-overload]
+    assert holder().value == 3  # type: ignore[operator]
     if not MONITORING:  # left untraced, with one note naming the class
         assert any("cached" in str(w.message) for w in caught)
