@@ -1748,7 +1748,6 @@ vb_value(vbuf *b, PyObject *ctx, PyObject *v)
     return vb_python(b, ctx, s_value_text, &v, 1, 0);
 }
 
-#if PY_VERSION_HEX >= 0x030C0000
 /* The parameters' (names, redacted flags, has **kwargs), as values._params keeps them. */
 static PyObject *
 params_of(PyObject *info, PyObject *code)
@@ -1769,101 +1768,184 @@ params_of(PyObject *info, PyObject *code)
     Py_DECREF(fn);
     return spec;
 }
+
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.10/3.11: wrapper code -> the traced code whose parameters it has, as
+ * values._call_frame found it (strong references: no address is reused while here). */
+#define WRAPPER_CACHE_SIZE 64
+static struct {
+    PyObject *wrapper, *code;
+} wrapper_cache[WRAPPER_CACHE_SIZE];
+static PyObject *s_f_locals, *s_call_frame;
+
+/* Whether frame (running fcode) is code's generated wrapper: 1, 0, -1 on error. */
+static int
+is_wrapper_of(PyObject *frame, PyObject *fcode, PyObject *code, PyObject *names)
+{
+    size_t slot = ((size_t)fcode >> 4) % WRAPPER_CACHE_SIZE;
+    if (wrapper_cache[slot].wrapper == fcode && wrapper_cache[slot].code == code) {
+        return 1;
+    }
+    PyObject *fn = PyObject_GetAttr(values_mod, s_call_frame);
+    if (fn == NULL) {
+        return -1;
+    }
+    PyObject *found = PyObject_CallFunctionObjArgs(fn, code, frame, names, NULL);
+    Py_DECREF(fn);
+    if (found == NULL) {
+        return -1;
+    }
+    int same = found == frame;
+    Py_DECREF(found);
+    if (same) {
+        PyObject *old_wrapper = wrapper_cache[slot].wrapper, *old_code = wrapper_cache[slot].code;
+        wrapper_cache[slot].wrapper = Py_NewRef(fcode);
+        wrapper_cache[slot].code = Py_NewRef(code);
+        Py_XDECREF(old_wrapper);
+        Py_XDECREF(old_code);
+    }
+    return same;
+}
 #endif
 
 /* "(a=1, b='x')" of the call starting in the running frame: values.arguments and
- * values.args_text. 0, or -1 with an error: the engine takes the event. */
+ * values.args_text. 0, or -1 with an error. */
 static int
 vb_arguments(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the call's own */
-    PyCodeObject *fcode = frame != NULL ? PyFrame_GetCode(frame) : NULL;
-    int own = fcode != NULL && (PyObject *)fcode == code;
-    Py_XDECREF(fcode);
-    if (own) {
-        PyObject *spec = params_of(info, code);
-        if (spec == NULL) {
-            return -1;
-        }
-        PyObject *names, *redacted;
-        int varkw;
-        if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 3 ||
-            !PyTuple_CheckExact(names = PyTuple_GET_ITEM(spec, 0)) ||
-            !PyTuple_CheckExact(redacted = PyTuple_GET_ITEM(spec, 1)) ||
-            PyTuple_GET_SIZE(redacted) != PyTuple_GET_SIZE(names)) {
-            Py_DECREF(spec);
-            PyErr_SetString(PyExc_TypeError, "functrace: unexpected parameters");
-            return -1;
-        }
-        varkw = PyTuple_GET_ITEM(spec, 2) == Py_True;
-        Py_ssize_t n = PyTuple_GET_SIZE(names), start = b->len, start_chars = b->chars;
-        Py_ssize_t left = args_line_length, written = 0;
-        int err = VB_LIT(b, "(");
-        for (Py_ssize_t i = 0; i < n && err == 0; i++) {
-            PyObject *name = PyTuple_GET_ITEM(names, i);
-            PyObject *v = PyFrame_GetVar(frame, name);
-            if (v == NULL) {
-                if (PyErr_ExceptionMatches(PyExc_NameError)) {
-                    PyErr_Clear(); /* a cell not filled yet, or deleted */
-                    continue;
-                }
-                err = -1;
-                break;
-            }
-            Py_ssize_t sep_at = b->len, sep_chars = b->chars;
-            if (written && VB_LIT(b, ", ") < 0) {
-                err = -1;
-            }
-            Py_ssize_t part = b->chars;
-            if (err == 0) {
-                err = vb_str(b, name) < 0 || VB_LIT(b, "=") < 0 ? -1 : 0;
-            }
-            if (err == 0) {
-                if (PyTuple_GET_ITEM(redacted, i) == Py_True) {
-                    err = VB_LIT(b, "***");
-                }
-                else if (varkw && i == n - 1 && PyDict_CheckExact(v)) {
-                    err = PyDict_GET_SIZE(v) == 0 ? VB_LIT(b, "{}")
-                                                  : vb_python(b, ctx, s_kwargs_text, &v, 1, 0);
-                }
-                else {
-                    err = vb_value(b, ctx, v);
-                }
-            }
-            Py_DECREF(v);
-            if (err < 0) {
-                break;
-            }
-            Py_ssize_t part_len = b->chars - part;
-            if (part_len + 2 > left) { /* the rest is one "…" */
-                b->len = sep_at, b->chars = sep_chars;
-                err = (written && VB_LIT(b, ", ") < 0) || VB_ELLIPSIS(b) < 0 ? -1 : 0;
-                break;
-            }
-            left -= part_len + 2;
-            written++;
-        }
-        Py_DECREF(spec);
-        if (err < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-                return -1;
-            }
-            PyErr_Clear(); /* values.arguments gives none then */
-            b->len = start, b->chars = start_chars;
-            return VB_LIT(b, "()");
-        }
-        return VB_LIT(b, ")");
+    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed */
+    PyObject *caller = frame != NULL ? (PyObject *)frame : Py_None;
+    PyObject *spec = NULL, *scope = NULL;
+    Py_ssize_t start = b->len, start_chars = b->chars;
+    int err = -1, known = 0;
+    if (frame == NULL) {
+        goto python;
     }
-    PyObject *caller = frame != NULL ? (PyObject *)frame : Py_None;
-#else
-    /* 3.10/3.11: the generated wrapper's frame (its parameters are the function's):
-     * values.py reads its locals. */
-    PyFrameObject *frame = PyEval_GetFrame();
-    PyObject *caller = frame != NULL ? (PyObject *)frame : Py_None;
+    spec = params_of(info, code);
+    if (spec == NULL) {
+        goto out;
+    }
+    PyObject *names, *redacted;
+    if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        !PyTuple_CheckExact(names = PyTuple_GET_ITEM(spec, 0)) ||
+        !PyTuple_CheckExact(redacted = PyTuple_GET_ITEM(spec, 1)) ||
+        PyTuple_GET_SIZE(redacted) != PyTuple_GET_SIZE(names)) {
+        PyErr_SetString(PyExc_TypeError, "functrace: unexpected parameters");
+        goto out;
+    }
+    int varkw = PyTuple_GET_ITEM(spec, 2) == Py_True;
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (n == 0) {
+        err = VB_LIT(b, "()");
+        goto out;
+    }
+    PyCodeObject *fcode = PyFrame_GetCode(frame);
+    int own = (PyObject *)fcode == code;
+#if PY_VERSION_HEX < 0x030C0000
+    if (!own) {
+        /* 3.10/3.11: the generated wrapper, whose parameters are the function's */
+        own = is_wrapper_of(caller, (PyObject *)fcode, code, names);
+    }
 #endif
+    Py_DECREF(fcode);
+    if (own < 0) {
+        goto out;
+    }
+    if (!own) {
+        goto python; /* a generator's driver (values.frame_finders), or no frame of it */
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    /* The locals snapshot, as values.arguments reads it (no public way to read a
+     * local of a 3.10/3.11 frame without it). */
+    scope = PyObject_GetAttr(caller, s_f_locals);
+    if (scope == NULL) {
+        goto out;
+    }
+    if (!PyDict_CheckExact(scope)) {
+        goto python;
+    }
+#endif
+    known = 1;
+    Py_ssize_t left = args_line_length, written = 0;
+    err = VB_LIT(b, "(");
+    for (Py_ssize_t i = 0; i < n && err == 0; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+#if PY_VERSION_HEX >= 0x030C0000
+        /* public since 3.12: a scan of the code's local names, no locals dict made */
+        PyObject *v = PyFrame_GetVar(frame, name);
+        if (v == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_NameError)) {
+                PyErr_Clear(); /* a cell not filled yet, or deleted */
+                continue;
+            }
+            err = -1;
+            break;
+        }
+#else
+        PyObject *v = PyDict_GetItemWithError(scope, name);
+        if (v == NULL) {
+            if (PyErr_Occurred()) {
+                err = -1;
+                break;
+            }
+            continue;
+        }
+        Py_INCREF(v);
+#endif
+        Py_ssize_t sep_at = b->len, sep_chars = b->chars;
+        if (written && VB_LIT(b, ", ") < 0) {
+            err = -1;
+        }
+        Py_ssize_t part = b->chars;
+        if (err == 0) {
+            err = vb_str(b, name) < 0 || VB_LIT(b, "=") < 0 ? -1 : 0;
+        }
+        if (err == 0) {
+            if (PyTuple_GET_ITEM(redacted, i) == Py_True) {
+                err = VB_LIT(b, "***");
+            }
+            else if (varkw && i == n - 1 && PyDict_CheckExact(v)) {
+                err = PyDict_GET_SIZE(v) == 0 ? VB_LIT(b, "{}")
+                                              : vb_python(b, ctx, s_kwargs_text, &v, 1, 0);
+            }
+            else {
+                err = vb_value(b, ctx, v);
+            }
+        }
+        Py_DECREF(v);
+        if (err < 0) {
+            break;
+        }
+        Py_ssize_t part_len = b->chars - part;
+        if (part_len + 2 > left) { /* the rest is one "…" */
+            b->len = sep_at, b->chars = sep_chars;
+            err = (written && VB_LIT(b, ", ") < 0) || VB_ELLIPSIS(b) < 0 ? -1 : 0;
+            break;
+        }
+        left -= part_len + 2;
+        written++;
+    }
+    if (err == 0) {
+        err = VB_LIT(b, ")");
+    }
+    goto out;
+python: {
     PyObject *args[3] = {info, code, caller};
-    return vb_python(b, ctx, s_arguments, args, 3, 1);
+    err = vb_python(b, ctx, s_arguments, args, 3, 1);
+}
+out:
+    if (scope != NULL && PyDict_CheckExact(scope)) {
+        /* values.arguments too: the frame's snapshot must not keep the arguments */
+        PyDict_Clear(scope);
+    }
+    Py_XDECREF(scope);
+    Py_XDECREF(spec);
+    if (err < 0 && known && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear(); /* values.arguments gives none then */
+        b->len = start, b->chars = start_chars;
+        return VB_LIT(b, "()");
+    }
+    return err;
 }
 
 /* "->name(a=1)\n", the enter line's text after the tag and indent. */
@@ -2780,6 +2862,10 @@ PyInit__speedups(void)
     INTERN(s_args_text, "args_text");
     INTERN(s_empty, "");
     INTERN(s_module, "__module__");
+#if PY_VERSION_HEX < 0x030C0000
+    INTERN(s_f_locals, "f_locals");
+    INTERN(s_call_frame, "_call_frame");
+#endif
     for (int i = 0; i < N_SLOTS; i++) {
         INTERN(slot_str[i], slot_names[i]);
         slot_off[i] = -1;
