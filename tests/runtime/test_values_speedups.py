@@ -43,6 +43,8 @@ class Loud:
     def __repr__(self): return "Loud\\n!"
 class Broken:
     def __repr__(self): raise ValueError("no")
+class Calls:  # repr mode: the traced call its repr makes writes no lines
+    def __repr__(self): return "calls " + str(none())
 
 def bounds(n):  # lengths around n
     return range(max(0, n - 4), n + 3)
@@ -67,7 +69,7 @@ VALUES = [
     [1.5, -2, "t", b"b", None, True, 3j], tuple("abcdefghijklmnop"), ["x" * 40] * 5,
     [10**30, 2**200], [2**5000], ("é" * 30, "ü" * 30, "ö" * 30),
     Plain(), Ünïcode(), Weird(), NoModule(), L([1, 2]), D(a=1), S("str"), B(b"b"), FS(),
-    T((1,)), [Plain(), L()], {"k": Plain()}, Loud(), Broken(), [Loud()], Plain, len, print,
+    T((1,)), [Plain(), L()], {"k": Plain()}, Loud(), Broken(), [Loud()], Calls(), [Calls()], Plain, len, print,
     object(), type, range(3), 3 .__add__,
 ]
 # Each value again after a string that leaves it less and less room, down to none.
@@ -114,6 +116,7 @@ def main():
     many("x" * 300, "y" * 300, *range(40), api_key="k", **{f"k{i}": i for i in range(20)})
     many(*VALUES[:30], **{f"k{i}": v for i, v in enumerate(VALUES[30:60])})
     none()
+    many(Calls(), b=Calls())
     list(gen(VALUES[::3]))
     try:
         fails("key")
@@ -165,3 +168,4 @@ def test_same_values_with_and_without_speedups(
     assert compiled == pure
     assert compiled.count("->__main__.show(value=") == compiled.count("<-__main__.show ")
     assert "hunter2" not in compiled
+    assert compiled.count("->__main__.none()") == 1  # none() inside a repr: no lines
