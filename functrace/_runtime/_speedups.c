@@ -20,6 +20,9 @@
  * __slots__: their slots are read at the offsets their member descriptors
  * give (checked at init, with plain getattr for anything else).
  *
+ * With FUNCTRACE_ARGS and text lines, the same fast way writes the arguments and
+ * the value returned or yielded (see "argument and return values" below).
+ *
  * Two sets of entry points:
  *   enter(resumed, code, offset=0, exc=None), leave(kind, code, offset=0, arg=None)
  *       the engine's signatures (engine.current; the 3.10/3.11 wrappers call them);
@@ -142,7 +145,11 @@ static int initialized = 0;
  *   place; if the layout ever differs, the offset is -1 and getattr is used.
  * - PyByteArrayObject's ob_start / ob_bytes / ob_exports (chunk_reserve): a chunk
  *   of lines filled in place; only when ob_exports is 0 (no buffer view open).
- * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12). */
+ * - PyHeapTypeObject's ht_qualname and a heap type's tp_dict (class_name): a class's
+ *   name as type's own __qualname__ / __module__ descriptors give it, for values.
+ * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12).
+ * Argument values (FUNCTRACE_ARGS) are read with public API only: PyEval_GetFrame,
+ * PyFrame_GetVar (3.12+), the frame's f_locals (3.10/3.11). */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1940,7 +1947,8 @@ out:
     }
     Py_XDECREF(scope);
     Py_XDECREF(spec);
-    if (err < 0 && known && PyErr_ExceptionMatches(PyExc_Exception)) {
+    if (err < 0 && known && PyErr_ExceptionMatches(PyExc_Exception) &&
+        !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) { /* that one: see do_enter */
         PyErr_Clear(); /* values.arguments gives none then */
         b->len = start, b->chars = start_chars;
         return VB_LIT(b, "()");
@@ -2057,7 +2065,11 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
         vb_init(&vb);
         with_args = 1;
         if (enter_args_text(&vb, ctx, info, code) < 0) {
-            goto done;
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                goto done;
+            }
+            PyErr_Clear(); /* a lone surrogate (a repr's): the engine writes a str line */
+            goto hand_on;
         }
     }
     long long t;
@@ -2190,7 +2202,11 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         vb_init(&vb);
         with_value = 1;
         if (exit_value_text(&vb, ctx, arg) < 0 || VB_LIT(&vb, "\n") < 0) {
-            goto done;
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                goto done;
+            }
+            PyErr_Clear(); /* a lone surrogate (a repr's): the engine writes a str line */
+            goto hand_on;
         }
     }
     entry = Py_NewRef(last);

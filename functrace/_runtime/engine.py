@@ -459,7 +459,8 @@ _MAX_BUFFERED = sink.MAX_BUFFERED
 _lines_on = True
 _max_depth = sys.maxsize
 _min_duration = 0
-#: Arguments and return values wanted (FUNCTRACE_ARGS): every event takes the general way.
+#: Arguments and return values wanted (FUNCTRACE_ARGS): the Python fast branch gives way
+#: (the compiled one writes them itself: see select_path).
 _args = False
 
 

@@ -43,6 +43,8 @@ class Loud:
     def __repr__(self): return "Loud\\n!"
 class Broken:
     def __repr__(self): raise ValueError("no")
+class Surrogate:  # repr mode: a line that cannot be UTF-8 encoded
+    def __repr__(self): return "\\ud800"
 class Calls:  # repr mode: the traced call its repr makes writes no lines
     def __repr__(self): return "calls " + str(none())
 
@@ -69,7 +71,7 @@ VALUES = [
     [1.5, -2, "t", b"b", None, True, 3j], tuple("abcdefghijklmnop"), ["x" * 40] * 5,
     [10**30, 2**200], [2**5000], ("é" * 30, "ü" * 30, "ö" * 30),
     Plain(), Ünïcode(), Weird(), NoModule(), L([1, 2]), D(a=1), S("str"), B(b"b"), FS(),
-    T((1,)), [Plain(), L()], {"k": Plain()}, Loud(), Broken(), [Loud()], Calls(), [Calls()], Plain, len, print,
+    T((1,)), [Plain(), L()], {"k": Plain()}, Loud(), Broken(), [Loud()], Calls(), [Calls()], Surrogate(), Plain, len, print,
     object(), type, range(3), 3 .__add__,
 ]
 # Each value again after a string that leaves it less and less room, down to none.
