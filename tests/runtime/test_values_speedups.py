@@ -61,7 +61,8 @@ VALUES = [
     1 / 3, 2j, complex(1.5, -2),
     "", "a", "héllo", "tab\\there", "new\\nline", "'quotes\\"", "\\u2028", "\\x85", "\\x7f",
     "\\ud800", "emoji 🐍", "外側" * 30,
-    *("x" * n for n in bounds(20)), *("x" * n for n in bounds(100)), *("é\\n" * n for n in bounds(40)),
+    *("x" * n for n in bounds(20)), *("x" * n for n in bounds(100)),
+    *("é\\n" * n for n in bounds(40)),
     b"", b"bytes", b"\\x00\\xff", *(b"y" * n for n in bounds(97)), bytearray(b"ba"),
     bytearray(b"z" * 200),
     (), (1,), (None,), ("s",), (1, 2), [], [1], list(range(10)), list(range(11)), list(range(50)),
@@ -71,7 +72,8 @@ VALUES = [
     [1.5, -2, "t", b"b", None, True, 3j], tuple("abcdefghijklmnop"), ["x" * 40] * 5,
     [10**30, 2**200], [2**5000], ("é" * 30, "ü" * 30, "ö" * 30),
     Plain(), Ünïcode(), Weird(), NoModule(), L([1, 2]), D(a=1), S("str"), B(b"b"), FS(),
-    T((1,)), [Plain(), L()], {"k": Plain()}, Loud(), Broken(), [Loud()], Calls(), [Calls()], Surrogate(), Plain, len, print,
+    T((1,)), [Plain(), L()], {"k": Plain()}, Loud(), Broken(), [Loud()], Calls(), [Calls()],
+    Surrogate(), Plain, len, print,
     object(), type, range(3), 3 .__add__,
 ]
 # Each value again after a string that leaves it less and less room, down to none.
@@ -149,7 +151,11 @@ def _trace(tmp_path: Path, backend: str, speedups: str, env: dict[str, str]) -> 
 SETTINGS = {
     "safe": {"FUNCTRACE_ARGS": "1"},
     "repr": {"FUNCTRACE_ARGS": "repr"},
-    "short": {"FUNCTRACE_ARGS": "1", "FUNCTRACE_ARGS_LENGTH": "9", "FUNCTRACE_ARGS_LINE_LENGTH": "40"},
+    "short": {
+        "FUNCTRACE_ARGS": "1",
+        "FUNCTRACE_ARGS_LENGTH": "9",
+        "FUNCTRACE_ARGS_LINE_LENGTH": "40",
+    },
     "middling": {
         "FUNCTRACE_ARGS": "repr",
         "FUNCTRACE_ARGS_LENGTH": "23",
@@ -162,9 +168,7 @@ SETTINGS = {
 @needs_speedups
 @pytest.mark.parametrize("backend", ["monitoring", "wrapper"])
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
-def test_same_values_with_and_without_speedups(
-    tmp_path: Path, setting: str, backend: str
-) -> None:
+def test_same_values_with_and_without_speedups(tmp_path: Path, setting: str, backend: str) -> None:
     compiled = _trace(tmp_path, backend, "1", SETTINGS[setting])
     pure = _trace(tmp_path, backend, "0", SETTINGS[setting])
     assert compiled == pure
