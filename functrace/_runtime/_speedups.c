@@ -1759,14 +1759,25 @@ vb_value(vbuf *b, PyObject *ctx, PyObject *v)
 static PyObject *
 params_of(PyObject *info, PyObject *code)
 {
+#ifdef Py_GIL_DISABLED
+    /* another thread may replace it meanwhile (after a configure): a reference */
+    PyObject *cached = PyObject_GetAttr(info, s_params);
+    if (cached == NULL) {
+        PyErr_Clear();
+    }
+#else
     PyObject *cached = params_off >= 0 && Py_TYPE(info) == info_type
-                           ? *(PyObject **)((char *)info + params_off)
+                           ? Py_XNewRef(*(PyObject **)((char *)info + params_off))
                            : NULL;
+#endif
     if (cached != NULL && PyTuple_CheckExact(cached) && PyTuple_GET_SIZE(cached) == 2 &&
         PyLong_CheckExact(PyTuple_GET_ITEM(cached, 0)) &&
         PyLong_AsLong(PyTuple_GET_ITEM(cached, 0)) == args_gen) {
-        return Py_NewRef(PyTuple_GET_ITEM(cached, 1));
+        PyObject *spec = Py_NewRef(PyTuple_GET_ITEM(cached, 1));
+        Py_DECREF(cached);
+        return spec;
     }
+    Py_XDECREF(cached);
     PyObject *fn = PyObject_GetAttr(values_mod, s_params_fn);
     if (fn == NULL) {
         return NULL;
