@@ -20,6 +20,9 @@
  * __slots__: their slots are read at the offsets their member descriptors
  * give (checked at init, with plain getattr for anything else).
  *
+ * With FUNCTRACE_ARGS and text lines, the same fast way writes the arguments and
+ * the value returned or yielded (see "argument and return values" below).
+ *
  * Two sets of entry points:
  *   enter(resumed, code, offset=0, exc=None), leave(kind, code, offset=0, arg=None)
  *       the engine's signatures (engine.current; the 3.10/3.11 wrappers call them);
@@ -41,7 +44,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 8
+#define API_VERSION 9
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -145,7 +148,11 @@ static int initialized = 0;
  *   place; if the layout ever differs, the offset is -1 and getattr is used.
  * - PyByteArrayObject's ob_start / ob_bytes / ob_exports (chunk_reserve): a chunk
  *   of lines filled in place; only when ob_exports is 0 (no buffer view open).
- * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12). */
+ * - PyHeapTypeObject's ht_qualname and a heap type's tp_dict (class_name): a class's
+ *   name as type's own __qualname__ / __module__ descriptors give it, for values.
+ * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12).
+ * Argument values (FUNCTRACE_ARGS) are read with public API only: PyEval_GetFrame,
+ * PyFrame_GetVar (3.12+), the frame's f_locals (3.10/3.11). */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1215,6 +1222,804 @@ out:
     return err;
 }
 
+/* ------------------------------------------------------------ argument and return values
+ *
+ * FUNCTRACE_ARGS with plain text lines otherwise: the enter line's "(a=1, b='x')"
+ * and the exit line's " => value", written here for the common values exactly as
+ * values.py writes them (compared byte for byte by tests/runtime/
+ * test_values_speedups.py). What is not formatted here (a string or a container
+ * that needs cutting, a big int, an instance in repr mode, **kwargs, 3.10/3.11
+ * arguments) is handed to values.py, with the context busy as the engine has it
+ * (a repr may run traced code: it writes no lines). On 3.12+ the arguments are
+ * read with PyFrame_GetVar (public since 3.12: a scan of the code's local names,
+ * no locals dict made) from the frame the sys.monitoring callback runs in. */
+
+static int args_on;   /* values wanted on this fast path (set_args) */
+static int args_repr; /* FUNCTRACE_ARGS=repr */
+static Py_ssize_t args_length = 100, args_line_length = 1000;
+static long args_gen = -1;     /* values._generation: CodeInfo.params made under it are good */
+static PyObject *values_mod;   /* functrace._runtime.values */
+static Py_ssize_t params_off = -1; /* CodeInfo.params' slot offset, -1: getattr */
+static PyObject *s_params, *s_value_text, *s_kwargs_text, *s_params_fn, *s_arguments,
+    *s_args_text, *s_empty, *s_module;
+
+#define V_MAX_ITEMS 10 /* values.MAX_ITEMS */
+#define V_MAX_DEPTH 3  /* values.MAX_DEPTH */
+#define V_FALLBACK 1   /* not formatted here: values.py formats the whole value */
+#define ELLIPSIS_U8 "\xe2\x80\xa6"
+
+/* UTF-8 text being built, with its length in characters. */
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap, chars;
+    char small[512];
+} vbuf;
+
+static void
+vb_init(vbuf *b)
+{
+    b->p = b->small;
+    b->len = 0;
+    b->cap = (Py_ssize_t)sizeof(b->small);
+    b->chars = 0;
+}
+
+static void
+vb_free(vbuf *b)
+{
+    if (b->p != b->small) {
+        PyMem_Free(b->p);
+    }
+}
+
+static int
+vb_put(vbuf *b, const char *s, Py_ssize_t n, Py_ssize_t chars)
+{
+    if (b->len + n > b->cap) {
+        Py_ssize_t cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
+        char *p = b->p == b->small ? PyMem_Malloc((size_t)cap) : PyMem_Realloc(b->p, (size_t)cap);
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (b->p == b->small) {
+            memcpy(p, b->small, (size_t)b->len);
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, (size_t)n);
+    b->len += n;
+    b->chars += chars;
+    return 0;
+}
+
+#define VB_LIT(b, s) vb_put((b), (s), (Py_ssize_t)sizeof(s) - 1, (Py_ssize_t)sizeof(s) - 1)
+#define VB_ELLIPSIS(b) vb_put((b), ELLIPSIS_U8, 3, 1)
+
+static int
+vb_str(vbuf *b, PyObject *u)
+{
+    Py_ssize_t n;
+    const char *u8 = PyUnicode_AsUTF8AndSize(u, &n);
+    if (u8 == NULL) {
+        return -1;
+    }
+    return vb_put(b, u8, n, PyUnicode_GET_LENGTH(u));
+}
+
+/* values._cut of an ASCII text */
+static int
+vb_cut_ascii(vbuf *b, const char *s, Py_ssize_t n, Py_ssize_t room)
+{
+    if (n <= room) {
+        return vb_put(b, s, n, n);
+    }
+    Py_ssize_t keep = room - 1 > 0 ? room - 1 : 0;
+    if (vb_put(b, s, keep, keep) < 0) {
+        return -1;
+    }
+    return VB_ELLIPSIS(b);
+}
+
+/* values._cut of a str */
+static int
+vb_cut_str(vbuf *b, PyObject *u, Py_ssize_t room)
+{
+    if (PyUnicode_GET_LENGTH(u) <= room) {
+        return vb_str(b, u);
+    }
+    PyObject *piece = PyUnicode_Substring(u, 0, room - 1 > 0 ? room - 1 : 0);
+    if (piece == NULL) {
+        return -1;
+    }
+    int err = vb_str(b, piece);
+    Py_DECREF(piece);
+    return err < 0 ? -1 : VB_ELLIPSIS(b);
+}
+
+/* repr(v) of a C type, written when it fits room (else values.py cuts it). */
+static int
+fmt_repr_fitting(vbuf *b, PyObject *v, Py_ssize_t room)
+{
+    PyObject *r = PyObject_Repr(v);
+    if (r == NULL) {
+        return -1;
+    }
+    int res = PyUnicode_GET_LENGTH(r) <= room ? vb_str(b, r) : V_FALLBACK;
+    Py_DECREF(r);
+    return res;
+}
+
+/* A scalar's repr (ASCII), cut as values._cut does. */
+static int
+fmt_repr_cut(vbuf *b, PyObject *v, Py_ssize_t room)
+{
+    PyObject *r = PyObject_Repr(v);
+    if (r == NULL) {
+        return -1;
+    }
+    int res;
+    if (PyUnicode_IS_ASCII(r)) {
+        res = vb_cut_ascii(b, (const char *)PyUnicode_DATA(r), PyUnicode_GET_LENGTH(r), room);
+    }
+    else {
+        res = vb_cut_str(b, r, room);
+    }
+    Py_DECREF(r);
+    return res;
+}
+
+static int
+fmt_int(vbuf *b, PyObject *v, Py_ssize_t room)
+{
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        return V_FALLBACK;
+    }
+    if (x == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    char s[32];
+    Py_ssize_t n = put_int(s, x);
+    if (-10000 < x && x < 100000 && room >= 5) {
+        return vb_put(b, s, n, n);
+    }
+    unsigned long long a = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    long long bits = 0;
+    while (a) {
+        bits++;
+        a >>= 1;
+    }
+    if (bits > 12 * (long long)room) { /* values._int_text */
+        char t[48];
+        int m = snprintf(t, sizeof(t), "<int %lld bits>", bits);
+        return vb_put(b, t, m, m);
+    }
+    return vb_cut_ascii(b, s, n, room);
+}
+
+/* type's own __qualname__ and __module__, as values._class_name filters them;
+ * NULL with no error: values.py decides. */
+static PyObject *
+class_name(PyTypeObject *cls)
+{
+    PyObject *name, *module;
+    if (cls->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        name = Py_NewRef(((PyHeapTypeObject *)cls)->ht_qualname);
+        PyObject *found = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, s_module) : NULL;
+        if (found == NULL) {
+            Py_DECREF(name);
+            return PyErr_Occurred() ? NULL : PyUnicode_FromString("?");
+        }
+        module = Py_NewRef(found);
+    }
+    else {
+        const char *dot = strrchr(cls->tp_name, '.');
+        name = PyUnicode_FromString(dot ? dot + 1 : cls->tp_name);
+        module = dot ? PyUnicode_FromStringAndSize(cls->tp_name, dot - cls->tp_name)
+                     : PyUnicode_FromString("builtins");
+        if (name == NULL || module == NULL) {
+            Py_XDECREF(name);
+            Py_XDECREF(module);
+            return NULL;
+        }
+    }
+    PyObject *full = NULL;
+    if (!PyUnicode_CheckExact(name)) {
+        Py_SETREF(name, PyUnicode_FromString("?"));
+        if (name == NULL) {
+            goto out;
+        }
+    }
+    if (!PyUnicode_CheckExact(module)) {
+        if (PyUnicode_Check(module)) {
+            goto out; /* a str subclass: its == is the program's; values.py decides */
+        }
+        full = Py_NewRef(name);
+    }
+    else if (PyUnicode_CompareWithASCIIString(module, "builtins") == 0) {
+        full = Py_NewRef(name);
+    }
+    else {
+        full = PyUnicode_FromFormat("%U.%U", module, name);
+    }
+    if (full == NULL) {
+        goto out;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(full);
+    int kind = PyUnicode_KIND(full);
+    const void *data = PyUnicode_DATA(full);
+    int clean = 1;
+    for (Py_ssize_t i = 0; i < n && clean; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        clean = Py_UNICODE_ISALNUM(c) || c == '.' || c == '_' || c == '<' || c == '>';
+    }
+    if (!clean) {
+        Py_UCS4 *buf = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(n ? n : 1));
+        if (buf == NULL) {
+            Py_CLEAR(full);
+            PyErr_NoMemory();
+            goto out;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            buf[i] = Py_UNICODE_ISALNUM(c) || c == '.' || c == '_' || c == '<' || c == '>' ? c
+                                                                                        : '?';
+        }
+        Py_SETREF(full, PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n));
+        PyMem_Free(buf);
+    }
+out:
+    Py_XDECREF(name);
+    Py_DECREF(module);
+    return full;
+}
+
+/* values._opaque: "<module.Class>", " len=N" for a builtin container's subclass. */
+static int
+fmt_opaque(vbuf *b, PyObject *v, Py_ssize_t room)
+{
+    PyTypeObject *cls = Py_TYPE(v);
+    Py_ssize_t len = -1;
+    if (PyType_IsSubtype(cls, &PyUnicode_Type)) {
+        len = PyUnicode_GET_LENGTH(v);
+    }
+    else if (PyType_IsSubtype(cls, &PyBytes_Type) || PyType_IsSubtype(cls, &PyByteArray_Type) ||
+             PyType_IsSubtype(cls, &PyList_Type) || PyType_IsSubtype(cls, &PyTuple_Type)) {
+        len = Py_SIZE(v);
+    }
+    else if (PyType_IsSubtype(cls, &PyDict_Type)) {
+        len = PyDict_Size(v);
+    }
+    else if (PyType_IsSubtype(cls, &PySet_Type) || PyType_IsSubtype(cls, &PyFrozenSet_Type)) {
+        len = PySet_Size(v);
+    }
+    PyObject *name = class_name(cls);
+    if (name == NULL) {
+        return PyErr_Occurred() ? -1 : V_FALLBACK;
+    }
+    if (len >= 0) {
+        Py_SETREF(name, PyUnicode_FromFormat("%U len=%zd", name, len));
+        if (name == NULL) {
+            return -1;
+        }
+    }
+    int err = VB_LIT(b, "<");
+    if (err == 0) {
+        err = vb_cut_str(b, name, room - 2);
+    }
+    Py_DECREF(name);
+    return err < 0 ? -1 : VB_LIT(b, ">");
+}
+
+static int fmt_value(vbuf *b, PyObject *v, Py_ssize_t room, int depth, PyObject **seen, int nseen);
+
+/* values._text for a list, tuple, dict, set or frozenset. */
+static int
+fmt_container(vbuf *b, PyObject *v, Py_ssize_t room, int depth, PyObject **seen, int nseen)
+{
+    PyTypeObject *cls = Py_TYPE(v);
+    const char *open, *close;
+    Py_ssize_t size;
+    if (cls == &PyList_Type) {
+        open = "[", close = "]", size = PyList_GET_SIZE(v);
+    }
+    else if (cls == &PyTuple_Type) {
+        open = "(", close = ")", size = PyTuple_GET_SIZE(v);
+    }
+    else if (cls == &PyDict_Type) {
+#ifdef Py_GIL_DISABLED
+        return V_FALLBACK; /* PyDict_Next wants the dict locked: values.py iterates it */
+#endif
+        open = "{", close = "}", size = PyDict_GET_SIZE(v);
+    }
+    else if (cls == &PySet_Type) {
+        if (PySet_GET_SIZE(v) == 0) {
+            return VB_LIT(b, "set()");
+        }
+        open = "{", close = "}", size = PySet_GET_SIZE(v);
+    }
+    else {
+        if (PySet_GET_SIZE(v) == 0) {
+            return VB_LIT(b, "frozenset()");
+        }
+        open = "frozenset({", close = "})", size = PySet_GET_SIZE(v);
+    }
+    Py_ssize_t open_len = (Py_ssize_t)strlen(open), close_len = (Py_ssize_t)strlen(close);
+    int inside = 0;
+    for (int i = 0; i < nseen; i++) {
+        inside |= seen[i] == v;
+    }
+    if (inside || depth >= V_MAX_DEPTH) {
+        if (vb_put(b, open, open_len, open_len) < 0 || (size && VB_ELLIPSIS(b) < 0)) {
+            return -1;
+        }
+        return vb_put(b, close, close_len, close_len);
+    }
+    seen[nseen] = v;
+    if (vb_put(b, open, open_len, open_len) < 0) {
+        return -1;
+    }
+    Py_ssize_t left = room - open_len - close_len - 3;
+    Py_ssize_t parts = 0, pos = 0;
+    int cut = 0, res = 0;
+    PyObject *iter = NULL;
+    if (cls == &PySet_Type || cls == &PyFrozenSet_Type) {
+        iter = PyObject_GetIter(v); /* the set's own iterator: no code of the program */
+        if (iter == NULL) {
+            return -1;
+        }
+    }
+    for (Py_ssize_t count = 0;; count++) {
+        PyObject *item = NULL, *key = NULL, *val = NULL;
+        if (cls == &PyList_Type || cls == &PyTuple_Type) {
+            if (count >= Py_SIZE(v)) {
+                break;
+            }
+#ifdef Py_GIL_DISABLED
+            /* another thread may change the list meanwhile */
+            item = cls == &PyList_Type ? PyList_GetItemRef(v, count)
+                                       : Py_NewRef(PyTuple_GET_ITEM(v, count));
+            if (item == NULL) {
+                PyErr_Clear();
+                break;
+            }
+#else
+            item = Py_NewRef(cls == &PyList_Type ? PyList_GET_ITEM(v, count)
+                                                 : PyTuple_GET_ITEM(v, count));
+#endif
+        }
+        else if (cls == &PyDict_Type) {
+            if (!PyDict_Next(v, &pos, &key, &val)) {
+                break;
+            }
+            Py_INCREF(key);
+            Py_INCREF(val);
+        }
+        else {
+            item = PyIter_Next(iter);
+            if (item == NULL) {
+                if (PyErr_Occurred()) {
+                    res = -1;
+                }
+                break;
+            }
+        }
+        Py_ssize_t sep = parts ? 2 : 0;
+        if (count == V_MAX_ITEMS || left - sep < 6) {
+            Py_XDECREF(item);
+            Py_XDECREF(key);
+            Py_XDECREF(val);
+            if ((sep && VB_LIT(b, ", ") < 0) || VB_ELLIPSIS(b) < 0) {
+                res = -1;
+            }
+            parts++;
+            cut = 1;
+            break;
+        }
+        if (sep && VB_LIT(b, ", ") < 0) {
+            res = -1;
+        }
+        Py_ssize_t start = b->chars;
+        if (res == 0 && key != NULL) {
+            Py_ssize_t half = (left - sep) / 2; /* left - sep >= 6: a floor division */
+            res = fmt_value(b, key, half, depth + 1, seen, nseen + 1);
+            if (res == 0) {
+                Py_ssize_t rest = left - sep - (b->chars - start) - 2;
+                res = VB_LIT(b, ": ");
+                if (res == 0) {
+                    res = fmt_value(b, val, rest, depth + 1, seen, nseen + 1);
+                }
+            }
+        }
+        else if (res == 0) {
+            res = fmt_value(b, item, left - sep, depth + 1, seen, nseen + 1);
+        }
+        Py_XDECREF(item);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+        if (res != 0) {
+            break;
+        }
+        left -= (b->chars - start) + sep;
+        parts++;
+    }
+    Py_XDECREF(iter);
+    if (res != 0) {
+        return res;
+    }
+    if (cls == &PyTuple_Type && parts == 1 && !cut && VB_LIT(b, ",") < 0) {
+        return -1;
+    }
+    return vb_put(b, close, close_len, close_len);
+}
+
+/* values._text(v, room, ...) for the types done here; V_FALLBACK otherwise. */
+static int
+fmt_value(vbuf *b, PyObject *v, Py_ssize_t room, int depth, PyObject **seen, int nseen)
+{
+    PyTypeObject *cls = Py_TYPE(v);
+    if (cls == &PyLong_Type) {
+        return fmt_int(b, v, room);
+    }
+    if (cls == &PyUnicode_Type) {
+        /* values._quoted gives the whole repr when it fits; cutting is left to it */
+        return PyUnicode_GET_LENGTH(v) + 2 <= room ? fmt_repr_fitting(b, v, room) : V_FALLBACK;
+    }
+    if (cls == &PyBytes_Type) {
+        return PyBytes_GET_SIZE(v) + 3 <= room ? fmt_repr_fitting(b, v, room) : V_FALLBACK;
+    }
+    if (cls == &PyByteArray_Type) {
+        return PyByteArray_GET_SIZE(v) + 14 <= room ? fmt_repr_fitting(b, v, room) : V_FALLBACK;
+    }
+    if (v == Py_None) {
+        return vb_cut_ascii(b, "None", 4, room);
+    }
+    if (v == Py_True) {
+        return vb_cut_ascii(b, "True", 4, room);
+    }
+    if (v == Py_False) {
+        return vb_cut_ascii(b, "False", 5, room);
+    }
+    if (v == Py_Ellipsis) {
+        return vb_cut_ascii(b, "Ellipsis", 8, room);
+    }
+    if (cls == &PyFloat_Type || cls == &PyComplex_Type) {
+        return fmt_repr_cut(b, v, room);
+    }
+    if (cls == &PyList_Type || cls == &PyTuple_Type || cls == &PyDict_Type ||
+        cls == &PySet_Type || cls == &PyFrozenSet_Type) {
+        return fmt_container(b, v, room, depth, seen, nseen);
+    }
+    if (args_repr) {
+        return V_FALLBACK; /* repr(): the program's code, run by values.py */
+    }
+    return fmt_opaque(b, v, room);
+}
+
+/* values.<fn>(arg) as text, the context busy meanwhile (see Context.busy). */
+static int
+vb_python(vbuf *b, PyObject *ctx, PyObject *fn_name, PyObject *const *args, size_t nargs,
+          int join)
+{
+    PyObject *fn = PyObject_GetAttr(values_mod, fn_name);
+    if (fn == NULL) {
+        return -1;
+    }
+    if (PyObject_SetAttr(ctx, slot_str[C_BUSY], Py_True) < 0) {
+        Py_DECREF(fn);
+        return -1;
+    }
+    PyObject *res = PyObject_Vectorcall(fn, args, nargs, NULL);
+    Py_DECREF(fn);
+    if (PyObject_SetAttr(ctx, slot_str[C_BUSY], Py_False) < 0) {
+        Py_XDECREF(res);
+        return -1;
+    }
+    if (res == NULL) {
+        return -1;
+    }
+    if (join) { /* values.args_text(values.arguments(...)) */
+        PyObject *text_fn = PyObject_GetAttr(values_mod, s_args_text);
+        if (text_fn == NULL) {
+            Py_DECREF(res);
+            return -1;
+        }
+        Py_SETREF(res, PyObject_CallOneArg(text_fn, res));
+        Py_DECREF(text_fn);
+        if (res == NULL) {
+            return -1;
+        }
+    }
+    int err = PyUnicode_Check(res) ? vb_str(b, res) : -1;
+    if (!PyUnicode_Check(res)) {
+        PyErr_SetString(PyExc_TypeError, "functrace: a value's text must be a str");
+    }
+    Py_DECREF(res);
+    return err;
+}
+
+/* values.value_text(v) */
+static int
+vb_value(vbuf *b, PyObject *ctx, PyObject *v)
+{
+    Py_ssize_t len = b->len, chars = b->chars;
+    PyObject *seen[V_MAX_DEPTH + 1];
+    int r = fmt_value(b, v, args_length, 0, seen, 0);
+    if (r == 0) {
+        return 0;
+    }
+    if (r < 0) {
+        PyErr_Clear(); /* values.py says what it says: "<?>" */
+    }
+    b->len = len, b->chars = chars;
+    return vb_python(b, ctx, s_value_text, &v, 1, 0);
+}
+
+/* The parameters' (names, redacted flags, has **kwargs), as values._params keeps them. */
+static PyObject *
+params_of(PyObject *info, PyObject *code)
+{
+#ifdef Py_GIL_DISABLED
+    /* another thread may replace it meanwhile (after a configure): a reference */
+    PyObject *cached = PyObject_GetAttr(info, s_params);
+    if (cached == NULL) {
+        PyErr_Clear();
+    }
+#else
+    PyObject *cached = params_off >= 0 && Py_TYPE(info) == info_type
+                           ? Py_XNewRef(*(PyObject **)((char *)info + params_off))
+                           : NULL;
+#endif
+    if (cached != NULL && PyTuple_CheckExact(cached) && PyTuple_GET_SIZE(cached) == 2 &&
+        PyLong_CheckExact(PyTuple_GET_ITEM(cached, 0)) &&
+        PyLong_AsLong(PyTuple_GET_ITEM(cached, 0)) == args_gen) {
+        PyObject *spec = Py_NewRef(PyTuple_GET_ITEM(cached, 1));
+        Py_DECREF(cached);
+        return spec;
+    }
+    Py_XDECREF(cached);
+    PyObject *fn = PyObject_GetAttr(values_mod, s_params_fn);
+    if (fn == NULL) {
+        return NULL;
+    }
+    PyObject *spec = PyObject_CallFunctionObjArgs(fn, info, code, NULL);
+    Py_DECREF(fn);
+    return spec;
+}
+
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.10/3.11: wrapper code -> the traced code whose parameters it has, as
+ * values._call_frame found it (strong references: no address is reused while here). */
+#define WRAPPER_CACHE_SIZE 64
+static struct {
+    PyObject *wrapper, *code;
+} wrapper_cache[WRAPPER_CACHE_SIZE];
+static PyObject *s_f_locals, *s_call_frame;
+
+/* Whether frame (running fcode) is code's generated wrapper: 1, 0, -1 on error. */
+static int
+is_wrapper_of(PyObject *frame, PyObject *fcode, PyObject *code, PyObject *names)
+{
+    size_t slot = ((size_t)fcode >> 4) % WRAPPER_CACHE_SIZE;
+    if (wrapper_cache[slot].wrapper == fcode && wrapper_cache[slot].code == code) {
+        return 1;
+    }
+    PyObject *fn = PyObject_GetAttr(values_mod, s_call_frame);
+    if (fn == NULL) {
+        return -1;
+    }
+    PyObject *found = PyObject_CallFunctionObjArgs(fn, code, frame, names, NULL);
+    Py_DECREF(fn);
+    if (found == NULL) {
+        return -1;
+    }
+    int same = found == frame;
+    Py_DECREF(found);
+    if (same) {
+        PyObject *old_wrapper = wrapper_cache[slot].wrapper, *old_code = wrapper_cache[slot].code;
+        wrapper_cache[slot].wrapper = Py_NewRef(fcode);
+        wrapper_cache[slot].code = Py_NewRef(code);
+        Py_XDECREF(old_wrapper);
+        Py_XDECREF(old_code);
+    }
+    return same;
+}
+#endif
+
+/* "(a=1, b='x')" of the call starting in the running frame: values.arguments and
+ * values.args_text. 0, or -1 with an error. */
+static int
+vb_arguments(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
+{
+    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed */
+    PyObject *caller = frame != NULL ? (PyObject *)frame : Py_None;
+    PyObject *spec = NULL, *scope = NULL;
+    Py_ssize_t start = b->len, start_chars = b->chars;
+    int err = -1, known = 0;
+    if (frame == NULL) {
+        goto python;
+    }
+    spec = params_of(info, code);
+    if (spec == NULL) {
+        goto out;
+    }
+    PyObject *names, *redacted;
+    if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        !PyTuple_CheckExact(names = PyTuple_GET_ITEM(spec, 0)) ||
+        !PyTuple_CheckExact(redacted = PyTuple_GET_ITEM(spec, 1)) ||
+        PyTuple_GET_SIZE(redacted) != PyTuple_GET_SIZE(names)) {
+        PyErr_SetString(PyExc_TypeError, "functrace: unexpected parameters");
+        goto out;
+    }
+    int varkw = PyTuple_GET_ITEM(spec, 2) == Py_True;
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (n == 0) {
+        err = VB_LIT(b, "()");
+        goto out;
+    }
+    PyCodeObject *fcode = PyFrame_GetCode(frame);
+    int own = (PyObject *)fcode == code;
+#if PY_VERSION_HEX < 0x030C0000
+    if (!own) {
+        /* 3.10/3.11: the generated wrapper, whose parameters are the function's */
+        own = is_wrapper_of(caller, (PyObject *)fcode, code, names);
+    }
+#endif
+    Py_DECREF(fcode);
+    if (own < 0) {
+        goto out;
+    }
+    if (!own) {
+        goto python; /* a generator's driver (values.frame_finders), or no frame of it */
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    /* The locals snapshot, as values.arguments reads it (no public way to read a
+     * local of a 3.10/3.11 frame without it). */
+    scope = PyObject_GetAttr(caller, s_f_locals);
+    if (scope == NULL) {
+        goto out;
+    }
+    if (!PyDict_CheckExact(scope)) {
+        goto python;
+    }
+#endif
+    known = 1;
+    Py_ssize_t left = args_line_length, written = 0;
+    err = VB_LIT(b, "(");
+    for (Py_ssize_t i = 0; i < n && err == 0; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+#if PY_VERSION_HEX >= 0x030C0000
+        /* public since 3.12: a scan of the code's local names, no locals dict made */
+        PyObject *v = PyFrame_GetVar(frame, name);
+        if (v == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_NameError)) {
+                PyErr_Clear(); /* a cell not filled yet, or deleted */
+                continue;
+            }
+            err = -1;
+            break;
+        }
+#else
+        PyObject *v = PyDict_GetItemWithError(scope, name);
+        if (v == NULL) {
+            if (PyErr_Occurred()) {
+                err = -1;
+                break;
+            }
+            continue;
+        }
+        Py_INCREF(v);
+#endif
+        Py_ssize_t sep_at = b->len, sep_chars = b->chars;
+        if (written && VB_LIT(b, ", ") < 0) {
+            err = -1;
+        }
+        Py_ssize_t part = b->chars;
+        if (err == 0) {
+            err = vb_str(b, name) < 0 || VB_LIT(b, "=") < 0 ? -1 : 0;
+        }
+        if (err == 0) {
+            if (PyTuple_GET_ITEM(redacted, i) == Py_True) {
+                err = VB_LIT(b, "***");
+            }
+            else if (varkw && i == n - 1 && PyDict_CheckExact(v)) {
+                err = PyDict_GET_SIZE(v) == 0 ? VB_LIT(b, "{}")
+                                              : vb_python(b, ctx, s_kwargs_text, &v, 1, 0);
+            }
+            else {
+                err = vb_value(b, ctx, v);
+            }
+        }
+        Py_DECREF(v);
+        if (err < 0) {
+            break;
+        }
+        Py_ssize_t part_len = b->chars - part;
+        if (part_len + 2 > left) { /* the rest is one "…" */
+            b->len = sep_at, b->chars = sep_chars;
+            err = (written && VB_LIT(b, ", ") < 0) || VB_ELLIPSIS(b) < 0 ? -1 : 0;
+            break;
+        }
+        left -= part_len + 2;
+        written++;
+    }
+    if (err == 0) {
+        err = VB_LIT(b, ")");
+    }
+    goto out;
+python: {
+    PyObject *args[3] = {info, code, caller};
+    err = vb_python(b, ctx, s_arguments, args, 3, 1);
+}
+out:
+    if (scope != NULL && PyDict_CheckExact(scope)) {
+        /* values.arguments too: the frame's snapshot must not keep the arguments */
+        PyDict_Clear(scope);
+    }
+    Py_XDECREF(scope);
+    Py_XDECREF(spec);
+    if (err < 0 && known && PyErr_ExceptionMatches(PyExc_Exception) &&
+        !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) { /* that one: see do_enter */
+        PyErr_Clear(); /* values.arguments gives none then */
+        b->len = start, b->chars = start_chars;
+        return VB_LIT(b, "()");
+    }
+    return err;
+}
+
+/* "->name(a=1)\n", the enter line's text after the tag and indent. */
+static int
+enter_args_text(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
+{
+    PyObject *owned_text = NULL;
+    int err = -1;
+    PyObject *text = info_text(info, I_ENTER, &owned_text); /* "->name\n" */
+    Py_ssize_t n = 0;
+    const char *u8 =
+        text != NULL && PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, &n) : NULL;
+    if (u8 == NULL || n < 1) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "functrace: unexpected enter text");
+        }
+        goto out;
+    }
+    if (vb_put(b, u8, n - 1, 0) < 0 || vb_arguments(b, ctx, info, code) < 0 ||
+        VB_LIT(b, "\n") < 0) {
+        goto out;
+    }
+    err = 0;
+out:
+    Py_XDECREF(owned_text);
+    return err;
+}
+
+/* The exit line: the duration words, then value (" => value\n"). */
+static int
+emit_with_value(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *words,
+                Py_ssize_t words_len, vbuf *value)
+{
+    vbuf b;
+    vb_init(&b);
+    int err = vb_put(&b, words, words_len, 0) < 0 || vb_put(&b, value->p, value->len, 0) < 0
+                  ? -1
+                  : emit(tag, depth, text, b.p, b.len);
+    vb_free(&b);
+    return err;
+}
+
+/* " => value" of an exit line: what the call returned or yielded. */
+static int
+exit_value_text(vbuf *b, PyObject *ctx, PyObject *value)
+{
+    if (VB_LIT(b, " => ") < 0) {
+        return -1;
+    }
+    return vb_value(b, ctx, value);
+}
+
 /* ------------------------------------------------------------ the two events */
 
 static PyObject *
@@ -1223,6 +2028,8 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
              *text = NULL;
     int ok = 0;
+    vbuf vb; /* FUNCTRACE_ARGS: the line, with its arguments */
+    int with_args = 0;
     int r = lookup_info(code, &info);
     if (r <= 0) {
         ok = r == 0;
@@ -1268,6 +2075,17 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (async_code) {
         goto hand_on;
     }
+    if (args_on && !resumed) {
+        vb_init(&vb);
+        with_args = 1;
+        if (enter_args_text(&vb, ctx, info, code) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                goto done;
+            }
+            PyErr_Clear(); /* a lone surrogate (a repr's): the engine writes a str line */
+            goto hand_on;
+        }
+    }
     long long t;
     if (now_ns(&t) < 0) {
         goto done;
@@ -1288,8 +2106,13 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
         goto done;
     }
     Py_ssize_t depth = PyList_GET_SIZE(stack);
-    if (emit(ctx_tag(ctx, &tag), depth, info_text(info, resumed ? I_RESUME : I_ENTER, &text),
-             NULL, 0) < 0) {
+    if (with_args) {
+        if (emit(ctx_tag(ctx, &tag), depth, s_empty, vb.p, vb.len) < 0) {
+            goto done;
+        }
+    }
+    else if (emit(ctx_tag(ctx, &tag), depth,
+                  info_text(info, resumed ? I_RESUME : I_ENTER, &text), NULL, 0) < 0) {
         goto done;
     }
     ok = maybe_flush(t) == 0;
@@ -1307,6 +2130,9 @@ hand_on: {
     }
 }
 done:
+    if (with_args) {
+        vb_free(&vb);
+    }
     INFO_RELEASE(info);
     Py_XDECREF(ctx);
     Py_XDECREF(stack);
@@ -1322,6 +2148,8 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
              *text = NULL;
     int ok = 0;
+    vbuf vb; /* FUNCTRACE_ARGS: " => value\n" */
+    int with_value = 0;
     long long t;
     if (now_ns(&t) < 0) {
         return finish(0);
@@ -1384,6 +2212,17 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         PyList_GET_ITEM(last, 0) != info || PyList_GET_ITEM(last, 3) != Py_True) {
         goto hand_on; /* not the innermost call, or its enter line is not written */
     }
+    if (args_on && arg != no_value) { /* a probe's return: no value seen */
+        vb_init(&vb);
+        with_value = 1;
+        if (exit_value_text(&vb, ctx, arg) < 0 || VB_LIT(&vb, "\n") < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                goto done;
+            }
+            PyErr_Clear(); /* a lone surrogate (a repr's): the engine writes a str line */
+            goto hand_on;
+        }
+    }
 #ifndef Py_GIL_DISABLED
     /* stack.pop(), the list's reference moving to entry: the list keeps its
      * allocation (as list.pop does until it is half empty) and never reads past
@@ -1428,9 +2267,17 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         memcpy(tail + tail_len, " yield", 6);
         tail_len += 6;
     }
-    tail[tail_len++] = '\n';
-    if (emit(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail, tail_len) < 0) {
-        goto done;
+    if (with_value) {
+        if (emit_with_value(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail,
+                            tail_len, &vb) < 0) {
+            goto done;
+        }
+    }
+    else {
+        tail[tail_len++] = '\n';
+        if (emit(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail, tail_len) < 0) {
+            goto done;
+        }
     }
     ok = maybe_flush(t) == 0;
     goto done;
@@ -1446,6 +2293,9 @@ hand_on: {
     }
 }
 done:
+    if (with_value) {
+        vb_free(&vb);
+    }
     INFO_RELEASE(info);
     Py_XDECREF(ctx);
     Py_XDECREF(stack);
@@ -2186,6 +3036,42 @@ error:
     return NULL;
 }
 
+/* set_args(on, repr, length, line_length, generation, values): argument and
+ * return values on the fast path (FUNCTRACE_ARGS, plain text lines otherwise),
+ * with values.py's settings. */
+static PyObject *
+sp_set_args(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_args(on, repr, length, line_length, generation, values)");
+        return NULL;
+    }
+    if (check_ready() < 0) {
+        return NULL;
+    }
+    int on = PyObject_IsTrue(args[0]);
+    int use_repr = on < 0 ? -1 : PyObject_IsTrue(args[1]);
+    Py_ssize_t length = use_repr < 0 ? -1 : PyLong_AsSsize_t(args[2]);
+    Py_ssize_t line_length = length == -1 && PyErr_Occurred() ? -1 : PyLong_AsSsize_t(args[3]);
+    long gen = line_length == -1 && PyErr_Occurred() ? -1 : PyLong_AsLong(args[4]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t off = slot_offset(info_type, s_params);
+    if (off == -2) {
+        return NULL;
+    }
+    replace(&values_mod, Py_NewRef(args[5]));
+    params_off = off;
+    args_repr = use_repr;
+    args_length = length;
+    args_line_length = line_length;
+    args_gen = gen;
+    args_on = on;
+    Py_RETURN_NONE;
+}
+
 #if defined(Py_GIL_DISABLED) && !defined(_WIN32)
 /* In a child after fork(): no thread of the parent is in maybe_flush here (and,
  * with per-thread lines, the parent writes the lines queued before the fork). */
@@ -2231,6 +3117,8 @@ static PyMethodDef methods[] = {
      "set_direct(flag): probes call this module's enter/leave (True) or the engine's."},
     {"format_duration", sp_format_duration, METH_O,
      "format_duration(ns): lines.format_duration in C."},
+    {"set_args", (PyCFunction)(void (*)(void))sp_set_args, METH_FASTCALL,
+     "set_args(on, repr, length, line_length, generation, values): values on the fast path."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2258,6 +3146,18 @@ PyInit__speedups(void)
     INTERN(s_end_ns, "end_ns");
     INTERN(s_suspended, "suspended");
     INTERN(s_yield, "yield");
+    INTERN(s_params, "params");
+    INTERN(s_value_text, "value_text");
+    INTERN(s_kwargs_text, "_kwargs_text");
+    INTERN(s_params_fn, "_params");
+    INTERN(s_arguments, "arguments");
+    INTERN(s_args_text, "args_text");
+    INTERN(s_empty, "");
+    INTERN(s_module, "__module__");
+#if PY_VERSION_HEX < 0x030C0000
+    INTERN(s_f_locals, "f_locals");
+    INTERN(s_call_frame, "_call_frame");
+#endif
     for (int i = 0; i < N_SLOTS; i++) {
         INTERN(slot_str[i], slot_names[i]);
         slot_off[i] = -1;

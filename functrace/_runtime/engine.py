@@ -464,7 +464,8 @@ _MAX_BUFFERED = sink.MAX_BUFFERED
 _lines_on = True
 _max_depth = sys.maxsize
 _min_duration = 0
-#: Arguments and return values wanted (FUNCTRACE_ARGS): every event takes the general way.
+#: Arguments and return values wanted (FUNCTRACE_ARGS): the Python fast branch gives way
+#: (the compiled one writes them itself: see select_path).
 _args = False
 
 
@@ -591,7 +592,7 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 8
+_SPEEDUPS_API = 9
 _native: Any = None
 _speedups_on = True
 
@@ -651,21 +652,31 @@ def select_path() -> None:
     """Use the fast path whenever only plain text lines are wanted: the compiled
     one when it is built and allowed (``FUNCTRACE_SPEEDUPS``), else the Python one."""
     global current, _plain
-    plain = _plain = (
+    lines_only = (
         _lines_on
         and _text
         and _max_depth == sys.maxsize
         and not _min_duration
-        and not _args
         and not _recorders
         and not _observers
     )
+    plain = _plain = lines_only and not _args
     if _speedups_on and _native is not None:
         # Always the compiled entry points: they take the fast way when plain,
         # else hand on to enter/leave, and keep the stack right when the
         # program's recursion limit leaves no frame for them (see Context.lost).
         # What they hand on takes the general way (every line through put()).
-        _native.set_plain(plain)
+        # Text lines with values take the fast way too: it writes them itself.
+        with_values = lines_only and _args
+        _native.set_args(
+            with_values,
+            values.mode == "repr",
+            values._length,
+            values._line_length,
+            values._generation,
+            values,
+        )
+        _native.set_plain(plain or with_values)
         _plain = False
         chosen = (_native.enter, _native.leave)
     else:

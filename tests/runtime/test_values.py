@@ -374,27 +374,41 @@ def test_free_when_off_the_fast_path_stays_on(
     from functrace._runtime import engine
 
     functrace.trace(lambda: None)  # the engine is configured once something is traced
-    told: list[bool] = []  # what the compiled path is told: the fast way or the engine's
+    # What the compiled path is told: (the fast way?, values on it?); the Python
+    # fast path has no values: it gives way to the general one.
+    told: list[tuple[bool, bool]] = []
     native = engine.native_module()
     if native is not None:
         monkeypatch.setattr(engine, "_native", _Recording(native, told))
+
+    def state() -> tuple[bool, bool]:
+        return told[-1] if native is not None else (engine._plain, False)
+
     functrace.configure(output=str(tmp_path / "t.log"), args=False)
-    plain_off = told[-1] if native is not None else engine._plain
+    off = state()
     functrace.configure(args=True)
-    plain_on = told[-1] if native is not None else engine._plain
+    on = state()
     functrace.configure(args=False)
-    plain_again = told[-1] if native is not None else engine._plain
-    assert (plain_off, plain_on, plain_again) == (True, False, True)
+    again = state()
+    if native is not None:
+        assert (off, on, again) == ((True, False), (True, True), (True, False))
+    else:
+        assert (off, on, again) == ((True, False), (False, False), (True, False))
 
 
 class _Recording:
-    """The compiled module, its set_plain() calls noted."""
+    """The compiled module, its set_args() and set_plain() calls noted (set_args first)."""
 
-    def __init__(self, native: Any, told: list[bool]) -> None:
+    def __init__(self, native: Any, told: list[tuple[bool, bool]]) -> None:
         self._native, self._told = native, told
+        self._args = False
+
+    def set_args(self, on: bool, *rest: Any) -> None:
+        self._args = on
+        self._native.set_args(on, *rest)
 
     def set_plain(self, flag: bool) -> None:
-        self._told.append(flag)
+        self._told.append((flag, self._args))
         self._native.set_plain(flag)
 
     def __getattr__(self, name: str) -> Any:
