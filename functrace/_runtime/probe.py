@@ -38,7 +38,7 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any, Literal, TypeVar
 
-from functrace._runtime import engine, state
+from functrace._runtime import engine, state, values
 
 __all__ = [
     "PREFIX",
@@ -293,6 +293,15 @@ class Probe:
         else:
             engine.current[1](engine.UNWIND, self.code, 0, exc)
         return False
+
+
+def _probed_frame(frame: Any, code: CodeType) -> Any:
+    """The function's own frame, for the pure probe's ``_enter`` that calls the event
+    (values.arguments reads the arguments there)."""
+    return frame.f_back
+
+
+values.frame_finders[id(Probe._enter.__code__)] = _probed_frame
 
 
 class _Inert:
