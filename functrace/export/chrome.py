@@ -15,10 +15,12 @@ call of what was started. Perfetto draws it as an arrow.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from functrace._runtime.record import Origin
 from functrace.export._base import Writer, jstr
+from functrace.export._code import value_attributes
 from functrace.export._tracks import pid_of, track_label
 from functrace.reading._stream import Frame, Output
 from functrace.reading.scan import Scan
@@ -45,6 +47,9 @@ def _extra_args(frame: Frame) -> str:
         args += ',"resumed":true'
     if frame.duration_ns is None:
         args += ',"unfinished":true'
+    if frame.args or frame.returned is not None:  # FUNCTRACE_ARGS: as the spans have them
+        for key, text in value_attributes(frame.args, frame.returned).items():
+            args += f",{jstr(key)}:{json.dumps(text, ensure_ascii=False)}"
     return args
 
 
@@ -122,6 +127,8 @@ class ChromeWriter(Writer):
             or frame.suspended is not None
             or frame.resumed
             or frame.duration_ns is None
+            or frame.args
+            or frame.returned is not None
         ):
             event = event[:-2] + _extra_args(frame) + "}}"
         pending = self.pending

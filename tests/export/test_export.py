@@ -409,6 +409,11 @@ def test_span_formats_carry_arguments_and_values() -> None:
     zipkin = json.loads(export(trace, "zipkin", seed=3))
     add = next(s for s in zipkin if s["name"] == "app.add")
     assert add["tags"]["functrace.args.a"] == "1" and add["tags"]["functrace.return"] == "2"
+    chrome = json.loads(export(trace, "chrome"))
+    events = chrome["traceEvents"] if isinstance(chrome, dict) else chrome
+    load_event = next(e for e in events if e.get("name") == "app.load" and e.get("ph") == "X")
+    assert load_event["args"]["functrace.args.key"] == "'user:7'"
+    assert load_event["args"]["functrace.return"] == "'user:7'"
     sdk = {s.name: s for s in to_spans(trace)}
     assert sdk["app.add"].attributes == {**sdk["app.add"].attributes, "functrace.return": "2"}
     assert dict(sdk["app.load"].events[0].attributes or {}) == {
