@@ -53,20 +53,20 @@
 #endif
 
 /* Free-threaded builds (3.13t+): no chunk is shared and filled in place (filling
- * one from several threads tore lines). Each line is a bytes object appended to
- * the buffer (list.append is thread-safe there); take() cuts the list. With the
- * GIL, each entry point is atomic already, and consecutive lines share a chunk.
- *
- * Built with -DFUNCTRACE_THREAD_LINES, each thread queues its lines in a buffer of
- * its own instead (see lines_reserve): one shared list append per 64 KB, and
- * traced threads scale (bench_threads, 2 threads: traced speedup 0.94x without,
- * 1.52-1.76x with). Opt-in still: under tests/stress (16 threads, generators
- * handed between threads, enable()/disable() every few ms) it writes 4x fewer
- * lines than the default build, balanced, for the same program; without the
- * switching both write the same 83,200. Not understood yet: a lost publishing, or
- * time lost around disable(). The fork hang once seen with it was sys.modules'
- * dict lock (state.task_context), not these buffers. */
-#if defined(Py_GIL_DISABLED) && !defined(_WIN32) && defined(FUNCTRACE_THREAD_LINES)
+ * one from several threads tore lines). Each thread queues its lines in a buffer
+ * of its own (see lines_reserve): one shared list append per 64 KB instead of one
+ * per line, so threads do not serialise on the output (bench/bench_threads.py:
+ * traced 2-thread speedup 0.94x with a bytes object per line, 1.76x with these).
+ * Built with -DFUNCTRACE_NO_THREAD_LINES, each line is a bytes object appended
+ * to the buffer instead (list.append is thread-safe there). With the GIL, each
+ * entry point is atomic already, and consecutive lines share a chunk. */
+#if defined(Py_GIL_DISABLED) && !defined(_WIN32) && !defined(FUNCTRACE_NO_THREAD_LINES)
+/* Ordering holds while every line the engine queues goes through put()
+ * (engine.py takes its own fast branch only when this module is not in use).
+ * A forked child hung once with these on, under load (tests/runtime/
+ * test_host_safety.py::test_fork_while_another_thread_writes_never_hangs_the_child);
+ * the cause found since was a lazy import inside an event, not these buffers
+ * (110 runs of the fork tests on 3.13t under load since: no hang). */
 #define TL_LINES 1
 #include <pthread.h>
 #endif
