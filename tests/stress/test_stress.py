@@ -74,7 +74,9 @@ def test_sixteen_threads_generators_across_threads_and_switching(
 ) -> None:
     out = tmp_path / "trace.log"
     proc = run_python(
-        ["-c", STRESS.replace("ROUNDS", "400")],
+        # Enough rounds to span many on/off cycles of the switcher (4 ms each): with
+        # a fast path, 400 rounds could fall mostly in its first 1 ms off.
+        ["-c", STRESS.replace("ROUNDS", "3000")],
         env={"FUNCTRACE_OUTPUT": str(out), "FUNCTRACE_SPEEDUPS": speedups},
         timeout=600,
     )
