@@ -3,7 +3,7 @@
  * Optional: setup.py builds it when a compiler is there, and the engine uses the
  * pure-Python fast path when it is missing or FUNCTRACE_SPEEDUPS=0. The effects
  * are exactly those of the Python functions: for a nested plain call, append
- * [info, t, None, True] to the context's stack and one enter line to
+ * an Entry(info, t, written=True) to the context's stack and one enter line to
  * output.buffer; on its return pop it and append one exit line. Everything else
  * (outermost calls, async code, suspensions, exceptions, mismatched stacks,
  * anything of an unexpected shape) is handed to the general engine.enter /
@@ -44,7 +44,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 9
+#define API_VERSION 10
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -78,7 +78,7 @@ static PyObject *infos;       /* engine.infos: id(code) -> CodeInfo */
 static PyObject *tls;         /* engine._tls (threading.local) */
 static PyObject *buffer;      /* output.buffer */
 static PyObject *output_dict; /* vars(output): next_flush_ns, flush */
-static PyTypeObject *info_type, *ctx_type;
+static PyTypeObject *info_type, *ctx_type, *entry_type;
 static PyObject *kind_obj[3]; /* engine.RETURN, engine.UNWIND, engine.SUSPEND */
 static PyObject *zero;        /* the default offset */
 static PyObject *chunk;       /* the bytearray being filled, while it is buffer[-1] */
@@ -121,10 +121,18 @@ clear_info_cache(void)
 
 enum { K_RETURN, K_UNWIND, K_SUSPEND };
 
-enum { I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, C_STACK, C_TAG, C_BUSY, C_LOST, N_SLOTS };
+/* Slots read in place: CodeInfo's (I_*), Context's (C_*) and Entry's (E_*), all
+ * of state.py. */
+enum {
+    I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND,
+    C_STACK, C_TAG, C_BUSY, C_LOST,
+    E_INFO, E_START, E_NODE, E_WRITTEN, E_TOKENS, E_ARGS,
+    N_SLOTS
+};
 static const char *slot_names[N_SLOTS] = {
-    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "stack", "tag", "busy",
-    "lost",
+    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word",
+    "stack", "tag", "busy", "lost",
+    "info", "start", "node", "written", "tokens", "args",
 };
 /* Plain text lines only (engine.select_path): the fast way; else every event
  * goes to engine.enter / engine.leave. */
@@ -1130,9 +1138,36 @@ delegate(PyObject *name, PyObject *const *args, size_t nargs)
     return 0;
 }
 
+/* ------------------------------------------------------------ stack entries */
+
+/* Entry(info, t, written), made slot by slot (init() checked that every slot of
+ * state.Entry has its offset): no Python __init__ per call. */
+static PyObject *
+new_entry(PyObject *info, long long t, PyObject *written)
+{
+    PyObject *t_obj = PyLong_FromLongLong(t);
+    if (t_obj == NULL) {
+        return NULL;
+    }
+    PyObject *entry = entry_type->tp_alloc(entry_type, 0);
+    if (entry == NULL) {
+        Py_DECREF(t_obj);
+        return NULL;
+    }
+#define E_SET(i, v) (*(PyObject **)((char *)entry + slot_off[i]) = (v))
+    E_SET(E_INFO, Py_NewRef(info));
+    E_SET(E_START, t_obj);
+    E_SET(E_NODE, Py_NewRef(Py_None));
+    E_SET(E_WRITTEN, Py_NewRef(written));
+    E_SET(E_TOKENS, Py_NewRef(Py_None));
+    E_SET(E_ARGS, Py_NewRef(Py_None));
+#undef E_SET
+    return entry;
+}
+
 /* ------------------------------------------------------------ at the recursion limit */
 
-/* ctx.stack.append([info, now, None, False]) */
+/* ctx.stack.append(Entry(info, now, False)) */
 static int
 push_unwritten(PyObject *ctx, PyObject *info)
 {
@@ -1144,7 +1179,7 @@ push_unwritten(PyObject *ctx, PyObject *info)
     if (stack == NULL) {
         return -1;
     }
-    PyObject *entry = Py_BuildValue("[OLOO]", info, t, Py_None, Py_False);
+    PyObject *entry = new_entry(info, t, Py_False);
     int err = entry == NULL ? -1 : PyList_Append(stack, entry);
     Py_XDECREF(entry);
     Py_DECREF(stack);
@@ -1197,9 +1232,7 @@ stash_lost(PyObject *ctx, PyObject *info, PyObject *kind, PyObject *arg, long lo
         goto out;
     }
     Py_ssize_t n = PyList_GET_SIZE(stack);
-    if (n == 0 || !PyList_CheckExact(PyList_GET_ITEM(stack, n - 1)) ||
-        PyList_GET_SIZE(PyList_GET_ITEM(stack, n - 1)) < 4 ||
-        PyList_GET_ITEM(PyList_GET_ITEM(stack, n - 1), 0) != info) {
+    if (n == 0 || peek_slot(PyList_GET_ITEM(stack, n - 1), entry_type, E_INFO) != info) {
         err = 0; /* not the innermost call's end: nothing we can place */
         goto out;
     }
@@ -2090,19 +2123,8 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (now_ns(&t) < 0) {
         goto done;
     }
-    entry = PyList_New(4);
-    if (entry == NULL) {
-        goto done;
-    }
-    PyObject *t_obj = PyLong_FromLongLong(t);
-    if (t_obj == NULL) {
-        goto done;
-    }
-    PyList_SET_ITEM(entry, 0, Py_NewRef(info));
-    PyList_SET_ITEM(entry, 1, t_obj);
-    PyList_SET_ITEM(entry, 2, Py_NewRef(Py_None));
-    PyList_SET_ITEM(entry, 3, Py_NewRef(Py_True));
-    if (PyList_Append(stack, entry) < 0) {
+    entry = new_entry(info, t, Py_True);
+    if (entry == NULL || PyList_Append(stack, entry) < 0) {
         goto done;
     }
     Py_ssize_t depth = PyList_GET_SIZE(stack);
@@ -2208,8 +2230,8 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         goto hand_on; /* the outermost call: maybe a task's */
     }
     PyObject *last = PyList_GET_ITEM(stack, n - 1);
-    if (!PyList_CheckExact(last) || PyList_GET_SIZE(last) < 4 ||
-        PyList_GET_ITEM(last, 0) != info || PyList_GET_ITEM(last, 3) != Py_True) {
+    if (peek_slot(last, entry_type, E_INFO) != info ||
+        peek_slot(last, entry_type, E_WRITTEN) != Py_True) {
         goto hand_on; /* not the innermost call, or its enter line is not written */
     }
     if (args_on && arg != no_value) { /* a probe's return: no value seen */
@@ -2235,7 +2257,7 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         goto done;
     }
 #endif
-    PyObject *node = PyList_GET_ITEM(entry, 2);
+    PyObject *node = peek_slot(entry, entry_type, E_NODE);
     if (node != Py_None) {
         /* started inside a recording that has ended since */
         PyObject *t_obj = PyLong_FromLongLong(t);
@@ -2254,9 +2276,9 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     /* PyLong_AsLong where long is 64 bits: before 3.12, PyLong_AsLongLong takes
      * a multi-digit int through _PyLong_AsByteArray, seven times the work. */
 #if LONG_MAX == LLONG_MAX
-    long long t0 = PyLong_AsLong(PyList_GET_ITEM(entry, 1));
+    long long t0 = PyLong_AsLong(peek_slot(entry, entry_type, E_START));
 #else
-    long long t0 = PyLong_AsLongLong(PyList_GET_ITEM(entry, 1));
+    long long t0 = PyLong_AsLongLong(peek_slot(entry, entry_type, E_START));
 #endif
     if (t0 == -1 && PyErr_Occurred()) {
         goto done;
@@ -2959,7 +2981,8 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *engine = args[0], *output = args[1];
     PyObject *new_infos = NULL, *new_tls = NULL, *new_buffer = NULL, *new_dict = NULL,
-             *new_info_type = NULL, *new_ctx_type = NULL, *kinds[3] = {NULL, NULL, NULL},
+             *new_info_type = NULL, *new_ctx_type = NULL, *new_entry_type = NULL,
+             *kinds[3] = {NULL, NULL, NULL},
              *new_async_yield = NULL, *new_no_value = NULL;
     static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
     Py_ssize_t offsets[N_SLOTS];
@@ -2970,6 +2993,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     new_dict = PyObject_GetAttrString(output, "__dict__");
     new_info_type = PyObject_GetAttrString(engine, "CodeInfo");
     new_ctx_type = PyObject_GetAttrString(engine, "Context");
+    new_entry_type = PyObject_GetAttrString(engine, "Entry");
     new_async_yield = PyObject_GetAttrString(engine, "ASYNC_YIELD");
     new_no_value = PyObject_GetAttrString(engine, "NO_VALUE");
     for (int i = 0; i < 3; i++) {
@@ -2979,19 +3003,29 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (!new_infos || !new_tls || !new_buffer || !new_dict || !new_info_type || !new_ctx_type ||
-        !new_async_yield || !new_no_value) {
+        !new_entry_type || !new_async_yield || !new_no_value) {
         goto error;
     }
     if (!PyDict_CheckExact(new_infos) || !PyList_CheckExact(new_buffer) ||
         !PyDict_Check(new_dict) || !PyType_Check(new_info_type) ||
-        !PyType_Check(new_ctx_type)) {
+        !PyType_Check(new_ctx_type) || !PyType_Check(new_entry_type)) {
         PyErr_SetString(PyExc_TypeError, "functrace._speedups.init: unexpected engine state");
         goto error;
     }
     for (int i = 0; i < N_SLOTS; i++) {
-        PyTypeObject *tp = (PyTypeObject *)(i < C_STACK ? new_info_type : new_ctx_type);
+        PyTypeObject *tp = (PyTypeObject *)(i < C_STACK  ? new_info_type
+                                            : i < E_INFO ? new_ctx_type
+                                                         : new_entry_type);
         offsets[i] = slot_offset(tp, slot_str[i]);
         if (offsets[i] == -2) {
+            goto error;
+        }
+    }
+    for (int i = E_INFO; i < N_SLOTS; i++) {
+        if (offsets[i] < 0) {
+            /* Entries are made here slot by slot: an Entry of another shape
+             * would be half made. */
+            PyErr_SetString(PyExc_TypeError, "functrace._speedups.init: unexpected Entry slots");
             goto error;
         }
     }
@@ -3013,6 +3047,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     replace(&output_dict, new_dict);
     replace((PyObject **)&info_type, new_info_type);
     replace((PyObject **)&ctx_type, new_ctx_type);
+    replace((PyObject **)&entry_type, new_entry_type);
     for (int i = 0; i < 3; i++) {
         replace(&kind_obj[i], kinds[i]);
     }
@@ -3028,6 +3063,7 @@ error:
     Py_XDECREF(new_dict);
     Py_XDECREF(new_info_type);
     Py_XDECREF(new_ctx_type);
+    Py_XDECREF(new_entry_type);
     Py_XDECREF(new_async_yield);
     Py_XDECREF(new_no_value);
     for (int i = 0; i < 3; i++) {

@@ -58,6 +58,7 @@ from functrace._runtime.state import ROOT_ENV as _ROOT_ENV
 from functrace._runtime.state import (
     CodeInfo,
     Context,
+    Entry,
     claim_root,
     info_for,
     infos,
@@ -152,7 +153,7 @@ def enter(
             ctx.busy = True
             try:
                 t = _clock()
-                stack.append([info, t, None, True])
+                stack.append(Entry(info, t, True))
                 depth = len(stack)
                 prefixes = ctx.prefixes
                 prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
@@ -173,14 +174,13 @@ def enter(
                     stack = ctx.stack
             t = _clock()
             parent = stack[-1] if stack else None
-            entry = [info, t, None, False]
+            entry = Entry(info, t, False)
             stack.append(entry)  # first: whatever fails below, the stack stays true
             try:
                 args = None
                 if _args and not resumed:
                     # The caller is the call's own frame (sys.monitoring) or its wrapper's.
-                    args = values.arguments(info, code, sys._getframe(1))
-                    entry += (None, args)  # [4]: observers' tokens
+                    args = entry.args = values.arguments(info, code, sys._getframe(1))
                 if ctx.lost:
                     _settle_lost(ctx)
                 if _lines_on and (
@@ -195,7 +195,7 @@ def enter(
                 if info.is_async:
                     ctx.fresh = True  # see Context.awaited
                 if _recorders:
-                    node = entry[2] = _record_enter(ctx, info, t, resumed, parent, origin)
+                    node = entry.node = _record_enter(ctx, info, t, resumed, parent, origin)
                     if node is not None and args is not None:
                         node.args = dict(args)
                 if _observers:
@@ -204,18 +204,15 @@ def enter(
                     tokens = [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
                     if args:
                         _tell_arguments(tokens, dict(args))
-                    if len(entry) > 4:
-                        entry[4] = tokens
-                    else:
-                        entry.append(tokens)
+                    entry.tokens = tokens
                 if _lines_on:
                     depth = len(stack)
                     # Ends still waiting to be written come first: then this line waits too.
                     if depth <= _max_depth and not _min_duration and not ctx.lost:
-                        if parent is not None and not parent[3]:
+                        if parent is not None and not parent.written:
                             _write_pending(ctx, depth - 1)  # missed for want of a frame
                         _emit_enter(ctx, depth, info, t, resumed, args)
-                        entry[3] = True  # only once written: else its exit writes it
+                        entry.written = True  # only once written: else its exit writes it
             except RecursionError:
                 pass  # at the program's recursion limit: the call's exit writes its lines
         finally:
@@ -256,8 +253,8 @@ def leave(
             _plain
             and (not kind or (kind == SUSPEND and info.suspend_word == "yield"))
             and len(stack) > 1
-            and stack[-1][0] is info
-            and stack[-1][3] is True
+            and stack[-1].info is info
+            and stack[-1].written is True
             and not ctx.lost
         ):
             # The common case, taken first: a nested call's return (or a plain
@@ -266,11 +263,11 @@ def leave(
             ctx.busy = True
             try:
                 entry = stack.pop()
-                if entry[2] is not None:
-                    entry[2].end_ns = t  # started inside a recording that has ended since
+                if entry.node is not None:
+                    entry.node.end_ns = t  # started inside a recording that has ended since
                     if kind:
-                        entry[2].suspended = "yield"
-                duration = t - entry[1]
+                        entry.node.suspended = "yield"
+                duration = t - entry.start
                 if 1_000 <= duration < 10_000:
                     text = _small[(duration - 1_000) // 10]
                 else:
@@ -288,7 +285,7 @@ def leave(
             return
         ctx.busy = True
         try:
-            if (not stack or stack[-1][0] is not info) and not _resync(ctx, info, t):
+            if (not stack or stack[-1].info is not info) and not _resync(ctx, info, t):
                 return
             exception: str | None = None
             suspended: str | None = None
@@ -346,19 +343,19 @@ flush_outermost = False
 
 def _close(
     ctx: Context,
-    entry: list[Any],
+    entry: Entry,
     depth: int,
     t: int,
     exception: str | None,
     suspended: str | None,
-    off_stack: list[tuple[list[Any], int]] | None = None,
+    off_stack: list[tuple[Entry, int]] | None = None,
     value: str | None = None,
 ) -> None:
     """A call (or run) taken off the stack at ``depth`` ends: listeners and lines."""
-    info, t0, node, written = entry[0], entry[1], entry[2], entry[3]
+    info, t0, node, written = entry.info, entry.start, entry.node, entry.written
     ended = None if suspended is LOST else suspended  # listeners see a plain end
-    if len(entry) > 4 and entry[4] is not None:
-        for obs, token in zip(_observers, entry[4]):
+    if entry.tokens is not None:
+        for obs, token in zip(_observers, entry.tokens):
             if value is not None and hasattr(obs, "returned"):
                 obs.returned(token, value)
             obs.exit(token, t, exception, ended)
@@ -373,7 +370,7 @@ def _close(
             _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
         elif duration >= _min_duration or exception is not None:
             _write_pending(ctx, depth - 1, off_stack)
-            _emit_enter(ctx, depth, info, t0, False, entry[5] if len(entry) > 5 else None)
+            _emit_enter(ctx, depth, info, t0, False, entry.args)
             _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
 
 
@@ -404,9 +401,13 @@ def _settle_lost(ctx: Context) -> None:
         # Ancestors whose enter line is still unwritten may be off the stack too,
         # further down this list: started no later, shallower.
         off_stack = None
-        if not entry[3] and len(lost) > 1:
+        if not entry.written and len(lost) > 1:
             off_stack = sorted(
-                ((e, d) for e, d, *_ in lost[1:] if not e[3] and d < depth and e[1] <= entry[1]),
+                (
+                    (e, d)
+                    for e, d, *_ in lost[1:]
+                    if not e.written and d < depth and e.start <= entry.start
+                ),
                 key=lambda pair: pair[1],
             )
         _close(ctx, entry, depth, t, exception, suspended, off_stack)
@@ -431,17 +432,17 @@ def _resync(ctx: Context, info: CodeInfo, t: int) -> bool:
     gets an exit line marked ``lost``. False if ``info`` is not running at all."""
     stack = ctx.stack
     for i in range(len(stack) - 1, -1, -1):
-        if stack[i][0] is info:
+        if stack[i].info is info:
             while len(stack) > i + 1:
                 entry = stack.pop()
-                if entry[3]:
+                if entry.written:
                     ctx.lost.append((entry, len(stack) + 1, t, None, LOST))
             return True
     return False
 
 
 def _write_pending(
-    ctx: Context, upto: int, off_stack: list[tuple[list[Any], int]] | None = None
+    ctx: Context, upto: int, off_stack: list[tuple[Entry, int]] | None = None
 ) -> None:
     # With a minimum duration, enter lines wait until the call turns out long
     # enough; a long call writes its waiting ancestors first, outermost first.
@@ -449,9 +450,9 @@ def _write_pending(
     pending = list(enumerate(ctx.stack[:upto], start=1))
     pending += [(depth, entry) for entry, depth in off_stack or ()]
     for depth, entry in pending:
-        if not entry[3] and depth <= _max_depth:
-            _emit_enter(ctx, depth, entry[0], entry[1], False, entry[5] if len(entry) > 5 else None)
-            entry[3] = True
+        if not entry.written and depth <= _max_depth:
+            _emit_enter(ctx, depth, entry.info, entry.start, False, entry.args)
+            entry.written = True
 
 
 #: Only plain text lines are wanted (no filter, recording or observer): then the
@@ -508,7 +509,7 @@ def _configure(settings: Settings) -> None:
 _output_now = ""
 
 
-def _snapshot() -> tuple[list[Any], list[tuple[Context, list[list[Any]]]]] | None:
+def _snapshot() -> tuple[list[Any], list[tuple[Context, list[Entry]]]] | None:
     """The queued lines and every context's stack at one instant (compiled path,
     with the GIL); None where that cannot be had."""
     native = _native if _speedups_on else None
@@ -565,7 +566,7 @@ def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
             lines.append(line)
 
 
-def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None:
+def _write_running(stacks: list[tuple[Context, list[Entry]]] | None) -> None:
     """A new output starts with the calls already running, one ``running`` enter
     line each, so that every trace file is well-formed on its own (a test's file
     opened while a server thread is inside a traced call, say). They go before
@@ -581,7 +582,7 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
             if depth > _max_depth:
                 break
             lines.append(sink.running_line(ctx, depth, entry, _text))
-            entry[3] = True  # its exit line belongs to this output too
+            entry.written = True  # its exit line belongs to this output too
     if lines:
         output.buffer[0:0] = lines  # one step: ahead of every line queued meanwhile
 
@@ -592,7 +593,7 @@ def _write_running(stacks: list[tuple[Context, list[list[Any]]]] | None) -> None
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 9
+_SPEEDUPS_API = 10
 _native: Any = None
 _speedups_on = True
 
@@ -754,7 +755,7 @@ def _close_unending(t: int) -> frozenset[Context]:
         stack = ctx.stack
         while stack:
             entry = stack.pop()
-            if entry[3]:
+            if entry.written:
                 ctx.lost.append((entry, len(stack) + 1, t, None, LOST))
     return frozenset(closed)
 

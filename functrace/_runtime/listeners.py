@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from functrace._runtime.record import Call, Origin, Recording
-from functrace._runtime.state import CodeInfo, Context
+from functrace._runtime.state import CodeInfo, Context, Entry
 
 __all__ = [
     "Observer",
@@ -36,10 +36,10 @@ def record_enter(
     info: CodeInfo,
     t: int,
     resumed: bool,
-    parent: list[Any] | None,
+    parent: Entry | None,
     origin: Origin | None = None,
 ) -> Call | None:
-    parent_call: Call | None = parent[2] if parent is not None else None
+    parent_call: Call | None = parent.node if parent is not None else None
     keep = False
     roots = []
     for rec in recorders:

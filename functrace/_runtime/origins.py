@@ -33,7 +33,7 @@ from typing import Any
 
 from functrace._runtime import state
 from functrace._runtime.record import Origin
-from functrace._runtime.state import Context, tls
+from functrace._runtime.state import CodeInfo, Context, tls
 
 __all__ = ["install", "started"]
 
@@ -57,7 +57,7 @@ def here(kind: str) -> Origin | None:
     if ctx is None:
         return None
     try:
-        return Origin(ctx.tag, ctx.stack[-1][0].name, kind)
+        return Origin(ctx.tag, ctx.stack[-1].info.name, kind)
     except IndexError:
         return None
 
@@ -75,8 +75,9 @@ def _new_context(ctx: Context) -> None:
     else:
         creator = _creator.get()
         if creator is not None and creator in state.contexts:  # not a forked parent's
+            info: CodeInfo | None
             try:
-                info = creator.stack[-1][0]  # still running: the call that made it
+                info = creator.stack[-1].info  # still running: the call that made it
             except IndexError:
                 info = creator.awaited  # suspended since
             if info is not None:

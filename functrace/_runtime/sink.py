@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from json.encoder import encode_basestring as _json_quoted  # C: never traced; keeps Unicode
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Any
 
 from functrace._runtime import output
 from functrace._runtime.lines import (
@@ -28,7 +27,7 @@ from functrace._runtime.lines import (
 )
 from functrace._runtime.lines import job_line as job_text
 from functrace._runtime.record import Origin
-from functrace._runtime.state import CodeInfo, Context
+from functrace._runtime.state import CodeInfo, Context, Entry
 from functrace._runtime.values import args_text
 
 __all__ = [
@@ -153,13 +152,13 @@ WRITERS: dict[str, tuple[EnterWriter, ExitWriter]] = {
 }
 
 
-def running_line(ctx: Context, depth: int, entry: list[Any], text: bool) -> str:
+def running_line(ctx: Context, depth: int, entry: Entry, text: bool) -> str:
     """The line a new output starts with for a call already running."""
-    info = entry[0]
+    info = entry.info
     if text:
         return f"{ctx.prefix(depth)}->{info.name} running\n"
     return (
-        f'{{"v":1,"ts":{epoch_offset_ns + entry[1]},{ctx.json_head},'
+        f'{{"v":1,"ts":{epoch_offset_ns + entry.start},{ctx.json_head},'
         f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
     )
 

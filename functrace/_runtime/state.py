@@ -3,7 +3,7 @@
 - :class:`CodeInfo`, one per traced code object, and the registry ``infos``
   (keyed by ``id(code)``, emptied of a code object when it dies);
 - :class:`Context`, one per thread and per asyncio task: its tag and its stack
-  of running traced calls (entries ``[info, start_ns, Call | None, written]``);
+  of running traced calls, each an :class:`Entry`;
 - ``tls``: the thread's current context (``tls.cur``) and its own (``tls.base``).
 
 Nothing here knows how lines look or where they go. The events (engine.py, and
@@ -27,6 +27,7 @@ from functrace._runtime.record import Origin
 __all__ = [
     "CodeInfo",
     "Context",
+    "Entry",
     "claim_root",
     "contexts",
     "info_for",
@@ -88,6 +89,32 @@ class CodeInfo:
         self.params: Any = None
 
 
+class Entry:
+    """One running traced call (or run of a generator/coroutine) on a context's stack.
+
+    The C module makes and reads these too, slot by slot (their offsets are read
+    once, at its ``init``): keep the slots in step with ``_speedups.c``'s ``E_*``.
+    """
+
+    __slots__ = ("args", "info", "node", "start", "tokens", "written")
+
+    def __init__(self, info: CodeInfo, start: int, written: bool) -> None:
+        self.info = info
+        #: When it started (or resumed): time.perf_counter_ns().
+        self.start = start
+        #: Its enter line is written (else its exit writes it, if it is long enough).
+        self.written = written
+        #: Its :class:`~functrace.Call` while a recording is active.
+        self.node: Any = None
+        #: Each observer's token for it (observers' ``enter`` results), or None.
+        self.tokens: list[Any] | None = None
+        #: Its arguments as ``(name, text)`` pairs (FUNCTRACE_ARGS), or None.
+        self.args: Any = None
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.info.name} start={self.start} written={self.written}>"
+
+
 class Context:
     """One thread's, or one asyncio task's, stack of running traced calls."""
 
@@ -131,12 +158,12 @@ class Context:
         #: Calls whose end could not be written when it happened (the program was at
         #: its recursion limit): (entry, depth, t, exception, suspended), written by
         #: this context's next event, before its own.
-        self.lost: list[tuple[list[Any], int, int, str | None, str | None]] = []
+        self.lost: list[tuple[Entry, int, int, str | None, str | None]] = []
         #: The thread's own context; ``None`` for the thread context itself.
         self.base = base
         self.task_id = task_id
-        #: Entries: [info, start_ns, Call | None, enter line written?]
-        self.stack: list[list[Any]] = []
+        #: The running traced calls, innermost last.
+        self.stack: list[Entry] = []
         self.prefixes = [f"{tag}:"]
         self._head(threading.current_thread().name)
         #: The traced call that started this thread or task (origins.py), if known.
