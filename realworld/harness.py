@@ -74,6 +74,8 @@ class Run:
     malformed: list[str] = dataclasses.field(default_factory=list)
     open_at_end: int = 0
     note: str = ""
+    #: Copies of the trace files that had malformed lines (kept whatever --keep-traces).
+    kept: list[str] = dataclasses.field(default_factory=list)
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes.values() if o == outcome)
@@ -228,7 +230,15 @@ def check_traces(run: Run, trace_glob: str, keep: bool) -> None:
     """Every tag balanced and every indent the true depth, over all trace files
     (deleted once checked unless ``keep``: some suites write gigabytes)."""
     for path in sorted(glob.glob(trace_glob, include_hidden=True)):
+        before = len(run.malformed)
         _check_file(run, path)
+        if len(run.malformed) > before:
+            # An intermittent malformed trace is worth more than its first lines:
+            # keep the whole file beside the run, whatever --keep-traces says.
+            kept = Path(path).parent.parent / "malformed" / Path(path).name
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, kept)
+            run.kept.append(str(kept))
         if not keep:
             os.unlink(path)
 
@@ -418,6 +428,8 @@ def main() -> int:
                 print(f"    ... {len(unknown) - 15} more")
             for bad in traced.malformed[:5]:
                 print(f"    malformed: {bad}")
+            for kept in traced.kept:
+                print(f"    malformed trace kept: {kept}")
     return 1 if unknown_total else 0
 
 
