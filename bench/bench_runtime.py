@@ -5,7 +5,10 @@ expression parser (realistic pure Python). For each: untraced, a bare
 functools.wraps pass-through wrapper, functrace writing lines to a file (flushed
 inside the timing) through the compiled fast path and through the pure-Python
 one (switched at run time), the same with arguments and return values
-(``FUNCTRACE_ARGS=1``, ``lines + values``), and functrace with ``record()``. Each
+(``FUNCTRACE_ARGS=1``, ``lines + values``), and functrace with ``record()``; beside
+them, what the tracers people compare with cost on the same code, when installed:
+cProfile (enabled around the run, its stats dumped to a file) and VizTracer
+(collecting, then saving its JSON; ``nox -s bench`` installs it). Each
 mode gets its own copy of the workload's functions (fresh code objects), rounds alternate the modes,
 and the medians and the best rounds (steadier on a busy machine) are reported with
 the ratio to the bare wrapper's overhead.
@@ -115,6 +118,38 @@ FIB_N = 20
 PARSE_REPEAT = 300
 
 
+def _cprofile(run: Callable[[], None]) -> None:
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        run()
+    finally:
+        profile.disable()
+    with tempfile.NamedTemporaryFile(suffix=".prof") as f:
+        profile.dump_stats(f.name)
+
+
+def _viztracer(tmp: str) -> Callable[[Callable[[], None]], None] | None:
+    try:
+        from viztracer import VizTracer  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    out = os.path.join(tmp, "viztracer.json")
+
+    def run_under(run: Callable[[], None]) -> None:
+        tracer = VizTracer(verbose=0, output_file=out)
+        tracer.start()
+        try:
+            run()
+        finally:
+            tracer.stop()
+        tracer.save()
+
+    return run_under
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
@@ -145,6 +180,10 @@ def main() -> None:
     if not compiled:
         del modes["lines, compiled"]
         modes.pop("lines, compiled, wrappers", None)
+    others = {"cProfile": _cprofile, "VizTracer": _viztracer(tmp)}
+    for name, tracer in others.items():
+        if tracer is not None:
+            modes[name] = build(lambda f: f)
     fib_calls, parse_calls = count_calls()
 
     def run_fib(ns: dict[str, Any]) -> None:
@@ -167,6 +206,10 @@ def main() -> None:
                 if mode == "record()":
                     with functrace.record():
                         runner(ns)
+                elif mode in others:
+                    tracer = others[mode]
+                    assert tracer is not None
+                    tracer(functools.partial(runner, ns))
                 else:
                     runner(ns)
                 functrace.flush()
