@@ -84,6 +84,8 @@ def otel_e2e(session: nox.Session) -> None:
         "python",
         "-m",
         "pytest",
+        "-m",
+        "slow",  # the root conftest leaves slow tests out unless asked for
         "tests/e2e/test_phoenix.py",
         *session.posargs,
         env={"FUNCTRACE_E2E": "phoenix"},
@@ -98,6 +100,8 @@ def browser(session: nox.Session) -> None:
         "python",
         "-m",
         "pytest",
+        "-m",
+        "slow",
         "tests/e2e/test_browser.py",
         *session.posargs,
         env={"FUNCTRACE_E2E": "browser"},
