@@ -82,7 +82,7 @@ class ChromeWriter(Writer):
         pid = pid_of(self.scan.thread_ids, tag)
         index = len(self.tracks) + 1
         head = f'"pid":{pid},"tid":{index}'
-        label = jstr(track_label(self.scan.thread_names, tag))
+        label = jstr(track_label(self.scan, tag))
         meta = f'{{{head},"ts":0,"cat":"__metadata","ph":"M",'
         self._add(f'{meta}"name":"thread_name","args":{{"name":{label}}}}}')
         self._add(f'{meta}"name":"thread_sort_index","args":{{"sort_index":{index}}}}}')
