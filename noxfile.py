@@ -78,12 +78,16 @@ def stdlib_roundtrip(session: nox.Session) -> None:
 
 @nox.session(name="otel-e2e", python="3.12")
 def otel_e2e(session: nox.Session) -> None:
-    """Spans to a real Arize Phoenix on 127.0.0.1:6006, read back through its API (~850 MB)."""
-    session.install("-e", ".[test,otel]", "arize-phoenix")
+    """Live spans to a real Arize Phoenix on 127.0.0.1:6006, read back through its REST
+    API (~850 MB): parents across threads, tasks and jobs, values, code.* attributes.
+    FUNCTRACE_E2E_PYTHONS (paths, with the otel extra) runs the traced programs there too."""
+    session.install("-e", ".[test,otel]", "arize-phoenix==20.26.1")  # its REST API, as tested
     session.run(
         "python",
         "-m",
         "pytest",
+        "-m",
+        "slow",  # the root conftest leaves slow tests out unless asked for
         "tests/e2e/test_phoenix.py",
         *session.posargs,
         env={"FUNCTRACE_E2E": "phoenix"},
@@ -92,12 +96,15 @@ def otel_e2e(session: nox.Session) -> None:
 
 @nox.session(python="3.12")
 def browser(session: nox.Session) -> None:
-    """A speedscope export opened in headless Chromium (Debian's chromium, driven by Playwright)."""
-    session.install("-e", ".[test]", "playwright")
+    """speedscope and chrome exports opened in the real speedscope page, in headless
+    Chromium (Debian's chromium, driven by Playwright): a profile per thread and task."""
+    session.install("-e", ".[test]", "playwright==1.65.2")
     session.run(
         "python",
         "-m",
         "pytest",
+        "-m",
+        "slow",
         "tests/e2e/test_browser.py",
         *session.posargs,
         env={"FUNCTRACE_E2E": "browser"},

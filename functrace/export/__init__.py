@@ -65,6 +65,7 @@ def export(trace: Trace, format: str, **options: Any) -> str:
         source="jsonl" if trace.exact else "text",
         thread_names=dict(trace.thread_names),
         thread_ids=dict(trace.thread_ids),
+        names=dict(trace.names),
     )
     writer = writer_for(format, out, scan, **options)
     if hasattr(writer, "known_offset"):

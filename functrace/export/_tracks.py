@@ -1,8 +1,10 @@
-"""Process and thread numbers for a tag, for formats that want integers."""
+"""Process and thread numbers for a tag, for formats that want integers, and its label."""
 
 from __future__ import annotations
 
 import re
+
+from functrace.reading.scan import Scan
 
 __all__ = ["pid_of", "track_label"]
 
@@ -18,6 +20,8 @@ def pid_of(thread_ids: dict[str, tuple[int, int]], tag: str) -> int:
     return int(m.group(1)) if m else 1
 
 
-def track_label(thread_names: dict[str, str], tag: str) -> str:
-    name = thread_names.get(tag)
+def track_label(scan: Scan, tag: str) -> str:
+    """The tag and the name its naming line gives it (a task's own name; text traces
+    too), else the name of the thread it ran on (jsonl events carry that)."""
+    name = scan.names.get(tag) or scan.thread_names.get(tag)
     return f"{tag} {name}" if name else tag

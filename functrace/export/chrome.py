@@ -78,11 +78,14 @@ class ChromeWriter(Writer):
         out.write('{"traceEvents":[\n')
         self.first = True
 
-    def _track(self, tag: str) -> tuple[str, str]:
-        pid = pid_of(self.scan.thread_ids, tag)
+    def _track(self, tag: str, starter: str | None = None) -> tuple[str, str]:
+        ids = self.scan.thread_ids
+        # A track made when a start is read comes before the tag's first event (which
+        # says its pid in jsonl): it is in its starter's process.
+        pid = pid_of(ids, starter if starter is not None and tag not in ids else tag)
         index = len(self.tracks) + 1
         head = f'"pid":{pid},"tid":{index}'
-        label = jstr(track_label(self.scan.thread_names, tag))
+        label = jstr(track_label(self.scan, tag))
         meta = f'{{{head},"ts":0,"cat":"__metadata","ph":"M",'
         self._add(f'{meta}"name":"thread_name","args":{{"name":{label}}}}}')
         self._add(f'{meta}"name":"thread_sort_index","args":{{"sort_index":{index}}}}}')
@@ -181,7 +184,7 @@ class ChromeWriter(Writer):
             return  # a pool thread's first job: its thread's origin, said just before
         self.last_flow = said
         self.flows += 1
-        head = (self.tracks.get(tag) or self._track(tag))[0]
+        head = (self.tracks.get(tag) or self._track(tag, origin.tag))[0]
         kind = jstr(origin.kind)
         self._add(
             f'{{"name":"started","cat":"origin","ph":"f","id":{self.flows},{head},'

@@ -95,7 +95,7 @@ class SpeedscopeWriter(Writer):
             out.write(("," if i else "") + entry + "}")
         out.write('\n]},"profiles":[')
         for i, (tag, profile) in enumerate(self.profiles.items()):
-            label = jstr(track_label(self.scan.thread_names, tag))
+            label = jstr(track_label(self.scan, tag))
             out.write(
                 f'{"," if i else ""}\n{{"type":"evented","name":{label},'
                 f'"unit":"nanoseconds","startValue":{profile.first},'

@@ -132,6 +132,37 @@ def test_speedscope_valid_against_its_schema(
         assert [p["name"] for p in data["profiles"]] == ["t[01]", "t[01]a[01]", "t[01]a[02]"]
 
 
+NAMED = """\
+# t[01] = thread "MainThread" (native id 1)
+t[01]:    ->app.main
+# t[02] = thread "worker-1" (native id 2) started by t[01] in app.main
+t[02]:    ->app.poll
+t[02]:    <-app.poll 1.00µs
+# t[01]a[01] = task "fetch-users" started by t[01] in app.main
+t[01]a[01]:    ->app.fetch
+t[01]a[01]:    <-app.fetch 1.00µs
+t[01]:    <-app.main 5.00µs
+"""
+
+
+@pytest.mark.parametrize("fmt", ["chrome", "speedscope"])
+def test_tracks_take_the_names_of_the_naming_lines(fmt: str, tmp_path: Path) -> None:
+    """A track or profile is labelled with its thread's or task's own name, from a
+    text trace too (jsonl events name only the thread a task ran on)."""
+    path = tmp_path / "named.log"
+    path.write_text(NAMED, encoding="utf-8")
+    streamed = io.StringIO()
+    export_file(path, fmt, streamed)
+    expected = ["t[01] MainThread", "t[01]a[01] fetch-users", "t[02] worker-1"]
+    for text in (streamed.getvalue(), export(read_trace(path), fmt)):
+        data = json.loads(text)
+        if fmt == "chrome":
+            labels = [e["args"]["name"] for e in data["traceEvents"] if e["name"] == "thread_name"]
+        else:
+            labels = [p["name"] for p in data["profiles"]]
+        assert sorted(labels) == expected
+
+
 def otlp_spans(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for rs in data["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
 

@@ -125,6 +125,9 @@ def check_chrome(data: dict[str, Any]) -> None:
         for e in data["traceEvents"]
         if e.get("name") == "thread_name"
     }
+    # One process: a started thread's or task's track is made when its start is read,
+    # before its first event says its pid (jsonl), and has its starter's.
+    assert len({e["pid"] for e in data["traceEvents"]}) == 1
     slices = [e for e in data["traceEvents"] if e.get("ph") == "X"]
     flows = chrome_flows(data)
     # One per start, the pool threads' first jobs said once (thread and job line).
