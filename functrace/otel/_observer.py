@@ -12,10 +12,16 @@ A span's parent is the current span, which a task inherits through
 ``contextvars`` (as ``asyncio.to_thread`` does); a thread or thread-pool job has
 none of its own, so its first span gets the one the trace's origin names (the
 latest span of that function in that tag), as exported files have it.
+
+Every span says where it ran as exported files do: ``functrace.tag`` and
+``thread.name`` (the thread's name, or the asyncio task's in a task's tag: what
+the trace's naming lines call it), read when the span starts.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from typing import Any
 
@@ -116,6 +122,8 @@ class SpanObserver:
                 if starter is not None:
                     parent = trace.set_span_in_context(NonRecordingSpan(starter))
         attributes: dict[str, Any] = dict(code_attributes(info.name, info.file, info.line))
+        attributes["functrace.tag"] = tag
+        attributes["thread.name"] = _context_name(tag)
         if resumed:
             attributes["functrace.resumed"] = True
         span = self.tracer.start_span(
@@ -129,3 +137,17 @@ class SpanObserver:
             latest.clear()
         latest[(tag, info.name)] = span.get_span_context()
         return span
+
+
+def _context_name(tag: str) -> str:
+    """The running thread's name, or its current asyncio task's for a task's tag."""
+    if "a[" in tag:
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is not None:
+            try:
+                task = asyncio.current_task()
+            except RuntimeError:  # no running loop in this thread
+                task = None
+            if task is not None:
+                return str(task.get_name())
+    return threading.current_thread().name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,28 @@ def test_coroutines_are_one_span_each_nested_by_context(spans: InMemorySpanExpor
     assert handle_span.end_time - handle_span.start_time >= 9_000_000  # wall clock, awaits included
     attributes: dict[str, Any] = dict(handle_span.attributes or {})
     assert attributes["code.function"] == "handle" and attributes["code.lineno"] > 0
+    # Where each span ran, named as the trace's naming lines name it.
+    where = {
+        (s.name.rsplit(".", 1)[1], s.attributes["functrace.tag"], s.attributes["thread.name"])
+        for s in spans.get_finished_spans()
+        if s.attributes
+    }
+    # (Task numbers count every task this process made: compare, do not spell out.)
+    tags = {tag: name for _, tag, name in where}
+    assert len(where) == 7 and len(tags) == 3  # serve, and handle+fetch+parse in two tasks
+    assert all(re.fullmatch(r"t\[\d+\]a\[\d+\]", tag) for tag in tags)
+    assert all(re.fullmatch(r"Task-\d+", name) for name in tags.values())
+    assert len(set(tags.values())) == 3
+
+
+def test_spans_name_the_thread_they_ran_in(spans: InMemorySpanExporter) -> None:
+    import threading
+
+    worker = threading.Thread(target=blocking, name="resizer")
+    worker.start()
+    worker.join()
+    names = {s.attributes["thread.name"] for s in spans.get_finished_spans() if s.attributes}
+    assert names == {"resizer"}
 
 
 @functrace.trace
