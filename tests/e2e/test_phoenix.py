@@ -290,6 +290,13 @@ def test_started_threads_tasks_and_jobs_hang_under_their_starters(
     ]
     assert all(s["status_code"] == "UNSET" and not s["events"] for s in spans if s is not charge)
 
+    # Where each span ran: the thread's name, or the asyncio task's (live spans carry
+    # them as exported files do).
+    ran_in = {(s["name"].rpartition(".")[2], s["attributes"]["thread.name"]) for s in spans}
+    assert ("poll", "worker-1") in ran_in
+    assert {"fetch-users", "fetch-orders"} <= {n for f, n in ran_in if f == "fetch"}
+    assert ("main", "MainThread") in ran_in
+
     # code.*: the function, its module, its file and its first line (co_firstlineno:
     # the decorator's line); nothing else outside functrace.*.
     source = _STARTS.splitlines()
@@ -298,7 +305,11 @@ def test_started_threads_tasks_and_jobs_hang_under_their_starters(
         (def_line,) = (
             n for n, line in enumerate(source, 1) if line.split("(")[0].endswith(f"def {function}")
         )
-        code = {k: v for k, v in span["attributes"].items() if not k.startswith("functrace.")}
+        code = {
+            k: v
+            for k, v in span["attributes"].items()
+            if not k.startswith("functrace.") and k != "thread.name"
+        }
         assert code == {
             "code.function": function,
             "code.namespace": module,
