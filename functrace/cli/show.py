@@ -137,7 +137,7 @@ def command(
     elif focus:
         consumer = Focus(focus, selection, scan.thread_names)
     else:
-        consumer = TreePrinter(lines.emit, selection, scan.thread_names)
+        consumer = TreePrinter(lines.emit, selection, scan.thread_names, names=scan.names)
     try:
         scan_trace(trace, consumer, scan=scan)
         if isinstance(consumer, TreePrinter):

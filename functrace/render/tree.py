@@ -103,10 +103,14 @@ class TreePrinter:
         selection: Selection | None = None,
         thread_names: dict[str, str] | None = None,
         limit: int = 2_000,
+        names: dict[str, str] | None = None,
     ) -> None:
         self.emit = emit
         self.selection = selection or Selection()
         self.thread_names = thread_names if thread_names is not None else {}
+        #: Tag -> the name its naming line gives it (a thread's or a task's): what
+        #: a tag's heading shows first; jsonl's thread field otherwise.
+        self.names = names if names is not None else {}
         self.limit = limit
         self.queues: dict[str, _Queue] = {}
         self.shown = 0  # call lines printed
@@ -196,7 +200,7 @@ class TreePrinter:
     def _print(self, tag: str, depth: int, text: str) -> None:
         if tag != self._last_tag:
             self._last_tag = tag
-            name = self.thread_names.get(tag, "")
+            name = self.names.get(tag) or self.thread_names.get(tag, "")
             self.emit(tag, 0, f"{tag} {name}" if name else tag)
         self.shown += 1
         self.emit(tag, depth, text)

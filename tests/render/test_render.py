@@ -307,10 +307,12 @@ t[02]a[02]:    <-app.orders 3.00µs
 
 def test_tag_takes_the_names_a_text_trace_gives_threads_and_tasks(tmp_path: Path) -> None:
     code, out, err = run(tmp_path, "--tag", "fetch-users", text=NAMED)
-    assert code == 0 and err == "" and out == "t[02]a[01]\n    app.fetch 2.00µs\n"
+    # Each tag's heading names it as the trace's naming lines do.
+    assert code == 0 and err == "" and out == "t[02]a[01] fetch-users\n    app.fetch 2.00µs\n"
     # A thread's name selects its tasks, as its tag does.
     by_name = run(tmp_path, "--tag", "worker-1", text=NAMED)[1]
     assert by_name == run(tmp_path, "--tag", "t[02]", text=NAMED)[1]
     assert "app.fetch" in by_name and "app.orders" in by_name and "app.main" not in by_name
-    assert run(tmp_path, "--tag", "MainThread", text=NAMED)[1] == "t[01]\n    app.main 1.00µs\n"
+    main = run(tmp_path, "--tag", "MainThread", text=NAMED)[1]
+    assert main == "t[01] MainThread\n    app.main 1.00µs\n"
     assert run(tmp_path, "--tag", "worker-2", text=NAMED)[0] == 1
