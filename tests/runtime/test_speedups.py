@@ -1,7 +1,8 @@
 """The compiled fast path (``_speedups``) writes exactly what the pure-Python path writes.
 
 Each program runs twice as a subprocess, with ``FUNCTRACE_SPEEDUPS`` on and off,
-and the two traces must be equal byte for byte once durations are masked.
+in text and in jsonl, with and without a depth limit, and the two traces must be
+equal byte for byte once times, durations and process ids are masked.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not 
 _DURATION = re.compile(r"(?<= )[0-9]+(?:\.[0-9]+)?(?:ns|µs|\\xb5s|ms|s)(?= |$)", re.MULTILINE)
 #: What differs from run to run in the comment lines naming the process and threads.
 _IDS = re.compile(r"(?<=^# process )[0-9]+|(?<=\(native id )[0-9]+(?=\)$)", re.MULTILINE)
+#: The same in jsonl: times, durations and ids.
+_JSON_NUMBERS = re.compile(r'("(?:ts|dur|pid|tid|ppid|native_id)":)[0-9]+')
 
 # Programs that exercise each way a call can start and end.
 PROGRAMS = {
@@ -135,6 +138,27 @@ PROGRAMS = {
         with functrace.record():
             top(lambda: None)
     """,
+    "depth limit changes mid-run": """
+        import functrace
+        @trace
+        def leaf(n): return n if n < 1 else leaf(n - 1)
+        @trace
+        def mid(action):
+            action()
+            return leaf(2)
+        @trace
+        def gen(n):
+            for i in range(n):
+                yield leaf(i)
+        @trace
+        def top(action): return mid(action) + sum(gen(3))
+        functrace.configure(max_depth=1)
+        # mid's enter line is held back; its child, under no limit now, writes it first
+        top(lambda: functrace.configure(max_depth=0))
+        top(lambda: functrace.configure(max_depth=3))
+        top(lambda: functrace.configure(max_depth=2))
+        top(lambda: None)
+    """,
     "unicode names": """
         @trace
         def grüße(n): return n
@@ -153,6 +177,15 @@ from functrace import trace
 """
 
 
+#: The lines compared: each format, with and without a depth limit.
+LINES = {
+    "text": {},
+    "jsonl": {"FUNCTRACE_FORMAT": "jsonl"},
+    "text, max depth 3": {"FUNCTRACE_MAX_DEPTH": "3"},
+    "jsonl, max depth 3": {"FUNCTRACE_FORMAT": "jsonl", "FUNCTRACE_MAX_DEPTH": "3"},
+}
+
+
 def _trace_of(tmp_path: Path, name: str, backend: str, speedups: str, **env: str) -> str:
     script = tmp_path / f"{name.replace(' ', '_')}.py"
     script.write_text(_HEADER + textwrap.dedent(PROGRAMS[name]), encoding="utf-8")
@@ -166,15 +199,20 @@ def _trace_of(tmp_path: Path, name: str, backend: str, speedups: str, **env: str
         assert "internal error" not in proc.stderr, proc.stderr
         text = out.read_text(encoding="utf-8")
     assert text.count("\n") >= 4
+    if env.get("FUNCTRACE_FORMAT") == "jsonl":
+        return _JSON_NUMBERS.sub(r"\1<n>", text)
     return _IDS.sub("<id>", _DURATION.sub("<dur>", text))
 
 
 @needs_speedups
+@pytest.mark.parametrize("lines", sorted(LINES))
 @pytest.mark.parametrize("backend", ["monitoring", "wrapper"])
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_same_lines_with_and_without_speedups(tmp_path: Path, name: str, backend: str) -> None:
-    compiled = _trace_of(tmp_path, name, backend, "1")
-    pure = _trace_of(tmp_path, name, backend, "0")
+def test_same_lines_with_and_without_speedups(
+    tmp_path: Path, name: str, backend: str, lines: str
+) -> None:
+    compiled = _trace_of(tmp_path, name, backend, "1", **LINES[lines])
+    pure = _trace_of(tmp_path, name, backend, "0", **LINES[lines])
     assert compiled == pure
 
 
