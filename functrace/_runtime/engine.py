@@ -658,7 +658,7 @@ def select_path() -> None:
     global current, _plain
     lines_only = _lines_on and not _min_duration and not _recorders and not _observers
     unlimited = _max_depth == sys.maxsize
-    plain = _plain = lines_only and _text and unlimited and not _args
+    _plain = lines_only and _text and unlimited and not _args
     if _speedups_on and _native is not None:
         # Always the compiled entry points: they take the fast way when plain,
         # else hand on to enter/leave, and keep the stack right when the

@@ -368,3 +368,103 @@ def test_a_plain_generators_yields_take_the_compiled_way(trace_lines, monkeypatc
     assert sum(line.endswith(" yield") for line in lines) == 500
     if functrace.configure().speedups:
         assert len(handed_on) <= 2, handed_on  # the outermost call's end, at most
+
+
+def _traced_workload():  # type: ignore[no-untyped-def]
+    """consume() -> items() (a plain generator) -> leaf(), every fifth leaf raising."""
+    import functrace
+
+    @functrace.trace
+    def leaf(i: int) -> int:
+        if i % 5 == 0:
+            raise KeyError(i)
+        return i
+
+    @functrace.trace
+    def items(n: int):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            try:
+                yield leaf(i)
+            except KeyError:
+                pass
+
+    @functrace.trace
+    def consume() -> int:
+        return sum(items(50))
+
+    return consume
+
+
+@needs_speedups
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"format": "jsonl"}, {"max_depth": 2}, {"format": "jsonl", "max_depth": 2}],
+    ids=["text", "jsonl", "text, max depth 2", "jsonl, max depth 2"],
+)
+def test_nested_calls_yields_and_raises_take_the_compiled_way(  # type: ignore[no-untyped-def]
+    trace_lines, monkeypatch, settings
+) -> None:
+    # Only the outermost call's enter and end go to the engine's Python path.
+    import functrace
+
+    consume = _traced_workload()
+    functrace.configure(**settings)
+    handed_on = []
+    enter, leave = engine.enter, engine.leave
+
+    def counting_enter(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("enter")
+        return enter(*args)
+
+    def counting_leave(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("leave")
+        return leave(*args)
+
+    monkeypatch.setattr(engine, "enter", counting_enter)
+    monkeypatch.setattr(engine, "leave", counting_leave)
+    assert consume() == sum(i for i in range(50) if i % 5)
+    jsonl = settings.get("format") == "jsonl"
+    events = [
+        line
+        for line in trace_lines()
+        if ('"depth":' in line if jsonl else "->" in line or "<-" in line)
+    ]
+    # consume: 2 lines; items: 41 runs (40 yields, then its return), 82 lines;
+    # leaf: 50 calls, 100 lines (10 of them raise), none past depth 2.
+    deep = "max_depth" in settings
+    assert len(events) == (84 if deep else 184)
+    raised = [
+        line
+        for line in events
+        if ('"exc":"KeyError"' in line if jsonl else line.endswith(" !KeyError"))
+    ]
+    assert len(raised) == (0 if deep else 10)
+    if functrace.configure().speedups:
+        assert handed_on == ["enter", "leave"]
+
+
+def test_jsonl_times_are_the_clock_plus_one_epoch_offset(trace_lines) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import time
+
+    import functrace
+    from functrace._runtime import sink
+
+    consume = _traced_workload()
+    functrace.configure(format="jsonl")
+    before = time.perf_counter_ns()
+    consume()
+    after = time.perf_counter_ns()
+    events = [json.loads(line) for line in trace_lines() if '"depth":' in line]
+    assert len(events) == 184
+    offset = sink.epoch_offset_ns
+    starts: list[int] = []
+    for event in events:
+        assert offset + before <= event["ts"] <= offset + after
+        if event["ev"] in ("enter", "resume"):
+            starts.append(event["ts"])
+            assert event["depth"] == len(starts)
+        else:
+            assert event["depth"] == len(starts)
+            assert event["ts"] - event["dur"] == starts.pop()
+    assert starts == []
