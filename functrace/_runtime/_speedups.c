@@ -2114,16 +2114,91 @@ ctx_json_head(PyObject *ctx)
 #endif
 }
 
+/* ts (epoch_offset + t, 19 digits) as text: the seconds, which change once a
+ * second, kept per thread as text; the nanoseconds nine digits, two at a time.
+ * A digit at a time was a fifth of a jsonl event's cost. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324"
+                                  "25262728293031323334353637383940414243444546474849"
+                                  "50515253545556575859606162636465666768697071727374"
+                                  "75767778798081828384858687888990919293949596979899";
+static THREAD_LOCAL struct {
+    long long sec; /* -1: none yet */
+    Py_ssize_t len;
+    char text[24];
+} tl_sec = {-1, 0, {0}};
+
+/* put_int of a count (a depth, a duration), two digits at a time. */
+static inline Py_ssize_t
+put_count(char *out, long long v)
+{
+    if (v < 0) {
+        return put_int(out, v);
+    }
+    char digits[24];
+    char *p = digits + sizeof(digits);
+    unsigned long long u = (unsigned long long)v;
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * u, 2);
+    }
+    else {
+        *--p = (char)('0' + u);
+    }
+    Py_ssize_t n = digits + sizeof(digits) - p;
+    memcpy(out, p, (size_t)n);
+    return n;
+}
+
+static Py_ssize_t
+put_ts(char *out, long long ts)
+{
+    if (ts < 1000000000LL) {
+        return put_count(out, ts); /* a clock before 1970 */
+    }
+    long long sec = ts / 1000000000LL;
+    unsigned int ns = (unsigned int)(ts % 1000000000LL);
+    if (tl_sec.sec != sec) {
+        tl_sec.len = put_int(tl_sec.text, sec);
+        tl_sec.sec = sec;
+    }
+    memcpy(out, tl_sec.text, (size_t)tl_sec.len);
+    char *p = out + tl_sec.len + 9;
+    for (int i = 0; i < 4; i++) {
+        unsigned int r = ns % 100;
+        ns /= 100;
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * r, 2);
+    }
+    *--p = (char)('0' + ns);
+    return tl_sec.len + 9;
+}
+
 #define JSON_START "{\"v\":1,\"ts\":"
 #define JSON_DEPTH ",\"depth\":"
 #define JSON_EV ",\"ev\":\""
 #define LIT_LEN(s) ((Py_ssize_t)sizeof(s) - 1)
 
+/* A str's UTF-8 text; an ASCII one (every json head) read in place. */
+static inline const char *
+utf8_of(PyObject *text, Py_ssize_t *len)
+{
+    if (PyUnicode_IS_ASCII(text)) {
+        *len = PyUnicode_GET_LENGTH(text);
+        return (const char *)PyUnicode_DATA(text);
+    }
+    return PyUnicode_AsUTF8AndSize(text, len);
+}
+
 /* One jsonl event line: {"v":1,"ts":T,<ctx head>,"depth":D,"ev":"EV",<info head>
  * and then tail (the rest, with "}\n"). */
 static int
 emit_json(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, const char *ev,
-          const char *tail, Py_ssize_t tail_len)
+          Py_ssize_t ev_len, const char *tail, Py_ssize_t tail_len)
 {
     PyObject *owned = NULL;
     PyObject *ctx_head = ctx_json_head(ctx);
@@ -2137,14 +2212,13 @@ emit_json(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, const ch
         goto out;
     }
     Py_ssize_t ctx_len, info_len;
-    const char *ctx_u8 = PyUnicode_AsUTF8AndSize(ctx_head, &ctx_len); /* ASCII: in place */
-    const char *info_u8 = ctx_u8 != NULL ? PyUnicode_AsUTF8AndSize(info_head, &info_len) : NULL;
+    const char *ctx_u8 = utf8_of(ctx_head, &ctx_len);
+    const char *info_u8 = ctx_u8 != NULL ? utf8_of(info_head, &info_len) : NULL;
     if (info_u8 == NULL) {
         goto out;
     }
     char ts[24], dp[24];
-    Py_ssize_t ts_len = put_int(ts, epoch_offset + t), dp_len = put_int(dp, depth);
-    Py_ssize_t ev_len = (Py_ssize_t)strlen(ev);
+    Py_ssize_t ts_len = put_ts(ts, epoch_offset + t), dp_len = put_count(dp, depth);
     line_room room;
     char *out = line_begin(&room, LIT_LEN(JSON_START) + ts_len + 1 + ctx_len +
                                       LIT_LEN(JSON_DEPTH) + dp_len + LIT_LEN(JSON_EV) + ev_len +
@@ -2179,16 +2253,31 @@ static int
 emit_json_exit(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, long long dur,
                PyObject *raised, int yielded)
 {
+    static const char returned[] = ",\"exc\":null,\"suspended\":null}\n";
+    static const char suspended[] = ",\"exc\":null,\"suspended\":\"yield\"}\n";
+    static const char after_raised[] = ",\"suspended\":null}\n";
+    char tail[128] = ",\"dur\":";
+    Py_ssize_t n = LIT_LEN(",\"dur\":");
+    n += put_count(tail + n, dur);
+    const char *ev = yielded ? "suspend" : "exit";
+    Py_ssize_t ev_len = yielded ? LIT_LEN("suspend") : LIT_LEN("exit");
+    if (raised == NULL) {
+        if (yielded) {
+            memcpy(tail + n, suspended, sizeof(suspended) - 1);
+            n += LIT_LEN(suspended);
+        }
+        else {
+            memcpy(tail + n, returned, sizeof(returned) - 1);
+            n += LIT_LEN(returned);
+        }
+        return emit_json(ctx, info, depth, t, ev, ev_len, tail, n);
+    }
     vbuf b;
     vb_init(&b);
-    char num[24];
-    int err = VB_LIT(&b, ",\"dur\":") < 0 || vb_put(&b, num, put_int(num, dur), 0) < 0 ||
-                      VB_LIT(&b, ",\"exc\":") < 0 ||
-                      (raised != NULL ? vb_str(&b, raised) : VB_LIT(&b, "null")) < 0 ||
-                      (yielded ? VB_LIT(&b, ",\"suspended\":\"yield\"}\n")
-                               : VB_LIT(&b, ",\"suspended\":null}\n")) < 0
+    int err = vb_put(&b, tail, n, 0) < 0 || VB_LIT(&b, ",\"exc\":") < 0 ||
+                      vb_str(&b, raised) < 0 || VB_LIT(&b, after_raised) < 0
                   ? -1
-                  : emit_json(ctx, info, depth, t, yielded ? "suspend" : "exit", b.p, b.len);
+                  : emit_json(ctx, info, depth, t, ev, ev_len, b.p, b.len);
     vb_free(&b);
     return err;
 }
@@ -2340,7 +2429,8 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
         /* no line */
     }
     else if (jsonl) {
-        if (emit_json(ctx, info, depth, t, resumed ? "resume" : "enter", "}\n", 2) < 0) {
+        if (emit_json(ctx, info, depth, t, resumed ? "resume" : "enter", resumed ? 6 : 5, "}\n",
+                      2) < 0) {
             goto done;
         }
     }
