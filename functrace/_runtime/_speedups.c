@@ -48,8 +48,10 @@
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
+#define FT_NO_INLINE __declspec(noinline)
 #else
 #define THREAD_LOCAL _Thread_local
+#define FT_NO_INLINE __attribute__((noinline))
 #endif
 
 /* Free-threaded builds (3.13t+): no chunk is shared and filled in place (filling
@@ -2089,6 +2091,8 @@ exit_value_text(vbuf *b, PyObject *ctx, PyObject *value)
  * FUNCTRACE_MAX_DEPTH (either format): a call deeper than the limit goes on the
  * stack unwritten and its end writes nothing, as in the engine. */
 
+/* Their writers stay out of line (FT_NO_INLINE): inlined into do_leave, they made
+ * GCC stop inlining the text path's own small helpers there. */
 static int jsonl;                             /* set_lines: jsonl, else text */
 static Py_ssize_t max_depth = PY_SSIZE_T_MAX; /* set_lines */
 static long long epoch_offset;                /* sink.epoch_offset_ns */
@@ -2196,7 +2200,7 @@ utf8_of(PyObject *text, Py_ssize_t *len)
 
 /* One jsonl event line: {"v":1,"ts":T,<ctx head>,"depth":D,"ev":"EV",<info head>
  * and then tail (the rest, with "}\n"). */
-static int
+static FT_NO_INLINE int
 emit_json(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, const char *ev,
           Py_ssize_t ev_len, const char *tail, Py_ssize_t tail_len)
 {
@@ -2249,7 +2253,7 @@ out:
 
 /* sink.json_exit's line of a return, a plain generator's yield (yielded) or a
  * raise (raised: the exception's type name, JSON-quoted). */
-static int
+static FT_NO_INLINE int
 emit_json_exit(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, long long dur,
                PyObject *raised, int yielded)
 {
@@ -2286,7 +2290,7 @@ emit_json_exit(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, lon
  * __qualname__, JSON-quoted for jsonl. 1 and a new reference; 0 when the engine
  * is to write the line (a metaclass, whose __qualname__ may be the program's
  * code; a text that is not UTF-8: the engine writes a str line); -1 on error. */
-static int
+static FT_NO_INLINE int
 raised_name(PyObject *exc, PyObject **out)
 {
     *out = NULL;
@@ -2326,7 +2330,7 @@ raised_name(PyObject *exc, PyObject **out)
 }
 
 /* The text exit line of a raise: the duration words, " !Name\n". */
-static int
+static FT_NO_INLINE int
 emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *words,
                  Py_ssize_t words_len, PyObject *raised)
 {
@@ -2626,21 +2630,21 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         memcpy(tail + tail_len, " yield", 6);
         tail_len += 6;
     }
+    PyObject *tag_str = ctx_tag(ctx, &tag);
+    PyObject *exit_text = tag_str != NULL ? info_text(info, I_EXIT, &text) : NULL;
     if (raised != NULL) {
-        if (emit_text_raised(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail,
-                             tail_len, raised) < 0) {
+        if (emit_text_raised(tag_str, n, exit_text, tail, tail_len, raised) < 0) {
             goto done;
         }
     }
     else if (with_value) {
-        if (emit_with_value(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail,
-                            tail_len, &vb) < 0) {
+        if (emit_with_value(tag_str, n, exit_text, tail, tail_len, &vb) < 0) {
             goto done;
         }
     }
     else {
         tail[tail_len++] = '\n';
-        if (emit(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail, tail_len) < 0) {
+        if (emit(tag_str, n, exit_text, tail, tail_len) < 0) {
             goto done;
         }
     }
