@@ -2125,7 +2125,12 @@ static const char digit_pairs[] = "000102030405060708091011121314151617181920212
                                   "25262728293031323334353637383940414243444546474849"
                                   "50515253545556575859606162636465666768697071727374"
                                   "75767778798081828384858687888990919293949596979899";
-static THREAD_LOCAL struct {
+#ifdef Py_GIL_DISABLED
+static THREAD_LOCAL
+#else
+static /* with the GIL, one writer at a time */
+#endif
+    struct {
     long long sec; /* -1: none yet */
     Py_ssize_t len;
     char text[24];
@@ -2238,7 +2243,20 @@ emit_json(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, const ch
     PUT(JSON_DEPTH, LIT_LEN(JSON_DEPTH));
     PUT(dp, dp_len);
     PUT(JSON_EV, LIT_LEN(JSON_EV));
-    PUT(ev, ev_len);
+    switch (ev_len) { /* fixed sizes: no call */
+    case 4:
+        memcpy(out, ev, 4);
+        break;
+    case 5:
+        memcpy(out, ev, 5);
+        break;
+    case 6:
+        memcpy(out, ev, 6);
+        break;
+    default:
+        memcpy(out, ev, (size_t)ev_len);
+    }
+    out += ev_len;
     *out++ = '"';
     *out++ = ',';
     PUT(info_u8, info_len);
