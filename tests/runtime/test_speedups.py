@@ -106,6 +106,17 @@ PROGRAMS = {
         top()
         try: top2 = fails(1)
         except ValueError: pass
+        class Fehlerß(Exception): pass  # its name in UTF-8, or \u00df in jsonl
+        class Meta(type): pass
+        class Odd(Exception, metaclass=Meta): pass  # a metaclass: the engine's
+        @trace
+        def raises(kind): raise kind()
+        @trace
+        def outer():
+            for kind in (Fehlerß, Odd, KeyError):
+                try: raises(kind)
+                except Exception: pass
+        outer()
     """,
     "deep recursion": """
         @trace
