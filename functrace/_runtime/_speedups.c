@@ -4,10 +4,11 @@
  * pure-Python fast path when it is missing or FUNCTRACE_SPEEDUPS=0. The effects
  * are exactly those of the Python functions: for a nested plain call, append
  * an Entry(info, t, written=True) to the context's stack and one enter line to
- * output.buffer; on its return pop it and append one exit line. Everything else
- * (outermost calls, async code, suspensions, exceptions, mismatched stacks,
- * anything of an unexpected shape) is handed to the general engine.enter /
- * engine.leave, looked up at call time. A RecursionError drops the event; any
+ * output.buffer; on its return, raise or plain generator's yield pop it and
+ * append one exit line; text or jsonl lines, none past FUNCTRACE_MAX_DEPTH.
+ * Everything else (outermost calls, async code, other suspensions, filters,
+ * recordings, mismatched stacks, anything of an unexpected shape) is handed to
+ * the general engine.enter / engine.leave, looked up at call time. A RecursionError drops the event; any
  * other Exception goes to engine._internal_error and never reaches the program.
  *
  * Lines go to output.buffer as UTF-8 bytes: consecutive lines share one
@@ -2091,8 +2092,6 @@ exit_value_text(vbuf *b, PyObject *ctx, PyObject *value)
  * FUNCTRACE_MAX_DEPTH (either format): a call deeper than the limit goes on the
  * stack unwritten and its end writes nothing, as in the engine. */
 
-/* Their writers stay out of line (FT_NO_INLINE): inlined into do_leave, they made
- * GCC stop inlining the text path's own small helpers there. */
 static int jsonl;                             /* set_lines: jsonl, else text */
 static Py_ssize_t max_depth = PY_SSIZE_T_MAX; /* set_lines */
 static long long epoch_offset;                /* sink.epoch_offset_ns */
@@ -2119,8 +2118,8 @@ ctx_json_head(PyObject *ctx)
 }
 
 /* ts (epoch_offset + t, 19 digits) as text: the seconds, which change once a
- * second, kept per thread as text; the nanoseconds nine digits, two at a time.
- * A digit at a time was a fifth of a jsonl event's cost. */
+ * second, kept as text (per thread without the GIL); the nanoseconds nine digits,
+ * two at a time. A digit at a time was a fifth of a jsonl event's cost. */
 static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324"
                                   "25262728293031323334353637383940414243444546474849"
                                   "50515253545556575859606162636465666768697071727374"
@@ -2196,7 +2195,7 @@ put_ts(char *out, long long ts)
 static inline const char *
 utf8_of(PyObject *text, Py_ssize_t *len)
 {
-    if (PyUnicode_IS_ASCII(text)) {
+    if (PyUnicode_IS_COMPACT_ASCII(text)) {
         *len = PyUnicode_GET_LENGTH(text);
         return (const char *)PyUnicode_DATA(text);
     }
@@ -2204,7 +2203,9 @@ utf8_of(PyObject *text, Py_ssize_t *len)
 }
 
 /* One jsonl event line: {"v":1,"ts":T,<ctx head>,"depth":D,"ev":"EV",<info head>
- * and then tail (the rest, with "}\n"). */
+ * and then tail (the rest, with "}\n"). These writers stay out of line
+ * (FT_NO_INLINE): inlined into do_leave, they made GCC stop inlining the text
+ * path's own small helpers there. */
 static FT_NO_INLINE int
 emit_json(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, const char *ev,
           Py_ssize_t ev_len, const char *tail, Py_ssize_t tail_len)
@@ -3581,7 +3582,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "functrace._runtime._speedups",
-    "The engine's fast path (plain text lines) in C; see engine.py.", -1, methods,
+    "The engine's fast path (text and jsonl lines) in C; see engine.py.", -1, methods,
 };
 
 PyMODINIT_FUNC
