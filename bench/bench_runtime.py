@@ -4,11 +4,12 @@ Two workloads: recursive fib (call-heavy, tiny bodies) and a small recursive-des
 expression parser (realistic pure Python). For each: untraced, a bare
 functools.wraps pass-through wrapper, functrace writing lines to a file (flushed
 inside the timing) through the compiled fast path and through the pure-Python
-one (switched at run time), the same with arguments and return values
-(``FUNCTRACE_ARGS=1``, ``lines + values``), and functrace with ``record()``; beside
-them, what the tracers people compare with cost on the same code, when installed:
-cProfile (enabled around the run, its stats dumped to a file) and VizTracer
-(collecting, then saving its JSON; ``nox -s bench`` installs it). Each
+one (switched at run time), jsonl through the compiled path (``jsonl,
+compiled``), the same with arguments and return values (``FUNCTRACE_ARGS=1``,
+``lines + values``), and functrace with ``record()``; beside them, what the
+tracers people compare with cost on the same code, when installed: cProfile
+(enabled around the run, its stats dumped to a file) and VizTracer (collecting,
+then saving its JSON; ``nox -s bench`` installs it). Each
 mode gets its own copy of the workload's functions (fresh code objects), rounds alternate the modes,
 and the medians and the best rounds (steadier on a busy machine) are reported with
 the ratio to the bare wrapper's overhead.
@@ -169,6 +170,7 @@ def main() -> None:
         "untraced": build(lambda f: f),
         "bare wrapper": build(bare),
         "lines, compiled": build(functrace.trace),
+        "jsonl, compiled": build(functrace.trace),
         "lines, pure Python": build(functrace.trace),
         # Values need the return value, which a 3.10/3.11 inline probe cannot see: wrappers.
         "lines + values": build(functrace.trace, source=sys.version_info >= (3, 12)),
@@ -179,6 +181,7 @@ def main() -> None:
         modes["lines, compiled, wrappers"] = build(functrace.trace, source=False)
     if not compiled:
         del modes["lines, compiled"]
+        del modes["jsonl, compiled"]
         modes.pop("lines, compiled, wrappers", None)
     others = {"cProfile": _cprofile, "VizTracer": _viztracer(tmp)}
     for name, tracer in others.items():
@@ -197,11 +200,15 @@ def main() -> None:
     for _ in range(args.rounds):
         for workload, runner in (("fib", run_fib), ("parser", run_parse)):
             for mode, ns in modes.items():
-                if mode.startswith("lines"):
-                    functrace.configure(output=log, args=mode == "lines + values")
+                if mode.startswith(("lines", "jsonl")):
+                    functrace.configure(
+                        output=log,
+                        args=mode == "lines + values",
+                        format="jsonl" if mode.startswith("jsonl") else "text",
+                    )
                     engine._use_speedups(mode != "lines, pure Python")
                 else:
-                    functrace.configure(output="none", args=False)
+                    functrace.configure(output="none", args=False, format="text")
                 t0 = time.perf_counter_ns()
                 if mode == "record()":
                     with functrace.record():
@@ -248,6 +255,14 @@ def main() -> None:
             on = stat(results[(workload, "lines + values")]) - untraced
             ratios.append(f"{on / (stat(results[(workload, off)]) - untraced):.1f}x")
         print(f"  values on / off ({off}): {ratios[0]} median, {ratios[1]} best")
+        if compiled:
+            ratios = []
+            for stat in (statistics.median, min):
+                untraced = stat(results[(workload, "untraced")])
+                json_over = stat(results[(workload, "jsonl, compiled")]) - untraced
+                text_over = stat(results[(workload, "lines, compiled")]) - untraced
+                ratios.append(f"{json_over / text_over:.2f}x")
+            print(f"  jsonl / text lines (compiled): {ratios[0]} median, {ratios[1]} best")
 
 
 if __name__ == "__main__":

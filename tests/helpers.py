@@ -123,3 +123,30 @@ def balanced(lines: list[str]) -> dict[str, int]:
             assert level == depth.get(tag, 0), line
             depth[tag] = level - 1
     return {tag: d for tag, d in depth.items() if d}
+
+
+def balanced_jsonl(lines: list[str]) -> dict[str, int]:
+    """:func:`balanced` for jsonl: every line one JSON object, each event's depth
+    the true depth, each tag named (a thread or task event) before its first event."""
+    import json
+
+    depth: dict[str, int] = {}
+    named: set[str] = set()
+    for line in lines:
+        event = json.loads(line)  # a torn line fails here
+        kind = event["ev"]
+        if kind in ("thread", "task"):
+            named.add(event["tag"])
+            continue
+        if kind in ("process", "job"):
+            continue
+        tag, level = event["tag"], event["depth"]
+        assert tag in named, f"{tag} not named before {line!r}"
+        if kind in ("enter", "resume"):
+            assert level == depth.get(tag, 0) + 1, line
+            depth[tag] = level
+        else:
+            assert kind in ("exit", "suspend"), line
+            assert level == depth.get(tag, 0), line
+            depth[tag] = level - 1
+    return {tag: d for tag, d in depth.items() if d}

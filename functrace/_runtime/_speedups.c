@@ -4,10 +4,11 @@
  * pure-Python fast path when it is missing or FUNCTRACE_SPEEDUPS=0. The effects
  * are exactly those of the Python functions: for a nested plain call, append
  * an Entry(info, t, written=True) to the context's stack and one enter line to
- * output.buffer; on its return pop it and append one exit line. Everything else
- * (outermost calls, async code, suspensions, exceptions, mismatched stacks,
- * anything of an unexpected shape) is handed to the general engine.enter /
- * engine.leave, looked up at call time. A RecursionError drops the event; any
+ * output.buffer; on its return, raise or plain generator's yield pop it and
+ * append one exit line; text or jsonl lines, none past FUNCTRACE_MAX_DEPTH.
+ * Everything else (outermost calls, async code, other suspensions, filters,
+ * recordings, mismatched stacks, anything of an unexpected shape) is handed to
+ * the general engine.enter / engine.leave, looked up at call time. A RecursionError drops the event; any
  * other Exception goes to engine._internal_error and never reaches the program.
  *
  * Lines go to output.buffer as UTF-8 bytes: consecutive lines share one
@@ -44,12 +45,14 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 10
+#define API_VERSION 11
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
+#define FT_NO_INLINE __declspec(noinline)
 #else
 #define THREAD_LOCAL _Thread_local
+#define FT_NO_INLINE __attribute__((noinline))
 #endif
 
 /* Free-threaded builds (3.13t+): no chunk is shared and filled in place (filling
@@ -124,14 +127,14 @@ enum { K_RETURN, K_UNWIND, K_SUSPEND };
 /* Slots read in place: CodeInfo's (I_*), Context's (C_*) and Entry's (E_*), all
  * of state.py. */
 enum {
-    I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND,
-    C_STACK, C_TAG, C_BUSY, C_LOST,
+    I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, I_JSON,
+    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON,
     E_INFO, E_START, E_NODE, E_WRITTEN, E_TOKENS, E_ARGS,
     N_SLOTS
 };
 static const char *slot_names[N_SLOTS] = {
-    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word",
-    "stack", "tag", "busy", "lost",
+    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "json_head",
+    "stack", "tag", "busy", "lost", "json_head",
     "info", "start", "node", "written", "tokens", "args",
 };
 /* Plain text lines only (engine.select_path): the fast way; else every event
@@ -982,6 +985,47 @@ append_item(PyObject *item)
 #endif
 }
 
+/* Room for one whole line of n bytes in the output, wherever this build queues
+ * lines (the shared chunk, this thread's buffer, or a bytes object of its own):
+ * line_begin gives where to write them (NULL on error), line_end queues them. */
+typedef struct {
+#if defined(TL_LINES)
+    tl_lines *mine;
+#elif defined(Py_GIL_DISABLED)
+    PyObject *line;
+#endif
+    Py_ssize_t total;
+} line_room;
+
+static inline char *
+line_begin(line_room *room, Py_ssize_t total)
+{
+    room->total = total;
+#if defined(TL_LINES)
+    return lines_reserve(total, &room->mine);
+#elif defined(Py_GIL_DISABLED)
+    room->line = PyBytes_FromStringAndSize(NULL, total);
+    return room->line != NULL ? PyBytes_AS_STRING(room->line) : NULL;
+#else
+    return chunk_reserve(total);
+#endif
+}
+
+static inline int
+line_end(line_room *room)
+{
+#if defined(TL_LINES)
+    return lines_commit(room->mine, room->total);
+#elif defined(Py_GIL_DISABLED)
+    int err = PyList_Append(buffer, room->line);
+    Py_DECREF(room->line);
+    return err;
+#else
+    (void)room;
+    return 0;
+#endif
+}
+
 /* Append f"{tag}:{'    ' * depth}{text}" + tail (UTF-8 bytes) to the output. */
 static int
 emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize_t tail_len)
@@ -1038,25 +1082,11 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
         return err;
     }
     Py_ssize_t spaces = 4 * depth;
-    Py_ssize_t total = tag_len + 1 + spaces + text_len + tail_len;
-#if defined(TL_LINES)
-    tl_lines *mine;
-    char *out = lines_reserve(total, &mine);
+    line_room room;
+    char *out = line_begin(&room, tag_len + 1 + spaces + text_len + tail_len);
     if (out == NULL) {
         return -1;
     }
-#elif defined(Py_GIL_DISABLED)
-    PyObject *line = PyBytes_FromStringAndSize(NULL, total);
-    if (line == NULL) {
-        return -1;
-    }
-    char *out = PyBytes_AS_STRING(line);
-#else
-    char *out = chunk_reserve(total);
-    if (out == NULL) {
-        return -1;
-    }
-#endif
     memcpy(out, tag_u8, (size_t)tag_len);
     out += tag_len;
     *out++ = ':';
@@ -1067,15 +1097,7 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
     if (tail_len) {
         memcpy(out, tail, (size_t)tail_len);
     }
-#if defined(TL_LINES)
-    return lines_commit(mine, total);
-#elif defined(Py_GIL_DISABLED)
-    int err = PyList_Append(buffer, line);
-    Py_DECREF(line);
-    return err;
-#else
-    return 0;
-#endif
+    return line_end(&room);
 }
 
 /* The end of every entry point: RecursionError drops the event, any other
@@ -2053,6 +2075,293 @@ exit_value_text(vbuf *b, PyObject *ctx, PyObject *value)
     return vb_value(b, ctx, value);
 }
 
+/* ------------------------------------------------------------ jsonl lines and the depth limit
+ *
+ * FUNCTRACE_FORMAT=jsonl takes the same fast way as text lines, writing
+ * sink.json_enter's and sink.json_exit's lines byte for byte (compared by
+ * tests/runtime/test_speedups.py):
+ *   {"v":1,"ts":T,<ctx.json_head>,"depth":D,"ev":"enter",<info.json_head>}
+ *   {"v":1,"ts":T,<ctx.json_head>,"depth":D,"ev":"exit",<info.json_head>,"dur":N,"exc":null,"suspended":null}
+ * with T = sink.epoch_offset_ns + the event's perf_counter_ns. Both heads are
+ * ASCII (JSON-escaped by the engine). A CodeInfo's never changes: it is read in
+ * place, as the text slots are. A Context's changes when its thread is renamed
+ * or the process tag changes, maybe from another thread (an output switch), so
+ * it is read with a reference of its own. Arguments and values (FUNCTRACE_ARGS)
+ * in jsonl are the engine's.
+ *
+ * FUNCTRACE_MAX_DEPTH (either format): a call deeper than the limit goes on the
+ * stack unwritten and its end writes nothing, as in the engine. */
+
+static int jsonl;                             /* set_lines: jsonl, else text */
+static Py_ssize_t max_depth = PY_SSIZE_T_MAX; /* set_lines */
+static long long epoch_offset;                /* sink.epoch_offset_ns */
+static PyObject *json_quote;                  /* json.encoder.encode_basestring_ascii */
+static PyObject *s_qualname;
+#ifdef Py_GIL_DISABLED
+static PyObject *ctx_json_descr;      /* Context.json_head's member descriptor */
+static PyMemberDef *ctx_json_member;  /* its member, or NULL: getattr */
+#endif
+
+/* ctx.json_head, a new reference. */
+static inline PyObject *
+ctx_json_head(PyObject *ctx)
+{
+#ifdef Py_GIL_DISABLED
+    /* As ctx.json_head reads it: safe while another thread replaces it. */
+    if (Py_TYPE(ctx) == ctx_type && ctx_json_member != NULL) {
+        return PyMember_GetOne((const char *)ctx, ctx_json_member);
+    }
+    return PyObject_GetAttr(ctx, slot_str[C_JSON]);
+#else
+    return get_slot(ctx, ctx_type, C_JSON);
+#endif
+}
+
+/* ts (epoch_offset + t, 19 digits) as text: the seconds, which change once a
+ * second, kept as text (per thread without the GIL); the nanoseconds nine digits,
+ * two at a time. A digit at a time was a fifth of a jsonl event's cost. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324"
+                                  "25262728293031323334353637383940414243444546474849"
+                                  "50515253545556575859606162636465666768697071727374"
+                                  "75767778798081828384858687888990919293949596979899";
+#ifdef Py_GIL_DISABLED
+static THREAD_LOCAL
+#else
+static /* with the GIL, one writer at a time */
+#endif
+    struct {
+    long long sec; /* -1: none yet */
+    Py_ssize_t len;
+    char text[24];
+} tl_sec = {-1, 0, {0}};
+
+/* put_int of a count (a depth, a duration), two digits at a time. */
+static inline Py_ssize_t
+put_count(char *out, long long v)
+{
+    if (v < 0) {
+        return put_int(out, v);
+    }
+    char digits[24];
+    char *p = digits + sizeof(digits);
+    unsigned long long u = (unsigned long long)v;
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * u, 2);
+    }
+    else {
+        *--p = (char)('0' + u);
+    }
+    Py_ssize_t n = digits + sizeof(digits) - p;
+    memcpy(out, p, (size_t)n);
+    return n;
+}
+
+static Py_ssize_t
+put_ts(char *out, long long ts)
+{
+    if (ts < 1000000000LL) {
+        return put_count(out, ts); /* a clock before 1970 */
+    }
+    long long sec = ts / 1000000000LL;
+    unsigned int ns = (unsigned int)(ts % 1000000000LL);
+    if (tl_sec.sec != sec) {
+        tl_sec.len = put_int(tl_sec.text, sec);
+        tl_sec.sec = sec;
+    }
+    memcpy(out, tl_sec.text, (size_t)tl_sec.len);
+    char *p = out + tl_sec.len + 9;
+    for (int i = 0; i < 4; i++) {
+        unsigned int r = ns % 100;
+        ns /= 100;
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * r, 2);
+    }
+    *--p = (char)('0' + ns);
+    return tl_sec.len + 9;
+}
+
+#define JSON_START "{\"v\":1,\"ts\":"
+#define JSON_DEPTH ",\"depth\":"
+#define JSON_EV ",\"ev\":\""
+#define LIT_LEN(s) ((Py_ssize_t)sizeof(s) - 1)
+
+/* A str's UTF-8 text; an ASCII one (every json head) read in place. */
+static inline const char *
+utf8_of(PyObject *text, Py_ssize_t *len)
+{
+    if (PyUnicode_IS_COMPACT_ASCII(text)) {
+        *len = PyUnicode_GET_LENGTH(text);
+        return (const char *)PyUnicode_DATA(text);
+    }
+    return PyUnicode_AsUTF8AndSize(text, len);
+}
+
+/* One jsonl event line: {"v":1,"ts":T,<ctx head>,"depth":D,"ev":"EV",<info head>
+ * and then tail (the rest, with "}\n"). These writers stay out of line
+ * (FT_NO_INLINE): inlined into do_leave, they made GCC stop inlining the text
+ * path's own small helpers there. */
+static FT_NO_INLINE int
+emit_json(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, const char *ev,
+          Py_ssize_t ev_len, const char *tail, Py_ssize_t tail_len)
+{
+    PyObject *owned = NULL;
+    PyObject *ctx_head = ctx_json_head(ctx);
+    PyObject *info_head = ctx_head != NULL ? info_text(info, I_JSON, &owned) : NULL;
+    int err = -1;
+    if (info_head == NULL) {
+        goto out;
+    }
+    if (!PyUnicode_Check(ctx_head) || !PyUnicode_Check(info_head)) {
+        PyErr_SetString(PyExc_TypeError, "functrace: json heads must be str");
+        goto out;
+    }
+    Py_ssize_t ctx_len, info_len;
+    const char *ctx_u8 = utf8_of(ctx_head, &ctx_len);
+    const char *info_u8 = ctx_u8 != NULL ? utf8_of(info_head, &info_len) : NULL;
+    if (info_u8 == NULL) {
+        goto out;
+    }
+    char ts[24], dp[24];
+    Py_ssize_t ts_len = put_ts(ts, epoch_offset + t), dp_len = put_count(dp, depth);
+    line_room room;
+    char *out = line_begin(&room, LIT_LEN(JSON_START) + ts_len + 1 + ctx_len +
+                                      LIT_LEN(JSON_DEPTH) + dp_len + LIT_LEN(JSON_EV) + ev_len +
+                                      2 + info_len + tail_len);
+    if (out == NULL) {
+        goto out;
+    }
+#define PUT(p, n) (memcpy(out, (p), (size_t)(n)), out += (n))
+    PUT(JSON_START, LIT_LEN(JSON_START));
+    PUT(ts, ts_len);
+    *out++ = ',';
+    PUT(ctx_u8, ctx_len);
+    PUT(JSON_DEPTH, LIT_LEN(JSON_DEPTH));
+    PUT(dp, dp_len);
+    PUT(JSON_EV, LIT_LEN(JSON_EV));
+    switch (ev_len) { /* fixed sizes: no call */
+    case 4:
+        memcpy(out, ev, 4);
+        break;
+    case 5:
+        memcpy(out, ev, 5);
+        break;
+    case 6:
+        memcpy(out, ev, 6);
+        break;
+    default:
+        memcpy(out, ev, (size_t)ev_len);
+    }
+    out += ev_len;
+    *out++ = '"';
+    *out++ = ',';
+    PUT(info_u8, info_len);
+    PUT(tail, tail_len);
+#undef PUT
+    err = line_end(&room);
+out:
+    Py_XDECREF(ctx_head);
+    Py_XDECREF(owned);
+    return err;
+}
+
+/* sink.json_exit's line of a return, a plain generator's yield (yielded) or a
+ * raise (raised: the exception's type name, JSON-quoted). */
+static FT_NO_INLINE int
+emit_json_exit(PyObject *ctx, PyObject *info, Py_ssize_t depth, long long t, long long dur,
+               PyObject *raised, int yielded)
+{
+    static const char returned[] = ",\"exc\":null,\"suspended\":null}\n";
+    static const char suspended[] = ",\"exc\":null,\"suspended\":\"yield\"}\n";
+    static const char after_raised[] = ",\"suspended\":null}\n";
+    char tail[128] = ",\"dur\":";
+    Py_ssize_t n = LIT_LEN(",\"dur\":");
+    n += put_count(tail + n, dur);
+    const char *ev = yielded ? "suspend" : "exit";
+    Py_ssize_t ev_len = yielded ? LIT_LEN("suspend") : LIT_LEN("exit");
+    if (raised == NULL) {
+        if (yielded) {
+            memcpy(tail + n, suspended, sizeof(suspended) - 1);
+            n += LIT_LEN(suspended);
+        }
+        else {
+            memcpy(tail + n, returned, sizeof(returned) - 1);
+            n += LIT_LEN(returned);
+        }
+        return emit_json(ctx, info, depth, t, ev, ev_len, tail, n);
+    }
+    vbuf b;
+    vb_init(&b);
+    int err = vb_put(&b, tail, n, 0) < 0 || VB_LIT(&b, ",\"exc\":") < 0 ||
+                      vb_str(&b, raised) < 0 || VB_LIT(&b, after_raised) < 0
+                  ? -1
+                  : emit_json(ctx, info, depth, t, ev, ev_len, b.p, b.len);
+    vb_free(&b);
+    return err;
+}
+
+/* The name an exit line gives exc, the exception a call raised: its type's
+ * __qualname__, JSON-quoted for jsonl. 1 and a new reference; 0 when the engine
+ * is to write the line (a metaclass, whose __qualname__ may be the program's
+ * code; a text that is not UTF-8: the engine writes a str line); -1 on error. */
+static FT_NO_INLINE int
+raised_name(PyObject *exc, PyObject **out)
+{
+    *out = NULL;
+    PyTypeObject *tp = Py_TYPE(exc);
+    if (!Py_IS_TYPE((PyObject *)tp, &PyType_Type)) {
+        return 0;
+    }
+    PyObject *name = PyObject_GetAttr((PyObject *)tp, s_qualname); /* type's own getter */
+    if (name == NULL) {
+        return -1;
+    }
+    if (!PyUnicode_CheckExact(name)) {
+        Py_DECREF(name);
+        return 0;
+    }
+    if (jsonl) {
+        Py_SETREF(name, PyObject_CallOneArg(json_quote, name));
+        if (name == NULL) {
+            return -1;
+        }
+        if (!PyUnicode_Check(name)) {
+            Py_DECREF(name);
+            PyErr_SetString(PyExc_TypeError, "functrace: a quoted name must be a str");
+            return -1;
+        }
+    }
+    if (PyUnicode_AsUTF8AndSize(name, NULL) == NULL) {
+        Py_DECREF(name);
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
+    }
+    *out = name;
+    return 1;
+}
+
+/* The text exit line of a raise: the duration words, " !Name\n". */
+static FT_NO_INLINE int
+emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *words,
+                 Py_ssize_t words_len, PyObject *raised)
+{
+    vbuf b;
+    vb_init(&b);
+    int err = VB_LIT(&b, " !") < 0 || vb_str(&b, raised) < 0 || VB_LIT(&b, "\n") < 0
+                  ? -1
+                  : emit_with_value(tag, depth, text, words, words_len, &b);
+    vb_free(&b);
+    return err;
+}
+
 /* ------------------------------------------------------------ the two events */
 
 static PyObject *
@@ -2108,7 +2417,19 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (async_code) {
         goto hand_on;
     }
+    /* Past the depth limit the call writes nothing. Within it, a parent whose
+     * enter line is not written yet (held back by a filter since switched off, or
+     * at the recursion limit) is the engine's to write first. */
+    Py_ssize_t depth = PyList_GET_SIZE(stack) + 1;
+    int deep = depth > max_depth;
+    if (!deep &&
+        peek_slot(PyList_GET_ITEM(stack, depth - 2), entry_type, E_WRITTEN) != Py_True) {
+        goto hand_on;
+    }
     if (args_on && !resumed) {
+        if (deep || jsonl) {
+            goto hand_on; /* select_path never asks for these: the engine's */
+        }
         vb_init(&vb);
         with_args = 1;
         if (enter_args_text(&vb, ctx, info, code) < 0) {
@@ -2123,12 +2444,20 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (now_ns(&t) < 0) {
         goto done;
     }
-    entry = new_entry(info, t, Py_True);
+    entry = new_entry(info, t, deep ? Py_False : Py_True);
     if (entry == NULL || PyList_Append(stack, entry) < 0) {
         goto done;
     }
-    Py_ssize_t depth = PyList_GET_SIZE(stack);
-    if (with_args) {
+    if (deep) {
+        /* no line */
+    }
+    else if (jsonl) {
+        if (emit_json(ctx, info, depth, t, resumed ? "resume" : "enter", resumed ? 6 : 5, "}\n",
+                      2) < 0) {
+            goto done;
+        }
+    }
+    else if (with_args) {
         if (emit(ctx_tag(ctx, &tag), depth, s_empty, vb.p, vb.len) < 0) {
             goto done;
         }
@@ -2168,7 +2497,7 @@ static PyObject *
 do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
 {
     PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
-             *text = NULL;
+             *text = NULL, *raised = NULL;
     int ok = 0;
     vbuf vb; /* FUNCTRACE_ARGS: " => value\n" */
     int with_value = 0;
@@ -2218,7 +2547,9 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         Py_XDECREF(owned_word);
         special = !yielded;
     }
-    if (special || !PyList_CheckExact(stack)) {
+    /* A raise: its line says the exception's type (with values, the engine's). */
+    int unwound = kind == kind_obj[K_UNWIND] && !args_on;
+    if ((special && !unwound) || !PyList_CheckExact(stack)) {
         goto hand_on;
     }
     Py_ssize_t n = PyList_GET_SIZE(stack);
@@ -2230,9 +2561,27 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         goto hand_on; /* the outermost call: maybe a task's */
     }
     PyObject *last = PyList_GET_ITEM(stack, n - 1);
+    int deep = n > max_depth; /* past the depth limit: no line */
     if (peek_slot(last, entry_type, E_INFO) != info ||
-        peek_slot(last, entry_type, E_WRITTEN) != Py_True) {
+        (!deep && peek_slot(last, entry_type, E_WRITTEN) != Py_True)) {
         goto hand_on; /* not the innermost call, or its enter line is not written */
+    }
+    if (unwound) {
+        if (peek_slot(last, entry_type, E_NODE) != Py_None) {
+            goto hand_on; /* a recording's call: the engine notes the exception */
+        }
+        if (!deep) {
+            r = raised_name(arg, &raised);
+            if (r <= 0) {
+                if (r < 0) {
+                    goto done;
+                }
+                goto hand_on;
+            }
+        }
+    }
+    if (args_on && deep) {
+        goto hand_on; /* select_path never asks for this: the engine's */
     }
     if (args_on && arg != no_value) { /* a probe's return: no value seen */
         vb_init(&vb);
@@ -2283,21 +2632,38 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     if (t0 == -1 && PyErr_Occurred()) {
         goto done;
     }
+    if (deep) {
+        ok = maybe_flush(t) == 0; /* no line */
+        goto done;
+    }
+    if (jsonl) {
+        if (emit_json_exit(ctx, info, n, t, t - t0, raised, yielded) < 0) {
+            goto done;
+        }
+        ok = maybe_flush(t) == 0;
+        goto done;
+    }
     char tail[48];
     Py_ssize_t tail_len = format_duration(t - t0, tail);
     if (yielded) {
         memcpy(tail + tail_len, " yield", 6);
         tail_len += 6;
     }
-    if (with_value) {
-        if (emit_with_value(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail,
-                            tail_len, &vb) < 0) {
+    PyObject *tag_str = ctx_tag(ctx, &tag);
+    PyObject *exit_text = tag_str != NULL ? info_text(info, I_EXIT, &text) : NULL;
+    if (raised != NULL) {
+        if (emit_text_raised(tag_str, n, exit_text, tail, tail_len, raised) < 0) {
+            goto done;
+        }
+    }
+    else if (with_value) {
+        if (emit_with_value(tag_str, n, exit_text, tail, tail_len, &vb) < 0) {
             goto done;
         }
     }
     else {
         tail[tail_len++] = '\n';
-        if (emit(ctx_tag(ctx, &tag), n, info_text(info, I_EXIT, &text), tail, tail_len) < 0) {
+        if (emit(tag_str, n, exit_text, tail, tail_len) < 0) {
             goto done;
         }
     }
@@ -2324,6 +2690,7 @@ done:
     Py_XDECREF(entry);
     Py_XDECREF(tag);
     Py_XDECREF(text);
+    Py_XDECREF(raised);
     return finish(ok);
 }
 
@@ -2918,6 +3285,40 @@ sp_set_plain(PyObject *self, PyObject *flag)
     Py_RETURN_NONE;
 }
 
+/* set_lines(jsonl, max_depth, epoch_offset_ns, json_quote): the lines the fast
+ * way writes (engine.select_path): jsonl or text, none for a call deeper than
+ * max_depth; json_quote is json.encoder.encode_basestring_ascii (sink's). */
+static PyObject *
+sp_set_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyCallable_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_lines(jsonl, max_depth, epoch_offset_ns, json_quote)");
+        return NULL;
+    }
+    int on = PyObject_IsTrue(args[0]);
+    if (on < 0) {
+        return NULL;
+    }
+    Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long long offset = PyLong_AsLongLong(args[2]);
+    if (offset == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (depth < 1) {
+        PyErr_SetString(PyExc_ValueError, "set_lines: max_depth must be at least 1");
+        return NULL;
+    }
+    Py_XSETREF(json_quote, Py_NewRef(args[3]));
+    jsonl = on;
+    max_depth = depth;
+    epoch_offset = offset;
+    Py_RETURN_NONE;
+}
+
 /* forget(): a traced code object died; its address may come back as another's. */
 static PyObject *
 sp_forget(PyObject *self, PyObject *unused)
@@ -3029,6 +3430,25 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto error;
         }
     }
+#ifdef Py_GIL_DISABLED
+    {
+        /* Context.json_head is read with PyMember_GetOne (see ctx_json_head). */
+        PyObject *descr = PyObject_GetAttr(new_ctx_type, slot_str[C_JSON]);
+        if (descr == NULL) {
+            goto error;
+        }
+        PyMemberDef *member = NULL;
+        if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
+            if (md->d_common.d_type == (PyTypeObject *)new_ctx_type &&
+                md->d_member->type == T_OBJECT_EX) {
+                member = md->d_member;
+            }
+        }
+        replace(&ctx_json_descr, descr); /* keeps the member alive */
+        ctx_json_member = member;
+    }
+#endif
     replace(&engine_mod, Py_NewRef(engine));
     replace(&infos, new_infos);
     replace(&tls, new_tls);
@@ -3148,6 +3568,8 @@ static PyMethodDef methods[] = {
     {"sigterm_reraise", sp_sigterm_reraise, METH_NOARGS,
      "sigterm_reraise(): restore SIGTERM's default action and send it again."},
     {"set_plain", sp_set_plain, METH_O, "set_plain(flag): the fast way (True) or the engine's."},
+    {"set_lines", (PyCFunction)(void (*)(void))sp_set_lines, METH_FASTCALL,
+     "set_lines(jsonl, max_depth, epoch_offset_ns, json_quote): the lines of the fast way."},
     {"probe_switch", sp_probe_switch, METH_O, "probe_switch(on): tracing on or off for probes."},
     {"set_direct", sp_set_direct, METH_O,
      "set_direct(flag): probes call this module's enter/leave (True) or the engine's."},
@@ -3160,7 +3582,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "functrace._runtime._speedups",
-    "The engine's fast path (plain text lines) in C; see engine.py.", -1, methods,
+    "The engine's fast path (text and jsonl lines) in C; see engine.py.", -1, methods,
 };
 
 PyMODINIT_FUNC
@@ -3190,6 +3612,7 @@ PyInit__speedups(void)
     INTERN(s_args_text, "args_text");
     INTERN(s_empty, "");
     INTERN(s_module, "__module__");
+    INTERN(s_qualname, "__qualname__");
 #if PY_VERSION_HEX < 0x030C0000
     INTERN(s_f_locals, "f_locals");
     INTERN(s_call_frame, "_call_frame");

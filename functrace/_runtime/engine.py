@@ -147,9 +147,11 @@ def enter(
         if ctx is None or ctx.busy:
             return  # a signal handler or finalizer run by this very event: see Context.busy
         stack = ctx.stack
-        if _plain and stack and not info.is_async and not ctx.lost:
+        if _plain and stack and stack[-1].written and not info.is_async and not ctx.lost:
             # The common case, taken first: a nested plain call, plain text lines
-            # (no filter, recording or observer). Same effects as below.
+            # (no filter, recording or observer), its parent's line written (one
+            # held back by a filter since switched off goes first). Same effects
+            # as below.
             ctx.busy = True
             try:
                 t = _clock()
@@ -593,7 +595,7 @@ def _write_running(stacks: list[tuple[Context, list[Entry]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 10
+_SPEEDUPS_API = 11
 _native: Any = None
 _speedups_on = True
 
@@ -650,25 +652,21 @@ _path_listeners: list[Callable[[], None]] = []
 
 
 def select_path() -> None:
-    """Use the fast path whenever only plain text lines are wanted: the compiled
-    one when it is built and allowed (``FUNCTRACE_SPEEDUPS``), else the Python one."""
+    """Use the fast path whenever only lines are wanted: the compiled one when it
+    is built and allowed (``FUNCTRACE_SPEEDUPS``), else the Python one (plain
+    text lines only)."""
     global current, _plain
-    lines_only = (
-        _lines_on
-        and _text
-        and _max_depth == sys.maxsize
-        and not _min_duration
-        and not _recorders
-        and not _observers
-    )
-    plain = _plain = lines_only and not _args
+    lines_only = _lines_on and not _min_duration and not _recorders and not _observers
+    unlimited = _max_depth == sys.maxsize
+    _plain = lines_only and _text and unlimited and not _args
     if _speedups_on and _native is not None:
         # Always the compiled entry points: they take the fast way when plain,
         # else hand on to enter/leave, and keep the stack right when the
         # program's recursion limit leaves no frame for them (see Context.lost).
         # What they hand on takes the general way (every line through put()).
-        # Text lines with values take the fast way too: it writes them itself.
-        with_values = lines_only and _args
+        # The compiled way also writes jsonl lines, text lines with values
+        # (without a depth limit), and keeps a depth limit (past it: no line).
+        with_values = lines_only and _text and unlimited and _args
         _native.set_args(
             with_values,
             values.mode == "repr",
@@ -677,7 +675,8 @@ def select_path() -> None:
             values._generation,
             values,
         )
-        _native.set_plain(plain or with_values)
+        _native.set_lines(not _text, _max_depth, sink.epoch_offset_ns, sink.json_quote)
+        _native.set_plain((lines_only and not _args) or with_values)
         _plain = False
         chosen = (_native.enter, _native.leave)
     else:

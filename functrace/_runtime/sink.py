@@ -98,6 +98,10 @@ epoch_offset_ns = time.time_ns() - time.perf_counter_ns()
 MAX_BUFFERED = 1_000
 
 
+#: How jsonl quotes a text (the compiled path quotes an exception's name with it).
+json_quote: Callable[[str], str] = _json_str
+
+
 def json_enter(
     ctx: Context,
     depth: int,

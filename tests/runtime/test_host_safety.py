@@ -4,6 +4,7 @@ as errors, output switches, SIGTERM, idle processes, pools, full disks."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -155,7 +156,9 @@ def test_notices_never_raise_under_warnings_as_errors(env: dict[str, str]) -> No
     assert "functrace: " in proc.stderr and "Traceback" not in proc.stderr
 
 
-def switch_outputs(base: Path, threads: int, switches: int, files: int) -> None:
+def switch_outputs(
+    base: Path, threads: int, switches: int, files: int, format: str = "text"
+) -> None:
     """Threads trace while the main thread switches the output ``switches`` times
     among ``files`` files and opens a file of its own after each switch: none of
     its files may receive a trace line, and every trace line must be whole."""
@@ -181,14 +184,17 @@ def switch_outputs(base: Path, threads: int, switches: int, files: int) -> None:
         print("done")
         """
     )
-    proc = run_python(["-c", program], timeout=600)
+    proc = run_python(["-c", program], env={"FUNCTRACE_FORMAT": format}, timeout=600)
     assert proc.stdout == "done\n", proc.stderr
     own = sorted(base.glob("mine*.txt"))
     assert len(own) == switches
     assert [p.name for p in own if p.read_text() != "mine\n"] == []
     for path in base.glob("trace*.log"):
         for line in path.read_text().splitlines():
-            assert LINE_RE.match(line) or NAME_RE.match(line) or PROCESS_RE.match(line), line
+            if format == "jsonl":
+                assert isinstance(json.loads(line), dict), line
+            else:
+                assert LINE_RE.match(line) or NAME_RE.match(line) or PROCESS_RE.match(line), line
 
 
 def test_output_switches_never_write_into_the_programs_own_files(tmp_path: Path) -> None:

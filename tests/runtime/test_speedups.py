@@ -1,7 +1,8 @@
 """The compiled fast path (``_speedups``) writes exactly what the pure-Python path writes.
 
 Each program runs twice as a subprocess, with ``FUNCTRACE_SPEEDUPS`` on and off,
-and the two traces must be equal byte for byte once durations are masked.
+in text and in jsonl, with and without a depth limit, and the two traces must be
+equal byte for byte once times, durations and process ids are masked.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not 
 _DURATION = re.compile(r"(?<= )[0-9]+(?:\.[0-9]+)?(?:ns|µs|\\xb5s|ms|s)(?= |$)", re.MULTILINE)
 #: What differs from run to run in the comment lines naming the process and threads.
 _IDS = re.compile(r"(?<=^# process )[0-9]+|(?<=\(native id )[0-9]+(?=\)$)", re.MULTILINE)
+#: The same in jsonl: times, durations and ids.
+_JSON_NUMBERS = re.compile(r'("(?:ts|dur|pid|tid|ppid|native_id)":)[0-9]+')
 
 # Programs that exercise each way a call can start and end.
 PROGRAMS = {
@@ -103,6 +106,17 @@ PROGRAMS = {
         top()
         try: top2 = fails(1)
         except ValueError: pass
+        class Fehlerß(Exception): pass  # its name in UTF-8, or \u00df in jsonl
+        class Meta(type): pass
+        class Odd(Exception, metaclass=Meta): pass  # a metaclass: the engine's
+        @trace
+        def raises(kind): raise kind()
+        @trace
+        def outer():
+            for kind in (Fehlerß, Odd, KeyError):
+                try: raises(kind)
+                except Exception: pass
+        outer()
     """,
     "deep recursion": """
         @trace
@@ -135,6 +149,27 @@ PROGRAMS = {
         with functrace.record():
             top(lambda: None)
     """,
+    "depth limit changes mid-run": """
+        import functrace
+        @trace
+        def leaf(n): return n if n < 1 else leaf(n - 1)
+        @trace
+        def mid(action):
+            action()
+            return leaf(2)
+        @trace
+        def gen(n):
+            for i in range(n):
+                yield leaf(i)
+        @trace
+        def top(action): return mid(action) + sum(gen(3))
+        functrace.configure(max_depth=1)
+        # mid's enter line is held back; its child, under no limit now, writes it first
+        top(lambda: functrace.configure(max_depth=0))
+        top(lambda: functrace.configure(max_depth=3))
+        top(lambda: functrace.configure(max_depth=2))
+        top(lambda: None)
+    """,
     "unicode names": """
         @trace
         def grüße(n): return n
@@ -153,6 +188,15 @@ from functrace import trace
 """
 
 
+#: The lines compared: each format, with and without a depth limit.
+LINES = {
+    "text": {},
+    "jsonl": {"FUNCTRACE_FORMAT": "jsonl"},
+    "text, max depth 3": {"FUNCTRACE_MAX_DEPTH": "3"},
+    "jsonl, max depth 3": {"FUNCTRACE_FORMAT": "jsonl", "FUNCTRACE_MAX_DEPTH": "3"},
+}
+
+
 def _trace_of(tmp_path: Path, name: str, backend: str, speedups: str, **env: str) -> str:
     script = tmp_path / f"{name.replace(' ', '_')}.py"
     script.write_text(_HEADER + textwrap.dedent(PROGRAMS[name]), encoding="utf-8")
@@ -166,15 +210,20 @@ def _trace_of(tmp_path: Path, name: str, backend: str, speedups: str, **env: str
         assert "internal error" not in proc.stderr, proc.stderr
         text = out.read_text(encoding="utf-8")
     assert text.count("\n") >= 4
+    if env.get("FUNCTRACE_FORMAT") == "jsonl":
+        return _JSON_NUMBERS.sub(r"\1<n>", text)
     return _IDS.sub("<id>", _DURATION.sub("<dur>", text))
 
 
 @needs_speedups
+@pytest.mark.parametrize("lines", sorted(LINES))
 @pytest.mark.parametrize("backend", ["monitoring", "wrapper"])
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_same_lines_with_and_without_speedups(tmp_path: Path, name: str, backend: str) -> None:
-    compiled = _trace_of(tmp_path, name, backend, "1")
-    pure = _trace_of(tmp_path, name, backend, "0")
+def test_same_lines_with_and_without_speedups(
+    tmp_path: Path, name: str, backend: str, lines: str
+) -> None:
+    compiled = _trace_of(tmp_path, name, backend, "1", **LINES[lines])
+    pure = _trace_of(tmp_path, name, backend, "0", **LINES[lines])
     assert compiled == pure
 
 
@@ -330,3 +379,103 @@ def test_a_plain_generators_yields_take_the_compiled_way(trace_lines, monkeypatc
     assert sum(line.endswith(" yield") for line in lines) == 500
     if functrace.configure().speedups:
         assert len(handed_on) <= 2, handed_on  # the outermost call's end, at most
+
+
+def _traced_workload():  # type: ignore[no-untyped-def]
+    """consume() -> items() (a plain generator) -> leaf(), every fifth leaf raising."""
+    import functrace
+
+    @functrace.trace
+    def leaf(i: int) -> int:
+        if i % 5 == 0:
+            raise KeyError(i)
+        return i
+
+    @functrace.trace
+    def items(n: int):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            try:
+                yield leaf(i)
+            except KeyError:
+                pass
+
+    @functrace.trace
+    def consume() -> int:
+        return sum(items(50))
+
+    return consume
+
+
+@needs_speedups
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"format": "jsonl"}, {"max_depth": 2}, {"format": "jsonl", "max_depth": 2}],
+    ids=["text", "jsonl", "text, max depth 2", "jsonl, max depth 2"],
+)
+def test_nested_calls_yields_and_raises_take_the_compiled_way(  # type: ignore[no-untyped-def]
+    trace_lines, monkeypatch, settings
+) -> None:
+    # Only the outermost call's enter and end go to the engine's Python path.
+    import functrace
+
+    consume = _traced_workload()
+    functrace.configure(**settings)
+    handed_on = []
+    enter, leave = engine.enter, engine.leave
+
+    def counting_enter(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("enter")
+        return enter(*args)
+
+    def counting_leave(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("leave")
+        return leave(*args)
+
+    monkeypatch.setattr(engine, "enter", counting_enter)
+    monkeypatch.setattr(engine, "leave", counting_leave)
+    assert consume() == sum(i for i in range(50) if i % 5)
+    jsonl = settings.get("format") == "jsonl"
+    events = [
+        line
+        for line in trace_lines()
+        if ('"depth":' in line if jsonl else "->" in line or "<-" in line)
+    ]
+    # consume: 2 lines; items: 41 runs (40 yields, then its return), 82 lines;
+    # leaf: 50 calls, 100 lines (10 of them raise), none past depth 2.
+    deep = "max_depth" in settings
+    assert len(events) == (84 if deep else 184)
+    raised = [
+        line
+        for line in events
+        if ('"exc":"KeyError"' in line if jsonl else line.endswith(" !KeyError"))
+    ]
+    assert len(raised) == (0 if deep else 10)
+    if functrace.configure().speedups:
+        assert handed_on == ["enter", "leave"]
+
+
+def test_jsonl_times_are_the_clock_plus_one_epoch_offset(trace_lines) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import time
+
+    import functrace
+    from functrace._runtime import sink
+
+    consume = _traced_workload()
+    functrace.configure(format="jsonl")
+    before = time.perf_counter_ns()
+    consume()
+    after = time.perf_counter_ns()
+    events = [json.loads(line) for line in trace_lines() if '"depth":' in line]
+    assert len(events) == 184
+    offset = sink.epoch_offset_ns
+    starts: list[int] = []
+    for event in events:
+        assert offset + before <= event["ts"] <= offset + after
+        if event["ev"] in ("enter", "resume"):
+            starts.append(event["ts"])
+            assert event["depth"] == len(starts)
+        else:
+            assert event["depth"] == len(starts)
+            assert event["ts"] - event["dur"] == starts.pop()
+    assert starts == []

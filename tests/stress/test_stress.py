@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_python
+from tests.helpers import balanced_jsonl, run_python
 from tests.runtime.test_host_safety import HEADER, balanced, switch_outputs
 
 pytestmark = pytest.mark.slow
@@ -68,23 +68,30 @@ STRESS = HEADER + textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("speedups", ["1", "0"])
+@pytest.mark.parametrize(
+    ("speedups", "format"), [("1", "text"), ("0", "text"), ("1", "jsonl"), ("0", "jsonl")]
+)
 def test_sixteen_threads_generators_across_threads_and_switching(
-    tmp_path: Path, speedups: str
+    tmp_path: Path, speedups: str, format: str
 ) -> None:
     out = tmp_path / "trace.log"
     proc = run_python(
         # Enough rounds to span many on/off cycles of the switcher (4 ms each): with
         # a fast path, 400 rounds could fall mostly in its first 1 ms off.
         ["-c", STRESS.replace("ROUNDS", "3000")],
-        env={"FUNCTRACE_OUTPUT": str(out), "FUNCTRACE_SPEEDUPS": speedups},
+        env={
+            "FUNCTRACE_OUTPUT": str(out),
+            "FUNCTRACE_SPEEDUPS": speedups,
+            "FUNCTRACE_FORMAT": format,
+        },
         timeout=600,
     )
     assert proc.stdout == "done\n", proc.stderr
     lines = out.read_text().splitlines()
     assert len(lines) > 10_000
-    assert balanced(lines) == {}
+    assert (balanced_jsonl if format == "jsonl" else balanced)(lines) == {}
 
 
-def test_output_switches_under_sixteen_threads(tmp_path: Path) -> None:
-    switch_outputs(tmp_path, threads=16, switches=300, files=3)
+@pytest.mark.parametrize("format", ["text", "jsonl"])
+def test_output_switches_under_sixteen_threads(tmp_path: Path, format: str) -> None:
+    switch_outputs(tmp_path, threads=16, switches=300, files=3, format=format)
