@@ -125,6 +125,7 @@ class Context:
         "busy",
         "due",
         "fresh",
+        "journal",
         "json_head",
         "lost",
         "name",
@@ -175,6 +176,9 @@ class Context:
         #: one, and first seen after it suspended, names as its origin.
         self.awaited: CodeInfo | None = None
         self.fresh = False
+        #: While a recording is active on the compiled path: its journal of this
+        #: context's calls (made by _speedups.c, see listeners.Session), else None.
+        self.journal: Any = None
 
     def _head(self, thread_name: str) -> None:
         task = "null" if self.task_id is None else self.task_id
