@@ -329,11 +329,21 @@ def test_same_trees_with_and_without_speedups(tmp_path: Path, name: str, output:
         assert none == "0"
     if name not in ("limits",):  # a limit is the Python path's: no journal
         assert int(journals) > 0, "the compiled path journaled nothing"
-    if output == "file" and name != "at the recursion limit":  # the depth reached differs
+    if output == "file":
         logs = sorted(tmp_path.glob("trace-*.log"))
         assert len(logs) == 2
         texts = [_masked(p.read_text(encoding="utf-8")) for p in logs]
+        if name == "at the recursion limit":
+            # How deep each path gets differs by a few frames; above, the same lines
+            # (before 3.12 the compiled path lost an end there: the engine's first
+            # builtin calls count against the limit).
+            texts = ["".join(_shallow(t)) for t in texts]
+            assert " lost" not in texts[0] and texts[0].count("!RecursionError") == 3
         assert texts[0] == texts[1]  # and the lines written meanwhile are the same
+
+
+def _shallow(text: str) -> list[str]:
+    return [line for line in text.splitlines(True) if not line.startswith("t[01]:" + " " * 12)]
 
 
 def _masked(text: str) -> str:
