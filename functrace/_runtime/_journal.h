@@ -68,7 +68,8 @@ static uint64_t rec_gen, rec_sessions;
 /* Lines are written on the fast way (else a recording is all that is wanted). */
 static int write_lines = 1;
 #ifdef Py_GIL_DISABLED
-static PyMutex rec_mutex; /* rec_session */
+static PyMutex rec_mutex;   /* rec_session */
+static PyMutex count_mutex; /* each Window.count */
 static uint64_t fork_gen; /* one more in each child after fork() */
 #define REC_GEN() _Py_atomic_load_uint64_relaxed(&rec_gen)
 #else
@@ -561,10 +562,17 @@ j_flush(JournalObject *j)
             }
         }
         if (w[k].count && err == 0) {
+            /* Journals of other threads may be flushed at the same time. */
+#ifdef Py_GIL_DISABLED
+            PyMutex_Lock(&count_mutex);
+#endif
             PyObject *count = PyObject_GetAttr(w[k].window, s_count);
             PyObject *more = PyLong_FromSsize_t(w[k].count);
             PyObject *sum = count != NULL && more != NULL ? PyNumber_Add(count, more) : NULL;
             err = sum == NULL || PyObject_SetAttr(w[k].window, s_count, sum) < 0 ? -1 : 0;
+#ifdef Py_GIL_DISABLED
+            PyMutex_Unlock(&count_mutex);
+#endif
             Py_XDECREF(count);
             Py_XDECREF(more);
             Py_XDECREF(sum);

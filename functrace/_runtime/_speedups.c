@@ -3194,6 +3194,7 @@ after_fork_child(void)
 {
     flushing = 0;
     memset(&rec_mutex, 0, sizeof(rec_mutex));
+    memset(&count_mutex, 0, sizeof(count_mutex));
     _Py_atomic_add_uint64(&fork_gen, 1); /* every journal's mutex starts afresh */
 #ifdef TL_LINES
     lines_after_fork_child();

@@ -482,3 +482,34 @@ def test_threads_each_journal_their_own_calls() -> None:
     assert all(len(list(r.walk())) == 1 + 30 * 3 for r in rec.roots)
     if _compiled():
         assert len(session.journals) == 4  # one per thread
+
+
+def test_a_recording_read_while_threads_record_stays_whole() -> None:
+    # Reading makes the journals into Calls while their threads go on journaling
+    # (without the GIL: at the same time).
+    import threading
+
+    go = threading.Event()
+
+    def work() -> None:
+        go.wait()
+        for _ in range(300):
+            _top(20)
+
+    reads = 0
+    with functrace.record() as rec:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        go.set()
+        while any(t.is_alive() for t in threads):
+            reads += 1
+            assert sum(r.end_ns is None for r in rec.roots) <= 4  # one running per thread
+        for t in threads:
+            t.join()
+    assert len(rec.roots) == 4 * 300 and reads > 1
+    for root in rec.roots:
+        calls = list(root.walk())
+        assert len(calls) == 1 + 20 * 3 and all(c.end_ns is not None for c in calls)
+        assert all(c.parent is root for c in root.children)
+    assert rec.count == 4 * 300 * 61
