@@ -17,6 +17,8 @@ or ends a call of that context, so that children stay in start order.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 from operator import attrgetter
@@ -87,6 +89,12 @@ class Session:
 
 _start_ns = attrgetter("start_ns")
 _session: Session | None = None
+_count_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _count_lock
+    _count_lock = threading.Lock()  # another thread may have held it at the fork
 
 
 def session() -> Session | None:
@@ -113,14 +121,15 @@ def record_enter(
         parent_call = parent_call.call_for(parent, False)  # journaled: its Call, made now
     keep = False
     roots = []
-    for rec in recorders:
-        if rec.limit is not None and rec._count >= rec.limit:
-            rec.dropped += 1
-            continue
-        rec._count += 1
-        keep = True
-        if parent_call is None or parent_call.start_ns < rec.start_ns:
-            roots.append(rec)
+    with _count_lock:  # threads count at once without the GIL (3.13t)
+        for rec in recorders:
+            if rec.limit is not None and rec._count >= rec.limit:
+                rec.dropped += 1
+                continue
+            rec._count += 1
+            keep = True
+            if parent_call is None or parent_call.start_ns < rec.start_ns:
+                roots.append(rec)
     if not keep or (parent is not None and parent_call is None and not roots):
         return None
     call = Call(info.name, ctx.tag, t, info.file, info.line, resumed)
@@ -259,3 +268,7 @@ on_change: list[Callable[[], None]] = []
 def _changed() -> None:
     for listener in on_change:
         listener()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
