@@ -6,7 +6,8 @@
  * While a recording is active (and nothing else is asked of the events than plain
  * text lines or none: engine.select_path), the fast way records the calls it
  * takes without making a record.Call per call: each context keeps a journal
- * (Context.journal, made at its first call of the session) of records in C memory
+ * (Context.journal, weakly: made at its first call of the session, held by the
+ * session) of records in C memory
  * (the call's info and tag, its start and end, its parent, whether it resumed or
  * yielded), and the call's stack entry gets the journal as its node. The journal
  * is made into Calls by flush() (listeners.Session.build: when a recording is
@@ -53,6 +54,7 @@ typedef struct {
     jopen *open;                /* the calls running, innermost last */
     Py_ssize_t nopen, capopen;
     uint64_t gen;               /* the session's number (rec_gen) */
+    PyObject *weakrefs;         /* Context.journal is a weak reference */
 #ifdef Py_GIL_DISABLED
     PyMutex mutex;
     uint64_t fork_gen; /* fork_gen when the mutex was last known good */
@@ -165,6 +167,7 @@ journal_new(uint64_t gen, PyObject *session)
     j->open = NULL;
     j->nopen = j->capopen = 0;
     j->gen = gen;
+    j->weakrefs = NULL;
 #ifdef Py_GIL_DISABLED
     memset(&j->mutex, 0, sizeof(j->mutex));
     j->fork_gen = _Py_atomic_load_uint64_relaxed(&fork_gen);
@@ -179,17 +182,40 @@ journal_new(uint64_t gen, PyObject *session)
     return j;
 }
 
-/* The context's journal for the session being recorded (borrowed: the context
- * holds it), made and registered with the session at its first call; NULL with
- * no error if the recording ended meanwhile. */
+/* The referent of a weak reference (a new reference), or NULL (no error) if it
+ * is gone or ref is not one. */
+static PyObject *
+weak_target(PyObject *ref)
+{
+    if (ref == NULL || !PyWeakref_Check(ref)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *obj;
+    if (PyWeakref_GetRef(ref, &obj) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return obj;
+#else
+    PyObject *obj = PyWeakref_GetObject(ref);
+    return obj == NULL || obj == Py_None ? NULL : Py_NewRef(obj);
+#endif
+}
+
+/* The context's journal for the session being recorded (a new reference), made
+ * and registered with the session at the context's first call of it; NULL with
+ * no error if the recording ended meanwhile. The context holds it weakly (the
+ * session strongly): once nobody can read a recording, its journals go. */
 static JournalObject *
 ctx_journal(PyObject *ctx)
 {
-    PyObject *have = peek_slot(ctx, ctx_type, C_JOURNAL);
+    PyObject *have = weak_target(peek_slot(ctx, ctx_type, C_JOURNAL));
     uint64_t gen = REC_GEN();
     if (have != NULL && Py_TYPE(have) == &journal_type && ((JournalObject *)have)->gen == gen) {
         return (JournalObject *)have;
     }
+    Py_XDECREF(have);
 #ifdef Py_GIL_DISABLED
     PyMutex_Lock(&rec_mutex);
 #endif
@@ -203,12 +229,17 @@ ctx_journal(PyObject *ctx)
     }
     JournalObject *j = journal_new(gen, session);
     PyObject *journals = j != NULL ? PyObject_GetAttr(session, s_journals) : NULL;
-    int err = journals == NULL || PyList_Append(journals, (PyObject *)j) < 0 ||
-              PyObject_SetAttr(ctx, slot_str[C_JOURNAL], (PyObject *)j) < 0;
+    PyObject *ref = journals != NULL ? PyWeakref_NewRef((PyObject *)j, NULL) : NULL;
+    int err = ref == NULL || PyList_Append(journals, (PyObject *)j) < 0 ||
+              PyObject_SetAttr(ctx, slot_str[C_JOURNAL], ref) < 0;
+    Py_XDECREF(ref);
     Py_XDECREF(journals);
     Py_DECREF(session);
-    Py_XDECREF(j);
-    return err ? NULL : j; /* the context holds it */
+    if (err) {
+        Py_XDECREF(j);
+        return NULL;
+    }
+    return j;
 }
 
 static int j_flush(JournalObject *j);
@@ -219,7 +250,7 @@ static int
 journal_enter(PyObject *ctx, PyObject *stack, PyObject *entry, PyObject *info, PyObject *tag,
               long long t, int resumed)
 {
-    JournalObject *j = ctx_journal(ctx);
+    JournalObject *j = ctx_journal(ctx); /* a reference, released below */
     if (j == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -234,7 +265,6 @@ journal_enter(PyObject *ctx, PyObject *stack, PyObject *entry, PyObject *info, P
         }
     }
     int err = -1;
-    Py_INCREF(j);
     j_lock(j);
     if (j->n == j->cap || j->nopen == j->capopen) {
         Py_ssize_t cap = j->n == j->cap ? (j->cap ? 2 * j->cap : 256) : j->cap;
@@ -715,6 +745,9 @@ journal_dealloc(PyObject *self)
 {
     JournalObject *j = (JournalObject *)self;
     PyObject_GC_UnTrack(self);
+    if (j->weakrefs != NULL) {
+        PyObject_ClearWeakRefs(self);
+    }
     journal_clear(self);
     PyMem_RawFree(j->recs);
     PyMem_RawFree(j->open);
@@ -744,6 +777,7 @@ static PyTypeObject journal_type = {
     .tp_clear = journal_clear,
     .tp_methods = journal_methods,
     .tp_as_sequence = &journal_as_sequence,
+    .tp_weaklistoffset = offsetof(JournalObject, weakrefs),
 };
 
 /* set_record(session, lines): journal into session (a listeners.Session, or

@@ -8,7 +8,8 @@ the engine's state.
 
 The compiled path records too, without making a :class:`Call` per call: while a
 :class:`Session` (one or more recordings active) lets it, _speedups.c keeps each
-context's calls in a *journal* (``Context.journal``: per call its info, tag,
+context's calls in a *journal* (``Context.journal``, a weak reference: the
+session holds it; per call its info, tag,
 times, parent and kind, in C memory) and marks their stack entries with the
 journal as ``node``. The journal is made into Calls (:meth:`Session.build`) when
 a recording is read, and a context's own journal before the Python path records
@@ -113,12 +114,13 @@ def record_enter(
     parent: Entry | None,
     origin: Origin | None = None,
 ) -> Call | None:
-    journal = ctx.journal
-    if journal is not None:
-        journal.flush()  # this context's earlier calls first: children in start order
     parent_call: Call | None = parent.node if parent is not None else None
-    if parent_call is not None and type(parent_call) is not Call:
-        parent_call = parent_call.call_for(parent, False)  # journaled: its Call, made now
+    if parent_call is not None:
+        journal = ctx.journal() if ctx.journal is not None else None
+        if journal is not None:
+            journal.flush()  # this context's earlier calls first: children in start order
+        if type(parent_call) is not Call:
+            parent_call = parent_call.call_for(parent, False)  # journaled: its Call, made now
     keep = False
     roots = []
     with _count_lock:  # threads count at once without the GIL (3.13t)
@@ -191,10 +193,10 @@ def detach_journals() -> None:
     """The Python path takes over: every stack entry a journal marks gets its
     Call instead (the Python path's first branches know only Calls)."""
     for ctx in list(contexts):
-        journal = ctx.journal
+        journal = ctx.journal() if ctx.journal is not None else None
         if journal is not None:
             journal.detach(ctx.stack)
-            ctx.journal = None
+        ctx.journal = None
 
 
 class Recorder:

@@ -176,8 +176,8 @@ class Context:
         #: one, and first seen after it suspended, names as its origin.
         self.awaited: CodeInfo | None = None
         self.fresh = False
-        #: While a recording is active on the compiled path: its journal of this
-        #: context's calls (made by _speedups.c, see listeners.Session), else None.
+        #: A weak reference to its journal of calls in the recording being made on
+        #: the compiled path (made by _speedups.c, see listeners.Session), or None.
         self.journal: Any = None
 
     def _head(self, thread_name: str) -> None:
