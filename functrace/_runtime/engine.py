@@ -47,8 +47,8 @@ from functrace._runtime.listeners import (
     start_recording,
     stop_recording,
 )
-from functrace._runtime.listeners import observers as _observers
 from functrace._runtime.listeners import detach_journals as _detach_journals
+from functrace._runtime.listeners import observers as _observers
 from functrace._runtime.listeners import on_change as _listeners_changed
 from functrace._runtime.listeners import record_close as _record_close
 from functrace._runtime.listeners import record_enter as _record_enter
@@ -689,8 +689,10 @@ def select_path() -> None:
         chosen = (_native.enter, _native.leave)
     else:
         chosen = (enter, leave)
-        if _native is not None and current != chosen:
-            _detach_journals()  # the Python path's first branches know only Calls
+        if _native is not None:
+            _native.set_record(None, True)
+            if current != chosen:
+                _detach_journals()  # the Python path's first branches know only Calls
     if _native is not None:
         _native.set_direct(chosen[0] is _native.enter)  # for the inline probes (probe.py)
     if chosen != current:

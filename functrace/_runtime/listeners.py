@@ -114,13 +114,14 @@ def record_enter(
     parent: Entry | None,
     origin: Origin | None = None,
 ) -> Call | None:
-    parent_call: Call | None = parent.node if parent is not None else None
-    if parent_call is not None:
+    node: Any = parent.node if parent is not None else None
+    if node is not None:
         journal = ctx.journal() if ctx.journal is not None else None
         if journal is not None:
             journal.flush()  # this context's earlier calls first: children in start order
-        if type(parent_call) is not Call:
-            parent_call = parent_call.call_for(parent, False)  # journaled: its Call, made now
+        if type(node) is not Call:
+            node = node.call_for(parent, False)  # journaled: its Call, made now
+    parent_call: Call | None = node
     keep = False
     roots = []
     with _count_lock:  # threads count at once without the GIL (3.13t)

@@ -9,7 +9,6 @@ outputs must be equal; on the compiled run the journals must have been used.
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import weakref
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import functrace
-from functrace._runtime import engine, listeners
+from functrace._runtime import engine
 from tests.helpers import events, run_python
 
 try:
@@ -29,7 +28,7 @@ needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not 
 
 #: Prints recordings; checks what must hold of any tree (parents, start order,
 #: times inside the parent's); counts the journals the compiled path made.
-_HEADER = '''
+_HEADER = """
 import sys, functrace
 from functrace import trace
 from functrace._runtime import listeners
@@ -71,7 +70,7 @@ def show(label, rec):
 
 def journals():
     return sum(len(s.journals) for s in _journals)
-'''
+"""
 
 PROGRAMS = {
     "nesting, generators, exceptions": """
