@@ -12,9 +12,9 @@
  * yielded), and the call's stack entry gets the journal as its node. The journal
  * is made into Calls by flush() (listeners.Session.build: when a recording is
  * read), attached to their parents and to the roots of the recordings whose
- * window holds their start (listeners.Window); and by the Python path before it
- * records or ends a call of that context (call_for), so that children stay in
- * start order. A call still running when its journal is flushed keeps its Call
+ * window holds their start (listeners.Window); by the Python path before it
+ * gives a Call a parent in that context (so that children stay in start order);
+ * and when the Python path ends one of its calls (call_for). A call still running when its journal is flushed keeps its Call
  * (the open list): its end is written into that Call then.
  *
  * A journal is its context's (its thread's or task's): only that thread appends

@@ -12,8 +12,9 @@ context's calls in a *journal* (``Context.journal``, a weak reference: the
 session holds it; per call its info, tag,
 times, parent and kind, in C memory) and marks their stack entries with the
 journal as ``node``. The journal is made into Calls (:meth:`Session.build`) when
-a recording is read, and a context's own journal before the Python path records
-or ends a call of that context, so that children stay in start order.
+a recording is read, a context's own journal before the Python path gives a Call
+a parent there (children stay in start order), and a journal whose call the
+Python path ends (``call_for``).
 """
 
 from __future__ import annotations
