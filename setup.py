@@ -15,6 +15,7 @@ setup(
         Extension(
             "functrace._runtime._speedups",
             ["functrace/_runtime/_speedups.c"],
+            depends=["functrace/_runtime/_journal.h"],  # included by _speedups.c
             optional=True,
         ),
         # The reading loops' common lines (functrace/reading/_fast.py reads them

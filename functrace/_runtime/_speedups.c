@@ -45,7 +45,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 11
+#define API_VERSION 12
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -81,7 +81,7 @@ static PyObject *infos;       /* engine.infos: id(code) -> CodeInfo */
 static PyObject *tls;         /* engine._tls (threading.local) */
 static PyObject *buffer;      /* output.buffer */
 static PyObject *output_dict; /* vars(output): next_flush_ns, flush */
-static PyTypeObject *info_type, *ctx_type, *entry_type;
+static PyTypeObject *info_type, *ctx_type, *entry_type, *call_type; /* state.py's, record.Call */
 static PyObject *kind_obj[3]; /* engine.RETURN, engine.UNWIND, engine.SUSPEND */
 static PyObject *zero;        /* the default offset */
 static PyObject *chunk;       /* the bytearray being filled, while it is buffer[-1] */
@@ -125,17 +125,22 @@ clear_info_cache(void)
 enum { K_RETURN, K_UNWIND, K_SUSPEND };
 
 /* Slots read in place: CodeInfo's (I_*), Context's (C_*) and Entry's (E_*), all
- * of state.py. */
+ * of state.py, and record.Call's (CL_*, made here from a journal). */
 enum {
-    I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, I_JSON,
-    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON,
+    I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, I_JSON, I_NAME, I_FILE, I_LINE,
+    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON, C_JOURNAL,
     E_INFO, E_START, E_NODE, E_WRITTEN, E_TOKENS, E_ARGS,
+    CL_PARENT, CL_ARGS, CL_CHILDREN, CL_END, CL_EXCEPTION, CL_FILE, CL_LINE, CL_NAME,
+    CL_ORIGIN, CL_RESUMED, CL_RETURNED, CL_START, CL_SUSPENDED, CL_TAG,
     N_SLOTS
 };
 static const char *slot_names[N_SLOTS] = {
-    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "json_head",
-    "stack", "tag", "busy", "lost", "json_head",
+    "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "json_head", "name",
+    "file", "line",
+    "stack", "tag", "busy", "lost", "json_head", "journal",
     "info", "start", "node", "written", "tokens", "args",
+    "_parent", "args", "children", "end_ns", "exception", "file", "line", "name",
+    "origin", "resumed", "returned", "start_ns", "suspended", "tag",
 };
 /* Plain text lines only (engine.select_path): the fast way; else every event
  * goes to engine.enter / engine.leave. */
@@ -1187,6 +1192,10 @@ new_entry(PyObject *info, long long t, PyObject *written)
     return entry;
 }
 
+/* ------------------------------------------------------------ recordings: journals */
+
+#include "_journal.h"
+
 /* ------------------------------------------------------------ at the recursion limit */
 
 /* ctx.stack.append(Entry(info, now, False)) */
@@ -1206,6 +1215,21 @@ push_unwritten(PyObject *ctx, PyObject *info)
     Py_XDECREF(entry);
     Py_DECREF(stack);
     return err;
+}
+
+/* engine._failed: an internal error turned tracing off (then the engine drops
+ * every event on purpose). */
+static int
+engine_failed(void)
+{
+    PyObject *failed = PyObject_GetAttrString(engine_mod, "_failed");
+    if (failed == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int r = failed != Py_False;
+    Py_DECREF(failed);
+    return r;
 }
 
 /* What engine.leave would have called the end: (exception, suspended) words. */
@@ -2421,8 +2445,9 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
      * enter line is not written yet (held back by a filter since switched off, or
      * at the recursion limit) is the engine's to write first. */
     Py_ssize_t depth = PyList_GET_SIZE(stack) + 1;
+    int lines = write_lines; /* else a recording only (its entries are never written) */
     int deep = depth > max_depth;
-    if (!deep &&
+    if (lines && !deep &&
         peek_slot(PyList_GET_ITEM(stack, depth - 2), entry_type, E_WRITTEN) != Py_True) {
         goto hand_on;
     }
@@ -2444,12 +2469,13 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
     if (now_ns(&t) < 0) {
         goto done;
     }
-    entry = new_entry(info, t, deep ? Py_False : Py_True);
+    entry = new_entry(info, t, lines && !deep ? Py_True : Py_False);
     if (entry == NULL || PyList_Append(stack, entry) < 0) {
         goto done;
     }
-    if (deep) {
-        /* no line */
+    PyObject *tag_now = ctx_tag(ctx, &tag);
+    if (!lines || deep) {
+        /* a recording only, or past the depth limit: no line */
     }
     else if (jsonl) {
         if (emit_json(ctx, info, depth, t, resumed ? "resume" : "enter", resumed ? 6 : 5, "}\n",
@@ -2458,15 +2484,19 @@ do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
         }
     }
     else if (with_args) {
-        if (emit(ctx_tag(ctx, &tag), depth, s_empty, vb.p, vb.len) < 0) {
+        if (emit(tag_now, depth, s_empty, vb.p, vb.len) < 0) {
             goto done;
         }
     }
-    else if (emit(ctx_tag(ctx, &tag), depth,
-                  info_text(info, resumed ? I_RESUME : I_ENTER, &text), NULL, 0) < 0) {
+    else if (emit(tag_now, depth, info_text(info, resumed ? I_RESUME : I_ENTER, &text), NULL,
+                  0) < 0) {
         goto done;
     }
-    ok = maybe_flush(t) == 0;
+    if (REC_GEN() != 0 &&
+        (tag_now == NULL || journal_enter(ctx, stack, entry, info, tag_now, t, resumed) < 0)) {
+        goto done;
+    }
+    ok = !lines || maybe_flush(t) == 0;
     goto done;
 hand_on: {
     Py_ssize_t before = ctx != NULL ? stack_len(ctx) : -1;
@@ -2561,16 +2591,17 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         goto hand_on; /* the outermost call: maybe a task's */
     }
     PyObject *last = PyList_GET_ITEM(stack, n - 1);
+    int lines = write_lines; /* else a recording only */
     int deep = n > max_depth; /* past the depth limit: no line */
     if (peek_slot(last, entry_type, E_INFO) != info ||
-        (!deep && peek_slot(last, entry_type, E_WRITTEN) != Py_True)) {
+        (lines && !deep && peek_slot(last, entry_type, E_WRITTEN) != Py_True)) {
         goto hand_on; /* not the innermost call, or its enter line is not written */
     }
     if (unwound) {
         if (peek_slot(last, entry_type, E_NODE) != Py_None) {
             goto hand_on; /* a recording's call: the engine notes the exception */
         }
-        if (!deep) {
+        if (lines && !deep) {
             r = raised_name(arg, &raised);
             if (r <= 0) {
                 if (r < 0) {
@@ -2607,8 +2638,14 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     }
 #endif
     PyObject *node = peek_slot(entry, entry_type, E_NODE);
-    if (node != Py_None) {
-        /* started inside a recording that has ended since */
+    if (node != Py_None && Py_TYPE(node) == &journal_type) {
+        if (journal_leave((JournalObject *)node, entry, t, yielded) < 0) {
+            goto done;
+        }
+    }
+    else if (node != Py_None) {
+        /* made by the Python path (an outermost or an async call, or one of a
+         * recording with a limit) */
         PyObject *t_obj = PyLong_FromLongLong(t);
         if (t_obj == NULL) {
             goto done;
@@ -2632,8 +2669,8 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
     if (t0 == -1 && PyErr_Occurred()) {
         goto done;
     }
-    if (deep) {
-        ok = maybe_flush(t) == 0; /* no line */
+    if (!lines || deep) {
+        ok = !lines || maybe_flush(t) == 0; /* a recording only, or no line */
         goto done;
     }
     if (jsonl) {
@@ -2678,6 +2715,12 @@ hand_on: {
          * stack here, and leave its end for the context's next event to write. */
         PyErr_Clear();
         ok = stack_len(ctx) != before || stash_lost(ctx, info, kind, arg, t, before) == 0;
+    }
+    else if (ok && before > 0 && stack_len(ctx) == before && !engine_failed()) {
+        /* engine.leave ran but dropped the end: before 3.12 its first calls of
+         * builtins count against the recursion limit, and it loses the event
+         * rather than the program's call. The same as above, then. */
+        ok = stash_lost(ctx, info, kind, arg, t, before) == 0;
     }
 }
 done:
@@ -3364,6 +3407,19 @@ slot_offset(PyTypeObject *tp, PyObject *name)
     return off;
 }
 
+/* len(tp.__slots__), or -1 with an error. */
+static Py_ssize_t
+slot_count(PyObject *tp)
+{
+    PyObject *slots = PyObject_GetAttrString(tp, "__slots__");
+    if (slots == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyObject_Length(slots);
+    Py_DECREF(slots);
+    return n;
+}
+
 static void
 replace(PyObject **slot, PyObject *value)
 {
@@ -3383,7 +3439,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *engine = args[0], *output = args[1];
     PyObject *new_infos = NULL, *new_tls = NULL, *new_buffer = NULL, *new_dict = NULL,
              *new_info_type = NULL, *new_ctx_type = NULL, *new_entry_type = NULL,
-             *kinds[3] = {NULL, NULL, NULL},
+             *new_call_type = NULL, *record_mod = NULL, *kinds[3] = {NULL, NULL, NULL},
              *new_async_yield = NULL, *new_no_value = NULL;
     static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
     Py_ssize_t offsets[N_SLOTS];
@@ -3395,6 +3451,9 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     new_info_type = PyObject_GetAttrString(engine, "CodeInfo");
     new_ctx_type = PyObject_GetAttrString(engine, "Context");
     new_entry_type = PyObject_GetAttrString(engine, "Entry");
+    record_mod = PyImport_ImportModule("functrace._runtime.record");
+    new_call_type = record_mod ? PyObject_GetAttrString(record_mod, "Call") : NULL;
+    Py_XDECREF(record_mod);
     new_async_yield = PyObject_GetAttrString(engine, "ASYNC_YIELD");
     new_no_value = PyObject_GetAttrString(engine, "NO_VALUE");
     for (int i = 0; i < 3; i++) {
@@ -3404,31 +3463,42 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (!new_infos || !new_tls || !new_buffer || !new_dict || !new_info_type || !new_ctx_type ||
-        !new_entry_type || !new_async_yield || !new_no_value) {
+        !new_entry_type || !new_call_type || !new_async_yield || !new_no_value) {
         goto error;
     }
     if (!PyDict_CheckExact(new_infos) || !PyList_CheckExact(new_buffer) ||
         !PyDict_Check(new_dict) || !PyType_Check(new_info_type) ||
-        !PyType_Check(new_ctx_type) || !PyType_Check(new_entry_type)) {
+        !PyType_Check(new_ctx_type) || !PyType_Check(new_entry_type) ||
+        !PyType_Check(new_call_type)) {
         PyErr_SetString(PyExc_TypeError, "functrace._speedups.init: unexpected engine state");
         goto error;
     }
     for (int i = 0; i < N_SLOTS; i++) {
-        PyTypeObject *tp = (PyTypeObject *)(i < C_STACK  ? new_info_type
-                                            : i < E_INFO ? new_ctx_type
-                                                         : new_entry_type);
+        PyTypeObject *tp = (PyTypeObject *)(i < C_STACK       ? new_info_type
+                                            : i < E_INFO    ? new_ctx_type
+                                            : i < CL_PARENT ? new_entry_type
+                                                            : new_call_type);
         offsets[i] = slot_offset(tp, slot_str[i]);
         if (offsets[i] == -2) {
             goto error;
         }
     }
     for (int i = E_INFO; i < N_SLOTS; i++) {
-        if (offsets[i] < 0) {
-            /* Entries are made here slot by slot: an Entry of another shape
-             * would be half made. */
-            PyErr_SetString(PyExc_TypeError, "functrace._speedups.init: unexpected Entry slots");
+        if (offsets[i] < 0 || offsets[C_JOURNAL] < 0) {
+            /* Entries and Calls are made here slot by slot: one of another shape
+             * would be half made. Journals are kept in the Context's slot. */
+            PyErr_SetString(PyExc_TypeError,
+                            "functrace._speedups.init: unexpected Entry, Call or Context slots");
             goto error;
         }
+    }
+    if (slot_count(new_call_type) != N_SLOTS - CL_PARENT ||
+        slot_count(new_entry_type) != CL_PARENT - E_INFO) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError,
+                            "functrace._speedups.init: Entry or Call has slots unknown here");
+        }
+        goto error;
     }
 #ifdef Py_GIL_DISABLED
     {
@@ -3468,6 +3538,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     replace((PyObject **)&info_type, new_info_type);
     replace((PyObject **)&ctx_type, new_ctx_type);
     replace((PyObject **)&entry_type, new_entry_type);
+    replace((PyObject **)&call_type, new_call_type);
     for (int i = 0; i < 3; i++) {
         replace(&kind_obj[i], kinds[i]);
     }
@@ -3484,6 +3555,7 @@ error:
     Py_XDECREF(new_info_type);
     Py_XDECREF(new_ctx_type);
     Py_XDECREF(new_entry_type);
+    Py_XDECREF(new_call_type);
     Py_XDECREF(new_async_yield);
     Py_XDECREF(new_no_value);
     for (int i = 0; i < 3; i++) {
@@ -3535,6 +3607,9 @@ static void
 after_fork_child(void)
 {
     flushing = 0;
+    memset(&rec_mutex, 0, sizeof(rec_mutex));
+    memset(&count_mutex, 0, sizeof(count_mutex));
+    _Py_atomic_add_uint64(&fork_gen, 1); /* every journal's mutex starts afresh */
 #ifdef TL_LINES
     lines_after_fork_child();
 #endif
@@ -3570,6 +3645,8 @@ static PyMethodDef methods[] = {
     {"set_plain", sp_set_plain, METH_O, "set_plain(flag): the fast way (True) or the engine's."},
     {"set_lines", (PyCFunction)(void (*)(void))sp_set_lines, METH_FASTCALL,
      "set_lines(jsonl, max_depth, epoch_offset_ns, json_quote): the lines of the fast way."},
+    {"set_record", (PyCFunction)(void (*)(void))sp_set_record, METH_FASTCALL,
+     "set_record(session, lines): journal the fast way's calls into session (None: not)."},
     {"probe_switch", sp_probe_switch, METH_O, "probe_switch(on): tracing on or off for probes."},
     {"set_direct", sp_set_direct, METH_O,
      "set_direct(flag): probes call this module's enter/leave (True) or the engine's."},
@@ -3613,6 +3690,13 @@ PyInit__speedups(void)
     INTERN(s_empty, "");
     INTERN(s_module, "__module__");
     INTERN(s_qualname, "__qualname__");
+    INTERN(s_journals, "journals");
+    INTERN(s_windows, "windows");
+    INTERN(s_roots, "roots");
+    INTERN(s_wstart, "start");
+    INTERN(s_wend, "end");
+    INTERN(s_count, "count");
+    INTERN(s_dirty, "dirty");
 #if PY_VERSION_HEX < 0x030C0000
     INTERN(s_f_locals, "f_locals");
     INTERN(s_call_frame, "_call_frame");
@@ -3664,7 +3748,8 @@ PyInit__speedups(void)
         return NULL;
     }
 #endif
-    if (probe_types_ready(m) < 0) {
+    if (probe_types_ready(m) < 0 || PyType_Ready(&journal_type) < 0 ||
+        PyModule_AddObjectRef(m, "Journal", (PyObject *)&journal_type) < 0) {
         Py_DECREF(m);
         return NULL;
     }

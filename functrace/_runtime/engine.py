@@ -47,10 +47,13 @@ from functrace._runtime.listeners import (
     start_recording,
     stop_recording,
 )
+from functrace._runtime.listeners import detach_journals as _detach_journals
 from functrace._runtime.listeners import observers as _observers
 from functrace._runtime.listeners import on_change as _listeners_changed
+from functrace._runtime.listeners import record_close as _record_close
 from functrace._runtime.listeners import record_enter as _record_enter
 from functrace._runtime.listeners import recorders as _recorders
+from functrace._runtime.listeners import session as _record_session
 from functrace._runtime.listeners import tell_started as _tell_started
 from functrace._runtime.notices import notice
 from functrace._runtime.origins import started as _started
@@ -362,10 +365,7 @@ def _close(
                 obs.returned(token, value)
             obs.exit(token, t, exception, ended)
     if node is not None:
-        node.end_ns = t
-        node.exception = exception
-        node.suspended = ended
-        node.returned = value
+        _record_close(node, entry, t, exception, ended, value)
     if _lines_on and depth <= _max_depth:
         duration = t - t0
         if written:
@@ -595,7 +595,7 @@ def _write_running(stacks: list[tuple[Context, list[Entry]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 11
+_SPEEDUPS_API = 12
 _native: Any = None
 _speedups_on = True
 
@@ -676,17 +676,32 @@ def select_path() -> None:
             values,
         )
         _native.set_lines(not _text, _max_depth, sink.epoch_offset_ns, sink.json_quote)
-        _native.set_plain((lines_only and not _args) or with_values)
+        # A recording takes the fast way too when nothing else is asked of the
+        # events (plain text lines or none, no observer, no values, no limit): the
+        # compiled path journals its calls (listeners.Session).
+        session = None
+        if not _observers and not _args and (not _lines_on or _text_plain()):
+            session = _record_session()
+        _native.set_record(session, _lines_on)
+        _native.set_plain((lines_only and not _args) or with_values or session is not None)
         _plain = False
         chosen = (_native.enter, _native.leave)
     else:
         chosen = (enter, leave)
+        if _native is not None:
+            _native.set_record(None, True)
+            if current != chosen:
+                _detach_journals()  # the Python path's first branches know only Calls
     if _native is not None:
         _native.set_direct(chosen[0] is _native.enter)  # for the inline probes (probe.py)
     if chosen != current:
         current = chosen
         for listener in _path_listeners:
             listener()
+
+
+def _text_plain() -> bool:
+    return _lines_on and _text and _max_depth == sys.maxsize and not _min_duration
 
 
 _listeners_changed.append(select_path)  # a recording or an observer came or went

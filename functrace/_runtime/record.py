@@ -1,14 +1,15 @@
 """Call trees as plain data: ``with functrace.record() as rec: ...``.
 
 The engine creates one :class:`Call` per traced call (or per resumption of a
-generator or coroutine) while at least one recording is active; renderers and
+generator or coroutine) while at least one recording is active (the compiled
+path when the recording is read: see listeners.Session); renderers and
 exporters only read these objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["Call", "Origin", "Recording"]
 
@@ -109,15 +110,43 @@ class Recording:
 
     ``limit`` bounds memory for chatty code: once that many calls are kept, the
     rest (and everything below them) are only counted in ``dropped``.
+
+    The compiled path keeps the calls it records in a compact journal and makes
+    them into :class:`Call` objects only when the recording is read: ``roots``,
+    ``count`` and everything built on them build what is pending first.
     """
 
     def __init__(self, limit: int | None = None) -> None:
-        self.roots: list[Call] = []
+        self._roots: list[Call] = []
         self.limit = limit
-        self.count = 0
+        self._count = 0
         self.dropped = 0
         self.start_ns = 0
         self.end_ns: int | None = None
+        #: What may still hold calls of this recording not made into Calls yet
+        #: (listeners.Session: ``build()``, ``ended``), and this recording's part
+        #: of it (``count``: calls it built); None when nothing is pending.
+        self._pending: Any = None
+        self._window: Any = None
+
+    def _settle(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.build()
+            if pending.ended:
+                self._pending = None  # nothing more can come: the journals are built
+
+    @property
+    def roots(self) -> list[Call]:
+        self._settle()
+        return self._roots
+
+    @property
+    def count(self) -> int:
+        """How many calls it kept."""
+        self._settle()
+        window = self._window
+        return self._count + (window.count if window is not None else 0)
 
     def walk(self) -> Iterator[Call]:
         for root in self.roots:

@@ -125,6 +125,7 @@ class Context:
         "busy",
         "due",
         "fresh",
+        "journal",
         "json_head",
         "lost",
         "name",
@@ -175,6 +176,9 @@ class Context:
         #: one, and first seen after it suspended, names as its origin.
         self.awaited: CodeInfo | None = None
         self.fresh = False
+        #: A weak reference to its journal of calls in the recording being made on
+        #: the compiled path (made by _speedups.c, see listeners.Session), or None.
+        self.journal: Any = None
 
     def _head(self, thread_name: str) -> None:
         task = "null" if self.task_id is None else self.task_id
