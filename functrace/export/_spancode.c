@@ -32,41 +32,71 @@
 #define LATEST_MAX 50000 /* SpanWriter.opened clears latest there */
 #define PENDING_MAX 4096 /* SpanWriter._write flushes there */
 
+/* A Frame's slots read or written here (Frame in functrace/reading/_stream.py). */
 enum {
-    S_NAME,
-    S_TAG,
-    S_RESUMED,
-    S_PARENT,
-    S_ORIGIN,
-    S_DATA,
-    S_DURATION,
-    S_SUSPENDED,
-    S_ARGS,
-    S_RETURNED,
-    S_EXCEPTION,
-    S_START,
-    S_END,
-    S_FILE,
-    S_LINE,
-    N_SLOTS
+    F_NAME,
+    F_TAG,
+    F_RESUMED,
+    F_ARGS,
+    F_RETURNED,
+    F_EXCEPTION,
+    F_START,
+    F_END,
+    F_FILE,
+    F_LINE,
+    F_SUSPENDED,
+    F_PARENT,
+    F_ORIGIN,
+    F_DATA,
+    F_DURATION,
+    F_DEPTH,
+    N_FRAME
 };
-static const char *slot_names[N_SLOTS] = {
-    "name",      "tag",  "resumed",  "parent",    "origin",   "data",   "duration_ns", "suspended",
-    "args",      "returned", "exception", "start_ns", "end_ns", "file",        "line",
+/* A Span's slots (Span in _spans.py), all of them: a Span is made here. The first
+ * ten are a Frame's as well (what a span's text is made of, with F_SUSPENDED). */
+enum {
+    P_NAME,
+    P_TAG,
+    P_RESUMED,
+    P_ARGS,
+    P_RETURNED,
+    P_EXCEPTION,
+    P_START,
+    P_END,
+    P_FILE,
+    P_LINE,
+    P_SUSPENDED,
+    P_SPAN_ID,
+    P_PARENT_ID,
+    P_RUNS,
+    P_UNFINISHED,
+    N_SPAN
 };
-static PyObject *attr_names[N_SLOTS]; /* interned: a Span's fields are read by name */
+#define N_TEXT 11 /* the fields a span's text is made of: F_NAME to F_SUSPENDED */
+static const char *frame_slots[N_FRAME] = {
+    "name", "tag",       "resumed", "args", "returned", "exception", "start_ns",    "end_ns",
+    "file", "line",      "suspended", "parent", "origin", "data",    "duration_ns", "depth",
+};
+static const char *span_slots[N_SPAN] = {
+    "name", "tag",  "resumed",   "args",    "returned",  "exception", "start_ns",   "end_ns",
+    "file", "line", "suspended", "span_id", "parent_id", "runs",      "unfinished",
+};
+static PyObject *text_names[N_TEXT]; /* interned: any other object's fields, by name */
 static PyObject *s_await, *s_one_id, *one;
 
 typedef struct {
     PyObject_HEAD
-    PyObject *frame; /* the Frame class */
-    Py_ssize_t offsets[N_SLOTS];
+    PyTypeObject *frame, *span; /* the Frame and Span classes */
+    Py_ssize_t frame_at[N_FRAME], span_at[N_SPAN];
     int zipkin;
     PyObject *jstr;
+    PyObject *writer;
     /* The writer's bound methods. */
     PyObject *opened, *closed, *draw, *make_parts, *text, *flush;
     /* The writer's objects. */
-    PyObject *processes, *latest, *parts, *ids, *root_parent, *writer;
+    PyObject *processes, *latest, *parked, *parts, *ids, *root_parent;
+    /* The last tag written and its processes entry (entries never change). */
+    PyObject *last_tag, *last_entry;
     int started; /* a frame went through the writer's opened: known_offset is decided */
     int exact;   /* known_offset is an int (offset), not None (markers) */
     int python;  /* known_offset past a long long: every text by _text */
@@ -75,6 +105,17 @@ typedef struct {
     char *buf;
     Py_ssize_t cap;
 } Coder;
+
+#define FRAME(o, k) (*(PyObject **)((char *)(o) + self->frame_at[k]))
+#define SPAN(o, k) (*(PyObject **)((char *)(o) + self->span_at[k]))
+
+static inline void
+put(PyObject **slot, PyObject *value) /* steals value */
+{
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
 
 /* ------------------------------------------------------------ text */
 
@@ -134,15 +175,29 @@ str(Buf *b, PyObject *o)
     raw(b, (const char *)PyUnicode_1BYTE_DATA(o), PyUnicode_GET_LENGTH(o));
 }
 
+static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                            "8081828384858687888990919293949596979899";
+
+/* v in decimal, two digits at a time (a time has 19). */
 static inline void
 number(Buf *b, unsigned long long v)
 {
     char digits[24];
     int n = 24;
-    do {
-        digits[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        digits[--n] = pairs[2 * r + 1];
+        digits[--n] = pairs[2 * r];
+    }
+    if (v >= 10) {
+        digits[--n] = pairs[2 * v + 1];
+        digits[--n] = pairs[2 * v];
+    }
+    else {
+        digits[--n] = (char)('0' + v);
+    }
     raw(b, digits + n, 24 - n);
 }
 
@@ -178,40 +233,39 @@ get_time(PyObject *o)
     return overflow || v < 0 ? -1 : v;
 }
 
-/* A span's fields, the ones encode() and _text() read. */
+/* What a span's text is made of (F_NAME to F_SUSPENDED), as references. */
 typedef struct {
-    PyObject *f[N_SLOTS]; /* references, or NULL */
+    PyObject *f[N_TEXT];
 } Fields;
 
 static void
 fields_clear(Fields *x)
 {
-    for (int k = 0; k < N_SLOTS; k++) {
+    for (int k = 0; k < N_TEXT; k++) {
         Py_CLEAR(x->f[k]);
     }
 }
 
-/* 0, or -1 with AttributeError (as Python would raise) when one is missing. */
+/* A frame's or a span's fields (slots; any other object's attributes); -1 with
+ * AttributeError, as Python would raise it, when one is missing. */
 static int
-fields_read(Coder *self, PyObject *span, Fields *x)
+fields_read(Coder *self, PyObject *o, Fields *x)
 {
-    static const int wanted[] = {S_NAME, S_TAG, S_RESUMED, S_SUSPENDED, S_ARGS, S_RETURNED,
-                                 S_EXCEPTION, S_START, S_END, S_FILE, S_LINE};
     memset(x, 0, sizeof(*x));
-    int frame = Py_IS_TYPE(span, (PyTypeObject *)self->frame);
-    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-        int k = wanted[i];
+    for (int k = 0; k < N_TEXT; k++) {
         PyObject *v;
-        if (frame) {
-            v = *(PyObject **)((char *)span + self->offsets[k]);
-            Py_XINCREF(v);
+        if (Py_IS_TYPE(o, self->frame)) {
+            v = Py_XNewRef(FRAME(o, k));
+        }
+        else if (Py_IS_TYPE(o, self->span)) {
+            v = Py_XNewRef(SPAN(o, k)); /* P_NAME to P_SUSPENDED: the same order */
         }
         else {
-            v = PyObject_GetAttr(span, attr_names[k]);
+            v = PyObject_GetAttr(o, text_names[k]);
         }
         if (v == NULL) {
             if (!PyErr_Occurred()) {
-                PyErr_SetObject(PyExc_AttributeError, attr_names[k]);
+                PyErr_SetObject(PyExc_AttributeError, text_names[k]);
             }
             fields_clear(x);
             return -1;
@@ -232,8 +286,8 @@ encode(Coder *self, Buf *b, Fields *x, PyObject *trace_id, PyObject *span_id,
         b->ok = 0;
         return 0;
     }
-    long long start = get_time(x->f[S_START]), end = get_time(x->f[S_END]);
-    PyObject *exception = x->f[S_EXCEPTION];
+    long long start = get_time(x->f[F_START]), end = get_time(x->f[F_END]);
+    PyObject *exception = x->f[F_EXCEPTION];
     if (start < 0 || end < 0 || (exception != Py_None && !PyUnicode_CheckExact(exception))) {
         b->ok = 0;
         return 0;
@@ -365,9 +419,9 @@ encode(Coder *self, Buf *b, Fields *x, PyObject *trace_id, PyObject *span_id,
 
 /* known_offset, once the writer's opened has decided it. */
 static int
-load_offset(Coder *self, PyObject *writer)
+load_offset(Coder *self)
 {
-    PyObject *known = PyObject_GetAttrString(writer, "known_offset");
+    PyObject *known = PyObject_GetAttrString(self->writer, "known_offset");
     if (known == NULL) {
         return -1;
     }
@@ -387,34 +441,50 @@ load_offset(Coder *self, PyObject *writer)
     return 0;
 }
 
-/* write(span, span_id, parent_id, runs, unfinished): SpanWriter._write. */
+/* processes[tag] (a new reference), remembered for the next call of the same tag. */
+static PyObject *
+process_of(Coder *self, PyObject *tag)
+{
+    if (tag == self->last_tag) {
+        return Py_NewRef(self->last_entry);
+    }
+    PyObject *entry = PyObject_GetItem(self->processes, tag);
+    if (entry == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
+        !PyList_CheckExact(PyTuple_GET_ITEM(entry, 0))) {
+        Py_DECREF(entry);
+        PyErr_SetString(PyExc_TypeError, "processes: tag -> (list, trace id)");
+        return NULL;
+    }
+    Py_XSETREF(self->last_tag, Py_NewRef(tag));
+    Py_XSETREF(self->last_entry, Py_NewRef(entry));
+    return entry;
+}
+
+/* SpanWriter._write(span, span_id, parent_id, runs, unfinished). */
 static PyObject *
 do_write(Coder *self, PyObject *span, PyObject *span_id, PyObject *parent_id, PyObject *runs,
          PyObject *unfinished)
 {
     Fields x;
-    PyObject *text = NULL, *key = NULL, *made = NULL;
+    PyObject *entry = NULL, *text = NULL, *key = NULL, *made = NULL;
     if (fields_read(self, span, &x) < 0) {
         return NULL;
     }
-    PyObject *tag = x.f[S_TAG];
-    PyObject *entry = PyObject_GetItem(self->processes, tag);
+    PyObject *tag = x.f[F_TAG];
+    entry = process_of(self, tag);
     if (entry == NULL) {
         goto error;
     }
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
-        !PyList_CheckExact(PyTuple_GET_ITEM(entry, 0))) {
-        PyErr_SetString(PyExc_TypeError, "processes: tag -> (list, trace id)");
-        goto error;
-    }
     PyObject *texts = PyTuple_GET_ITEM(entry, 0), *trace_id = PyTuple_GET_ITEM(entry, 1);
-    int python = self->python || !self->started ||
-                 !PyUnicode_CheckExact(trace_id) || !PyUnicode_CheckExact(span_id) ||
-                 !PyUnicode_CheckExact(parent_id);
+    int python = self->python || !self->started || !PyUnicode_CheckExact(trace_id) ||
+                 !PyUnicode_CheckExact(span_id) || !PyUnicode_CheckExact(parent_id);
     if (!python) {
-        int values = x.f[S_RETURNED] != Py_None;
+        int values = x.f[F_RETURNED] != Py_None;
         if (!values) {
-            values = PyObject_IsTrue(x.f[S_ARGS]);
+            values = PyObject_IsTrue(x.f[F_ARGS]);
             if (values < 0) {
                 goto error;
             }
@@ -422,26 +492,24 @@ do_write(Coder *self, PyObject *span, PyObject *span_id, PyObject *parent_id, Py
         python = values; /* this call's own attributes: Python makes them */
     }
     if (!python) {
-        int own = runs != one;
-        if (own) {
-            own = PyObject_RichCompareBool(runs, one, Py_GT);
-        }
+        /* runs > 1 or suspended or resumed or unfinished: the key has them. */
+        int own = runs == one ? 0 : PyObject_RichCompareBool(runs, one, Py_GT);
         for (int k = 0; k < 3 && own == 0; k++) {
-            own = PyObject_IsTrue(k == 0 ? x.f[S_SUSPENDED] : k == 1 ? x.f[S_RESUMED] : unfinished);
+            own = PyObject_IsTrue(k == 0 ? x.f[F_SUSPENDED] : k == 1 ? x.f[F_RESUMED] : unfinished);
         }
         if (own < 0) {
             goto error;
         }
         if (own) {
-            PyObject *o = PyTuple_Pack(4, runs, x.f[S_SUSPENDED], x.f[S_RESUMED], unfinished);
+            PyObject *o = PyTuple_Pack(4, runs, x.f[F_SUSPENDED], x.f[F_RESUMED], unfinished);
             if (o == NULL) {
                 goto error;
             }
-            key = PyTuple_Pack(5, x.f[S_NAME], x.f[S_FILE], x.f[S_LINE], tag, o);
+            key = PyTuple_Pack(5, x.f[F_NAME], x.f[F_FILE], x.f[F_LINE], tag, o);
             Py_DECREF(o);
         }
         else {
-            key = PyTuple_Pack(4, x.f[S_NAME], x.f[S_FILE], x.f[S_LINE], tag);
+            key = PyTuple_Pack(4, x.f[F_NAME], x.f[F_FILE], x.f[F_LINE], tag);
         }
         if (key == NULL) {
             goto error;
@@ -493,7 +561,7 @@ do_write(Coder *self, PyObject *span, PyObject *span_id, PyObject *parent_id, Py
         Py_DECREF(done);
     }
     Py_DECREF(entry);
-    Py_XDECREF(text);
+    Py_DECREF(text);
     Py_XDECREF(key);
     Py_XDECREF(made);
     fields_clear(&x);
@@ -517,16 +585,27 @@ Coder_write(Coder *self, PyObject *const *args, Py_ssize_t nargs)
     return do_write(self, args[0], args[1], args[2], args[3], args[4]);
 }
 
-/* ------------------------------------------------------------ opened, closed */
+/* SpanWriter._write_span(span), for a Span. */
+static PyObject *
+write_span(Coder *self, PyObject *span)
+{
+    PyObject *span_id = SPAN(span, P_SPAN_ID), *parent_id = SPAN(span, P_PARENT_ID);
+    PyObject *runs = SPAN(span, P_RUNS), *unfinished = SPAN(span, P_UNFINISHED);
+    if (span_id == NULL || parent_id == NULL || runs == NULL || unfinished == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "a Span's field is not set");
+        return NULL;
+    }
+    return do_write(self, span, span_id, parent_id, runs, unfinished);
+}
 
-#define SLOT(frame, k) (*(PyObject **)((char *)(frame) + self->offsets[k]))
+/* ------------------------------------------------------------ opened, closed */
 
 static PyObject *
 python_opened(Coder *self, PyObject *frame)
 {
     PyObject *done = call1(self->opened, frame);
     if (done != NULL && !self->started) {
-        if (load_offset(self, self->writer) < 0) {
+        if (load_offset(self) < 0) {
             Py_DECREF(done);
             return NULL;
         }
@@ -562,30 +641,91 @@ next_id(Coder *self)
     return id;
 }
 
+static int
+known_process(Coder *self, PyObject *tag)
+{
+    return tag == self->last_tag ? 1 : PyDict_Contains(self->processes, tag);
+}
+
+/* SpanWriter.opened, for a frame of a process seen before that is no outermost call
+ * with an origin (and while latest has room): all it checks comes before all it does. */
 static PyObject *
 Coder_opened(Coder *self, PyObject *frame)
 {
-    if (!self->started || !Py_IS_TYPE(frame, (PyTypeObject *)self->frame)) {
+    if (!self->started || !Py_IS_TYPE(frame, self->frame)) {
         return python_opened(self, frame);
     }
-    PyObject *tag = SLOT(frame, S_TAG), *name = SLOT(frame, S_NAME);
-    PyObject *parent = SLOT(frame, S_PARENT), *origin = SLOT(frame, S_ORIGIN);
-    if (tag == NULL || name == NULL || parent == NULL || origin == NULL ||
-        SLOT(frame, S_RESUMED) != Py_False || (parent == Py_None && origin != Py_None) ||
+    PyObject *tag = FRAME(frame, F_TAG), *name = FRAME(frame, F_NAME);
+    PyObject *parent = FRAME(frame, F_PARENT), *origin = FRAME(frame, F_ORIGIN);
+    PyObject *resumed = FRAME(frame, F_RESUMED), *depth = FRAME(frame, F_DEPTH);
+    if (tag == NULL || name == NULL || parent == NULL || origin == NULL || depth == NULL ||
+        (resumed != Py_False && resumed != Py_True) || (parent == Py_None && origin != Py_None) ||
         PyDict_GET_SIZE(self->latest) >= LATEST_MAX) {
         return python_opened(self, frame);
     }
-    int seen = PyDict_Contains(self->processes, tag);
+    int seen = known_process(self, tag);
     if (seen <= 0) {
         return seen < 0 ? NULL : python_opened(self, frame);
+    }
+    PyObject *waiting = NULL, *parked = NULL;
+    if (resumed == Py_True) {
+        /* A coroutine's span parked at this depth: this run is its next one. */
+        parked = PyDict_GetItemWithError(self->parked, tag);
+        if (parked == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (parked != NULL && (!PyDict_CheckExact(parked) || PyDict_GET_SIZE(parked) == 0)) {
+            if (!PyDict_CheckExact(parked)) {
+                return python_opened(self, frame);
+            }
+            parked = NULL;
+        }
+        if (parked != NULL) {
+            waiting = PyDict_GetItemWithError(parked, depth);
+            if (waiting == NULL && PyErr_Occurred()) {
+                return NULL;
+            }
+            if (waiting != NULL && !Py_IS_TYPE(waiting, self->span)) {
+                return python_opened(self, frame);
+            }
+        }
+    }
+    if (waiting != NULL) {
+        Py_INCREF(waiting);
+        if (PyDict_DelItem(parked, depth) < 0) {
+            Py_DECREF(waiting);
+            return NULL;
+        }
+        PyObject *its = SPAN(waiting, P_NAME), *runs = SPAN(waiting, P_RUNS);
+        int same = its == NULL ? -1 : PyObject_RichCompareBool(its, name, Py_EQ);
+        if (same > 0) {
+            PyObject *more = runs == NULL ? NULL : PyNumber_Add(runs, one);
+            if (more == NULL) {
+                Py_DECREF(waiting);
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_AttributeError, "runs");
+                }
+                return NULL;
+            }
+            put(&SPAN(waiting, P_RUNS), more);
+            put(&FRAME(frame, F_DATA), waiting);
+            Py_RETURN_NONE;
+        }
+        PyObject *done = same < 0 ? NULL : write_span(self, waiting);
+        Py_DECREF(waiting);
+        if (done == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_AttributeError, "name");
+            }
+            return NULL;
+        }
+        Py_DECREF(done);
     }
     PyObject *span_id = next_id(self);
     if (span_id == NULL) {
         return NULL;
     }
-    PyObject *old = SLOT(frame, S_DATA);
-    SLOT(frame, S_DATA) = span_id;
-    Py_XDECREF(old);
+    put(&FRAME(frame, F_DATA), span_id);
     PyObject *key = PyTuple_Pack(2, tag, name);
     if (key == NULL) {
         return NULL;
@@ -598,28 +738,131 @@ Coder_opened(Coder *self, PyObject *frame)
     Py_RETURN_NONE;
 }
 
+/* Span(frame, span_id, parent_id), its slots set as Span.__init__ sets them. */
+static PyObject *
+new_span(Coder *self, PyObject *frame, PyObject *span_id, PyObject *parent_id)
+{
+    PyObject *span = self->span->tp_alloc(self->span, 0);
+    if (span == NULL) {
+        return NULL;
+    }
+    static const int from[] = {F_NAME, F_TAG, F_RESUMED, F_ARGS, F_FILE, F_LINE, F_START};
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+        SPAN(span, from[i]) = Py_NewRef(FRAME(frame, from[i])); /* P_k is F_k for these */
+    }
+    SPAN(span, P_END) = Py_NewRef(FRAME(frame, F_START));
+    SPAN(span, P_RETURNED) = Py_NewRef(Py_None);
+    SPAN(span, P_EXCEPTION) = Py_NewRef(Py_None);
+    SPAN(span, P_SUSPENDED) = Py_NewRef(Py_None);
+    SPAN(span, P_SPAN_ID) = Py_NewRef(span_id);
+    SPAN(span, P_PARENT_ID) = Py_NewRef(parent_id);
+    SPAN(span, P_RUNS) = Py_NewRef(one);
+    SPAN(span, P_UNFINISHED) = Py_NewRef(Py_False);
+    return span;
+}
+
+/* SpanWriter.closed, for a finished frame whose span (or whose parent's span) is an
+ * id or a Span: all it checks comes before all it does. */
 static PyObject *
 Coder_closed(Coder *self, PyObject *frame)
 {
-    if (!self->started || !Py_IS_TYPE(frame, (PyTypeObject *)self->frame)) {
+    if (!self->started || !Py_IS_TYPE(frame, self->frame)) {
         return call1(self->closed, frame);
     }
-    PyObject *data = SLOT(frame, S_DATA), *duration = SLOT(frame, S_DURATION);
-    PyObject *suspended = SLOT(frame, S_SUSPENDED), *parent = SLOT(frame, S_PARENT);
-    if (data == NULL || !PyUnicode_CheckExact(data) || duration == NULL || duration == Py_None ||
-        suspended == NULL || parent == NULL ||
-        (suspended != Py_None &&
-         (!PyUnicode_CheckExact(suspended) || PyUnicode_Compare(suspended, s_await) == 0))) {
-        return call1(self->closed, frame);
-    }
-    PyObject *parent_id = self->root_parent;
-    if (parent != Py_None) {
-        parent_id = Py_IS_TYPE(parent, (PyTypeObject *)self->frame) ? SLOT(parent, S_DATA) : NULL;
-        if (parent_id == NULL || !PyUnicode_CheckExact(parent_id)) {
-            return call1(self->closed, frame); /* a coroutine's span: its span_id */
+    static const int needed[] = {F_NAME,      F_TAG,    F_RESUMED, F_ARGS,   F_RETURNED,
+                                 F_EXCEPTION, F_START,  F_END,     F_FILE,   F_LINE,
+                                 F_SUSPENDED, F_PARENT, F_DATA,    F_DURATION, F_DEPTH};
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+        if (FRAME(frame, needed[i]) == NULL) {
+            return call1(self->closed, frame);
         }
     }
-    return do_write(self, frame, data, parent_id, one, Py_False);
+    PyObject *data = FRAME(frame, F_DATA), *suspended = FRAME(frame, F_SUSPENDED);
+    PyObject *parent = FRAME(frame, F_PARENT);
+    if (FRAME(frame, F_DURATION) == Py_None ||
+        (suspended != Py_None && !PyUnicode_CheckExact(suspended))) {
+        return call1(self->closed, frame); /* unfinished: Python's */
+    }
+    int awaits = suspended != Py_None && PyUnicode_Compare(suspended, s_await) == 0;
+    PyObject *span;
+    if (PyUnicode_CheckExact(data)) {
+        PyObject *parent_id = self->root_parent;
+        if (parent != Py_None) {
+            parent_id = Py_IS_TYPE(parent, self->frame) ? FRAME(parent, F_DATA) : NULL;
+            if (parent_id != NULL && Py_IS_TYPE(parent_id, self->span)) {
+                parent_id = SPAN(parent_id, P_SPAN_ID); /* a coroutine's span */
+            }
+            if (parent_id == NULL || !PyUnicode_CheckExact(parent_id)) {
+                return call1(self->closed, frame);
+            }
+        }
+        if (!awaits) {
+            return do_write(self, frame, data, parent_id, one, Py_False);
+        }
+        span = new_span(self, frame, data, parent_id);
+        if (span == NULL) {
+            return NULL;
+        }
+    }
+    else if (Py_IS_TYPE(data, self->span)) {
+        span = Py_NewRef(data);
+    }
+    else {
+        return call1(self->closed, frame);
+    }
+    /* The run's end is the span's end so far. */
+    put(&SPAN(span, P_END), Py_NewRef(FRAME(frame, F_END)));
+    put(&SPAN(span, P_EXCEPTION), Py_NewRef(FRAME(frame, F_EXCEPTION)));
+    put(&SPAN(span, P_SUSPENDED), Py_NewRef(suspended));
+    put(&SPAN(span, P_UNFINISHED), Py_NewRef(Py_False));
+    put(&SPAN(span, P_RETURNED), Py_NewRef(FRAME(frame, F_RETURNED)));
+    if (!awaits) {
+        PyObject *done = write_span(self, span);
+        Py_DECREF(span);
+        return done;
+    }
+    /* Parked at its depth until its next run (or another call there ends it). */
+    PyObject *tag = FRAME(frame, F_TAG), *depth = FRAME(frame, F_DEPTH);
+    PyObject *parked = PyDict_GetItemWithError(self->parked, tag);
+    if (parked == NULL) {
+        if (PyErr_Occurred()) {
+            goto error;
+        }
+        parked = PyDict_New();
+        if (parked == NULL || PyDict_SetItem(self->parked, tag, parked) < 0) {
+            Py_XDECREF(parked);
+            goto error;
+        }
+        Py_DECREF(parked); /* self->parked holds it */
+    }
+    else if (!PyDict_CheckExact(parked)) {
+        PyErr_SetString(PyExc_TypeError, "parked: tag -> dict");
+        goto error;
+    }
+    PyObject *waiting = PyDict_GetItemWithError(parked, depth);
+    if (waiting != NULL) {
+        Py_INCREF(waiting);
+        PyObject *done = PyDict_DelItem(parked, depth) < 0 ? NULL
+                         : Py_IS_TYPE(waiting, self->span)
+                             ? write_span(self, waiting)
+                             : PyObject_CallMethod(self->writer, "_write_span", "O", waiting);
+        Py_DECREF(waiting);
+        if (done == NULL) {
+            goto error;
+        }
+        Py_DECREF(done);
+    }
+    else if (PyErr_Occurred()) {
+        goto error;
+    }
+    if (PyDict_SetItem(parked, depth, span) < 0) {
+        goto error;
+    }
+    Py_DECREF(span);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(span);
+    return NULL;
 }
 
 /* ------------------------------------------------------------ the type */
@@ -644,33 +887,53 @@ slot_offset(PyTypeObject *tp, const char *name)
     return off;
 }
 
+/* Every slot of tp found (at[k] for names[k]); a Span's must be all it has. */
 static int
-Coder_init(Coder *self, PyObject *args, PyObject *kwds)
+find_slots(PyTypeObject *tp, const char *what, const char **names, int n, Py_ssize_t *at, int all)
 {
-    PyObject *writer, *frame, *jstr;
-    int zipkin;
-    static char *kwlist[] = {"writer", "frame", "zipkin", "jstr", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!pO", kwlist, &writer, &PyType_Type, &frame,
-                                     &zipkin, &jstr)) {
-        return -1;
-    }
-    PyTypeObject *tp = (PyTypeObject *)frame;
     if (tp->tp_dictoffset != 0) {
-        PyErr_SetString(PyExc_TypeError, "frame: a class with __slots__ only");
+        PyErr_Format(PyExc_TypeError, "%s: a class with __slots__ only", what);
         return -1;
     }
-    for (int k = 0; k < N_SLOTS; k++) {
-        self->offsets[k] = slot_offset(tp, slot_names[k]);
-        if (self->offsets[k] < 0) {
-            PyErr_Format(PyExc_TypeError, "frame: no slot %s", slot_names[k]);
+    for (int k = 0; k < n; k++) {
+        at[k] = slot_offset(tp, names[k]);
+        if (at[k] < 0) {
+            PyErr_Format(PyExc_TypeError, "%s: no slot %s", what, names[k]);
             return -1;
         }
     }
-    static const char *methods[] = {"opened", "closed", "_draw", "_make_parts", "_text", "_flush"};
-    static const char *objects[] = {"processes", "latest", "_parts", "_ids", "root_parent"};
-    PyObject *got[11];
-    for (int k = 0; k < 11; k++) {
-        got[k] = PyObject_GetAttrString(writer, k < 6 ? methods[k] : objects[k - 6]);
+    int count = 0;
+    for (PyMemberDef *m = tp->tp_members; m != NULL && m->name != NULL; m++) {
+        count += m->type == T_OBJECT_EX;
+    }
+    if (all && (count != n || tp->tp_base != &PyBaseObject_Type)) {
+        PyErr_Format(PyExc_TypeError, "%s: slots other than the %d known", what, n);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+Coder_init(Coder *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *writer, *frame, *span, *jstr;
+    int zipkin;
+    static char *kwlist[] = {"writer", "frame", "span", "zipkin", "jstr", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!pO", kwlist, &writer, &PyType_Type, &frame,
+                                     &PyType_Type, &span, &zipkin, &jstr)) {
+        return -1;
+    }
+    if (find_slots((PyTypeObject *)frame, "frame", frame_slots, N_FRAME, self->frame_at, 0) < 0 ||
+        find_slots((PyTypeObject *)span, "span", span_slots, N_SPAN, self->span_at, 1) < 0) {
+        return -1;
+    }
+    static const char *names[] = {"opened", "closed",    "_draw",  "_make_parts",
+                                  "_text",  "_flush",    "processes", "latest",
+                                  "parked", "_parts",    "_ids",   "root_parent"};
+    enum { N_GOT = 12 };
+    PyObject *got[N_GOT];
+    for (int k = 0; k < N_GOT; k++) {
+        got[k] = PyObject_GetAttrString(writer, names[k]);
         if (got[k] == NULL) {
             while (k--) {
                 Py_DECREF(got[k]);
@@ -679,27 +942,26 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwds)
         }
     }
     if (!PyDict_CheckExact(got[6]) || !PyDict_CheckExact(got[7]) || !PyDict_CheckExact(got[8]) ||
-        !PyList_CheckExact(got[9]) || !PyUnicode_CheckExact(got[10])) {
-        for (int k = 0; k < 11; k++) {
+        !PyDict_CheckExact(got[9]) || !PyList_CheckExact(got[10]) ||
+        !PyUnicode_CheckExact(got[11])) {
+        for (int k = 0; k < N_GOT; k++) {
             Py_DECREF(got[k]);
         }
         PyErr_SetString(PyExc_TypeError, "writer: not a SpanWriter");
         return -1;
     }
-    Py_XSETREF(self->opened, got[0]);
-    Py_XSETREF(self->closed, got[1]);
-    Py_XSETREF(self->draw, got[2]);
-    Py_XSETREF(self->make_parts, got[3]);
-    Py_XSETREF(self->text, got[4]);
-    Py_XSETREF(self->flush, got[5]);
-    Py_XSETREF(self->processes, got[6]);
-    Py_XSETREF(self->latest, got[7]);
-    Py_XSETREF(self->parts, got[8]);
-    Py_XSETREF(self->ids, got[9]);
-    Py_XSETREF(self->root_parent, got[10]);
+    PyObject **into[N_GOT] = {&self->opened,    &self->closed, &self->draw,   &self->make_parts,
+                              &self->text,      &self->flush,  &self->processes, &self->latest,
+                              &self->parked,    &self->parts,  &self->ids,    &self->root_parent};
+    for (int k = 0; k < N_GOT; k++) {
+        Py_XSETREF(*into[k], got[k]);
+    }
     Py_XSETREF(self->writer, Py_NewRef(writer));
-    Py_XSETREF(self->frame, Py_NewRef(frame));
+    Py_XSETREF(self->frame, (PyTypeObject *)Py_NewRef(frame));
+    Py_XSETREF(self->span, (PyTypeObject *)Py_NewRef(span));
     Py_XSETREF(self->jstr, Py_NewRef(jstr));
+    Py_CLEAR(self->last_tag);
+    Py_CLEAR(self->last_entry);
     self->zipkin = zipkin;
     self->started = 0;
     self->pending = 0;
@@ -710,7 +972,9 @@ static int
 Coder_traverse(Coder *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->frame);
+    Py_VISIT(self->span);
     Py_VISIT(self->jstr);
+    Py_VISIT(self->writer);
     Py_VISIT(self->opened);
     Py_VISIT(self->closed);
     Py_VISIT(self->draw);
@@ -719,10 +983,12 @@ Coder_traverse(Coder *self, visitproc visit, void *arg)
     Py_VISIT(self->flush);
     Py_VISIT(self->processes);
     Py_VISIT(self->latest);
+    Py_VISIT(self->parked);
     Py_VISIT(self->parts);
     Py_VISIT(self->ids);
     Py_VISIT(self->root_parent);
-    Py_VISIT(self->writer);
+    Py_VISIT(self->last_tag);
+    Py_VISIT(self->last_entry);
     return 0;
 }
 
@@ -730,7 +996,9 @@ static int
 Coder_clear(Coder *self)
 {
     Py_CLEAR(self->frame);
+    Py_CLEAR(self->span);
     Py_CLEAR(self->jstr);
+    Py_CLEAR(self->writer);
     Py_CLEAR(self->opened);
     Py_CLEAR(self->closed);
     Py_CLEAR(self->draw);
@@ -739,10 +1007,12 @@ Coder_clear(Coder *self)
     Py_CLEAR(self->flush);
     Py_CLEAR(self->processes);
     Py_CLEAR(self->latest);
+    Py_CLEAR(self->parked);
     Py_CLEAR(self->parts);
     Py_CLEAR(self->ids);
     Py_CLEAR(self->root_parent);
-    Py_CLEAR(self->writer);
+    Py_CLEAR(self->last_tag);
+    Py_CLEAR(self->last_entry);
     return 0;
 }
 
@@ -767,7 +1037,8 @@ static PyTypeObject CoderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace.export._spancode.Coder",
     .tp_basicsize = sizeof(Coder),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Coder(writer, Frame, zipkin, jstr): a span writer's common calls (see the module).",
+    .tp_doc = "Coder(writer, Frame, Span, zipkin, jstr): a span writer's common calls "
+              "(see the module).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Coder_init,
     .tp_dealloc = (destructor)Coder_dealloc,
@@ -804,8 +1075,18 @@ place(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     while (i < len) {
-        /* Up to the next marker (a byte below 3), copied whole. */
+        /* Up to the next marker (a byte below 3), copied whole; eight bytes at a time
+         * while none of them is one (a byte below 3 makes (w - 0x03..) & ~w & 0x80..
+         * nonzero, and no other does when none is). */
         Py_ssize_t upto = i;
+        while (upto + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + upto, 8);
+            if ((w - 0x0303030303030303ULL) & ~w & 0x8080808080808080ULL) {
+                break;
+            }
+            upto += 8;
+        }
         while (upto < len && s[upto] > 2) {
             upto++;
         }
@@ -877,9 +1158,9 @@ PyInit__spancode(void)
         return NULL;
     }
     if (s_await == NULL) {
-        for (int k = 0; k < N_SLOTS; k++) {
-            attr_names[k] = PyUnicode_InternFromString(slot_names[k]);
-            if (attr_names[k] == NULL) {
+        for (int k = 0; k < N_TEXT; k++) {
+            text_names[k] = PyUnicode_InternFromString(frame_slots[k]);
+            if (text_names[k] == NULL) {
                 return NULL;
             }
         }

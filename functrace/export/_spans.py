@@ -195,7 +195,7 @@ class SpanWriter(Writer):
         if _spancode is not None and self.layout:
             # It keeps this writer's Python opened/closed for the calls it does not
             # take, so it is made before they are replaced.
-            coder = _spancode.Coder(self, Frame, self.layout == "zipkin", jstr)
+            coder = _spancode.Coder(self, Frame, Span, self.layout == "zipkin", jstr)
             self.opened = coder.opened  # type: ignore[method-assign]
             self.closed = coder.closed  # type: ignore[method-assign]
             self._write = coder.write  # type: ignore[method-assign]
