@@ -143,7 +143,9 @@ EDGES_JSONL = "\n".join(
 
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])
-def test_what_goes_back_to_python(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_goes_back_to_python(
+    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Names and exceptions past Latin-1 or with escapes, times at 2**63-1."""
     path = tmp_path / f"edges.{fmt}"
     path.write_text(EDGES if fmt == "text" else EDGES_JSONL, encoding="utf-8")
@@ -206,24 +208,27 @@ def test_the_compiled_writer_takes_the_common_calls(
     assert seen["opened"] <= 2 * 6 and seen["closed"] <= 2 * 6 * 8 and seen["_text"] == 0
 
 
-def test_place() -> None:
-    """The compiled place() is the Python one, or None for a text it leaves to it."""
+#: Texts as the writers spool them (the compiled place() takes them all), and others
+#: (None: the Python function reads them).
+TAKEN = ["", "no markers", 'a"\x0012\x00",b:\x01999\x01}', "\x021\x02\x0018\x00\x020\x02"]
+TAKEN += ["ünï\x007\x00\x021\x02"]
+LEFT = [
+    "\x00" + "9" * 19 + "\x00",  # past 2**64 with a large offset
+    "\x00" + "9" * 20 + "\x00",
+    "\x001\x01\x010\x00",  # a marker closed by the other kind
+    "ƒ\x007\x00",  # past Latin-1
+    "\x022\x02",  # a table entry past Latin-1
+]
+
+
+@pytest.mark.parametrize("text", TAKEN + LEFT)
+@pytest.mark.parametrize("offset", [0, 10**18, 2**63 - 1])
+def test_place_writes_what_the_python_function_writes(
+    text: str, offset: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     table = ["<a>", "<ünï>", "<ƒ>"]
-    cases = [
-        "",
-        "plain",
-        "\x000\x00|\x01999\x01|\x0112345\x01",
-        "\x021\x02\x0018\x00\x020\x02",
-        "x\x0099999999999999999\x00y",
-        "ünï\x021\x02",
-    ]
-    for text in cases:
-        placed = _spancode.place(text, 1001, table)
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(_spans, "_spancode", None)
-            assert placed == _spans._place(text, 1001, table)
-    assert _spancode.place("\x022\x02", 0, table) is None  # past Latin-1: Python's
-    assert _spancode.place("\x00-1\x00", 0, table) is None
-    assert _spancode.place("\x001\x01", 0, table) is None  # not a marker it writes
-    assert _spancode.place("\x029\x02", 0, table) is None
-    assert _spancode.place("\x00" + "9" * 20 + "\x00", 0, table) is None
+    placed = _spancode.place(text, offset, table)
+    monkeypatch.setattr(_spans, "_spancode", None)
+    assert placed is None or placed == _spans._place(text, offset, table)
+    if text in TAKEN:
+        assert placed is not None and not any(c in placed for c in "\x00\x01\x02")
