@@ -202,11 +202,12 @@ class SpanWriter(Writer):
 
     def _draw(self) -> str:
         """The next random 64-bit value, as 16 hex digits. Drawn 4096 at a time: one
-        draw of 64 * 4096 bits is the values of 4096 draws of 64, the first lowest."""
+        draw of 64 * 4096 bits is the values of 4096 draws of 64, the first lowest
+        (so last here, where the next one is taken from)."""
         ids = self._ids
         if not ids:
-            text = f"{self.rng.getrandbits(64 * _DRAWN):0{16 * _DRAWN}x}"
-            ids[:] = [text[i : i + 16] for i in range(0, 16 * _DRAWN, 16)]
+            drawn = self.rng.getrandbits(64 * _DRAWN).to_bytes(8 * _DRAWN, "big")
+            ids[:] = drawn.hex(" ", 8).split(" ")
         return ids.pop()
 
     def _span_id(self) -> str:
