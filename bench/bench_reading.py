@@ -136,10 +136,13 @@ def generate(text_path: Path, jsonl_path: Path, lines: int, seed: int = 1) -> No
         jsonl.writelines(out_j)
 
 
+# GNU grep stops at its first match when its output is /dev/null (as with -q): its
+# count goes to a pipe, so that it reads the whole file.
 _MEASURE = """
 import resource, subprocess, sys, time
 start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+out = subprocess.PIPE if sys.argv[1] == "grep" else subprocess.DEVNULL
+done = subprocess.run(sys.argv[1:], stdout=out, stderr=subprocess.PIPE)
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(done.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
