@@ -4,8 +4,8 @@
 skipped (with a warning from setuptools) when it is not: the runtime then uses
 its pure-Python fast path, which writes the same lines. So is
 ``functrace.reading._scan`` (the common lines of the reading loops, text and
-jsonl, and the span exports' times; without it Python does the same, to the same
-result).
+jsonl) and ``functrace.export._spancode`` (the span exports' common calls); without
+them Python does the same, to the same result.
 """
 
 from setuptools import Extension, setup
@@ -23,6 +23,13 @@ setup(
         Extension(
             "functrace.reading._scan",
             ["functrace/reading/_scan.c"],
+            optional=True,
+        ),
+        # The span exports' common calls (functrace/export/_spans.py writes them in
+        # Python when it is missing).
+        Extension(
+            "functrace.export._spancode",
+            ["functrace/export/_spancode.c"],
             optional=True,
         ),
     ]

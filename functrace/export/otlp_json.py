@@ -32,13 +32,15 @@ def _attributes(attributes: dict[str, str | int | bool]) -> str:
 
 
 class OtlpJsonWriter(SpanWriter):
+    layout = "otlp"  # _spancode.c writes the spans of encode() below
+
     def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
         return _attributes(attributes)
 
-    def parts(self, name: str, attributes: str) -> tuple[str, str, str, str]:
-        """Around the times, with no exception; the name and attributes for one."""
+    def parts(self, name: str, attributes: str) -> tuple[str, str, str]:
+        """Before the start time, after the end time with no exception; the attributes."""
         head = f',"name":{jstr(name)},"kind":{_KIND_INTERNAL},"startTimeUnixNano":"'
-        return head, f'","attributes":[{attributes}],"status":{{}}}}', head, attributes
+        return head, f'","attributes":[{attributes}],"status":{{}}}}', attributes
 
     def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
         offset = self.known_offset
@@ -57,26 +59,29 @@ class OtlpJsonWriter(SpanWriter):
             start, end = f"\x00{span.start_ns}\x00", f"\x00{span.end_ns}\x00"
         else:
             start, end = str(span.start_ns + offset), str(span.end_ns + offset)
-        ids = f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}'
         exc = jstr(span.exception)
         return (
-            f'{ids}{parts[2]}{start}","endTimeUnixNano":"{end}","attributes":[{parts[3]}],'
+            f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}{parts[0]}{start}",'
+            f'"endTimeUnixNano":"{end}","attributes":[{parts[2]}],'
             f'"events":[{{"timeUnixNano":"{end}","name":"exception","attributes":'
             f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}]}}],'
             f'"status":{{"code":{_STATUS_ERROR},"message":{exc}}}}}'
         )
 
-    def write_all(self, epoch_offset_ns: int) -> None:
-        out = self.out
-        out.write('{"resourceSpans":[')
-        for i, key in enumerate(self.spool.keys()):
-            resource = {"service.name": self.service_name}
-            pid: dict[str, str | int | bool] = {"process.pid": int(key)} if key != "1" else {}
-            out.write(
-                f'{"," if i else ""}\n{{"resource":{{"attributes":'
-                f"[{_attributes({**resource, **pid})}]}},"
-                f'"scopeSpans":[{{"scope":{{"name":"functrace"}},"spans":[\n'
-            )
-            self.copy(key, epoch_offset_ns)
-            out.write("\n]}]}")
-        out.write("\n]}\n")
+    def prologue(self) -> str:
+        return '{"resourceSpans":['
+
+    def begin(self, key: str, index: int) -> str:
+        resource: dict[str, str | int | bool] = {"service.name": self.service_name}
+        if key != "1":
+            resource["process.pid"] = int(key)
+        return (
+            f'{"," if index else ""}\n{{"resource":{{"attributes":[{_attributes(resource)}]}},'
+            f'"scopeSpans":[{{"scope":{{"name":"functrace"}},"spans":[\n'
+        )
+
+    def end(self, key: str) -> str:
+        return "\n]}]}"
+
+    def epilogue(self) -> str:
+        return "\n]}\n"

@@ -20,6 +20,8 @@ __all__ = ["ZipkinWriter"]
 
 
 class ZipkinWriter(SpanWriter):
+    layout = "zipkin"  # _spancode.c writes the spans of encode() below
+
     def __init__(self, out: Output, scan: Scan, debug: bool = False, **options: Any) -> None:
         super().__init__(out, scan, **options)
         self.debug = debug
@@ -28,11 +30,13 @@ class ZipkinWriter(SpanWriter):
     def encode_attributes(self, attributes: dict[str, str | int | bool]) -> str:
         return ",".join(f"{jstr(k)}:{jstr(_tag(v))}" for k, v in attributes.items())
 
-    def parts(self, name: str, attributes: str) -> tuple[str, str, str]:
-        """Before the start time, after the duration with no exception, the tags."""
+    def parts(self, name: str, attributes: str) -> tuple[str, str, str, str]:
+        """Before the start time, after the duration with no exception; after the
+        duration with one, and the tags."""
         debug = ',"debug":true' if self.debug else ""
         after = f",{self.endpoint}{debug}"
-        return f',"name":{jstr(name)},"timestamp":', after, attributes
+        head = f',"name":{jstr(name)},"timestamp":'
+        return head, f'{after},"tags":{{{attributes}}}}}', after, attributes
 
     def encode(self, span: Spanned, trace_id: str, span_id: str, parent_id: str, parts: Any) -> str:
         offset = self.known_offset
@@ -43,24 +47,28 @@ class ZipkinWriter(SpanWriter):
         if span.exception is None:
             return (
                 f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start},'
-                f'"duration":{duration}{parts[1]},"tags":{{{parts[2]}}}}}'
+                f'"duration":{duration}{parts[1]}'
             )
         end = f"\x01{end_ns}\x01" if offset is None else (end_ns + offset) // 1000
-        tags = f'{parts[2]},"error":{jstr(span.exception)}'
+        tags = f'{parts[3]},"error":{jstr(span.exception)}'
         value = jstr("exception: " + span.exception)
         return (
             f'{{"traceId":"{trace_id}","id":"{span_id}"{parent}{parts[0]}{start},'
-            f'"duration":{duration}{parts[1]},"annotations":[{{"timestamp":{end},'
+            f'"duration":{duration}{parts[2]},"annotations":[{{"timestamp":{end},'
             f'"value":{value}}}],"tags":{{{tags}}}}}'
         )
 
-    def write_all(self, epoch_offset_ns: int) -> None:
-        self.out.write("[\n")
-        for i, key in enumerate(self.spool.keys()):
-            if i:
-                self.out.write(",\n")
-            self.copy(key, epoch_offset_ns)
-        self.out.write("\n]\n")
+    def prologue(self) -> str:
+        return "[\n"
+
+    def begin(self, key: str, index: int) -> str:
+        return ",\n" if index else ""
+
+    def end(self, key: str) -> str:
+        return ""
+
+    def epilogue(self) -> str:
+        return "\n]\n"
 
 
 def _tag(value: str | int | bool) -> str:

@@ -387,29 +387,3 @@ def test_most_lines_are_read_in_c(fmt: str, consumer: str, tmp_path: Path) -> No
             export_file(path, consumer, io.StringIO())
     assert fed[0] < 20_000 // 4
     assert taken[0] > 20_000 * 0.8
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "no markers",
-        'a"\x0012\x00",b:\x01999\x01}',
-        "\x00" + "9" * 19 + "\x00",  # past 2**64 with a large offset: left to Python
-        "\x00" + "9" * 20 + "\x00",
-        "\x001\x01\x010\x00",  # a marker closed by the other kind: as the regex reads it
-        "ünï\x007\x00",
-        "ƒ\x007\x00",  # past Latin-1: Python
-    ],
-)
-@pytest.mark.parametrize("offset", [0, 10**18, 2**63 - 1])
-def test_place_writes_what_the_python_function_writes(
-    text: str, offset: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from functrace.export._spans import _place
-
-    placed = _scan.place(text, offset)
-    monkeypatch.setattr(_fast, "_scan", None)
-    assert placed is None or placed == _place(text, offset)
-    if text.isascii() and len(text) < 20 and "\x00\x00" not in text:
-        assert placed is not None
