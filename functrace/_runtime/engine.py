@@ -153,10 +153,19 @@ def enter(
             ctx.busy = True
             try:
                 t = _clock()
-                stack.append(Entry(info, t, True))
-                depth = len(stack)
-                prefixes = ctx.prefixes
-                prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+                spare = ctx.spare
+                if spare:
+                    entry = spare.pop()  # see Context.spare
+                    entry.info = info
+                    entry.start = t
+                    entry.node = entry.tokens = entry.args = None
+                    stack.append(entry)
+                else:
+                    stack.append(Entry(info, t, True))
+                try:
+                    prefix = ctx.prefixes[len(stack)]
+                except IndexError:
+                    prefix = ctx.prefix(len(stack))
                 _append(prefix + (info.resume_text if resumed else info.enter_text))
             finally:
                 ctx.busy = False
@@ -201,7 +210,7 @@ def enter(
                 if _observers:
                     if origin is not None:
                         _tell_started(ctx.tag, origin)
-                    tokens = [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
+                    tokens = _tell_entered(ctx, info, t, resumed)
                     if args:
                         _tell_arguments(tokens, dict(args))
                     entry.tokens = tokens
@@ -251,10 +260,10 @@ def leave(
         stack = ctx.stack
         if (
             _plain
-            and (not kind or (kind == SUSPEND and info.suspend_word == "yield"))
             and len(stack) > 1
-            and stack[-1].info is info
-            and stack[-1].written is True
+            and (entry := stack[-1]).info is info
+            and entry.written is True
+            and (not kind or (kind == SUSPEND and info.suspend_word == "yield"))
             and not ctx.lost
         ):
             # The common case, taken first: a nested call's return (or a plain
@@ -262,19 +271,26 @@ def leave(
             # Same effects as below.
             ctx.busy = True
             try:
-                entry = stack.pop()
+                stack.pop()
+                ctx.spare.append(entry)  # for the next enter: see Context.spare
                 if entry.node is not None:
                     entry.node.end_ns = t  # started inside a recording that has ended since
                     if kind:
                         entry.node.suspended = "yield"
                 duration = t - entry.start
-                if 1_000 <= duration < 10_000:
-                    text = _small[(duration - 1_000) // 10]
+                # format_duration_fast, inline: the table covers most calls.
+                if duration < 1_000:
+                    text = _small[duration]
+                elif duration < 10_000:
+                    text = _small[900 + duration // 10]
+                elif duration < 100_000:
+                    text = _small[1_800 + duration // 100]
                 else:
                     text = format_duration(duration)
-                depth = len(stack) + 1
-                prefixes = ctx.prefixes
-                prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
+                try:
+                    prefix = ctx.prefixes[len(stack) + 1]
+                except IndexError:
+                    prefix = ctx.prefix(len(stack) + 1)
                 if kind:
                     text += " yield"
                 _append(f"{prefix}{info.exit_text}{text}\n")
@@ -372,6 +388,12 @@ def _close(
             _write_pending(ctx, depth - 1, off_stack)
             _emit_enter(ctx, depth, info, t0, False, entry.args)
             _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
+
+
+def _tell_entered(ctx: Context, info: CodeInfo, t: int, resumed: bool) -> list[Any]:
+    # Not a comprehension inside enter(): before 3.12 that makes a closure, whose
+    # cells slow every event down.
+    return [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
 
 
 def _tell_arguments(tokens: list[Any], args: dict[str, str]) -> None:

@@ -134,6 +134,7 @@ class Context:
         "origin",
         "owner",
         "prefixes",
+        "spare",
         "stack",
         "tag",
         "task_id",
@@ -164,6 +165,10 @@ class Context:
         self.task_id = task_id
         #: The running traced calls, innermost last.
         self.stack: list[Entry] = []
+        #: Entries the Python fast path popped, made again by its next pushes
+        #: (written, with no node, tokens or arguments): making one costs more
+        #: than the rest of a plain event. Only this context's own events use it.
+        self.spare: list[Entry] = []
         self.prefixes = [f"{tag}:"]
         self._head(threading.current_thread().name)
         #: The traced call that started this thread or task (origins.py), if known.
