@@ -33,7 +33,7 @@ from typing import Any
 from functrace._runtime import output, sink, values
 from functrace._runtime.config import Settings
 from functrace._runtime.lines import (
-    _SMALL as _SMALL_DURATIONS,
+    _SMALL_LINES as _DURATION_LINES,
 )
 from functrace._runtime.lines import (
     LOST,
@@ -163,10 +163,10 @@ def enter(
                 else:
                     stack.append(Entry(info, t, True))
                 try:
-                    prefix = ctx.prefixes[len(stack)]
+                    head = ctx.heads[len(stack)]
                 except IndexError:
-                    prefix = ctx.prefix(len(stack))
-                _append(prefix + (info.resume_text if resumed else info.enter_text))
+                    head = ctx.head(len(stack))
+                _append(head + (info.resume_line if resumed else info.enter_line))
             finally:
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
@@ -241,7 +241,8 @@ def leave(
     arg: Any = None,
     _infos: dict[int, CodeInfo] = infos,
     _append: Callable[[str], None] = output.buffer.append,
-    _small: list[str] = _SMALL_DURATIONS,
+    _small: list[bytes] = _DURATION_LINES,
+    _join: Callable[[tuple[bytes, ...]], bytes] = b"".join,
 ) -> Any:
     """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
     ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out)."""
@@ -286,14 +287,14 @@ def leave(
                 elif duration < 100_000:
                     text = _small[1_800 + duration // 100]
                 else:
-                    text = format_duration(duration)
+                    text = f"{format_duration(duration)}\n".encode()
                 try:
-                    prefix = ctx.prefixes[len(stack) + 1]
+                    head = ctx.heads[len(stack) + 1]
                 except IndexError:
-                    prefix = ctx.prefix(len(stack) + 1)
+                    head = ctx.head(len(stack) + 1)
                 if kind:
-                    text += " yield"
-                _append(f"{prefix}{info.exit_text}{text}\n")
+                    text = text[:-1] + b" yield\n"
+                _append(_join((head, info.exit_head, text)))
             finally:
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:

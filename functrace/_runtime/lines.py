@@ -169,6 +169,11 @@ def warm_duration_cache() -> None:
                 *(format_duration(ns) for ns in range(10_000, 100_000, 100)),
             ]
         )
+        _SMALL_LINES.extend(f"{text}\n".encode() for text in _SMALL)
+
+
+#: ``_SMALL`` in UTF-8, each with the line's end: the Python fast path's exit lines.
+_SMALL_LINES: list[bytes] = []
 
 
 def format_duration_fast(ns: int) -> str:

@@ -53,7 +53,9 @@ class CodeInfo:
     """What the engine needs to know about one traced code object, computed once."""
 
     __slots__ = (
+        "enter_line",
         "enter_text",
+        "exit_head",
         "exit_text",
         "file",
         "is_async",
@@ -61,6 +63,7 @@ class CodeInfo:
         "line",
         "name",
         "params",
+        "resume_line",
         "resume_text",
         "suspend_word",
     )
@@ -71,6 +74,10 @@ class CodeInfo:
         self.enter_text = f"->{self.name}\n"
         self.resume_text = f"->{self.name} resume\n"
         self.exit_text = f"<-{self.name} "
+        # The same in UTF-8, for the Python fast path (bytes lines need no encoding).
+        self.enter_line = self.enter_text.encode()
+        self.resume_line = self.resume_text.encode()
+        self.exit_head = self.exit_text.encode()
         self.file = code.co_filename
         self.line = code.co_firstlineno
         flags = code.co_flags
@@ -125,6 +132,7 @@ class Context:
         "busy",
         "due",
         "fresh",
+        "heads",
         "json_head",
         "lost",
         "name",
@@ -170,6 +178,7 @@ class Context:
         #: than the rest of a plain event. Only this context's own events use it.
         self.spare: list[Entry] = []
         self.prefixes = [f"{tag}:"]
+        self.heads = [self.prefixes[0].encode()]
         self._head(threading.current_thread().name)
         #: The traced call that started this thread or task (origins.py), if known.
         self.origin: Origin | None = None
@@ -207,6 +216,7 @@ class Context:
         head = self.json_head
         self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
         self.prefixes = [f"{tag}:"]
+        self.heads = [self.prefixes[0].encode()]
         # The compiled module reads a tag without a reference of its own (every
         # thread would share its count): another thread may be writing with the
         # old one right now, so it is kept alive, never freed (retags are rare).
@@ -219,6 +229,13 @@ class Context:
         while len(prefixes) <= depth:
             prefixes.append(f"{self.tag}:{INDENT * len(prefixes)}")
         return prefixes[depth]
+
+    def head(self, depth: int) -> bytes:
+        """:meth:`prefix` in UTF-8 (the Python fast path's lines are bytes)."""
+        heads = self.heads
+        while len(heads) <= depth:
+            heads.append(self.prefix(len(heads)).encode())
+        return heads[depth]
 
 
 # ---------------------------------------------------------------- contexts
