@@ -118,6 +118,9 @@ ASYNC_YIELD = object()
 #: Passed as ``arg`` with RETURN by a 3.10/3.11 inline probe: ``__exit__`` never
 #: sees the value returned, so the exit line says nothing of it (not ``=> None``).
 NO_VALUE = object()
+#: The ``kind`` of a pure-Python inline probe's exit (probe.py): ``__exit__``'s
+#: own arguments follow, ``(exc_type, exc, tb)`` in the place of ``(offset, arg)``.
+PROBE_EXIT = 3
 
 
 def enter(
@@ -237,21 +240,19 @@ def enter(
 def leave(
     kind: int,
     code: CodeType,
-    offset: int = 0,
+    offset: Any = 0,
     arg: Any = None,
+    tb: Any = None,
     _infos: dict[int, CodeInfo] = infos,
     _append: Callable[[str], None] = output.buffer.append,
     _small: list[bytes] = _DURATION_LINES,
     _join: Callable[[tuple[bytes, ...]], bytes] = b"".join,
 ) -> Any:
     """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
-    ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out)."""
+    ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out);
+    PROBE_EXIT: either of the first two, told by a probe's ``__exit__`` arguments."""
     try:
         t = _clock()
-        try:
-            info = _infos[id(code)]
-        except KeyError:
-            return  # PY_UNWIND is global: some other function
         try:
             ctx: Context = _tls.cur
         except AttributeError:
@@ -261,10 +262,14 @@ def leave(
         stack = ctx.stack
         if (
             _plain
-            and len(stack) > 1
-            and (entry := stack[-1]).info is info
+            and (depth := len(stack)) > 1
+            and (info := (entry := stack[-1]).info).code_ref() is code  # no registry lookup
             and entry.written is True
-            and (not kind or (kind == SUSPEND and info.suspend_word == "yield"))
+            and (
+                not kind
+                or (kind == SUSPEND and info.suspend_word == "yield")
+                or (kind == PROBE_EXIT and offset is None)
+            )
             and not ctx.lost
         ):
             # The common case, taken first: a nested call's return (or a plain
@@ -276,7 +281,7 @@ def leave(
                 ctx.spare.append(entry)  # for the next enter: see Context.spare
                 if entry.node is not None:
                     entry.node.end_ns = t  # started inside a recording that has ended since
-                    if kind:
+                    if kind == SUSPEND:
                         entry.node.suspended = "yield"
                 duration = t - entry.start
                 # format_duration_fast, inline: the table covers most calls.
@@ -289,10 +294,10 @@ def leave(
                 else:
                     text = f"{format_duration(duration)}\n".encode()
                 try:
-                    head = ctx.heads[len(stack) + 1]
+                    head = ctx.heads[depth]
                 except IndexError:
-                    head = ctx.head(len(stack) + 1)
-                if kind:
+                    head = ctx.head(depth)
+                if kind == SUSPEND:
                     text = text[:-1] + b" yield\n"
                 _append(_join((head, info.exit_head, text)))
             finally:
@@ -300,6 +305,12 @@ def leave(
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
                 output.flush()
             return
+        try:
+            info = _infos[id(code)]
+        except KeyError:
+            return  # PY_UNWIND is global: some other function
+        if kind == PROBE_EXIT:
+            kind, arg = (RETURN, NO_VALUE) if offset is None else (UNWIND, arg)
         ctx.busy = True
         try:
             if (not stack or stack[-1].info is not info) and not _resync(ctx, info, t):

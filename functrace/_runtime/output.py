@@ -339,6 +339,11 @@ def _encode(items: list[str | bytes | bytearray], encoding: str) -> bytes:
     else:
         return text.encode(encoding, "backslashreplace")
     utf8 = codecs.lookup(encoding).name == "utf-8"
+    if utf8:
+        try:
+            return b"".join(items)  # type: ignore[arg-type]  # UTF-8 lines only: as they are
+        except TypeError:
+            pass
     parts: list[bytes | bytearray] = []
     for kind, run in itertools.groupby(items, type):
         if kind is str:

@@ -53,6 +53,7 @@ class CodeInfo:
     """What the engine needs to know about one traced code object, computed once."""
 
     __slots__ = (
+        "code_ref",
         "enter_line",
         "enter_text",
         "exit_head",
@@ -94,6 +95,13 @@ class CodeInfo:
         #: Its parameters as values.py needs them, made at its first call with
         #: arguments shown: (settings generation, (names, redacted?, has **kwargs)).
         self.params: Any = None
+        #: A weak reference to its code (set by :func:`info_for`): the Python fast
+        #: path tells an event of the innermost call by it, without a registry lookup.
+        self.code_ref: Callable[[], CodeType | None] = _no_code
+
+
+def _no_code() -> None:
+    return None
 
 
 class Entry:
@@ -403,7 +411,9 @@ def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
         ref = _CodeRef(code, _forget_code)
         ref.key = key
         _code_refs[key] = ref
-        info = infos[key] = CodeInfo(code, module, qualname)
+        info = CodeInfo(code, module, qualname)
+        info.code_ref = ref
+        infos[key] = info
     return info
 
 
