@@ -128,8 +128,6 @@ def enter(
     code: CodeType,
     offset: int = 0,
     exc: Any = None,
-    _infos: dict[int, CodeInfo] = infos,  # locals: the hot path's lookups
-    _append: Callable[[str], None] = output.buffer.append,
 ) -> Any:
     """A traced call starts (or a generator/coroutine resumes) in this thread.
 
@@ -140,7 +138,7 @@ def enter(
         # A subscript, not dict.get: on 3.13t, get() of an entry another thread
         # created waits on a lock (~140 us); the subscript does not.
         try:
-            info = _infos[id(code)]
+            info = infos[id(code)]
         except KeyError:
             return  # PY_THROW is global: some other generator
         try:
@@ -156,20 +154,19 @@ def enter(
             ctx.busy = True
             try:
                 t = _clock()
-                spare = ctx.spare
-                if spare:
-                    entry = spare.pop()  # see Context.spare
+                try:
+                    entry = ctx.spare.pop()  # see Context.spare
+                except IndexError:
+                    stack.append(Entry(info, t, True))
+                else:
                     entry.info = info
                     entry.start = t
-                    entry.node = entry.tokens = entry.args = None
                     stack.append(entry)
-                else:
-                    stack.append(Entry(info, t, True))
                 try:
                     head = ctx.heads[len(stack)]
                 except IndexError:
                     head = ctx.head(len(stack))
-                _append(head + (info.resume_line if resumed else info.enter_line))
+                _put(head + (info.resume_line if resumed else info.enter_line))
             finally:
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
@@ -189,6 +186,8 @@ def enter(
             entry = Entry(info, t, False)
             stack.append(entry)  # first: whatever fails below, the stack stays true
             try:
+                if len(ctx.spare) > _MAX_SPARE:
+                    del ctx.spare[_MAX_SPARE:]  # see Context.spare
                 args = None
                 if _args and not resumed:
                     # The caller is the call's own frame (sys.monitoring) or its wrapper's.
@@ -243,10 +242,6 @@ def leave(
     offset: Any = 0,
     arg: Any = None,
     tb: Any = None,
-    _infos: dict[int, CodeInfo] = infos,
-    _append: Callable[[str], None] = output.buffer.append,
-    _small: list[bytes] = _DURATION_LINES,
-    _join: Callable[[tuple[bytes, ...]], bytes] = b"".join,
 ) -> Any:
     """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
     ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out);
@@ -278,19 +273,21 @@ def leave(
             ctx.busy = True
             try:
                 stack.pop()
-                ctx.spare.append(entry)  # for the next enter: see Context.spare
                 if entry.node is not None:
                     entry.node.end_ns = t  # started inside a recording that has ended since
                     if kind == SUSPEND:
                         entry.node.suspended = "yield"
+                    entry.node = None
+                if entry.tokens is None and entry.args is None:
+                    ctx.spare.append(entry)  # for the next enter: see Context.spare
                 duration = t - entry.start
                 # format_duration_fast, inline: the table covers most calls.
                 if duration < 1_000:
-                    text = _small[duration]
+                    text = _DURATION_LINES[duration]
                 elif duration < 10_000:
-                    text = _small[900 + duration // 10]
+                    text = _DURATION_LINES[900 + duration // 10]
                 elif duration < 100_000:
-                    text = _small[1_800 + duration // 100]
+                    text = _DURATION_LINES[1_800 + duration // 100]
                 else:
                     text = f"{format_duration(duration)}\n".encode()
                 try:
@@ -299,14 +296,14 @@ def leave(
                     head = ctx.head(depth)
                 if kind == SUSPEND:
                     text = text[:-1] + b" yield\n"
-                _append(_join((head, info.exit_head, text)))
+                _put(_join_bytes((head, info.exit_head, text)))
             finally:
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
                 output.flush()
             return
         try:
-            info = _infos[id(code)]
+            info = infos[id(code)]
         except KeyError:
             return  # PY_UNWIND is global: some other function
         if kind == PROBE_EXIT:
@@ -495,7 +492,11 @@ _plain = False
 _emit_enter: sink.EnterWriter = sink.text_enter
 _emit_exit: sink.ExitWriter = sink.text_exit
 _buffer = output.buffer
+_put = output.buffer.append
+_join_bytes = b"".join
 _MAX_BUFFERED = sink.MAX_BUFFERED
+#: Entries a context keeps for reuse beyond those its calls need at once.
+_MAX_SPARE = 256
 _lines_on = True
 _max_depth = sys.maxsize
 _min_duration = 0

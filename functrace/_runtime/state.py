@@ -181,9 +181,10 @@ class Context:
         self.task_id = task_id
         #: The running traced calls, innermost last.
         self.stack: list[Entry] = []
-        #: Entries the Python fast path popped, made again by its next pushes
-        #: (written, with no node, tokens or arguments): making one costs more
-        #: than the rest of a plain event. Only this context's own events use it.
+        #: Entries the Python fast path has popped (written, with no node, tokens
+        #: or arguments), for its next pushes to reuse: making an Entry costs more
+        #: than the rest of a plain event. Only this context's own events touch
+        #: it; the general path keeps it short (engine._MAX_SPARE).
         self.spare: list[Entry] = []
         self.prefixes = [f"{tag}:"]
         self.heads = [self.prefixes[0].encode()]
