@@ -24,8 +24,9 @@ On 3.11 the compiler gives the first ones the ``def`` line anyway; :func:`unplac
 takes it off again in the line table.
 
 The compiled probe (``_speedups.Probe``) makes no Python frame at all; the
-pure-Python :class:`Probe` (``FUNCTRACE_SPEEDUPS=0``, no compiler) makes one
-only while its ``__enter__`` or ``__exit__`` runs. Both decide at the start of
+pure-Python :class:`Probe` (``FUNCTRACE_SPEEDUPS=0``, no compiler) hands its
+events to the engine's Python functions through C partials: one frame, the
+event's own, only while an event runs. Both decide at the start of
 the ``with`` (its two lookups) whether this call is traced: a call that started
 while tracing was on ends with its exit line, one that started off writes none.
 """
