@@ -257,14 +257,11 @@ def leave(
         stack = ctx.stack
         if (
             _plain
+            and (not kind or kind == SUSPEND or (kind == PROBE_EXIT and offset is None))
             and (depth := len(stack)) > 1
             and (info := (entry := stack[-1]).info).code_ref() is code  # no registry lookup
             and entry.written is True
-            and (
-                not kind
-                or (kind == SUSPEND and info.suspend_word == "yield")
-                or (kind == PROBE_EXIT and offset is None)
-            )
+            and (not kind or info.suspend_word == "yield")  # a plain function's is "yield" too
             and not ctx.lost
         ):
             # The common case, taken first: a nested call's return (or a plain
