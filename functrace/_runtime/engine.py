@@ -162,11 +162,18 @@ def enter(
                     entry.info = info
                     entry.start = t
                     stack.append(entry)
+                depth = len(stack)
+                lines = ctx.lines
                 try:
-                    head = ctx.heads[len(stack)]
+                    last, line, _, head = lines[depth]
                 except IndexError:
-                    head = ctx.head(len(stack))
-                _put(head + (info.resume_line if resumed else info.enter_line))
+                    last, line, _, head = ctx.line_slot(depth)
+                if resumed:
+                    line = head + info.resume_line
+                elif last is not info:
+                    line = head + info.enter_line
+                    lines[depth] = (info, line, head + info.exit_head, head)
+                _put(line)
             finally:
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
@@ -287,13 +294,16 @@ def leave(
                     text = _DURATION_LINES[1_800 + duration // 100]
                 else:
                     text = f"{format_duration(duration)}\n".encode()
-                try:
-                    head = ctx.heads[depth]
-                except IndexError:
-                    head = ctx.head(depth)
                 if kind == SUSPEND:
                     text = text[:-1] + b" yield\n"
-                _put(_join_bytes((head, info.exit_head, text)))
+                try:
+                    last, _, start, head = ctx.lines[depth]
+                except IndexError:
+                    last, _, start, head = ctx.line_slot(depth)
+                if last is info:
+                    _put(start + text)  # see Context.lines
+                else:
+                    _put(_join_bytes((head, info.exit_head, text)))
             finally:
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:

@@ -100,6 +100,10 @@ class CodeInfo:
         self.code_ref: Callable[[], CodeType | None] = _no_code
 
 
+#: See :attr:`Context.lines`.
+LineSlot = tuple[CodeInfo | None, bytes, bytes, bytes]
+
+
 def _no_code() -> None:
     return None
 
@@ -140,8 +144,8 @@ class Context:
         "busy",
         "due",
         "fresh",
-        "heads",
         "json_head",
+        "lines",
         "lost",
         "name",
         "named",
@@ -187,7 +191,11 @@ class Context:
         #: it; the general path keeps it short (engine._MAX_SPARE).
         self.spare: list[Entry] = []
         self.prefixes = [f"{tag}:"]
-        self.heads = [self.prefixes[0].encode()]
+        #: Per depth, the Python fast path's lines: (the function it last entered
+        #: at this depth, that call's enter line, the start of its exit line, the
+        #: depth's tag and indent), UTF-8. A call at the depth of the one before
+        #: it there (loops, recursion) writes both its lines without making them.
+        self.lines: list[LineSlot] = [(None, b"", b"", self.prefixes[0].encode())]
         self._head(threading.current_thread().name)
         #: The traced call that started this thread or task (origins.py), if known.
         self.origin: Origin | None = None
@@ -225,7 +233,7 @@ class Context:
         head = self.json_head
         self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
         self.prefixes = [f"{tag}:"]
-        self.heads = [self.prefixes[0].encode()]
+        self.lines = [(None, b"", b"", self.prefixes[0].encode())]
         # The compiled module reads a tag without a reference of its own (every
         # thread would share its count): another thread may be writing with the
         # old one right now, so it is kept alive, never freed (retags are rare).
@@ -239,12 +247,12 @@ class Context:
             prefixes.append(f"{self.tag}:{INDENT * len(prefixes)}")
         return prefixes[depth]
 
-    def head(self, depth: int) -> bytes:
-        """:meth:`prefix` in UTF-8 (the Python fast path's lines are bytes)."""
-        heads = self.heads
-        while len(heads) <= depth:
-            heads.append(self.prefix(len(heads)).encode())
-        return heads[depth]
+    def line_slot(self, depth: int) -> LineSlot:
+        """``lines[depth]``, the list grown to it first."""
+        lines = self.lines
+        while len(lines) <= depth:
+            lines.append((None, b"", b"", self.prefix(len(lines)).encode()))
+        return lines[depth]
 
 
 # ---------------------------------------------------------------- contexts
