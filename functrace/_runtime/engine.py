@@ -162,6 +162,7 @@ def enter(
                     entry.info = info
                     entry.start = t
                     stack.append(entry)
+                # _enter_line, inline:
                 depth = len(stack)
                 lines = ctx.lines
                 try:
@@ -190,11 +191,16 @@ def enter(
                     stack = ctx.stack
             t = _clock()
             parent = stack[-1] if stack else None
-            entry = Entry(info, t, False)
+            spare = ctx.spare
+            if spare:
+                entry = spare.pop()  # see Context.spare
+                entry.info, entry.start, entry.written = info, t, False
+            else:
+                entry = Entry(info, t, False)
             stack.append(entry)  # first: whatever fails below, the stack stays true
             try:
-                if len(ctx.spare) > _MAX_SPARE:
-                    del ctx.spare[_MAX_SPARE:]  # see Context.spare
+                if len(spare) > _MAX_SPARE:
+                    del spare[_MAX_SPARE:]
                 args = None
                 if _args and not resumed:
                     # The caller is the call's own frame (sys.monitoring) or its wrapper's.
@@ -229,7 +235,10 @@ def enter(
                     if depth <= _max_depth and not _min_duration and not ctx.lost:
                         if parent is not None and not parent.written:
                             _write_pending(ctx, depth - 1)  # missed for want of a frame
-                        _emit_enter(ctx, depth, info, t, resumed, args)
+                        if _plain:
+                            _put(_enter_line(ctx, depth, info, resumed))
+                        else:
+                            _emit_enter(ctx, depth, info, t, resumed, args)
                         entry.written = True  # only once written: else its exit writes it
             except RecursionError:
                 pass  # at the program's recursion limit: the call's exit writes its lines
@@ -265,7 +274,7 @@ def leave(
         if (
             _plain
             and (not kind or kind == SUSPEND or (kind == PROBE_EXIT and offset is None))
-            and (depth := len(stack)) > 1
+            and (depth := len(stack))
             and (info := (entry := stack[-1]).info).code_ref() is code  # no registry lookup
             and entry.written is True
             and (not kind or info.suspend_word == "yield")  # a plain function's is "yield" too
@@ -308,6 +317,8 @@ def leave(
                 ctx.busy = False
             if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
                 output.flush()
+            if depth == 1 and (flush_outermost or ctx.base is not None):
+                _outermost_ended(ctx)
             return
         try:
             info = infos[id(code)]
@@ -353,14 +364,10 @@ def leave(
                     ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
         finally:
             ctx.busy = False
-        if _lines_on and (
-            t >= output.next_flush_ns
-            or len(_buffer) > _MAX_BUFFERED
-            or (flush_outermost and not stack)
-        ):
+        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
             output.flush()
-        if not stack and ctx.base is not None:
-            _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
+        if not stack:
+            _outermost_ended(ctx)
     except RecursionError:
         pass
     except Exception as exc:
@@ -371,6 +378,14 @@ def leave(
 #: multiprocessing workers: a task's lines reach the output before its result
 #: reaches the parent, which may end the pool at once).
 flush_outermost = False
+
+
+def _outermost_ended(ctx: Context) -> None:
+    """The context's outermost traced call has returned or suspended."""
+    if flush_outermost and _lines_on:
+        output.flush()
+    if ctx.base is not None:
+        _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
 
 
 def _close(
@@ -500,6 +515,30 @@ _emit_enter: sink.EnterWriter = sink.text_enter
 _emit_exit: sink.ExitWriter = sink.text_exit
 _buffer = output.buffer
 _put = output.buffer.append
+
+
+def _enter_line(ctx: Context, depth: int, info: CodeInfo, resumed: bool) -> bytes:
+    """The plain text enter line, UTF-8 (sink.text_enter's, without arguments): the
+    one :attr:`Context.lines` remembers for ``depth`` when it is ``info``'s."""
+    lines = ctx.lines
+    try:
+        last, line, _, head = lines[depth]
+    except IndexError:
+        last, line, _, head = ctx.line_slot(depth)
+    if resumed:
+        return head + info.resume_line
+    if last is not info:
+        line = head + info.enter_line
+        lines[depth] = (info, line, head + info.exit_head, head)
+    return line
+
+
+def _put_utf8(line: str) -> None:
+    # Encoded as a flush would (output._encode): then a flush of the Python path's
+    # lines, all bytes, is one join, not runs of str and bytes told apart.
+    _put(line.encode("utf-8", "backslashreplace"))
+
+
 _join_bytes = b"".join
 _MAX_BUFFERED = sink.MAX_BUFFERED
 #: Entries a context keeps for reuse beyond those its calls need at once.
@@ -664,9 +703,9 @@ def _use_speedups(on: bool) -> None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
     # Every line through one queue: the compiled module's while it is in use
     # (it may keep a thread's lines in a buffer of its own until they are whole),
-    # else the list's own append, which the Python fast branch uses too.
+    # else the list's own append, in UTF-8 as the Python fast branch's lines are.
     native = _native if on else None
-    sink.put = native.put if native is not None else output.buffer.append
+    sink.put = native.put if native is not None else _put_utf8
     output.take = native.take if native is not None else output.take_lines
     select_path()
 
