@@ -580,8 +580,8 @@ def _configure(settings: Settings) -> None:
         settings.args, settings.args_length, settings.args_line_length, settings.redact
     )
     _args = bool(settings.args)
+    warm_duration_cache()  # before the fast paths are on: they index it
     _use_speedups(settings.speedups)
-    warm_duration_cache()
     if _lines_on and settings.output != _output_now:
         _write_running(None if snapshot is None else snapshot[1])
     _output_now = settings.output
