@@ -294,7 +294,7 @@ def leave(
                 if entry.tokens is None and entry.args is None:
                     ctx.spare.append(entry)  # for the next enter: see Context.spare
                 duration = t - entry.start
-                # format_duration_fast, inline: the table covers most calls.
+                # See lines._SMALL_LINES: most calls' durations are in it.
                 if duration < 1_000:
                     text = _DURATION_LINES[duration]
                 elif duration < 10_000:
