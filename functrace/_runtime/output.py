@@ -326,7 +326,11 @@ def _write(items: list[str | bytes | bytearray]) -> None:
 
 def _text(items: list[str | bytes | bytearray]) -> str:
     try:
-        return "".join(items)  # type: ignore[arg-type]  # str lines only: the common case
+        return "".join(items)  # type: ignore[arg-type]  # str lines only
+    except TypeError:
+        pass
+    try:
+        return b"".join(items).decode("utf-8")  # type: ignore[arg-type]  # UTF-8 lines only
     except TypeError:
         return "".join(item if isinstance(item, str) else item.decode("utf-8") for item in items)
 
