@@ -128,6 +128,15 @@ def enter(
     code: CodeType,
     offset: int = 0,
     exc: Any = None,
+    # Locals, the hot path's lookups: a free-threaded 3.13 does not specialise
+    # global loads (each is a dict lookup); elsewhere it makes no difference.
+    _infos: dict[int, CodeInfo] = infos,
+    _id: Callable[[object], int] = id,
+    _len: Callable[[Any], int] = len,
+    _tls: Any = _tls,
+    _clock: Callable[[], int] = _clock,
+    _put: Callable[[bytes], None] = output.buffer.append,
+    _buffer: list[Any] = output.buffer,
 ) -> Any:
     """A traced call starts (or a generator/coroutine resumes) in this thread.
 
@@ -138,7 +147,7 @@ def enter(
         # A subscript, not dict.get: on 3.13t, get() of an entry another thread
         # created waits on a lock (~140 us); the subscript does not.
         try:
-            info = infos[id(code)]
+            info = _infos[_id(code)]
         except KeyError:
             return  # PY_THROW is global: some other generator
         try:
@@ -163,7 +172,7 @@ def enter(
                     entry.start = t
                     stack.append(entry)
                 # _enter_line, inline:
-                depth = len(stack)
+                depth = _len(stack)
                 lines = ctx.lines
                 try:
                     last, line, _, head = lines[depth]
@@ -177,7 +186,7 @@ def enter(
                 _put(line)
             finally:
                 ctx.busy = False
-            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
+            if t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED:
                 output.flush()
             return
         ctx.busy = True
@@ -199,7 +208,7 @@ def enter(
                 entry = Entry(info, t, False)
             stack.append(entry)  # first: whatever fails below, the stack stays true
             try:
-                if len(spare) > _MAX_SPARE:
+                if _len(spare) > _MAX_SPARE:
                     del spare[_MAX_SPARE:]
                 args = None
                 if _args and not resumed:
@@ -230,7 +239,7 @@ def enter(
                         _tell_arguments(tokens, dict(args))
                     entry.tokens = tokens
                 if _lines_on:
-                    depth = len(stack)
+                    depth = _len(stack)
                     # Ends still waiting to be written come first: then this line waits too.
                     if depth <= _max_depth and not _min_duration and not ctx.lost:
                         if parent is not None and not parent.written:
@@ -244,7 +253,7 @@ def enter(
                 pass  # at the program's recursion limit: the call's exit writes its lines
         finally:
             ctx.busy = base.busy = False
-        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
+        if _lines_on and (t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED):
             output.flush()
     except RecursionError:
         pass  # the program is at its recursion limit: lose this event, not the program's call
@@ -258,6 +267,14 @@ def leave(
     offset: Any = 0,
     arg: Any = None,
     tb: Any = None,
+    _infos: dict[int, CodeInfo] = infos,  # locals: see enter()
+    _id: Callable[[object], int] = id,
+    _len: Callable[[Any], int] = len,
+    _tls: Any = _tls,
+    _clock: Callable[[], int] = _clock,
+    _put: Callable[[bytes], None] = output.buffer.append,
+    _buffer: list[Any] = output.buffer,
+    _small: list[bytes] = _DURATION_LINES,
 ) -> Any:
     """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
     ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out);
@@ -274,7 +291,7 @@ def leave(
         if (
             _plain
             and (not kind or kind == SUSPEND or (kind == PROBE_EXIT and offset is None))
-            and (depth := len(stack))
+            and (depth := _len(stack))
             and (info := (entry := stack[-1]).info).code_ref() is code  # no registry lookup
             and entry.written is True
             and (not kind or info.suspend_word == "yield")  # a plain function's is "yield" too
@@ -296,11 +313,11 @@ def leave(
                 duration = t - entry.start
                 # See lines._SMALL_LINES: most calls' durations are in it.
                 if duration < 1_000:
-                    text = _DURATION_LINES[duration]
+                    text = _small[duration]
                 elif duration < 10_000:
-                    text = _DURATION_LINES[900 + duration // 10]
+                    text = _small[900 + duration // 10]
                 elif duration < 100_000:
-                    text = _DURATION_LINES[1_800 + duration // 100]
+                    text = _small[1_800 + duration // 100]
                 else:
                     text = f"{format_duration(duration)}\n".encode()
                 if kind == SUSPEND:
@@ -315,13 +332,13 @@ def leave(
                     _put(_join_bytes((head, info.exit_head, text)))
             finally:
                 ctx.busy = False
-            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
+            if t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED:
                 output.flush()
             if depth == 1 and (flush_outermost or ctx.base is not None):
                 _outermost_ended(ctx)
             return
         try:
-            info = infos[id(code)]
+            info = _infos[_id(code)]
         except KeyError:
             return  # PY_UNWIND is global: some other function
         if kind == PROBE_EXIT:
@@ -352,19 +369,19 @@ def leave(
             # the writing: then the end waits on ctx.lost, behind any earlier ones,
             # and the context's next event writes them all, in order.
             if ctx.lost:
-                ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
+                ctx.lost.append((entry, _len(stack) + 1, t, exception, suspended))
                 try:
                     _settle_lost(ctx)
                 except RecursionError:
                     pass
             else:
                 try:
-                    _close(ctx, entry, len(stack) + 1, t, exception, suspended, None, value)
+                    _close(ctx, entry, _len(stack) + 1, t, exception, suspended, None, value)
                 except RecursionError:
-                    ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
+                    ctx.lost.append((entry, _len(stack) + 1, t, exception, suspended))
         finally:
             ctx.busy = False
-        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
+        if _lines_on and (t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED):
             output.flush()
         if not stack:
             _outermost_ended(ctx)
