@@ -33,7 +33,7 @@ from typing import Any
 from functrace._runtime import output, sink, values
 from functrace._runtime.config import Settings
 from functrace._runtime.lines import (
-    _SMALL as _SMALL_DURATIONS,
+    _SMALL_LINES as _DURATION_LINES,
 )
 from functrace._runtime.lines import (
     LOST,
@@ -121,6 +121,9 @@ ASYNC_YIELD = object()
 #: Passed as ``arg`` with RETURN by a 3.10/3.11 inline probe: ``__exit__`` never
 #: sees the value returned, so the exit line says nothing of it (not ``=> None``).
 NO_VALUE = object()
+#: The ``kind`` of a pure-Python inline probe's exit (probe.py): ``__exit__``'s
+#: own arguments follow, ``(exc_type, exc, tb)`` in the place of ``(offset, arg)``.
+PROBE_EXIT = 3
 
 
 def enter(
@@ -128,8 +131,15 @@ def enter(
     code: CodeType,
     offset: int = 0,
     exc: Any = None,
-    _infos: dict[int, CodeInfo] = infos,  # locals: the hot path's lookups
-    _append: Callable[[str], None] = output.buffer.append,
+    # Locals, the hot path's lookups: a free-threaded 3.13 does not specialise
+    # global loads (each is a dict lookup); elsewhere it makes no difference.
+    _infos: dict[int, CodeInfo] = infos,
+    _id: Callable[[object], int] = id,
+    _len: Callable[[Any], int] = len,
+    _tls: Any = _tls,
+    _clock: Callable[[], int] = _clock,
+    _put: Callable[[bytes], None] = output.buffer.append,
+    _buffer: list[Any] = output.buffer,
 ) -> Any:
     """A traced call starts (or a generator/coroutine resumes) in this thread.
 
@@ -140,7 +150,7 @@ def enter(
         # A subscript, not dict.get: on 3.13t, get() of an entry another thread
         # created waits on a lock (~140 us); the subscript does not.
         try:
-            info = _infos[id(code)]
+            info = _infos[_id(code)]
         except KeyError:
             return  # PY_THROW is global: some other generator
         try:
@@ -158,14 +168,30 @@ def enter(
             ctx.busy = True
             try:
                 t = _clock()
-                stack.append(Entry(info, t, True))
-                depth = len(stack)
-                prefixes = ctx.prefixes
-                prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
-                _append(prefix + (info.resume_text if resumed else info.enter_text))
+                try:
+                    entry = ctx.spare.pop()  # see Context.spare
+                except IndexError:
+                    stack.append(Entry(info, t, True))
+                else:
+                    entry.info = info
+                    entry.start = t
+                    stack.append(entry)
+                # _enter_line, inline:
+                depth = _len(stack)
+                lines = ctx.lines
+                try:
+                    last, line, _, head = lines[depth]
+                except IndexError:
+                    last, line, _, head = ctx.line_slot(depth)
+                if resumed:
+                    line = head + info.resume_line
+                elif last is not info:
+                    line = head + info.enter_line
+                    lines[depth] = (info, line, head + info.exit_head, head)
+                _put(line)
             finally:
                 ctx.busy = False
-            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
+            if t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED:
                 output.flush()
             return
         ctx.busy = True
@@ -179,9 +205,16 @@ def enter(
                     stack = ctx.stack
             t = _clock()
             parent = stack[-1] if stack else None
-            entry = Entry(info, t, False)
+            spare = ctx.spare
+            if spare:
+                entry = spare.pop()  # see Context.spare
+                entry.info, entry.start, entry.written = info, t, False
+            else:
+                entry = Entry(info, t, False)
             stack.append(entry)  # first: whatever fails below, the stack stays true
             try:
+                if _len(spare) > _MAX_SPARE:
+                    del spare[_MAX_SPARE:]
                 args = None
                 if _args and not resumed:
                     # The caller is the call's own frame (sys.monitoring) or its wrapper's.
@@ -206,23 +239,26 @@ def enter(
                 if _observers:
                     if origin is not None:
                         _tell_started(ctx.tag, origin)
-                    tokens = [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
+                    tokens = _tell_entered(ctx, info, t, resumed)
                     if args:
                         _tell_arguments(tokens, dict(args))
                     entry.tokens = tokens
                 if _lines_on:
-                    depth = len(stack)
+                    depth = _len(stack)
                     # Ends still waiting to be written come first: then this line waits too.
                     if depth <= _max_depth and not _min_duration and not ctx.lost:
                         if parent is not None and not parent.written:
                             _write_pending(ctx, depth - 1)  # missed for want of a frame
-                        _emit_enter(ctx, depth, info, t, resumed, args)
+                        if _plain:
+                            _put(_enter_line(ctx, depth, info, resumed))
+                        else:
+                            _emit_enter(ctx, depth, info, t, resumed, args)
                         entry.written = True  # only once written: else its exit writes it
             except RecursionError:
                 pass  # at the program's recursion limit: the call's exit writes its lines
         finally:
             ctx.busy = base.busy = False
-        if _lines_on and (t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED):
+        if _lines_on and (t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED):
             output.flush()
     except RecursionError:
         pass  # the program is at its recursion limit: lose this event, not the program's call
@@ -233,20 +269,23 @@ def enter(
 def leave(
     kind: int,
     code: CodeType,
-    offset: int = 0,
+    offset: Any = 0,
     arg: Any = None,
-    _infos: dict[int, CodeInfo] = infos,
-    _append: Callable[[str], None] = output.buffer.append,
-    _small: list[str] = _SMALL_DURATIONS,
+    tb: Any = None,
+    _infos: dict[int, CodeInfo] = infos,  # locals: see enter()
+    _id: Callable[[object], int] = id,
+    _len: Callable[[Any], int] = len,
+    _tls: Any = _tls,
+    _clock: Callable[[], int] = _clock,
+    _put: Callable[[bytes], None] = output.buffer.append,
+    _buffer: list[Any] = output.buffer,
+    _small: list[bytes] = _DURATION_LINES,
 ) -> Any:
     """The innermost traced call of this thread returns (RETURN), raises (UNWIND,
-    ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out)."""
+    ``arg`` the exception) or suspends (SUSPEND, ``arg`` the value it hands out);
+    PROBE_EXIT: either of the first two, told by a probe's ``__exit__`` arguments."""
     try:
         t = _clock()
-        try:
-            info = _infos[id(code)]
-        except KeyError:
-            return  # PY_UNWIND is global: some other function
         try:
             ctx: Context = _tls.cur
         except AttributeError:
@@ -256,10 +295,11 @@ def leave(
         stack = ctx.stack
         if (
             _plain
-            and (not kind or (kind == SUSPEND and info.suspend_word == "yield"))
-            and len(stack) > 1
-            and stack[-1].info is info
-            and stack[-1].written is True
+            and (not kind or kind == SUSPEND or (kind == PROBE_EXIT and offset is None))
+            and (depth := _len(stack))
+            and (info := (entry := stack[-1]).info).code_ref() is code  # no registry lookup
+            and entry.written is True
+            and (not kind or info.suspend_word == "yield")  # a plain function's is "yield" too
             and not ctx.lost
         ):
             # The common case, taken first: a nested call's return (or a plain
@@ -267,27 +307,47 @@ def leave(
             # Same effects as below.
             ctx.busy = True
             try:
-                entry = stack.pop()
+                stack.pop()
                 if entry.node is not None:
                     entry.node.end_ns = t  # started inside a recording that has ended since
-                    if kind:
+                    if kind == SUSPEND:
                         entry.node.suspended = "yield"
+                    entry.node = None
+                if entry.tokens is None and entry.args is None:
+                    ctx.spare.append(entry)  # for the next enter: see Context.spare
                 duration = t - entry.start
-                if 1_000 <= duration < 10_000:
-                    text = _small[(duration - 1_000) // 10]
+                # See lines._SMALL_LINES: most calls' durations are in it.
+                if duration < 1_000:
+                    text = _small[duration]
+                elif duration < 10_000:
+                    text = _small[900 + duration // 10]
+                elif duration < 100_000:
+                    text = _small[1_800 + duration // 100]
                 else:
-                    text = format_duration(duration)
-                depth = len(stack) + 1
-                prefixes = ctx.prefixes
-                prefix = prefixes[depth] if depth < len(prefixes) else ctx.prefix(depth)
-                if kind:
-                    text += " yield"
-                _append(f"{prefix}{info.exit_text}{text}\n")
+                    text = f"{format_duration(duration)}\n".encode()
+                if kind == SUSPEND:
+                    text = text[:-1] + b" yield\n"
+                try:
+                    last, _, start, head = ctx.lines[depth]
+                except IndexError:
+                    last, _, start, head = ctx.line_slot(depth)
+                if last is info:
+                    _put(start + text)  # see Context.lines
+                else:
+                    _put(_join_bytes((head, info.exit_head, text)))
             finally:
                 ctx.busy = False
-            if t >= output.next_flush_ns or len(_buffer) > _MAX_BUFFERED:
+            if t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED:
                 output.flush()
+            if depth == 1 and (flush_outermost or ctx.base is not None):
+                _outermost_ended(ctx)
             return
+        try:
+            info = _infos[_id(code)]
+        except KeyError:
+            return  # PY_UNWIND is global: some other function
+        if kind == PROBE_EXIT:
+            kind, arg = (RETURN, NO_VALUE) if offset is None else (UNWIND, arg)
         ctx.busy = True
         try:
             if (not stack or stack[-1].info is not info) and not _resync(ctx, info, t):
@@ -314,26 +374,22 @@ def leave(
             # the writing: then the end waits on ctx.lost, behind any earlier ones,
             # and the context's next event writes them all, in order.
             if ctx.lost:
-                ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
+                ctx.lost.append((entry, _len(stack) + 1, t, exception, suspended))
                 try:
                     _settle_lost(ctx)
                 except RecursionError:
                     pass
             else:
                 try:
-                    _close(ctx, entry, len(stack) + 1, t, exception, suspended, None, value)
+                    _close(ctx, entry, _len(stack) + 1, t, exception, suspended, None, value)
                 except RecursionError:
-                    ctx.lost.append((entry, len(stack) + 1, t, exception, suspended))
+                    ctx.lost.append((entry, _len(stack) + 1, t, exception, suspended))
         finally:
             ctx.busy = False
-        if _lines_on and (
-            t >= output.next_flush_ns
-            or len(_buffer) > _MAX_BUFFERED
-            or (flush_outermost and not stack)
-        ):
+        if _lines_on and (t >= output.next_flush_ns or _len(_buffer) > _MAX_BUFFERED):
             output.flush()
-        if not stack and ctx.base is not None:
-            _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
+        if not stack:
+            _outermost_ended(ctx)
     except RecursionError:
         pass
     except Exception as exc:
@@ -344,6 +400,14 @@ def leave(
 #: multiprocessing workers: a task's lines reach the output before its result
 #: reaches the parent, which may end the pool at once).
 flush_outermost = False
+
+
+def _outermost_ended(ctx: Context) -> None:
+    """The context's outermost traced call has returned or suspended."""
+    if flush_outermost and _lines_on:
+        output.flush()
+    if ctx.base is not None:
+        _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
 
 
 def _close(
@@ -374,6 +438,12 @@ def _close(
             _write_pending(ctx, depth - 1, off_stack)
             _emit_enter(ctx, depth, info, t0, False, entry.args)
             _emit_exit(ctx, depth, info, t, duration, exception, suspended, value)
+
+
+def _tell_entered(ctx: Context, info: CodeInfo, t: int, resumed: bool) -> list[Any]:
+    # Not a comprehension inside enter(): before 3.12 that makes a closure, whose
+    # cells slow every event down.
+    return [obs.enter(ctx.tag, info, t, resumed) for obs in _observers]
 
 
 def _tell_arguments(tokens: list[Any], args: dict[str, str]) -> None:
@@ -463,7 +533,35 @@ _plain = False
 _emit_enter: sink.EnterWriter = sink.text_enter
 _emit_exit: sink.ExitWriter = sink.text_exit
 _buffer = output.buffer
+_put = output.buffer.append
+
+
+def _enter_line(ctx: Context, depth: int, info: CodeInfo, resumed: bool) -> bytes:
+    """The plain text enter line, UTF-8 (sink.text_enter's, without arguments): the
+    one :attr:`Context.lines` remembers for ``depth`` when it is ``info``'s."""
+    lines = ctx.lines
+    try:
+        last, line, _, head = lines[depth]
+    except IndexError:
+        last, line, _, head = ctx.line_slot(depth)
+    if resumed:
+        return head + info.resume_line
+    if last is not info:
+        line = head + info.enter_line
+        lines[depth] = (info, line, head + info.exit_head, head)
+    return line
+
+
+def _put_utf8(line: str) -> None:
+    # Encoded as a flush would (output._encode): then a flush of the Python path's
+    # lines, all bytes, is one join, not runs of str and bytes told apart.
+    _put(line.encode("utf-8", "backslashreplace"))
+
+
+_join_bytes = b"".join
 _MAX_BUFFERED = sink.MAX_BUFFERED
+#: Entries a context keeps for reuse beyond those its calls need at once.
+_MAX_SPARE = 256
 _lines_on = True
 _max_depth = sys.maxsize
 _min_duration = 0
@@ -501,8 +599,8 @@ def _configure(settings: Settings) -> None:
         settings.args, settings.args_length, settings.args_line_length, settings.redact
     )
     _args = bool(settings.args)
+    warm_duration_cache()  # before the fast paths are on: they index it
     _use_speedups(settings.speedups)
-    warm_duration_cache()
     if _lines_on and settings.output != _output_now:
         _write_running(None if snapshot is None else snapshot[1])
     _output_now = settings.output
@@ -624,9 +722,9 @@ def _use_speedups(on: bool) -> None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
     # Every line through one queue: the compiled module's while it is in use
     # (it may keep a thread's lines in a buffer of its own until they are whole),
-    # else the list's own append, which the Python fast branch uses too.
+    # else the list's own append, in UTF-8 as the Python fast branch's lines are.
     native = _native if on else None
-    sink.put = native.put if native is not None else output.buffer.append
+    sink.put = native.put if native is not None else _put_utf8
     output.take = native.take if native is not None else output.take_lines
     select_path()
 

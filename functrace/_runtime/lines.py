@@ -157,9 +157,19 @@ def format_duration(ns: int) -> str:
 _SMALL: list[str] = []
 
 
+#: The Python fast path's ends of exit lines (the duration and the line's end,
+#: UTF-8) for every duration under 100µs, most calls': ``_SMALL_LINES[i]`` for
+#: ``i`` = ns under 1µs, ``900 + ns // 10`` under 10µs, ``1_800 + ns // 100``
+#: under 100µs (the figures shown change no finer). Filled with ``_SMALL``.
+_SMALL_LINES: list[bytes] = []
+
+
 def warm_duration_cache() -> None:
     if not _SMALL:
         _SMALL.extend(format_duration(ns) for ns in range(1_000, 10_000, 10))
+    if not _SMALL_LINES:
+        every = (*range(1_000), *range(1_000, 10_000, 10), *range(10_000, 100_000, 100))
+        _SMALL_LINES.extend([f"{format_duration(ns)}\n".encode() for ns in every])  # at once
 
 
 def format_duration_fast(ns: int) -> str:

@@ -326,7 +326,11 @@ def _write(items: list[str | bytes | bytearray]) -> None:
 
 def _text(items: list[str | bytes | bytearray]) -> str:
     try:
-        return "".join(items)  # type: ignore[arg-type]  # str lines only: the common case
+        return "".join(items)  # type: ignore[arg-type]  # str lines only
+    except TypeError:
+        pass
+    try:
+        return b"".join(items).decode("utf-8")  # type: ignore[arg-type]  # UTF-8 lines only
     except TypeError:
         return "".join(item if isinstance(item, str) else item.decode("utf-8") for item in items)
 
@@ -339,6 +343,11 @@ def _encode(items: list[str | bytes | bytearray], encoding: str) -> bytes:
     else:
         return text.encode(encoding, "backslashreplace")
     utf8 = codecs.lookup(encoding).name == "utf-8"
+    if utf8:
+        try:
+            return b"".join(items)  # type: ignore[arg-type]  # UTF-8 lines only: as they are
+        except TypeError:
+            pass
     parts: list[bytes | bytearray] = []
     for kind, run in itertools.groupby(items, type):
         if kind is str:

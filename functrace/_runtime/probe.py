@@ -24,8 +24,9 @@ On 3.11 the compiler gives the first ones the ``def`` line anyway; :func:`unplac
 takes it off again in the line table.
 
 The compiled probe (``_speedups.Probe``) makes no Python frame at all; the
-pure-Python :class:`Probe` (``FUNCTRACE_SPEEDUPS=0``, no compiler) makes one
-only while its ``__enter__`` or ``__exit__`` runs. Both decide at the start of
+pure-Python :class:`Probe` (``FUNCTRACE_SPEEDUPS=0``, no compiler) hands its
+events to the engine's Python functions through C partials: one frame, the
+event's own, only while an event runs. Both decide at the start of
 the ``with`` (its two lookups) whether this call is traced: a call that started
 while tracing was on ends with its exit line, one that started off writes none.
 """
@@ -35,10 +36,12 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Callable
+from functools import partial
+from operator import attrgetter
 from types import CodeType
 from typing import Any, Literal, TypeVar
 
-from functrace._runtime import engine, state, values
+from functrace._runtime import engine, state
 
 __all__ = [
     "PREFIX",
@@ -245,8 +248,8 @@ def switch(on: bool) -> None:
     # The pure-Python probe's __enter__ and __exit__ are swapped on its class, so
     # that a `with` finds the traced or the idle ones in its two lookups (one
     # instruction, in C) as the compiled probe's descriptors give them.
-    setattr(Probe, "__enter__", Probe._enter if on else _IDLE)  # noqa: B010
-    setattr(Probe, "__exit__", Probe._exit if on else _IDLE)  # noqa: B010
+    setattr(Probe, "__enter__", _TRACED_ENTER if on else _IDLE)  # noqa: B010
+    setattr(Probe, "__exit__", _TRACED_EXIT if on else _IDLE)  # noqa: B010
     native = engine.native_module()
     if native is not None:
         native.probe_switch(on)
@@ -271,12 +274,20 @@ _IDLE = staticmethod(_idle)
 
 class Probe:
     """The pure-Python probe: the same decisions as the compiled one
-    (:func:`switch` sets its ``__enter__`` and ``__exit__``)."""
+    (:func:`switch` sets its ``__enter__`` and ``__exit__``).
 
-    __slots__ = ("code",)
+    Traced, ``__enter__`` and ``__exit__`` are properties that hand out the
+    probe's own partials of the engine's event functions (``attrgetter`` and
+    ``partial`` are C): the only Python frame of each event is the event's own.
+    """
+
+    __slots__ = ("code", "on_enter", "on_exit")
 
     def __init__(self, code: CodeType) -> None:
         self.code = code
+        self.on_enter = partial(engine.enter, False, code)
+        # Called with __exit__'s (exc_type, exc, tb): see engine.PROBE_EXIT.
+        self.on_exit = partial(engine.leave, engine.PROBE_EXIT, code)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _reduce(self)
@@ -284,24 +295,9 @@ class Probe:
     __enter__: Any = _IDLE
     __exit__: Any = _IDLE
 
-    def _enter(self) -> None:
-        engine.current[0](False, self.code)
 
-    def _exit(self, kind: object, exc: BaseException | None, tb: object) -> bool:
-        if kind is None:
-            engine.current[1](engine.RETURN, self.code, 0, engine.NO_VALUE)
-        else:
-            engine.current[1](engine.UNWIND, self.code, 0, exc)
-        return False
-
-
-def _probed_frame(frame: Any, code: CodeType) -> Any:
-    """The function's own frame, for the pure probe's ``_enter`` that calls the event
-    (values.arguments reads the arguments there)."""
-    return frame.f_back
-
-
-values.frame_finders[id(Probe._enter.__code__)] = _probed_frame
+_TRACED_ENTER = property(attrgetter("on_enter"))
+_TRACED_EXIT = property(attrgetter("on_exit"))
 
 
 class _Inert:

@@ -53,7 +53,10 @@ class CodeInfo:
     """What the engine needs to know about one traced code object, computed once."""
 
     __slots__ = (
+        "code_ref",
+        "enter_line",
         "enter_text",
+        "exit_head",
         "exit_text",
         "file",
         "is_async",
@@ -61,6 +64,7 @@ class CodeInfo:
         "line",
         "name",
         "params",
+        "resume_line",
         "resume_text",
         "suspend_word",
     )
@@ -71,6 +75,10 @@ class CodeInfo:
         self.enter_text = f"->{self.name}\n"
         self.resume_text = f"->{self.name} resume\n"
         self.exit_text = f"<-{self.name} "
+        # The same in UTF-8, for the Python fast path (bytes lines need no encoding).
+        self.enter_line = self.enter_text.encode()
+        self.resume_line = self.resume_text.encode()
+        self.exit_head = self.exit_text.encode()
         self.file = code.co_filename
         self.line = code.co_firstlineno
         flags = code.co_flags
@@ -87,6 +95,17 @@ class CodeInfo:
         #: Its parameters as values.py needs them, made at its first call with
         #: arguments shown: (settings generation, (names, redacted?, has **kwargs)).
         self.params: Any = None
+        #: A weak reference to its code (set by :func:`info_for`): the Python fast
+        #: path tells an event of the innermost call by it, without a registry lookup.
+        self.code_ref: Callable[[], CodeType | None] = _no_code
+
+
+#: See :attr:`Context.lines`.
+LineSlot = tuple[CodeInfo | None, bytes, bytes, bytes]
+
+
+def _no_code() -> None:
+    return None
 
 
 class Entry:
@@ -127,6 +146,7 @@ class Context:
         "fresh",
         "journal",
         "json_head",
+        "lines",
         "lost",
         "name",
         "named",
@@ -135,6 +155,7 @@ class Context:
         "origin",
         "owner",
         "prefixes",
+        "spare",
         "stack",
         "tag",
         "task_id",
@@ -165,7 +186,17 @@ class Context:
         self.task_id = task_id
         #: The running traced calls, innermost last.
         self.stack: list[Entry] = []
+        #: Entries the Python fast path has popped (written, with no node, tokens
+        #: or arguments), for its next pushes to reuse: making an Entry costs more
+        #: than the rest of a plain event. Only this context's own events touch
+        #: it; the general path keeps it short (engine._MAX_SPARE).
+        self.spare: list[Entry] = []
         self.prefixes = [f"{tag}:"]
+        #: Per depth, the Python fast path's lines: (the function it last entered
+        #: at this depth, that call's enter line, the start of its exit line, the
+        #: depth's tag and indent), UTF-8. A call at the depth of the one before
+        #: it there (loops, recursion) writes both its lines without making them.
+        self.lines: list[LineSlot] = [(None, b"", b"", self.prefixes[0].encode())]
         self._head(threading.current_thread().name)
         #: The traced call that started this thread or task (origins.py), if known.
         self.origin: Origin | None = None
@@ -206,6 +237,7 @@ class Context:
         head = self.json_head
         self.json_head = head[: head.rindex('"tag":')] + f'"tag":"{tag}"'
         self.prefixes = [f"{tag}:"]
+        self.lines = [(None, b"", b"", self.prefixes[0].encode())]
         # The compiled module reads a tag without a reference of its own (every
         # thread would share its count): another thread may be writing with the
         # old one right now, so it is kept alive, never freed (retags are rare).
@@ -218,6 +250,13 @@ class Context:
         while len(prefixes) <= depth:
             prefixes.append(f"{self.tag}:{INDENT * len(prefixes)}")
         return prefixes[depth]
+
+    def line_slot(self, depth: int) -> LineSlot:
+        """``lines[depth]``, the list grown to it first."""
+        lines = self.lines
+        while len(lines) <= depth:
+            lines.append((None, b"", b"", self.prefix(len(lines)).encode()))
+        return lines[depth]
 
 
 # ---------------------------------------------------------------- contexts
@@ -385,7 +424,9 @@ def info_for(code: CodeType, module: str, qualname: str) -> CodeInfo:
         ref = _CodeRef(code, _forget_code)
         ref.key = key
         _code_refs[key] = ref
-        info = infos[key] = CodeInfo(code, module, qualname)
+        info = CodeInfo(code, module, qualname)
+        info.code_ref = ref
+        infos[key] = info
     return info
 
 

@@ -162,6 +162,57 @@ def test_a_process_holding_its_file_alone_writes_plain_tags(tmp_path: Path) -> N
     assert {line[:6] for line in events(written.read_text().splitlines())} == {"t[01]:"}
 
 
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_a_switch_to_a_shared_file_retags_the_very_next_lines(
+    tmp_path: Path, speedups: str
+) -> None:
+    # The new output holds another run's lines: from the switch on this process
+    # puts its pid in its tags, also in calls at depths whose lines it wrote
+    # before (the pure path keeps each depth's last lines).
+    shared = tmp_path / "shared.log"
+    shared.write_text("t[01]:    ->other.run\n")
+    program = textwrap.dedent(
+        f"""
+        import os, functrace
+
+        @functrace.trace
+        def leaf():
+            return 1
+
+        @functrace.trace
+        def root(switch):
+            leaf()
+            if switch:
+                functrace.configure(output={str(shared)!r})
+            leaf()
+
+        functrace.configure(output={str(tmp_path / "own.log")!r})
+        root(False)
+        root(True)
+        root(False)
+        print(os.getpid())
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_SPEEDUPS": speedups})
+    assert proc.returncode == 0, proc.stderr
+    tag = f"t[{proc.stdout.strip()}.01]"
+    match_lines(
+        shared.read_text().splitlines()[1:],
+        [
+            f"{tag}:    ->__main__.root running",
+            f"{tag}:        ->__main__.leaf",
+            f"{tag}:        <-__main__.leaf <dur>",
+            f"{tag}:    <-__main__.root <dur>",
+            f"{tag}:    ->__main__.root",
+            f"{tag}:        ->__main__.leaf",
+            f"{tag}:        <-__main__.leaf <dur>",
+            f"{tag}:        ->__main__.leaf",
+            f"{tag}:        <-__main__.leaf <dur>",
+            f"{tag}:    <-__main__.root <dur>",
+        ],
+    )
+
+
 def test_unopenable_output_warns_and_uses_stderr(tmp_path: Path) -> None:
     proc = run_python(["-c", PROGRAM], env={"FUNCTRACE_OUTPUT": str(tmp_path / "no" / "x.log")})
     assert proc.returncode == 0

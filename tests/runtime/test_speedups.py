@@ -237,6 +237,43 @@ def test_same_bytes_on_a_stream_that_cannot_encode_micro(tmp_path: Path) -> None
     assert "\\u5916\\u5074" in compiled
 
 
+_REDIRECTED = """
+import contextlib, io, sys, functrace
+@functrace.trace
+def grüße(n): return n
+@functrace.trace
+def outer(): return grüße(1) + grüße(2)
+captured = io.StringIO()
+with contextlib.redirect_stderr(captured):
+    outer()
+    functrace.flush()
+sys.stdout.write(captured.getvalue())
+"""
+
+
+@needs_speedups
+def test_same_text_on_a_redirected_stream() -> None:
+    # A stream that is not the real stderr (pytest's capture) gets text: the
+    # compiled path's chunks and the pure path's lines, both UTF-8, decoded.
+    texts = []
+    for speedups in ("1", "0"):
+        proc = run_python(
+            ["-c", _REDIRECTED], env={"FUNCTRACE_OUTPUT": "stderr", "FUNCTRACE_SPEEDUPS": speedups}
+        )
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        lines = [line for line in proc.stdout.splitlines() if not line.startswith("# ")]
+        texts.append(_DURATION.sub("<dur>", "\n".join(lines)))
+    assert texts[0] == texts[1]
+    assert [line.split(":", 1)[1].strip() for line in texts[1].splitlines()] == [
+        "->__main__.outer",
+        "->__main__.grüße",
+        "<-__main__.grüße <dur>",
+        "->__main__.grüße",
+        "<-__main__.grüße <dur>",
+        "<-__main__.outer <dur>",
+    ]
+
+
 _WHICH_PATH = """
 import functrace
 from functrace._runtime import engine
