@@ -359,7 +359,8 @@ class SpanWriter(Writer):
                     # shrink at every flush (page faults: a tenth of a jsonl export).
                     write = self.out.write
                     for i in range(0, len(texts), 64):
-                        write((",\n" if more or i else "") + ",\n".join(texts[i : i + 64]))
+                        piece = texts[i : i + 64]
+                        write(",\n".join(["", *piece] if more or i else piece))
                 else:
                     add(key, ",\n".join(["", *texts] if more else texts))
                 counts[key] = counts.get(key, 0) + len(texts)
