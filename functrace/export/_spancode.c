@@ -84,6 +84,20 @@ static const char *span_slots[N_SPAN] = {
 static PyObject *text_names[N_TEXT]; /* interned: any other object's fields, by name */
 static PyObject *s_await, *s_one_id, *one;
 
+/* A key of latest, (tag, name), made once for a tag's canonical object and a name. */
+typedef struct {
+    PyObject *tag, *name, *key;
+} Pair;
+
+/* What _parts has for (name, file, line, tag) or, with own attributes, for (name, file,
+ * line, tag, (1, suspended, resumed, False)): found by the objects themselves. */
+typedef struct {
+    PyObject *name, *file, *line, *tag, *suspended, *resumed, *parts;
+} Cached;
+
+#define PAIRS 4096  /* a power of two */
+#define CACHED 4096 /* a power of two */
+
 typedef struct {
     PyObject_HEAD
     PyTypeObject *frame, *span; /* the Frame and Span classes */
@@ -92,11 +106,20 @@ typedef struct {
     PyObject *jstr;
     PyObject *writer;
     /* The writer's bound methods. */
-    PyObject *opened, *closed, *draw, *make_parts, *text, *flush;
+    PyObject *opened, *closed, *random_bytes, *make_parts, *text, *flush;
     /* The writer's objects. */
-    PyObject *processes, *latest, *parked, *parts, *ids, *root_parent;
-    /* The last tag written and its processes entry (entries never change). */
-    PyObject *last_tag, *last_entry;
+    PyObject *processes, *latest, *parked, *parts, *root_parent;
+    /* Each tag's canonical object (the first one equal to it): a reader makes a new
+     * str each time its lines change tags. The last tag object seen, its canonical
+     * one and its processes entry (NULL until looked up; entries never change). */
+    PyObject *tags;
+    PyObject *last_tag, *last_canon, *last_entry;
+    /* Random 64-bit values (_random_bytes(): big-endian), the next one the last of
+     * the `left` still unused. */
+    PyObject *drawn;
+    Py_ssize_t left;
+    Pair *pairs;     /* PAIRS of them, by pointers */
+    Cached *cached;  /* CACHED of them, by pointers; emptied when _parts is cleared */
     int started; /* a frame went through the writer's opened: known_offset is decided */
     int exact;   /* known_offset is an int (offset), not None (markers) */
     int python;  /* known_offset past a long long: every text by _text */
@@ -175,7 +198,7 @@ str(Buf *b, PyObject *o)
     raw(b, (const char *)PyUnicode_1BYTE_DATA(o), PyUnicode_GET_LENGTH(o));
 }
 
-static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                             "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                             "8081828384858687888990919293949596979899";
 
@@ -188,12 +211,12 @@ number(Buf *b, unsigned long long v)
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
-        digits[--n] = pairs[2 * r + 1];
-        digits[--n] = pairs[2 * r];
+        digits[--n] = digit_pairs[2 * r + 1];
+        digits[--n] = digit_pairs[2 * r];
     }
     if (v >= 10) {
-        digits[--n] = pairs[2 * v + 1];
-        digits[--n] = pairs[2 * v];
+        digits[--n] = digit_pairs[2 * v + 1];
+        digits[--n] = digit_pairs[2 * v];
     }
     else {
         digits[--n] = (char)('0' + v);
@@ -441,14 +464,35 @@ load_offset(Coder *self)
     return 0;
 }
 
-/* processes[tag] (a new reference), remembered for the next call of the same tag. */
+/* The canonical object of a tag (borrowed), or NULL with an error. */
+static PyObject *
+canon_of(Coder *self, PyObject *tag)
+{
+    if (tag == self->last_tag) {
+        return self->last_canon;
+    }
+    PyObject *canon = PyDict_SetDefault(self->tags, tag, tag);
+    if (canon == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(self->last_tag, Py_NewRef(tag));
+    Py_XSETREF(self->last_canon, Py_NewRef(canon));
+    Py_CLEAR(self->last_entry);
+    return canon;
+}
+
+/* processes[tag] (a new reference), remembered while the tag's object is the same. */
 static PyObject *
 process_of(Coder *self, PyObject *tag)
 {
-    if (tag == self->last_tag) {
+    PyObject *canon = canon_of(self, tag);
+    if (canon == NULL) {
+        return NULL;
+    }
+    if (self->last_entry != NULL) {
         return Py_NewRef(self->last_entry);
     }
-    PyObject *entry = PyObject_GetItem(self->processes, tag);
+    PyObject *entry = PyObject_GetItem(self->processes, canon);
     if (entry == NULL) {
         return NULL;
     }
@@ -458,9 +502,45 @@ process_of(Coder *self, PyObject *tag)
         PyErr_SetString(PyExc_TypeError, "processes: tag -> (list, trace id)");
         return NULL;
     }
-    Py_XSETREF(self->last_tag, Py_NewRef(tag));
     Py_XSETREF(self->last_entry, Py_NewRef(entry));
     return entry;
+}
+
+static inline size_t
+mix(const void *a, const void *b, const void *c)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)a >> 4) * 0x9E3779B97F4A7C15ULL;
+    h ^= ((uint64_t)(uintptr_t)b >> 4) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= ((uint64_t)(uintptr_t)c >> 4) * 0x165667B19E3779F9ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static void
+cached_clear(Coder *self)
+{
+    for (Py_ssize_t i = 0; self->cached != NULL && i < CACHED; i++) {
+        Cached *c = &self->cached[i];
+        Py_CLEAR(c->name);
+        Py_CLEAR(c->file);
+        Py_CLEAR(c->line);
+        Py_CLEAR(c->tag);
+        Py_CLEAR(c->suspended);
+        Py_CLEAR(c->resumed);
+        Py_CLEAR(c->parts);
+    }
+}
+
+/* fn(args): a method of the writer that may clear _parts (_make_parts, _text): the
+ * cached parts are forgotten when it has (it leaves one entry where there were 50,000). */
+static PyObject *
+call_parts(Coder *self, PyObject *fn, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t before = PyDict_GET_SIZE(self->parts);
+    PyObject *result = PyObject_Vectorcall(fn, args, (size_t)nargs, NULL);
+    if (PyDict_GET_SIZE(self->parts) < before) {
+        cached_clear(self);
+    }
+    return result;
 }
 
 /* SpanWriter._write(span, span_id, parent_id, runs, unfinished). */
@@ -473,11 +553,11 @@ do_write(Coder *self, PyObject *span, PyObject *span_id, PyObject *parent_id, Py
     if (fields_read(self, span, &x) < 0) {
         return NULL;
     }
-    PyObject *tag = x.f[F_TAG];
-    entry = process_of(self, tag);
+    entry = process_of(self, x.f[F_TAG]);
     if (entry == NULL) {
         goto error;
     }
+    PyObject *tag = self->last_canon;
     PyObject *texts = PyTuple_GET_ITEM(entry, 0), *trace_id = PyTuple_GET_ITEM(entry, 1);
     int python = self->python || !self->started || !PyUnicode_CheckExact(trace_id) ||
                  !PyUnicode_CheckExact(span_id) || !PyUnicode_CheckExact(parent_id);
@@ -500,28 +580,60 @@ do_write(Coder *self, PyObject *span, PyObject *span_id, PyObject *parent_id, Py
         if (own < 0) {
             goto error;
         }
-        if (own) {
-            PyObject *o = PyTuple_Pack(4, runs, x.f[F_SUSPENDED], x.f[F_RESUMED], unfinished);
-            if (o == NULL) {
-                goto error;
+        /* Runs of one that finished: found by their objects when seen before. */
+        Cached *c = NULL;
+        PyObject *parts = NULL;
+        if (runs == one && unfinished == Py_False) {
+            size_t h = mix(x.f[F_NAME], tag, x.f[F_SUSPENDED]) ^
+                       mix(x.f[F_FILE], x.f[F_LINE], x.f[F_RESUMED]);
+            c = &self->cached[h & (CACHED - 1)];
+            if (c->name == x.f[F_NAME] && c->tag == tag && c->file == x.f[F_FILE] &&
+                c->line == x.f[F_LINE] && c->suspended == x.f[F_SUSPENDED] &&
+                c->resumed == x.f[F_RESUMED]) {
+                parts = made = Py_NewRef(c->parts);
             }
-            key = PyTuple_Pack(5, x.f[F_NAME], x.f[F_FILE], x.f[F_LINE], tag, o);
-            Py_DECREF(o);
         }
-        else {
-            key = PyTuple_Pack(4, x.f[F_NAME], x.f[F_FILE], x.f[F_LINE], tag);
-        }
-        if (key == NULL) {
-            goto error;
-        }
-        PyObject *parts = PyDict_GetItemWithError(self->parts, key);
         if (parts == NULL) {
-            if (PyErr_Occurred()) {
+            if (own) {
+                PyObject *o = PyTuple_Pack(4, runs, x.f[F_SUSPENDED], x.f[F_RESUMED], unfinished);
+                if (o == NULL) {
+                    goto error;
+                }
+                key = PyTuple_Pack(5, x.f[F_NAME], x.f[F_FILE], x.f[F_LINE], tag, o);
+                Py_DECREF(o);
+            }
+            else {
+                key = PyTuple_Pack(4, x.f[F_NAME], x.f[F_FILE], x.f[F_LINE], tag);
+            }
+            if (key == NULL) {
                 goto error;
             }
-            parts = made = call1(self->make_parts, key);
-            if (parts == NULL) {
-                goto error;
+            parts = PyDict_GetItemWithError(self->parts, key);
+            if (parts != NULL) {
+                made = Py_NewRef(parts);
+            }
+            else {
+                if (PyErr_Occurred()) {
+                    goto error;
+                }
+                parts = made = call_parts(self, self->make_parts, &key, 1);
+                if (parts == NULL) {
+                    goto error;
+                }
+            }
+            if (c != NULL) {
+                PyObject *was[7] = {c->name, c->file, c->line, c->tag, c->suspended, c->resumed,
+                                    c->parts};
+                c->name = Py_NewRef(x.f[F_NAME]);
+                c->file = Py_NewRef(x.f[F_FILE]);
+                c->line = Py_NewRef(x.f[F_LINE]);
+                c->tag = Py_NewRef(tag);
+                c->suspended = Py_NewRef(x.f[F_SUSPENDED]);
+                c->resumed = Py_NewRef(x.f[F_RESUMED]);
+                c->parts = Py_NewRef(parts);
+                for (int k = 0; k < 7; k++) {
+                    Py_XDECREF(was[k]);
+                }
             }
         }
         Buf b = {self->buf, 0, self->cap, 1, 1};
@@ -544,7 +656,7 @@ do_write(Coder *self, PyObject *span, PyObject *span_id, PyObject *parent_id, Py
     }
     if (python) {
         PyObject *args[5] = {span, span_id, parent_id, runs, unfinished};
-        text = PyObject_Vectorcall(self->text, args, 5, NULL);
+        text = call_parts(self, self->text, args, 5);
         if (text == NULL) {
             goto error;
         }
@@ -614,37 +726,83 @@ python_opened(Coder *self, PyObject *frame)
     return done;
 }
 
-/* _span_id(): the next of _ids (_draw() when it is empty), 0 as 1. */
+/* SpanWriter._draw(): the next random 64-bit value as 16 hex digits. */
+static PyObject *
+draw(Coder *self)
+{
+    if (self->left == 0) {
+        PyObject *drawn = PyObject_CallNoArgs(self->random_bytes);
+        if (drawn == NULL) {
+            return NULL;
+        }
+        if (!PyBytes_CheckExact(drawn) || PyBytes_GET_SIZE(drawn) < 8 ||
+            PyBytes_GET_SIZE(drawn) % 8 != 0) {
+            Py_DECREF(drawn);
+            PyErr_SetString(PyExc_TypeError, "_random_bytes(): bytes, 8 per value");
+            return NULL;
+        }
+        Py_XSETREF(self->drawn, drawn);
+        self->left = PyBytes_GET_SIZE(drawn) / 8;
+    }
+    self->left--;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(self->drawn) + 8 * self->left;
+    PyObject *id = PyUnicode_New(16, 127);
+    if (id == NULL) {
+        return NULL;
+    }
+    static const char hex[] = "0123456789abcdef";
+    Py_UCS1 *d = PyUnicode_1BYTE_DATA(id);
+    for (int i = 0; i < 8; i++) {
+        d[2 * i] = (Py_UCS1)hex[p[i] >> 4];
+        d[2 * i + 1] = (Py_UCS1)hex[p[i] & 15];
+    }
+    return id;
+}
+
+static PyObject *
+Coder_draw(Coder *self, PyObject *unused)
+{
+    return draw(self);
+}
+
+/* _span_id(): the next value, 0 as 1. */
 static PyObject *
 next_id(Coder *self)
 {
-    PyObject *id;
-    Py_ssize_t n = PyList_GET_SIZE(self->ids);
-    if (n > 0) {
-        id = Py_NewRef(PyList_GET_ITEM(self->ids, n - 1));
-        if (PyList_SetSlice(self->ids, n - 1, n, NULL) < 0) {
-            Py_DECREF(id);
-            return NULL;
-        }
-    }
-    else {
-        id = PyObject_CallNoArgs(self->draw);
-        if (id == NULL) {
-            return NULL;
-        }
-    }
-    if (PyUnicode_CheckExact(id) && PyUnicode_GET_LENGTH(id) == 16 &&
-        PyUnicode_KIND(id) == PyUnicode_1BYTE_KIND &&
-        memcmp(PyUnicode_1BYTE_DATA(id), "0000000000000000", 16) == 0) {
+    PyObject *id = draw(self);
+    if (id != NULL && memcmp(PyUnicode_1BYTE_DATA(id), "0000000000000000", 16) == 0) {
         Py_SETREF(id, Py_NewRef(s_one_id));
     }
     return id;
 }
 
+/* 1 if the tag has its processes entry (*canon: its canonical object, borrowed from
+ * tags, which keeps it), 0 if not, -1 on an error. */
 static int
-known_process(Coder *self, PyObject *tag)
+known_process(Coder *self, PyObject *tag, PyObject **canon)
 {
-    return tag == self->last_tag ? 1 : PyDict_Contains(self->processes, tag);
+    *canon = canon_of(self, tag);
+    if (*canon == NULL) {
+        return -1;
+    }
+    return self->last_entry != NULL ? 1 : PyDict_Contains(self->processes, *canon);
+}
+
+/* (tag, name) for latest: the same tuple for the same canonical tag and name (borrowed). */
+static PyObject *
+pair_key(Coder *self, PyObject *canon, PyObject *name)
+{
+    Pair *p = &self->pairs[mix(canon, name, NULL) & (PAIRS - 1)];
+    if (p->tag != canon || p->name != name) {
+        PyObject *key = PyTuple_Pack(2, canon, name);
+        if (key == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(p->tag, Py_NewRef(canon));
+        Py_XSETREF(p->name, Py_NewRef(name));
+        Py_XSETREF(p->key, key);
+    }
+    return p->key;
 }
 
 /* SpanWriter.opened, for a frame of a process seen before that is no outermost call
@@ -663,7 +821,8 @@ Coder_opened(Coder *self, PyObject *frame)
         PyDict_GET_SIZE(self->latest) >= LATEST_MAX) {
         return python_opened(self, frame);
     }
-    int seen = known_process(self, tag);
+    PyObject *canon;
+    int seen = known_process(self, tag, &canon);
     if (seen <= 0) {
         return seen < 0 ? NULL : python_opened(self, frame);
     }
@@ -726,13 +885,8 @@ Coder_opened(Coder *self, PyObject *frame)
         return NULL;
     }
     put(&FRAME(frame, F_DATA), span_id);
-    PyObject *key = PyTuple_Pack(2, tag, name);
-    if (key == NULL) {
-        return NULL;
-    }
-    int r = PyDict_SetItem(self->latest, key, span_id);
-    Py_DECREF(key);
-    if (r < 0) {
+    PyObject *key = pair_key(self, canon, name);
+    if (key == NULL || PyDict_SetItem(self->latest, key, span_id) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -913,6 +1067,8 @@ find_slots(PyTypeObject *tp, const char *what, const char **names, int n, Py_ssi
     return 0;
 }
 
+static int Coder_clear(Coder *self);
+
 static int
 Coder_init(Coder *self, PyObject *args, PyObject *kwds)
 {
@@ -927,10 +1083,10 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwds)
         find_slots((PyTypeObject *)span, "span", span_slots, N_SPAN, self->span_at, 1) < 0) {
         return -1;
     }
-    static const char *names[] = {"opened", "closed",    "_draw",  "_make_parts",
-                                  "_text",  "_flush",    "processes", "latest",
-                                  "parked", "_parts",    "_ids",   "root_parent"};
-    enum { N_GOT = 12 };
+    static const char *names[] = {"opened", "closed",    "_random_bytes", "_make_parts",
+                                  "_text",  "_flush",    "processes",     "latest",
+                                  "parked", "_parts",    "root_parent"};
+    enum { N_GOT = 11 };
     PyObject *got[N_GOT];
     for (int k = 0; k < N_GOT; k++) {
         got[k] = PyObject_GetAttrString(writer, names[k]);
@@ -942,26 +1098,42 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwds)
         }
     }
     if (!PyDict_CheckExact(got[6]) || !PyDict_CheckExact(got[7]) || !PyDict_CheckExact(got[8]) ||
-        !PyDict_CheckExact(got[9]) || !PyList_CheckExact(got[10]) ||
-        !PyUnicode_CheckExact(got[11])) {
+        !PyDict_CheckExact(got[9]) || !PyUnicode_CheckExact(got[10])) {
         for (int k = 0; k < N_GOT; k++) {
             Py_DECREF(got[k]);
         }
         PyErr_SetString(PyExc_TypeError, "writer: not a SpanWriter");
         return -1;
     }
-    PyObject **into[N_GOT] = {&self->opened,    &self->closed, &self->draw,   &self->make_parts,
-                              &self->text,      &self->flush,  &self->processes, &self->latest,
-                              &self->parked,    &self->parts,  &self->ids,    &self->root_parent};
-    for (int k = 0; k < N_GOT; k++) {
-        Py_XSETREF(*into[k], got[k]);
+    PyObject *tags = PyDict_New();
+    Pair *pairs = PyMem_Calloc(PAIRS, sizeof(Pair));
+    Cached *cached = PyMem_Calloc(CACHED, sizeof(Cached));
+    if (tags == NULL || pairs == NULL || cached == NULL) {
+        Py_XDECREF(tags);
+        PyMem_Free(pairs);
+        PyMem_Free(cached);
+        for (int k = 0; k < N_GOT; k++) {
+            Py_DECREF(got[k]);
+        }
+        PyErr_NoMemory();
+        return -1;
     }
-    Py_XSETREF(self->writer, Py_NewRef(writer));
-    Py_XSETREF(self->frame, (PyTypeObject *)Py_NewRef(frame));
-    Py_XSETREF(self->span, (PyTypeObject *)Py_NewRef(span));
-    Py_XSETREF(self->jstr, Py_NewRef(jstr));
-    Py_CLEAR(self->last_tag);
-    Py_CLEAR(self->last_entry);
+    Coder_clear(self); /* a second __init__ starts again */
+    PyObject **into[N_GOT] = {&self->opened,    &self->closed, &self->random_bytes,
+                              &self->make_parts, &self->text,  &self->flush,
+                              &self->processes, &self->latest, &self->parked,
+                              &self->parts,     &self->root_parent};
+    for (int k = 0; k < N_GOT; k++) {
+        *into[k] = got[k];
+    }
+    self->tags = tags;
+    self->pairs = pairs;
+    self->cached = cached;
+    self->left = 0;
+    self->writer = Py_NewRef(writer);
+    self->frame = (PyTypeObject *)Py_NewRef(frame);
+    self->span = (PyTypeObject *)Py_NewRef(span);
+    self->jstr = Py_NewRef(jstr);
     self->zipkin = zipkin;
     self->started = 0;
     self->pending = 0;
@@ -971,48 +1143,51 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwds)
 static int
 Coder_traverse(Coder *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->frame);
-    Py_VISIT(self->span);
-    Py_VISIT(self->jstr);
-    Py_VISIT(self->writer);
-    Py_VISIT(self->opened);
-    Py_VISIT(self->closed);
-    Py_VISIT(self->draw);
-    Py_VISIT(self->make_parts);
-    Py_VISIT(self->text);
-    Py_VISIT(self->flush);
-    Py_VISIT(self->processes);
-    Py_VISIT(self->latest);
-    Py_VISIT(self->parked);
-    Py_VISIT(self->parts);
-    Py_VISIT(self->ids);
-    Py_VISIT(self->root_parent);
-    Py_VISIT(self->last_tag);
-    Py_VISIT(self->last_entry);
+    PyObject *held[] = {(PyObject *)self->frame, (PyObject *)self->span, self->jstr,
+                        self->writer, self->opened, self->closed, self->random_bytes,
+                        self->make_parts, self->text, self->flush, self->processes,
+                        self->latest, self->parked, self->parts, self->root_parent,
+                        self->tags, self->last_tag, self->last_canon, self->last_entry,
+                        self->drawn};
+    for (size_t k = 0; k < sizeof(held) / sizeof(held[0]); k++) {
+        Py_VISIT(held[k]);
+    }
+    for (Py_ssize_t i = 0; self->pairs != NULL && i < PAIRS; i++) {
+        Py_VISIT(self->pairs[i].key);
+    }
+    for (Py_ssize_t i = 0; self->cached != NULL && i < CACHED; i++) {
+        Py_VISIT(self->cached[i].parts);
+    }
     return 0;
 }
 
 static int
 Coder_clear(Coder *self)
 {
-    Py_CLEAR(self->frame);
-    Py_CLEAR(self->span);
-    Py_CLEAR(self->jstr);
-    Py_CLEAR(self->writer);
-    Py_CLEAR(self->opened);
-    Py_CLEAR(self->closed);
-    Py_CLEAR(self->draw);
-    Py_CLEAR(self->make_parts);
-    Py_CLEAR(self->text);
-    Py_CLEAR(self->flush);
-    Py_CLEAR(self->processes);
-    Py_CLEAR(self->latest);
-    Py_CLEAR(self->parked);
-    Py_CLEAR(self->parts);
-    Py_CLEAR(self->ids);
-    Py_CLEAR(self->root_parent);
-    Py_CLEAR(self->last_tag);
-    Py_CLEAR(self->last_entry);
+    PyObject **held[] = {(PyObject **)&self->frame, (PyObject **)&self->span, &self->jstr,
+                         &self->writer, &self->opened, &self->closed, &self->random_bytes,
+                         &self->make_parts, &self->text, &self->flush, &self->processes,
+                         &self->latest, &self->parked, &self->parts, &self->root_parent,
+                         &self->tags, &self->last_tag, &self->last_canon, &self->last_entry,
+                         &self->drawn};
+    for (size_t k = 0; k < sizeof(held) / sizeof(held[0]); k++) {
+        Py_CLEAR(*held[k]);
+    }
+    self->left = 0;
+    if (self->pairs != NULL) {
+        for (Py_ssize_t i = 0; i < PAIRS; i++) {
+            Py_CLEAR(self->pairs[i].tag);
+            Py_CLEAR(self->pairs[i].name);
+            Py_CLEAR(self->pairs[i].key);
+        }
+        PyMem_Free(self->pairs);
+        self->pairs = NULL;
+    }
+    if (self->cached != NULL) {
+        cached_clear(self);
+        PyMem_Free(self->cached);
+        self->cached = NULL;
+    }
     return 0;
 }
 
@@ -1030,6 +1205,7 @@ static PyMethodDef Coder_methods[] = {
     {"closed", (PyCFunction)Coder_closed, METH_O, "SpanWriter.closed."},
     {"write", (PyCFunction)(void (*)(void))Coder_write, METH_FASTCALL,
      "write(span, span_id, parent_id, runs, unfinished): SpanWriter._write."},
+    {"draw", (PyCFunction)Coder_draw, METH_NOARGS, "SpanWriter._draw."},
     {NULL, NULL, 0, NULL},
 };
 

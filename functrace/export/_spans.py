@@ -49,6 +49,8 @@ _MARK_RE = re.compile("([\x00\x01])([0-9]+)[\x00\x01]")
 #: as one draw each).
 _DRAWN = 4096
 _ZERO_ID = "0" * 16
+#: Functions (with their tags and own attributes) whose parts are kept, at most.
+_PARTS_MAX = 50_000
 #: Characters of common text a text trace's spool refers to (\x02N\x02), at most.
 _TABLE_MAX = 8 << 20
 #: The version of _spancode.c this file is written for (a build of another is not used).
@@ -199,15 +201,18 @@ class SpanWriter(Writer):
             self.opened = coder.opened  # type: ignore[method-assign]
             self.closed = coder.closed  # type: ignore[method-assign]
             self._write = coder.write  # type: ignore[method-assign]
+            self._draw = coder.draw  # type: ignore[method-assign]
+
+    def _random_bytes(self) -> bytes:
+        """4096 random 64-bit values, big-endian: one draw of 64 * 4096 bits is the
+        values of 4096 draws of 64, the first lowest (so last here)."""
+        return self.rng.getrandbits(64 * _DRAWN).to_bytes(8 * _DRAWN, "big")
 
     def _draw(self) -> str:
-        """The next random 64-bit value, as 16 hex digits. Drawn 4096 at a time: one
-        draw of 64 * 4096 bits is the values of 4096 draws of 64, the first lowest
-        (so last here, where the next one is taken from)."""
+        """The next random 64-bit value, as 16 hex digits."""
         ids = self._ids
         if not ids:
-            drawn = self.rng.getrandbits(64 * _DRAWN).to_bytes(8 * _DRAWN, "big")
-            ids[:] = drawn.hex(" ", 8).split(" ")
+            ids[:] = self._random_bytes().hex(" ", 8).split(" ")
         return ids.pop()
 
     def _span_id(self) -> str:
@@ -332,7 +337,7 @@ class SpanWriter(Writer):
             table += parts[:2]
             self._table_size += len(parts[0]) + len(parts[1])
             parts = (f"\x02{index}\x02", f"\x02{index + 1}\x02", *parts[2:])
-        if len(self._parts) >= 50_000:
+        if len(self._parts) >= _PARTS_MAX:
             self._parts.clear()
         self._parts[function] = parts
         return parts
@@ -354,7 +359,8 @@ class SpanWriter(Writer):
                     # shrink at every flush (page faults: a tenth of a jsonl export).
                     write = self.out.write
                     for i in range(0, len(texts), 64):
-                        write((",\n" if more or i else "") + ",\n".join(texts[i : i + 64]))
+                        piece = texts[i : i + 64]
+                        write(",\n".join(["", *piece] if more or i else piece))
                 else:
                     add(key, ",\n".join(["", *texts] if more else texts))
                 counts[key] = counts.get(key, 0) + len(texts)

@@ -73,6 +73,34 @@ def test_spilled_spool_and_a_full_table(
     assert _both(monkeypatch, lambda: _exports(path)) == plain
 
 
+def test_the_same_spooled_text_when_parts_are_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text trace's spooled text is the same piece for piece (its references into the
+    table too), also when the writer's parts are forgotten every few functions: the
+    compiled writer forgets the ones it kept with them, and makes them again as Python
+    does."""
+    path = tmp_path / "trace.log"
+    path.write_text(program(6, "text", 0.02, 3000), encoding="utf-8")
+    monkeypatch.setattr(_spans, "_PARTS_MAX", 5)
+    spooled: list[tuple[str, str]] = []
+    add = Spool.add
+
+    def recorded(spool: Spool, key: str, text: str) -> None:
+        spooled.append((key, text))
+        add(spool, key, text)
+
+    monkeypatch.setattr(Spool, "add", recorded)
+
+    def spool() -> list[tuple[str, str]]:
+        spooled.clear()
+        _exports(path)
+        return list(spooled)
+
+    pieces = _both(monkeypatch, spool)
+    assert max(int(n) for _, text in pieces for n in text.split("\x02")[1::2]) > 500
+
+
 @pytest.fixture(scope="module", params=["text", "jsonl"])
 def real_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A program with threads, tasks and pool jobs (origins), argument and return values."""
