@@ -22,6 +22,9 @@ for coroutine code, never for a nested plain call.
 from __future__ import annotations
 
 import atexit
+import functools
+import gc
+import operator
 import os
 import sys
 import threading
@@ -609,19 +612,66 @@ def _configure(settings: Settings) -> None:
 _output_now = ""
 
 
-def _snapshot() -> tuple[list[Any], list[tuple[Context, list[Entry]]]] | None:
-    """The queued lines and every context's stack at one instant (compiled path,
-    with the GIL); None where that cannot be had."""
-    native = _native if _speedups_on else None
-    if native is None or not getattr(sys, "_is_gil_enabled", lambda: True)():
+#: A running call as a new output's ``running`` line needs it: (info, start, written).
+Running = tuple[CodeInfo, int, bool]
+
+
+def _snapshot() -> tuple[list[Any], list[tuple[Context, list[Running]]]] | None:
+    """The queued lines and every context's stack at one instant (with the GIL);
+    None where that cannot be had (a free-threaded build has no such instant)."""
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
         return None
+    native = _native if _speedups_on else None
     contexts = list(_contexts)
     for _ in range(10_000):
-        taken = native.snapshot(contexts)
-        if taken is not None:
-            return taken[0], list(zip(contexts, taken[1]))
+        if native is not None:
+            taken = native.snapshot(contexts)
+            if taken is not None:
+                stacks = [[(e.info, e.start, e.written) for e in stack] for stack in taken[1]]
+                return taken[0], list(zip(contexts, stacks))
+        else:
+            pure = _pure_snapshot(contexts)
+            if pure is not None:
+                return pure
         time.sleep(0)  # a thread is mid-event: let it finish
     return None
+
+
+_busy_of = operator.attrgetter("busy")
+_calls_of = functools.partial(map, operator.attrgetter("info", "start", "written"))
+_stack_of = operator.attrgetter("stack")
+
+
+def _pure_snapshot(
+    contexts: list[Context],
+) -> tuple[list[Any], list[tuple[Context, list[Running]]]] | None:
+    """:func:`_snapshot` without the compiled module: every value is read inside
+    one call of ``tuple`` over iterators made of C functions only (map, attrgetter,
+    partial, len), so no bytecode runs, so no other thread can, between the first
+    read and the last (the collector paused: a finalizer would be bytecode). The
+    entries' fields are copied, not the entries: the Python path reuses them."""
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        busy, calls, sizes = tuple(
+            map(
+                tuple,
+                (
+                    map(_busy_of, contexts),
+                    map(tuple, map(_calls_of, map(_stack_of, contexts))),
+                    map(len, (output.buffer, _contexts.data)),
+                ),
+            )
+        )
+    finally:
+        if gc_was:
+            gc.enable()
+    if any(busy) or sizes[1] != len(contexts):
+        return None  # mid-event, or a context made since the list: ask again
+    buffer = output.buffer
+    queued = buffer[: sizes[0]]
+    del buffer[: sizes[0]]  # only the switch (under output.lock) takes from the front
+    return queued, [(ctx, list(stack)) for ctx, stack in zip(contexts, calls)]
 
 
 #: Which output this is (one more at each switch, and in a forked child): a
@@ -666,23 +716,27 @@ def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
             lines.append(line)
 
 
-def _write_running(stacks: list[tuple[Context, list[Entry]]] | None) -> None:
+def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
     """A new output starts with the calls already running, one ``running`` enter
     line each, so that every trace file is well-formed on its own (a test's file
     opened while a server thread is inside a traced call, say). They go before
     anything queued since the stacks were taken: exits of those calls included."""
     if stacks is None:  # no snapshot to be had: the stacks as they are now
-        stacks = [(ctx, list(ctx.stack)) for ctx in list(_contexts)]
+        stacks = [
+            (ctx, [(e.info, e.start, e.written) for e in list(ctx.stack)])
+            for ctx in list(_contexts)
+        ]
     now = _clock()
     lines: list[str] = []
     for ctx, stack in stacks:
-        if stack:
+        if stack and stack[0][2]:
             _name(ctx, now, lines)
-        for depth, entry in enumerate(stack, start=1):
-            if depth > _max_depth:
+        for depth, (info, start, written) in enumerate(stack, start=1):
+            if depth > _max_depth or not written:
+                # Not written then (a filter holds it back): its end writes it, with
+                # those below it, as it does in any output.
                 break
-            lines.append(sink.running_line(ctx, depth, entry, _text))
-            entry.written = True  # its exit line belongs to this output too
+            lines.append(sink.running_line(ctx, depth, info, start, _text))
     if lines:
         output.buffer[0:0] = lines  # one step: ahead of every line queued meanwhile
 

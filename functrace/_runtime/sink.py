@@ -27,7 +27,7 @@ from functrace._runtime.lines import (
 )
 from functrace._runtime.lines import job_line as job_text
 from functrace._runtime.record import Origin
-from functrace._runtime.state import CodeInfo, Context, Entry
+from functrace._runtime.state import CodeInfo, Context
 from functrace._runtime.values import args_text
 
 __all__ = [
@@ -156,13 +156,12 @@ WRITERS: dict[str, tuple[EnterWriter, ExitWriter]] = {
 }
 
 
-def running_line(ctx: Context, depth: int, entry: Entry, text: bool) -> str:
-    """The line a new output starts with for a call already running."""
-    info = entry.info
+def running_line(ctx: Context, depth: int, info: CodeInfo, start: int, text: bool) -> str:
+    """The line a new output starts with for a call already running (since ``start``)."""
     if text:
         return f"{ctx.prefix(depth)}->{info.name} running\n"
     return (
-        f'{{"v":1,"ts":{epoch_offset_ns + entry.start},{ctx.json_head},'
+        f'{{"v":1,"ts":{epoch_offset_ns + start},{ctx.json_head},'
         f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'
     )
 
