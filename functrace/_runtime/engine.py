@@ -640,6 +640,8 @@ def _snapshot() -> tuple[list[Any], list[tuple[Context, list[Running]]]] | None:
 _busy_of = operator.attrgetter("busy")
 _calls_of = functools.partial(map, operator.attrgetter("info", "start", "written"))
 _stack_of = operator.attrgetter("stack")
+#: The weak references behind ``contexts`` (a set: its len() is C, the WeakSet's is not).
+_context_refs: set[Any] = _contexts.data  # type: ignore[attr-defined]
 
 
 def _pure_snapshot(
@@ -659,7 +661,7 @@ def _pure_snapshot(
                 (
                     map(_busy_of, contexts),
                     map(tuple, map(_calls_of, map(_stack_of, contexts))),
-                    map(len, (output.buffer, _contexts.data)),
+                    map(len, (output.buffer, _context_refs)),
                 ),
             )
         )
