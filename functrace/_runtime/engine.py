@@ -29,7 +29,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain, repeat
 from types import CodeType
 from typing import Any
 
@@ -583,6 +584,10 @@ def _configure(settings: Settings) -> None:
     global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
     global _generation, _args
     switching = _lines_on and settings.output != _output_now
+    if settings.output != _output_now:
+        # Every tag is named anew in a new output: from the snapshot's instant on
+        # (it forgets every context's naming), so the generation moves first.
+        _generation += 1
     snapshot = _snapshot() if switching else None
     target = output.configure(
         settings.output,
@@ -592,7 +597,6 @@ def _configure(settings: Settings) -> None:
     )
     _lines_on = target != "none"
     if settings.output != _output_now:
-        _generation += 1  # every tag is named anew in a new output
         _decide_process_tag()
     _emit_enter, _emit_exit = sink.WRITERS[settings.format]
     _max_depth = settings.max_depth or sys.maxsize
@@ -625,7 +629,8 @@ def _snapshot() -> tuple[list[Any], list[tuple[Context, list[Running]]]] | None:
     contexts = list(_contexts)
     for _ in range(10_000):
         if native is not None:
-            taken = native.snapshot(contexts)
+            # The naming forgotten in the same step: see _forget_naming.
+            taken, *_ = tuple(chain(map(native.snapshot, (contexts,)), _forget_naming(contexts)))
             if taken is not None:
                 stacks = [[(e.info, e.start, e.written) for e in stack] for stack in taken[1]]
                 return taken[0], list(zip(contexts, stacks))
@@ -635,6 +640,17 @@ def _snapshot() -> tuple[list[Any], list[tuple[Context, list[Running]]]] | None:
                 return pure
         time.sleep(0)  # a thread is mid-event: let it finish
     return None
+
+
+def _forget_naming(contexts: list[Context]) -> Iterator[None]:
+    """Every context, and the process, to be named again before its next line,
+    as an iterator of C calls only, to be run inside a snapshot's one step: an
+    event after that step names its context in the new output; one before it
+    did so in the old output."""
+    return chain(
+        map(setattr, contexts, repeat("named"), repeat(-1)),
+        map(setattr, (sys.modules[__name__],), ("_process_named",), (-1,)),
+    )
 
 
 _busy_of = operator.attrgetter("busy")
@@ -652,19 +668,16 @@ def _pure_snapshot(
     partial, len), so no bytecode runs, so no other thread can, between the first
     read and the last (the collector paused: a finalizer would be bytecode). The
     entries' fields are copied, not the entries: the Python path reuses them."""
+    reads: tuple[Iterator[Any], ...] = (  # lazy: nothing is read yet
+        map(_busy_of, contexts),
+        map(tuple, map(_calls_of, map(_stack_of, contexts))),
+        map(len, (output.buffer, _context_refs)),
+        _forget_naming(contexts),
+    )
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        busy, calls, sizes = tuple(
-            map(
-                tuple,
-                (
-                    map(_busy_of, contexts),
-                    map(tuple, map(_calls_of, map(_stack_of, contexts))),
-                    map(len, (output.buffer, _context_refs)),
-                ),
-            )
-        )
+        busy, calls, sizes, _ = tuple(map(tuple, reads))  # the one step
     finally:
         if gc_was:
             gc.enable()
@@ -686,10 +699,12 @@ _process_named = -1
 _naming_lock = threading.Lock()
 
 
-def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
+def _name(ctx: Context, t: int, lines: list[str] | None = None, again: bool = False) -> None:
     """Name ``ctx`` (and its thread first, for a task) in this output: a comment
     line queued, or added to ``lines``; the process first, before its first line
-    in this output (a process that never traces writes nothing at all)."""
+    in this output (a process that never traces writes nothing at all). ``again``:
+    the context even if named already (its naming line may be queued behind
+    ``lines``)."""
     global _process_named
     if _process_named != _generation:
         # Threads race to their first line: the process line must be queued
@@ -707,7 +722,7 @@ def _name(ctx: Context, t: int, lines: list[str] | None = None) -> None:
         if one is None:
             continue
         name = one.current_name()
-        if one.named == _generation and one.name == name:
+        if one.named == _generation and one.name == name and not again:
             continue
         one.renamed(name)
         one.named = _generation
@@ -723,6 +738,7 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
     line each, so that every trace file is well-formed on its own (a test's file
     opened while a server thread is inside a traced call, say). They go before
     anything queued since the stacks were taken: exits of those calls included."""
+    global _process_named
     if stacks is None:  # no snapshot to be had: the stacks as they are now
         stacks = [
             (ctx, [(e.info, e.start, e.written) for e in list(ctx.stack)])
@@ -730,9 +746,17 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
         ]
     now = _clock()
     lines: list[str] = []
+    named_process = False
     for ctx, stack in stacks:
         if stack and stack[0][2]:
-            _name(ctx, now, lines)
+            # Ahead of its running lines, even if an event since the snapshot named
+            # it already: that naming line is queued behind them.
+            if not named_process:
+                with _naming_lock:
+                    lines.append(sink.process_naming_line(_text, now))
+                    _process_named = _generation
+                named_process = True
+            _name(ctx, now, lines, again=True)
         for depth, (info, start, written) in enumerate(stack, start=1):
             if depth > _max_depth or not written:
                 # Not written then (a filter holds it back): its end writes it, with

@@ -116,7 +116,9 @@ def _open() -> None:
     global _fd, file_is_shared
     assert _path is not None
     _fd = open_trace_file(_path.replace("{pid}", str(os.getpid())), _follow)
-    file_is_shared = not _claim(_fd)
+    # The null device keeps nothing to tell processes apart in: never "shared"
+    # (else tags took the pid whenever another process had it locked).
+    file_is_shared = not _is_null_device(os.fstat(_fd)) and not _claim(_fd)
 
 
 def open_trace_file(path: str, follow_symlinks: bool = False) -> int:

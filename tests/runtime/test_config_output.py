@@ -601,3 +601,34 @@ def test_many_outermost_calls_keep_little_memory(tmp_path: Path, speedups: str) 
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) < 256 * 1024
     assert len(events((tmp_path / "t.log").read_text().splitlines())) == 4 * 20001
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_the_null_device_is_never_a_shared_file() -> None:
+    # Another process holds /dev/null locked (another traced program writing to
+    # it, say): this one's tags stay plain (before: its pid went into them, so a
+    # recording's tags depended on what else ran on the machine).
+    import fcntl
+
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        program = textwrap.dedent(
+            """
+            import functrace
+
+            @functrace.trace
+            def f():
+                pass
+
+            with functrace.record() as rec:
+                functrace.configure(output="/dev/null")
+                f()
+            print(rec.roots[-1].tag)
+            """
+        )
+        proc = run_python(["-c", program])
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "t[01]\n"
