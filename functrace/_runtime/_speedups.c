@@ -45,7 +45,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 12
+#define API_VERSION 13
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -775,6 +775,7 @@ typedef struct tl_lines {
     PyMutex mutex;
     int dead;   /* its thread has ended: the next take() publishes and frees it */
     int marked; /* the marker went into output.buffer since the last publishing */
+    int in_event; /* its thread is inside an event (atomic: see event_begin) */
     char *data;
     Py_ssize_t len, cap;
     struct tl_lines *next; /* in all_lines (under all_lines_mutex) */
@@ -803,6 +804,7 @@ lines_after_fork_child(void)
         memset(&l->mutex, 0, sizeof(l->mutex));
         l->len = 0;
         l->marked = 0;
+        l->in_event = 0;
         if (l != my_lines) {
             l->dead = 1;
         }
@@ -2389,7 +2391,7 @@ emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *wo
 /* ------------------------------------------------------------ the two events */
 
 static PyObject *
-do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
+enter_event(PyObject *resumed_obj, int resumed, PyObject *code)
 {
     PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
              *text = NULL;
@@ -2524,7 +2526,7 @@ done:
 }
 
 static PyObject *
-do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
+leave_event(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
 {
     PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
              *text = NULL, *raised = NULL;
@@ -2735,6 +2737,167 @@ done:
     Py_XDECREF(text);
     Py_XDECREF(raised);
     return finish(ok);
+}
+
+/* ------------------------------------------------------------ pausing
+ *
+ * A switch of output stops every event for a moment (engine.configure): the
+ * stacks then give the new output its `running` lines, and no line falls on the
+ * wrong side of the switch. pause(True) raises the flag; each event, as it
+ * begins, sees it and waits, off the interpreter, until pause(False). With the
+ * GIL no event is half done when the flag goes up (one in a Python callout has
+ * its context busy: the engine waits for those). Free-threaded, events run
+ * beside the pausing thread: each marks itself in its thread's tl_lines, mark
+ * first and flag second, the pausing thread flag first and marks second, both
+ * sequentially consistent, so at least one of the two sees the other. */
+#ifdef Py_GIL_DISABLED
+static int events_paused;
+#define PAUSED() _Py_atomic_load_int(&events_paused)
+#define SET_PAUSED(v) _Py_atomic_store_int(&events_paused, (v))
+#else
+static volatile int events_paused; /* written with the GIL, read without it too */
+#define PAUSED() events_paused
+#define SET_PAUSED(v) (events_paused = (v))
+#endif
+/* This thread's events in progress: more than one when an event's Python
+ * callout runs another (which must not wait: its outer one already did). */
+static THREAD_LOCAL int event_depth;
+/* This thread paused the others: its own events (functrace's own work calling
+ * traced code, which the engine then leaves untraced) go on. */
+static THREAD_LOCAL int pausing;
+
+static void
+wait_resumed(void)
+{
+    Py_BEGIN_ALLOW_THREADS
+    while (PAUSED()) {
+#ifndef _WIN32
+        usleep(20);
+#endif
+    }
+    Py_END_ALLOW_THREADS
+}
+
+static int
+event_begin(void)
+{
+    if (event_depth++ > 0) {
+        return 0;
+    }
+#ifdef TL_LINES
+    tl_lines *l = lines_mine();
+    if (l == NULL) {
+        event_depth--;
+        return -1;
+    }
+    for (;;) {
+        _Py_atomic_store_int(&l->in_event, 1);
+        if (!PAUSED() || pausing) {
+            return 0;
+        }
+        _Py_atomic_store_int(&l->in_event, 0);
+        wait_resumed();
+    }
+#else
+    while (PAUSED() && !pausing) {
+        wait_resumed();
+    }
+    return 0;
+#endif
+}
+
+static void
+event_end(void)
+{
+    if (--event_depth == 0) {
+#ifdef TL_LINES
+        _Py_atomic_store_int_release(&my_lines->in_event, 0);
+#endif
+    }
+}
+
+static PyObject *
+do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
+{
+    if (event_begin() < 0) {
+        return finish(0);
+    }
+    PyObject *res = enter_event(resumed_obj, resumed, code);
+    event_end();
+    return res;
+}
+
+static PyObject *
+do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
+{
+    if (event_begin() < 0) {
+        return finish(0);
+    }
+    PyObject *res = leave_event(kind, code, offset, arg);
+    event_end();
+    return res;
+}
+
+/* pause(on): see above. pause(True) returns once no other thread is inside a
+ * compiled event: True, or False if that could not be had (free-threaded without
+ * per-thread lines, or a thread still inside one after ~2 s). */
+static PyObject *
+sp_pause(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    pausing = on;
+    SET_PAUSED(on);
+    if (!on) {
+        Py_RETURN_TRUE;
+    }
+#if !defined(Py_GIL_DISABLED)
+    Py_RETURN_TRUE;
+#elif defined(TL_LINES)
+    for (int tries = 0; tries < 100000; tries++) {
+        int inside = 0;
+        PyMutex_Lock(&all_lines_mutex);
+        for (tl_lines *l = all_lines; l != NULL && !inside; l = l->next) {
+            inside = l != my_lines && _Py_atomic_load_int(&l->in_event) &&
+                     !_Py_atomic_load_int_acquire(&l->dead);
+        }
+        PyMutex_Unlock(&all_lines_mutex);
+        if (!inside) {
+            Py_RETURN_TRUE;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        usleep(20);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_FALSE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
+/* wait_resumed(): for the engine's Python path, inside an event (its context no
+ * longer busy): this thread counts as outside any event until the pause ends. */
+static PyObject *
+sp_wait_resumed(PyObject *self, PyObject *unused)
+{
+#ifdef TL_LINES
+    tl_lines *l = my_lines;
+    if (l != NULL && event_depth > 0) {
+        for (;;) {
+            _Py_atomic_store_int(&l->in_event, 0);
+            wait_resumed();
+            _Py_atomic_store_int(&l->in_event, 1);
+            if (!PAUSED()) {
+                break;
+            }
+        }
+        Py_RETURN_NONE;
+    }
+#endif
+    wait_resumed();
+    Py_RETURN_NONE;
 }
 
 /* ------------------------------------------------------------ entry points */
@@ -3613,6 +3776,8 @@ after_fork_child(void)
 #ifdef TL_LINES
     lines_after_fork_child();
 #endif
+    event_depth = 0;
+    SET_PAUSED(0);
 }
 #endif
 
@@ -3636,6 +3801,10 @@ static PyMethodDef methods[] = {
     {"put", sp_put, METH_O, "put(line): queue one whole line (a str ending in a newline)."},
     {"forget", sp_forget, METH_NOARGS, "forget(): drop the code -> info cache."},
     {"take", sp_take, METH_NOARGS, "take(): cut every queued line out of the buffer."},
+    {"pause", sp_pause, METH_O,
+     "pause(on): stop (True) or resume (False) every compiled event; see engine.configure."},
+    {"wait_resumed", sp_wait_resumed, METH_NOARGS,
+     "wait_resumed(): wait, as outside any event, until the pause ends."},
     {"snapshot", sp_snapshot, METH_O,
      "snapshot(contexts): (lines, stacks) at one instant, for a switch of output; or None."},
     {"sigterm_install", sp_sigterm_install, METH_O,

@@ -170,6 +170,9 @@ def enter(
             # held back by a filter since switched off goes first). Same effects
             # as below.
             ctx.busy = True
+            if _paused and _wait_resumed(ctx):  # an output switch: the format may change
+                ctx.busy = False
+                return enter(resumed, code, offset, exc)
             try:
                 t = _clock()
                 try:
@@ -199,6 +202,8 @@ def enter(
                 output.flush()
             return
         ctx.busy = True
+        if _paused:
+            _wait_resumed(ctx)
         base = ctx
         try:
             if ctx.base is None and (info.is_async or not stack):
@@ -310,6 +315,9 @@ def leave(
             # generator's yield) whose enter line is written, plain text lines.
             # Same effects as below.
             ctx.busy = True
+            if _paused and _wait_resumed(ctx):  # an output switch: the format may change
+                ctx.busy = False
+                return leave(kind, code, offset, arg, tb)
             try:
                 stack.pop()
                 if entry.node is not None:
@@ -353,6 +361,8 @@ def leave(
         if kind == PROBE_EXIT:
             kind, arg = (RETURN, NO_VALUE) if offset is None else (UNWIND, arg)
         ctx.busy = True
+        if _paused:
+            _wait_resumed(ctx)
         try:
             if (not stack or stack[-1].info is not info) and not _resync(ctx, info, t):
                 return
@@ -575,12 +585,76 @@ _args = False
 
 
 def configure(settings: Settings) -> None:
-    """Apply the output part of ``settings``."""
-    with output.lock:  # the running lines go first in the new output
-        _configure(settings)
+    """Apply the output part of ``settings``. A switch of output stops every
+    event meanwhile (see pause_events)."""
+    paused = _lines_on and settings.output != _output_now and pause_events()
+    try:
+        with output.lock:  # the running lines go first in the new output
+            _configure(settings, paused)
+    finally:
+        if paused:
+            resume_events()
 
 
-def _configure(settings: Settings) -> None:
+#: An output switch is under way: every event waits (see pause_events), but in
+#: the thread doing it (functrace's own work there may call traced code).
+_paused = False
+_pauser = 0
+
+
+def pause_events() -> bool:
+    """Stop every event, in every thread but this one, until resume_events(): True
+    once none is in progress (then every stack, the queued lines, the tags and the
+    names can change as one), False if that could not be had within ~2 s (a thread
+    busy in functrace's own work that waits on this one, say): resumed then, and
+    the switch takes what it can get (with the GIL, still one instant). Each event
+    checks the flag after marking its context busy, this thread checks the busy
+    marks after raising the flag: one of the two sees the other."""
+    global _paused, _pauser
+    _pauser = threading.get_ident()
+    _paused = True
+    native = _native if _speedups_on else None
+    if native is not None and not native.pause(True):
+        resume_events()
+        return False
+    mine = getattr(_tls, "cur", None)
+    own = {id(mine), id(getattr(mine, "base", None))}
+    deadline = time.monotonic() + 2.0
+    for ctx in list(_contexts):
+        while ctx.busy and id(ctx) not in own:
+            if time.monotonic() > deadline:
+                resume_events()
+                return False
+            time.sleep(0.00002)
+    return True
+
+
+def resume_events() -> None:
+    global _paused
+    _paused = False
+    if _native is not None:
+        _native.pause(False)
+
+
+def _wait_resumed(ctx: Context) -> bool:
+    """An event met an output switch (see pause_events): wait, not busy, until it
+    is over; False at once in the thread doing it."""
+    if _pauser == threading.get_ident():
+        return False
+    ctx.busy = False
+    native = _native
+    while _paused:
+        if native is not None:
+            native.wait_resumed()  # as outside any compiled event meanwhile
+        else:
+            time.sleep(0.00002)
+    ctx.busy = True
+    if _paused:  # paused again meanwhile: the pausing thread may have missed this mark
+        _wait_resumed(ctx)
+    return True
+
+
+def _configure(settings: Settings, paused: bool = False) -> None:
     global _emit_enter, _emit_exit, _lines_on, _max_depth, _min_duration, _text, _output_now
     global _generation, _args
     switching = _lines_on and settings.output != _output_now
@@ -588,7 +662,8 @@ def _configure(settings: Settings) -> None:
         # Every tag is named anew in a new output: from the snapshot's instant on
         # (it forgets every context's naming), so the generation moves first.
         _generation += 1
-    snapshot = _snapshot() if switching else None
+    # Every event stopped: the stacks and the queue as they are now are one instant.
+    snapshot = _snapshot() if switching and not paused else None
     target = output.configure(
         settings.output,
         settings.max_lines,
@@ -773,7 +848,7 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 12
+_SPEEDUPS_API = 13
 _native: Any = None
 _speedups_on = True
 
@@ -966,7 +1041,10 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _generation, _naming_lock
+    global _generation, _naming_lock, _paused
+    _paused = False  # a switch in another thread of the parent does not go on here
+    if _native is not None:
+        _native.pause(False)
     _naming_lock = threading.Lock()  # another thread may have held it at the fork
     _state_after_fork()
     _decide_process_tag()  # output's own after-fork hook has run: the file is known
