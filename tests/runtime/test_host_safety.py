@@ -67,6 +67,43 @@ def test_fork_while_another_thread_writes_never_hangs_the_child(tmp_path: Path) 
     assert len(children) == 40  # each child's lines arrived, under its own pid
 
 
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_fork_while_another_thread_switches_the_output_never_hangs_the_child(
+    tmp_path: Path, speedups: str
+) -> None:
+    # A switch of output pauses every event for a moment: a child forked during
+    # one must not inherit the pause (it would wait forever at its first call).
+    program = HEADER + textwrap.dedent(
+        f"""
+        sys.setswitchinterval(1e-5)
+        stop = False
+        def switcher():
+            i = 0
+            while not stop:
+                functrace.configure(output=os.path.join({str(tmp_path)!r}, f"s{{i % 2}}.log"))
+                i += 1
+        t = threading.Thread(target=switcher)
+        t.start()
+        for n in range(40):
+            pid = os.fork()
+            if pid == 0:
+                root(n)
+                functrace.flush()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            root(n)
+        stop = True
+        t.join()
+        print("done")
+        """
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_SPEEDUPS": speedups}, timeout=90)
+    assert proc.stdout == "done\n", proc.stderr
+    for path in tmp_path.glob("s*.log"):
+        for line in path.read_text().splitlines():
+            assert LINE_RE.match(line) or NAME_RE.match(line) or PROCESS_RE.match(line), line
+
+
 def test_fork_pool_with_a_traced_background_thread_finishes(tmp_path: Path) -> None:
     out = tmp_path / "trace.log"
     program = HEADER + textwrap.dedent(
