@@ -2759,9 +2759,6 @@ static volatile int events_paused; /* written with the GIL, read without it too 
 #define PAUSED() events_paused
 #define SET_PAUSED(v) (events_paused = (v))
 #endif
-/* This thread's events in progress: more than one when an event's Python
- * callout runs another (which must not wait: its outer one already did). */
-static THREAD_LOCAL int event_depth;
 /* This thread paused the others: its own events (functrace's own work calling
  * traced code, which the engine then leaves untraced) go on. */
 static THREAD_LOCAL int pausing;
@@ -2778,42 +2775,68 @@ wait_resumed(void)
     Py_END_ALLOW_THREADS
 }
 
-static int
-event_begin(void)
+#ifndef TL_LINES
+/* With the GIL: the flag is up as an event begins. It waits, unless this thread
+ * is the pausing one, or its context is busy: an event inside another's Python
+ * callout (the pausing thread waits for that one to end; it returns at once). */
+static FT_NO_INLINE int
+event_paused(void)
 {
-    if (event_depth++ > 0) {
+    if (pausing) {
         return 0;
     }
+    PyObject *ctx = NULL;
+    int r = current_context(&ctx);
+    if (r < 0) {
+        return -1;
+    }
+    int busy = r > 0 ? context_busy(ctx) : 0;
+    Py_XDECREF(ctx);
+    if (busy < 0) {
+        return -1;
+    }
+    while (!busy && PAUSED()) {
+        wait_resumed(); /* and again if paused again before this thread had the GIL back */
+    }
+    return 0;
+}
+#endif
+
+/* As an event begins: 0 to go on (after any pause), -1 on error. Free-threaded,
+ * the thread's in_event counts its events in progress (more than one when an
+ * event's Python callout runs another, which must not wait: its outer one
+ * waited already, and the pausing thread waits for it to end). */
+static inline int
+event_begin(void)
+{
 #ifdef TL_LINES
     tl_lines *l = lines_mine();
     if (l == NULL) {
-        event_depth--;
         return -1;
     }
+    int depth = l->in_event; /* only this thread writes it */
     for (;;) {
-        _Py_atomic_store_int(&l->in_event, 1);
-        if (!PAUSED() || pausing) {
+        _Py_atomic_store_int(&l->in_event, depth + 1);
+        if (depth > 0 || !PAUSED() || pausing) {
             return 0;
         }
         _Py_atomic_store_int(&l->in_event, 0);
         wait_resumed();
     }
 #else
-    while (PAUSED() && !pausing) {
-        wait_resumed();
-    }
-    return 0;
+    return PAUSED() ? event_paused() : 0;
 #endif
 }
 
-static void
+static inline void
 event_end(void)
 {
-    if (--event_depth == 0) {
 #ifdef TL_LINES
-        _Py_atomic_store_int_release(&my_lines->in_event, 0);
-#endif
+    tl_lines *l = my_lines;
+    if (l != NULL) {
+        _Py_atomic_store_int_release(&l->in_event, l->in_event - 1);
     }
+#endif
 }
 
 static PyObject *
@@ -2884,11 +2907,12 @@ sp_wait_resumed(PyObject *self, PyObject *unused)
 {
 #ifdef TL_LINES
     tl_lines *l = my_lines;
-    if (l != NULL && event_depth > 0) {
+    int depth = l != NULL ? l->in_event : 0;
+    if (depth > 0) {
         for (;;) {
             _Py_atomic_store_int(&l->in_event, 0);
             wait_resumed();
-            _Py_atomic_store_int(&l->in_event, 1);
+            _Py_atomic_store_int(&l->in_event, depth);
             if (!PAUSED()) {
                 break;
             }
@@ -3776,7 +3800,7 @@ after_fork_child(void)
 #ifdef TL_LINES
     lines_after_fork_child();
 #endif
-    event_depth = 0;
+    pausing = 0;
     SET_PAUSED(0);
 }
 #endif
