@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections import Counter
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
