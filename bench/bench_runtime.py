@@ -166,6 +166,17 @@ def main() -> None:
 
     engine._use_speedups(True)
     compiled = engine._native is not None
+
+    def build_with_values() -> dict[str, Any]:
+        # Values wanted when the functions are decorated, as FUNCTRACE_ARGS, `run
+        # --args` and `pytest --functrace-args` have it: on 3.10/3.11 the wrappers
+        # then hand their arguments over (wrap.py).
+        functrace.configure(output=log, args=True)
+        try:
+            return build(functrace.trace, source=sys.version_info >= (3, 12))
+        finally:
+            functrace.configure(output=log)
+
     modes: dict[str, dict[str, Any]] = {
         "untraced": build(lambda f: f),
         "bare wrapper": build(bare),
@@ -173,7 +184,7 @@ def main() -> None:
         "jsonl, compiled": build(functrace.trace),
         "lines, pure Python": build(functrace.trace),
         # Values need the return value, which a 3.10/3.11 inline probe cannot see: wrappers.
-        "lines + values": build(functrace.trace, source=sys.version_info >= (3, 12)),
+        "lines + values": build_with_values(),
         "record()": build(functrace.trace),
     }
     if sys.version_info < (3, 12):

@@ -25,8 +25,10 @@
  * the value returned or yielded (see "argument and return values" below).
  *
  * Two sets of entry points:
- *   enter(resumed, code, offset=0, exc=None), leave(kind, code, offset=0, arg=None)
- *       the engine's signatures (engine.current; the 3.10/3.11 wrappers call them);
+ *   enter(resumed, code, offset=0, exc=None, given=None),
+ *   leave(kind, code, offset=0, arg=None)
+ *       the engine's signatures (engine.current; the 3.10/3.11 wrappers call them,
+ *       handing over their arguments as given when values are wanted);
  *   py_start, py_resume, py_throw, py_return, py_yield, py_unwind
  *       sys.monitoring's callback signatures, with the kind bound in C (3.12+);
  * and the Probe type (3.10/3.11): the context manager a traced plain function's
@@ -45,7 +47,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 13
+#define API_VERSION 14
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -167,8 +169,9 @@ static int initialized = 0;
  * - PyHeapTypeObject's ht_qualname and a heap type's tp_dict (class_name): a class's
  *   name as type's own __qualname__ / __module__ descriptors give it, for values.
  * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12).
- * Argument values (FUNCTRACE_ARGS) are read with public API only: PyEval_GetFrame,
- * PyFrame_GetVar (3.12+), the frame's f_locals (3.10/3.11). */
+ * Argument values (FUNCTRACE_ARGS) come from the wrapper that hands them over
+ * (3.10/3.11), or are read with public API only: PyEval_GetFrame, PyFrame_GetVar
+ * (3.12+), the frame's f_locals (3.10/3.11). */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1309,11 +1312,12 @@ out:
  * and the exit line's " => value", written here for the common values exactly as
  * values.py writes them (compared byte for byte by tests/runtime/
  * test_values_speedups.py). What is not formatted here (a string or a container
- * that needs cutting, a big int, an instance in repr mode, **kwargs, 3.10/3.11
- * arguments) is handed to values.py, with the context busy as the engine has it
- * (a repr may run traced code: it writes no lines). On 3.12+ the arguments are
- * read with PyFrame_GetVar (public since 3.12: a scan of the code's local names,
- * no locals dict made) from the frame the sys.monitoring callback runs in. */
+ * that needs cutting, a big int, an instance in repr mode, **kwargs, a
+ * generator's arguments) is handed to values.py, with the context busy as the
+ * engine has it (a repr may run traced code: it writes no lines). On 3.12+ the
+ * arguments are read with PyFrame_GetVar (public since 3.12: a scan of the code's
+ * local names, no locals dict made) from the frame the sys.monitoring callback
+ * runs in; a generated wrapper (3.10/3.11, or no free tool id) hands them over. */
 
 static int args_on;   /* values wanted on this fast path (set_args) */
 static int args_repr; /* FUNCTRACE_ARGS=repr */
@@ -1322,7 +1326,7 @@ static long args_gen = -1;     /* values._generation: CodeInfo.params made under
 static PyObject *values_mod;   /* functrace._runtime.values */
 static Py_ssize_t params_off = -1; /* CodeInfo.params' slot offset, -1: getattr */
 static PyObject *s_params, *s_value_text, *s_kwargs_text, *s_params_fn, *s_arguments,
-    *s_args_text, *s_empty, *s_module;
+    *s_given_arguments, *s_args_text, *s_empty, *s_module;
 
 #define V_MAX_ITEMS 10 /* values.MAX_ITEMS */
 #define V_MAX_DEPTH 3  /* values.MAX_DEPTH */
@@ -1910,17 +1914,19 @@ is_wrapper_of(PyObject *frame, PyObject *fcode, PyObject *code, PyObject *names)
 }
 #endif
 
-/* "(a=1, b='x')" of the call starting in the running frame: values.arguments and
+/* "(a=1, b='x')" of the call starting: values.arguments (read from the running
+ * frame, the call's own or its wrapper's) or values.given_arguments (given: the
+ * values a generated wrapper hands over, in the parameters' order), and
  * values.args_text. 0, or -1 with an error. */
 static int
-vb_arguments(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
+vb_arguments(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code, PyObject *given)
 {
-    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed */
+    PyFrameObject *frame = given == NULL ? PyEval_GetFrame() : NULL; /* borrowed */
     PyObject *caller = frame != NULL ? (PyObject *)frame : Py_None;
     PyObject *spec = NULL, *scope = NULL;
     Py_ssize_t start = b->len, start_chars = b->chars;
     int err = -1, known = 0;
-    if (frame == NULL) {
+    if (given == NULL && frame == NULL) {
         goto python;
     }
     spec = params_of(info, code);
@@ -1941,59 +1947,73 @@ vb_arguments(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
         err = VB_LIT(b, "()");
         goto out;
     }
-    PyCodeObject *fcode = PyFrame_GetCode(frame);
-    int own = (PyObject *)fcode == code;
+    if (given != NULL) {
+        if (!PyTuple_CheckExact(given) || PyTuple_GET_SIZE(given) != n) {
+            goto python; /* values.py says what it says (nothing) */
+        }
+    }
+    else {
+        PyCodeObject *fcode = PyFrame_GetCode(frame);
+        int own = (PyObject *)fcode == code;
 #if PY_VERSION_HEX < 0x030C0000
-    if (!own) {
-        /* 3.10/3.11: the generated wrapper, whose parameters are the function's */
-        own = is_wrapper_of(caller, (PyObject *)fcode, code, names);
-    }
+        if (!own) {
+            /* 3.10/3.11: a generated wrapper made while values were not wanted
+             * (wrap.py), whose parameters are the function's */
+            own = is_wrapper_of(caller, (PyObject *)fcode, code, names);
+        }
 #endif
-    Py_DECREF(fcode);
-    if (own < 0) {
-        goto out;
-    }
-    if (!own) {
-        goto python; /* a generator's driver (values.frame_finders), or no frame of it */
-    }
+        Py_DECREF(fcode);
+        if (own < 0) {
+            goto out;
+        }
+        if (!own) {
+            goto python; /* a generator's driver (values.frame_finders), or no frame of it */
+        }
 #if PY_VERSION_HEX < 0x030C0000
-    /* The locals snapshot, as values.arguments reads it (no public way to read a
-     * local of a 3.10/3.11 frame without it). */
-    scope = PyObject_GetAttr(caller, s_f_locals);
-    if (scope == NULL) {
-        goto out;
-    }
-    if (!PyDict_CheckExact(scope)) {
-        goto python;
-    }
+        /* The locals snapshot, as values.arguments reads it (no public way to read
+         * a local of a 3.10/3.11 frame without it). */
+        scope = PyObject_GetAttr(caller, s_f_locals);
+        if (scope == NULL) {
+            goto out;
+        }
+        if (!PyDict_CheckExact(scope)) {
+            goto python;
+        }
 #endif
+    }
     known = 1;
     Py_ssize_t left = args_line_length, written = 0;
     err = VB_LIT(b, "(");
     for (Py_ssize_t i = 0; i < n && err == 0; i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
-#if PY_VERSION_HEX >= 0x030C0000
-        /* public since 3.12: a scan of the code's local names, no locals dict made */
-        PyObject *v = PyFrame_GetVar(frame, name);
-        if (v == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_NameError)) {
-                PyErr_Clear(); /* a cell not filled yet, or deleted */
-                continue;
-            }
-            err = -1;
-            break;
+        PyObject *v;
+        if (given != NULL) {
+            v = Py_NewRef(PyTuple_GET_ITEM(given, i));
         }
-#else
-        PyObject *v = PyDict_GetItemWithError(scope, name);
-        if (v == NULL) {
-            if (PyErr_Occurred()) {
+        else {
+#if PY_VERSION_HEX >= 0x030C0000
+            /* public since 3.12: a scan of the code's local names, no locals dict made */
+            v = PyFrame_GetVar(frame, name);
+            if (v == NULL) {
+                if (PyErr_ExceptionMatches(PyExc_NameError)) {
+                    PyErr_Clear(); /* a cell not filled yet, or deleted */
+                    continue;
+                }
                 err = -1;
                 break;
             }
-            continue;
-        }
-        Py_INCREF(v);
+#else
+            v = PyDict_GetItemWithError(scope, name);
+            if (v == NULL) {
+                if (PyErr_Occurred()) {
+                    err = -1;
+                    break;
+                }
+                continue;
+            }
+            Py_INCREF(v);
 #endif
+        }
         Py_ssize_t sep_at = b->len, sep_chars = b->chars;
         if (written && VB_LIT(b, ", ") < 0) {
             err = -1;
@@ -2032,8 +2052,8 @@ vb_arguments(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
     }
     goto out;
 python: {
-    PyObject *args[3] = {info, code, caller};
-    err = vb_python(b, ctx, s_arguments, args, 3, 1);
+    PyObject *args[3] = {info, code, given != NULL ? given : caller};
+    err = vb_python(b, ctx, given != NULL ? s_given_arguments : s_arguments, args, 3, 1);
 }
 out:
     if (scope != NULL && PyDict_CheckExact(scope)) {
@@ -2053,7 +2073,7 @@ out:
 
 /* "->name(a=1)\n", the enter line's text after the tag and indent. */
 static int
-enter_args_text(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
+enter_args_text(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code, PyObject *given)
 {
     PyObject *owned_text = NULL;
     int err = -1;
@@ -2067,7 +2087,7 @@ enter_args_text(vbuf *b, PyObject *ctx, PyObject *info, PyObject *code)
         }
         goto out;
     }
-    if (vb_put(b, u8, n - 1, 0) < 0 || vb_arguments(b, ctx, info, code) < 0 ||
+    if (vb_put(b, u8, n - 1, 0) < 0 || vb_arguments(b, ctx, info, code, given) < 0 ||
         VB_LIT(b, "\n") < 0) {
         goto out;
     }
@@ -2390,8 +2410,9 @@ emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *wo
 
 /* ------------------------------------------------------------ the two events */
 
+/* given: the call's arguments a generated wrapper hands over (enter's fifth), or NULL */
 static PyObject *
-enter_event(PyObject *resumed_obj, int resumed, PyObject *code)
+enter_event(PyObject *resumed_obj, int resumed, PyObject *code, PyObject *given)
 {
     PyObject *info = NULL, *ctx = NULL, *stack = NULL, *entry = NULL, *tag = NULL,
              *text = NULL;
@@ -2459,7 +2480,7 @@ enter_event(PyObject *resumed_obj, int resumed, PyObject *code)
         }
         vb_init(&vb);
         with_args = 1;
-        if (enter_args_text(&vb, ctx, info, code) < 0) {
+        if (enter_args_text(&vb, ctx, info, code, given) < 0) {
             if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
                 goto done;
             }
@@ -2502,8 +2523,8 @@ enter_event(PyObject *resumed_obj, int resumed, PyObject *code)
     goto done;
 hand_on: {
     Py_ssize_t before = ctx != NULL ? stack_len(ctx) : -1;
-    PyObject *args[2] = {resumed_obj, code};
-    ok = delegate(s_enter, args, 2) == 0;
+    PyObject *args[5] = {resumed_obj, code, zero, Py_None, given};
+    ok = delegate(s_enter, args, given != NULL ? 5 : 2) == 0;
     if (!ok && before >= 0 && PyErr_ExceptionMatches(PyExc_RecursionError)) {
         /* engine.enter had no frame left to run in (the program is at its
          * recursion limit). The call is on the stack all the same, unwritten,
@@ -2840,12 +2861,12 @@ event_end(void)
 }
 
 static PyObject *
-do_enter(PyObject *resumed_obj, int resumed, PyObject *code)
+do_enter(PyObject *resumed_obj, int resumed, PyObject *code, PyObject *given)
 {
     if (event_begin() < 0) {
         return finish(0);
     }
-    PyObject *res = enter_event(resumed_obj, resumed, code);
+    PyObject *res = enter_event(resumed_obj, resumed, code, given);
     event_end();
     return res;
 }
@@ -2947,18 +2968,18 @@ check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
     return check_ready();
 }
 
-/* enter(resumed, code, offset=0, exc=None): engine.fast_enter */
+/* enter(resumed, code, offset=0, exc=None, given=None): engine.enter */
 static PyObject *
 sp_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (check_nargs("enter", nargs, 2, 4) < 0) {
+    if (check_nargs("enter", nargs, 2, 5) < 0) {
         return NULL;
     }
     int resumed = args[0] == Py_False ? 0 : args[0] == Py_True ? 1 : PyObject_IsTrue(args[0]);
     if (resumed < 0) {
         return finish(0);
     }
-    return do_enter(args[0], resumed, args[1]);
+    return do_enter(args[0], resumed, args[1], nargs > 4 && args[4] != Py_None ? args[4] : NULL);
 }
 
 /* leave(kind, code, offset=0, arg=None): engine.fast_leave */
@@ -2979,7 +3000,7 @@ sp_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (check_nargs("py_start", nargs, 2, 2) < 0) {
         return NULL;
     }
-    return do_enter(Py_False, 0, args[0]);
+    return do_enter(Py_False, 0, args[0], NULL);
 }
 
 static PyObject *
@@ -2988,7 +3009,7 @@ sp_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (check_nargs("py_resume", nargs, 2, 3) < 0) { /* PY_THROW adds the exception */
         return NULL;
     }
-    return do_enter(Py_True, 1, args[0]);
+    return do_enter(Py_True, 1, args[0], NULL);
 }
 
 static PyObject *
@@ -3058,7 +3079,7 @@ probe_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject 
     PyObject *res;
     if (nargs == 0) {
         if (probes_direct) {
-            res = do_enter(Py_False, 0, code);
+            res = do_enter(Py_False, 0, code, NULL);
         }
         else {
             PyObject *call[2] = {Py_False, code};
@@ -3879,6 +3900,7 @@ PyInit__speedups(void)
     INTERN(s_kwargs_text, "_kwargs_text");
     INTERN(s_params_fn, "_params");
     INTERN(s_arguments, "arguments");
+    INTERN(s_given_arguments, "given_arguments");
     INTERN(s_args_text, "args_text");
     INTERN(s_empty, "");
     INTERN(s_module, "__module__");

@@ -135,6 +135,7 @@ def enter(
     code: CodeType,
     offset: int = 0,
     exc: Any = None,
+    given: tuple[Any, ...] | None = None,
     # Locals, the hot path's lookups: a free-threaded 3.13 does not specialise
     # global loads (each is a dict lookup); elsewhere it makes no difference.
     _infos: dict[int, CodeInfo] = infos,
@@ -149,6 +150,9 @@ def enter(
 
     The ``sys.monitoring`` callbacks are ``partial(enter, resumed)`` themselves:
     one Python frame per event, so the recursion limit moves as little as it can.
+    ``given``: the call's arguments in the signature's order, handed over by a
+    generated wrapper made while values were wanted (else, when they are, they
+    are read from the caller's frame).
     """
     try:
         # A subscript, not dict.get: on 3.13t, get() of an entry another thread
@@ -172,7 +176,7 @@ def enter(
             ctx.busy = True
             if _paused and _wait_resumed(ctx):  # an output switch: the format may change
                 ctx.busy = False
-                return enter(resumed, code, offset, exc)
+                return enter(resumed, code, offset, exc, given)
             try:
                 t = _clock()
                 try:
@@ -226,8 +230,12 @@ def enter(
                     del spare[_MAX_SPARE:]
                 args = None
                 if _args and not resumed:
-                    # The caller is the call's own frame (sys.monitoring) or its wrapper's.
-                    args = entry.args = values.arguments(info, code, sys._getframe(1))
+                    if given is not None:
+                        args = entry.args = values.given_arguments(info, code, given)
+                    else:
+                        # The caller is the call's own frame (sys.monitoring, a
+                        # probe), its wrapper's, or a generator driver's.
+                        args = entry.args = values.arguments(info, code, sys._getframe(1))
                 if ctx.lost:
                     _settle_lost(ctx)
                 if _lines_on and (
@@ -848,7 +856,7 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 13
+_SPEEDUPS_API = 14
 _native: Any = None
 _speedups_on = True
 

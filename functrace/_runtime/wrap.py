@@ -55,7 +55,11 @@ class WrapperBackend:
         self.on = False
         probe.switch(False)
 
-    def wrap(self, fn: types.FunctionType) -> Callable[..., Any]:
+    def wrap(self, fn: types.FunctionType, given: bool = False) -> Callable[..., Any]:
+        """``fn``'s wrapper. ``given``: values are wanted (FUNCTRACE_ARGS), and a
+        plain function's wrapper hands its arguments to ``enter`` (read from no
+        frame: the cheap way); without it, the arguments are read from the
+        wrapper's frame if values are switched on later."""
         if inspect.isasyncgenfunction(fn):
             kind = "asyncgen"
         elif inspect.iscoroutinefunction(fn):
@@ -66,7 +70,7 @@ class WrapperBackend:
             kind = "function"
         code = fn.__code__
         names = _parameters(code)
-        made = _factory(kind, code, names)(fn, self, code, _HELPERS)
+        made = _factory(kind, code, names, given)(fn, self, code, _HELPERS)
         own = _renamed(made.__code__, fn, names)
         wrapper = types.FunctionType(
             own, fn.__globals__, fn.__name__, fn.__defaults__, made.__closure__
@@ -87,11 +91,13 @@ def _parameters(code: CodeType) -> tuple[str, ...]:
     return code.co_varnames[:n]
 
 
-def _source(code: CodeType) -> tuple[str, str, str]:
-    """The wrapper's parameter list, the call that passes them on and the ``del``
-    that drops them, spelled with stand-in names (``a0``… positional, ``k0``…
-    keyword-only): one compiled template serves every function of the same
-    structure, and gets the real names afterwards (see ``_renamed``)."""
+def _source(code: CodeType) -> tuple[str, str, str, str]:
+    """The wrapper's parameter list, the call that passes them on, the ``del``
+    that drops them and the tuple of their values in the signature's order (as
+    values.py names them: positional, ``*args``, keyword-only, ``**kwargs``),
+    spelled with stand-in names (``a0``… positional, ``k0``… keyword-only): one
+    compiled template serves every function of the same structure, and gets the
+    real names afterwards (see ``_renamed``)."""
     n_posonly, n_pos, n_kw = code.co_posonlyargcount, code.co_argcount, code.co_kwonlyargcount
     pos = [f"a{i}" for i in range(n_pos)]
     kw = [f"k{i}" for i in range(n_kw)]
@@ -107,8 +113,16 @@ def _source(code: CodeType) -> tuple[str, str, str]:
     if code.co_flags & _CO_VARKEYWORDS:
         params.append("**vk")
         call.append("**vk")
-    names = pos + kw + [n for n in ("va", "vk") if f"*{n}" in params or f"**{n}" in params]
-    return ", ".join(params), ", ".join(call), f"del {', '.join(names)}" if names else "pass"
+    star = ["va"] if code.co_flags & _CO_VARARGS else []
+    double_star = ["vk"] if code.co_flags & _CO_VARKEYWORDS else []
+    names = pos + kw + star + double_star
+    given = pos + star + kw + double_star
+    return (
+        ", ".join(params),
+        ", ".join(call),
+        f"del {', '.join(names)}" if names else "pass",
+        f"({', '.join(given)},)" if given else "()",
+    )
 
 
 # Each template is the body of one kind of wrapper. ``P`` is the prefix of every
@@ -123,7 +137,7 @@ def P_factory(P_fn, P_backend, P_code, P_h):
         if not P_backend.on:
             return P_fn(CALL)
         P_enter, P_leave = P_engine.current
-        P_enter(False, P_code)
+        ENTER
         try:
             P_result = P_fn(CALL)
         except P_BaseException as P_exc:
@@ -193,9 +207,10 @@ def P_factory(P_fn, P_backend, P_code, P_h):
 _factories: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 
-def _factory(kind: str, code: CodeType, names: tuple[str, ...]) -> Callable[..., Any]:
+def _factory(kind: str, code: CodeType, names: tuple[str, ...], given: bool) -> Callable[..., Any]:
     """The compiled maker of ``kind`` wrappers for functions of ``code``'s
-    structure (parameter counts and kinds), compiled once per structure."""
+    structure (parameter counts and kinds), compiled once per structure.
+    ``given``: a plain function's wrapper hands its arguments to ``enter``."""
     # Our own locals must not share a name with a parameter: pick a prefix that
     # no parameter has (and leave pytest's marker out if a parameter is called so).
     prefix, n = "_ft_", 0
@@ -211,18 +226,23 @@ def _factory(kind: str, code: CodeType, names: tuple[str, ...]) -> Callable[...,
         code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS),
         prefix,
         hide,
+        given and kind == "function",
     )
     made = _factories.get(key)
     if made is None:
-        params, call, drop = _source(code)
+        params, call, drop, in_order = _source(code)
         words = {
             "PARAMS": params,
             "CALL": call,
             "DROP": drop,
+            # Without given arguments, values (if wanted) are read from our frame.
+            "ENTER": f"{prefix}enter(False, {prefix}code, 0, None, {in_order})"
+            if given
+            else f"{prefix}enter(False, {prefix}code)",
             "HIDE": "__tracebackhide__ = True" if hide else "pass",
         }
         source = re.sub(
-            r"\b(PARAMS|CALL|DROP|HIDE)\b",
+            r"\b(PARAMS|CALL|DROP|ENTER|HIDE)\b",
             lambda m: words[m.group()],
             _TEMPLATES[kind].replace("P_", prefix),
         )

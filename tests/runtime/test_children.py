@@ -323,3 +323,48 @@ def test_pytest_plugin_puts_a_tests_children_in_its_trace(
     (tag,) = calls(lines)
     assert re.fullmatch(r"t\[[0-9]+\.01\]", tag) and calls(lines)[tag] == ["calc.double"]
     assert "FUNCTRACE_CHILDREN" not in os.environ
+
+
+POOLS = """
+import concurrent.futures, multiprocessing, sys
+
+def leaf(x):
+    return x * 2
+
+def work(x):
+    return leaf(x) + 1
+
+def main(method):
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        forked = sorted(pool.map(work, range(4)))
+    context = multiprocessing.get_context(method)
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as executor:
+        pooled = sorted(executor.map(work, range(4)))
+    print(forked, pooled, flush=True)
+
+if __name__ == "__main__":
+    main(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_a_fork_pool_and_a_process_pool_executor_keep_the_settings(
+    tmp_path: Path, method: str
+) -> None:
+    (tmp_path / "pools.py").write_text(POOLS)
+    out = tmp_path / "trace.log"
+    proc = run_python([*RUN, "--args", "-o", str(out), "pools.py", method], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[1, 3, 5, 7] [1, 3, 5, 7]\n"
+    lines = out.read_text().splitlines()
+    assert balanced(lines) == {}
+    names = processes(lines)
+    parsed = [m for m in map(LINE_RE.match, events(lines)) if m is not None]
+    work = [m for m in parsed if m["name"].endswith(".work")]
+    # Every job in a worker tagged with its pid (named by a process line), with
+    # the values asked for in the parent: its argument in, its result out.
+    assert all("." in m["tag"] and int(m["tag"][2:].split(".")[0]) in names for m in work)
+    entered = sorted(m["details"] for m in work if m["arrow"] == "->")
+    assert entered == sorted([f"(x={x})" for x in range(4)] * 2)
+    returned = sorted(m["details"].split(" => ")[1] for m in work if m["arrow"] == "<-")
+    assert returned == sorted([str(2 * x + 1) for x in range(4)] * 2)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shlex
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from functrace._runtime.lines import LINE_RE, NAME_RE, PROCESS_RE
-from tests.helpers import events, named_lines, run_python
+from tests.helpers import balanced, events, named_lines, run_python
 
 TWO_THREADS_TWO_TASKS = textwrap.dedent(
     """
@@ -292,3 +293,82 @@ def test_an_odd_thread_name_stays_on_one_line_and_round_trips(tmp_path: Path, fm
         event = json.loads(lines[1])
         assert event["ev"] == "thread" and event["name"] == ODD_NAME
         assert json.loads(lines[2])["thread"] == ODD_NAME
+
+
+FOUR_THREADS = textwrap.dedent(
+    """
+    import asyncio, threading, functrace
+
+    @functrace.trace
+    def store(item):
+        return item
+
+    @functrace.trace
+    async def fetch(item):
+        await asyncio.sleep(0)  # the two tasks of a thread take turns
+        return store(item)
+
+    async def both(name):
+        await asyncio.gather(
+            asyncio.create_task(fetch(1), name=f"{name}-first"),
+            asyncio.create_task(fetch(2), name=f"{name}-second"),
+        )
+
+    together = threading.Barrier(4)
+
+    @functrace.trace
+    def serve(name):
+        together.wait()  # the four run at once: their lines interleave
+        asyncio.run(both(name))
+        return store(name)
+
+    threads = [
+        threading.Thread(target=serve, args=(name,), name=name)
+        for name in ("ingest", "parse", "index", "report")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    """
+)
+
+
+def test_four_named_threads_each_tree_found_by_its_name(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from functrace.cli.show import command as show
+
+    lines = _run(tmp_path, FOUR_THREADS)
+    names = named_lines(lines)
+    assert sorted(n for n in names.values() if "-" not in n) == [
+        "index",
+        "ingest",
+        "parse",
+        "report",
+    ]
+    for name in ("ingest", "parse", "index", "report"):
+        # grep: the thread's tag from its naming line, then the lines of that tag
+        # and of its tasks' tags; each task found by its name the same way.
+        (tag,) = (t for t, n in names.items() if n == name)
+        own = (f"{tag}:", f"{tag}a[", f"# {tag} ", f"# {tag}a[")
+        mine = [line for line in lines if line.startswith(own)]
+        assert balanced(mine) == {}
+        entered = Counter(m["name"] for m in map(LINE_RE.match, mine) if m and m["arrow"] == "->")
+        # serve, each task's fetch twice (its start and its resumption), 3 stores
+        assert entered == {"__main__.serve": 1, "__main__.fetch": 4, "__main__.store": 3}
+        tasks = {n: t for t, n in names.items() if n.startswith(f"{name}-")}
+        assert set(tasks) == {f"{name}-first", f"{name}-second"}
+        assert all(t.startswith(f"{tag}a[") for t in tasks.values())
+        # functrace show --tag NAME: that thread's tree and its tasks', nobody else's.
+        shown = CliRunner().invoke(show, [str(tmp_path / "trace.text"), "--tag", name]).stdout
+        headings = [line.split()[0] for line in shown.splitlines() if not line.startswith(" ")]
+        assert set(headings) == {tag, *tasks.values()}  # (one heading per stretch of a tag)
+        assert shown.count("__main__.serve") == 1 and shown.count("__main__.fetch") == 4
+        task_shown = (
+            CliRunner()
+            .invoke(show, [str(tmp_path / "trace.text"), "--tag", f"{name}-first"])
+            .stdout
+        )
+        assert task_shown.splitlines()[0] == f"{tasks[f'{name}-first']} {name}-first"
+        assert "__main__.serve" not in task_shown and task_shown.count("__main__.fetch") == 2

@@ -492,3 +492,25 @@ def test_values_asked_for_later_never_make_up_a_return_value() -> None:
     # 3.12+ sees it; a 3.10/3.11 inline probe (the function was traced before values
     # were asked for) does not, and says nothing rather than "None".
     assert call.returned == ("3" if sys.version_info >= (3, 12) else None)
+
+
+def test_values_that_look_like_secrets_are_not_guessed_at() -> None:
+    import functrace
+
+    functrace.configure(args=True)
+
+    @functrace.trace
+    def send(text: str, api_key: str) -> int:
+        return len(text)
+
+    with functrace.record() as rec:
+        send("password=hunter2", "k")
+    # Redaction goes by the parameter's name only: a secret in a value is written.
+    assert rec.calls("send")[0].args == {"text": "'password=hunter2'", "api_key": "***"}
+
+
+def test_the_readme_says_traces_with_values_may_hold_personal_data() -> None:
+    from tests.helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "**A trace with values may hold personal data**" in readme
