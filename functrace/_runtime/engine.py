@@ -74,6 +74,7 @@ from functrace._runtime.state import contexts as _contexts
 from functrace._runtime.state import task_context as _task_context
 from functrace._runtime.state import thread_context as _thread_context
 from functrace._runtime.state import tls as _tls
+from functrace._runtime import state as _state
 
 __all__ = [
     "CodeInfo",
@@ -202,6 +203,8 @@ def enter(
                 if task_ctx is not ctx:
                     task_ctx.busy = True
                     _tls.cur = ctx = task_ctx
+                    if _cur_changed is not None:
+                        _cur_changed()
                     stack = ctx.stack
             t = _clock()
             parent = stack[-1] if stack else None
@@ -408,6 +411,8 @@ def _outermost_ended(ctx: Context) -> None:
         output.flush()
     if ctx.base is not None:
         _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
+        if _cur_changed is not None:
+            _cur_changed()
 
 
 def _close(
@@ -693,9 +698,13 @@ def _write_running(stacks: list[tuple[Context, list[Entry]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 12
+_SPEEDUPS_API = 13
 _native: Any = None
 _speedups_on = True
+#: Called right after every ``_tls.cur = ...`` once the compiled module is loaded:
+#: it remembers each thread's current context until then (a thread's first
+#: context, set by state.thread_context, replaces none and needs no call).
+_cur_changed: Callable[[], object] | None = None
 
 
 def _load_speedups() -> Any:
@@ -714,10 +723,12 @@ def _load_speedups() -> Any:
 
 def _use_speedups(on: bool) -> None:
     """Allow (or forbid) the compiled fast path; the benchmark flips this at run time."""
-    global _speedups_on, _native
+    global _speedups_on, _native, _cur_changed
     _speedups_on = on
     if on and _native is None:
         _native = _load_speedups()
+        _cur_changed = _native.current_changed if _native is not None else None
+        _state.current_changed = _cur_changed
     elif _native is not None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
     # Every line through one queue: the compiled module's while it is in use
