@@ -45,7 +45,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 13
+#define API_VERSION 14
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -187,11 +187,19 @@ now_ns(long long *t)
     return 0;
 }
 
+/* The entries this module makes: state.Entry with the start kept in C (see
+ * "stack entries"); its slots are state.Entry's, at the same offsets. */
+static PyTypeObject *centry_type;
+
+/* obj is exactly tp, or this module's entry type where state.Entry is asked for. */
+#define IS_EXACTLY(obj, tp) \
+    (Py_TYPE(obj) == (tp) || ((tp) == entry_type && Py_TYPE(obj) == centry_type))
+
 /* A slot of obj (new reference), read in place when obj is exactly tp. */
 static inline PyObject *
 get_slot(PyObject *obj, PyTypeObject *tp, int i)
 {
-    if (Py_TYPE(obj) == tp && slot_off[i] >= 0) {
+    if (IS_EXACTLY(obj, tp) && slot_off[i] >= 0) {
         PyObject *v = *(PyObject **)((char *)obj + slot_off[i]);
         if (v != NULL) {
             return Py_NewRef(v);
@@ -408,7 +416,7 @@ lookup_info(PyObject *code, PyObject **out)
 static inline PyObject *
 peek_slot(PyObject *obj, PyTypeObject *tp, int i)
 {
-    if (Py_TYPE(obj) == tp && slot_off[i] >= 0) {
+    if (IS_EXACTLY(obj, tp) && slot_off[i] >= 0) {
         return *(PyObject **)((char *)obj + slot_off[i]);
     }
     return NULL;
@@ -1193,6 +1201,76 @@ delegate(PyObject *name, PyObject *const *args, size_t nargs)
 
 /* ------------------------------------------------------------ stack entries */
 
+/* The entries this module pushes are of a subtype of state.Entry made at init()
+ * (centry_type): the same slots at the same offsets, plus the start as a C
+ * integer after them, which a `start` property reads and writes as an int. A
+ * Python int per call (made at the enter, read back and freed at the exit) was
+ * 15% of an enter and exit's instructions (callgrind, fib, 3.12); an int is
+ * made now only when Python code reads the start of a running call (the engine
+ * writing an end it takes over, `running` lines, a recording's own calls). The
+ * engine's own entries stay state.Entry, their start in the slot. */
+static Py_ssize_t cstart_off; /* where the start is, in a centry_type object */
+#define CSTART(e) (*(long long *)((char *)(e) + cstart_off))
+
+static PyObject *
+centry_get_start(PyObject *self, void *unused)
+{
+    return PyLong_FromLongLong(CSTART(self));
+}
+
+static int
+centry_set_start(PyObject *self, PyObject *value, void *unused)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "an Entry's start cannot be deleted");
+        return -1;
+    }
+    long long t = PyLong_AsLongLong(value);
+    if (t == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    CSTART(self) = t;
+    return 0;
+}
+
+static PyGetSetDef centry_getset[] = {
+    {"start", centry_get_start, centry_set_start,
+     "When it started (or resumed): time.perf_counter_ns().", NULL},
+    {NULL},
+};
+
+static PyType_Slot centry_slots[] = {
+    {Py_tp_getset, centry_getset},
+    {Py_tp_doc, "state.Entry, made by the compiled path: its start kept in C."},
+    {0, NULL},
+};
+
+/* The subtype of base (state.Entry) described above; a new reference. */
+static PyTypeObject *
+make_centry_type(PyTypeObject *base)
+{
+    Py_ssize_t off = (base->tp_basicsize + 7) & ~(Py_ssize_t)7;
+    PyType_Spec spec = {
+        "functrace._runtime._speedups.Entry",
+        (int)(off + (Py_ssize_t)sizeof(long long)),
+        0,
+        /* GC support, traverse and dealloc come from state.Entry (subtype_*: they
+         * walk the slots of every class up the MRO) */
+        Py_TPFLAGS_DEFAULT,
+        centry_slots,
+    };
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)base);
+    if (bases == NULL) {
+        return NULL;
+    }
+    PyObject *tp = PyType_FromSpecWithBases(&spec, bases);
+    Py_DECREF(bases);
+    if (tp != NULL) {
+        cstart_off = off;
+    }
+    return (PyTypeObject *)tp;
+}
+
 /* Entries whose last reference the fast path dropped, kept for the next enter
  * (GIL builds only: the list is shared). A call's Entry lives as long as the call
  * and nothing else holds it in the common case, so alloc and dealloc (GC tracking,
@@ -1220,38 +1298,53 @@ drop_spare_entries(void)
 static PyObject *
 new_entry(PyObject *info, long long t, PyObject *written)
 {
-    PyObject *t_obj = PyLong_FromLongLong(t);
-    if (t_obj == NULL) {
-        return NULL;
-    }
     PyObject *entry;
 #ifndef Py_GIL_DISABLED
     if (entry_spares > 0) {
         entry = entry_spare[--entry_spares];
+        PyObject_GC_Track(entry); /* a spare is untracked */
     }
     else
 #endif
     {
-        entry = entry_type->tp_alloc(entry_type, 0);
+        entry = centry_type->tp_alloc(centry_type, 0);
         if (entry == NULL) {
-            Py_DECREF(t_obj);
             return NULL;
         }
     }
+    /* Set before the GC can look (no allocation from here on). */
 #define E_SET(i, v) (*(PyObject **)((char *)entry + slot_off[i]) = (v))
     E_SET(E_INFO, Py_NewRef(info));
-    E_SET(E_START, t_obj);
     E_SET(E_NODE, Py_NewRef(Py_None));
     E_SET(E_WRITTEN, Py_NewRef(written));
     E_SET(E_TOKENS, Py_NewRef(Py_None));
     E_SET(E_ARGS, Py_NewRef(Py_None));
 #undef E_SET
-#ifndef Py_GIL_DISABLED
-    if (!PyObject_GC_IsTracked(entry)) {
-        PyObject_GC_Track(entry); /* a spare one */
-    }
-#endif
+    CSTART(entry) = t; /* its start slot stays empty: the property is read instead */
     return entry;
+}
+
+/* The start of a stack entry: in C for this module's, in the slot for the engine's. */
+static inline int
+entry_start(PyObject *entry, long long *t0)
+{
+    if (Py_TYPE(entry) == centry_type) {
+        *t0 = CSTART(entry);
+        return 0;
+    }
+    PyObject *start = peek_slot(entry, entry_type, E_START);
+    if (start == NULL) {
+        PyErr_SetString(PyExc_TypeError, "functrace: an Entry without its start");
+        return -1;
+    }
+    /* PyLong_AsLong where long is 64 bits: before 3.12, PyLong_AsLongLong takes
+     * a multi-digit int through _PyLong_AsByteArray, seven times the work. */
+#if LONG_MAX == LLONG_MAX
+    *t0 = PyLong_AsLong(start);
+#else
+    *t0 = PyLong_AsLongLong(start);
+#endif
+    return *t0 == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
 /* Py_DECREF(entry), an entry the fast path popped: the last reference goes to
@@ -1260,7 +1353,7 @@ static void
 release_entry(PyObject *entry)
 {
 #ifndef Py_GIL_DISABLED
-    if (Py_REFCNT(entry) == 1 && Py_TYPE(entry) == entry_type &&
+    if (Py_REFCNT(entry) == 1 && Py_TYPE(entry) == centry_type &&
         entry_spares < ENTRY_SPARE_MAX) {
         PyObject_GC_UnTrack(entry);
         for (int i = E_INFO; i <= E_ARGS; i++) {
@@ -1268,7 +1361,7 @@ release_entry(PyObject *entry)
             Py_CLEAR(*slot); /* may run a finalizer (an observer's token): the entry is
                               * nobody's but ours meanwhile */
         }
-        if (entry_spares < ENTRY_SPARE_MAX && Py_TYPE(entry) == entry_type) {
+        if (entry_spares < ENTRY_SPARE_MAX && Py_TYPE(entry) == centry_type) {
             entry_spare[entry_spares++] = entry;
             return;
         }
@@ -2744,14 +2837,8 @@ do_leave(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
             goto done;
         }
     }
-    /* PyLong_AsLong where long is 64 bits: before 3.12, PyLong_AsLongLong takes
-     * a multi-digit int through _PyLong_AsByteArray, seven times the work. */
-#if LONG_MAX == LLONG_MAX
-    long long t0 = PyLong_AsLong(peek_slot(entry, entry_type, E_START));
-#else
-    long long t0 = PyLong_AsLongLong(peek_slot(entry, entry_type, E_START));
-#endif
-    if (t0 == -1 && PyErr_Occurred()) {
+    long long t0;
+    if (entry_start(entry, &t0) < 0) {
         goto done;
     }
     if (!lines || deep) {
@@ -3540,6 +3627,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
              *new_info_type = NULL, *new_ctx_type = NULL, *new_entry_type = NULL,
              *new_call_type = NULL, *record_mod = NULL, *kinds[3] = {NULL, NULL, NULL},
              *new_async_yield = NULL, *new_no_value = NULL;
+    PyTypeObject *new_centry_type = NULL;
     static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
     Py_ssize_t offsets[N_SLOTS];
 
@@ -3599,6 +3687,12 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         goto error;
     }
+    if (new_entry_type != (PyObject *)entry_type) {
+        new_centry_type = make_centry_type((PyTypeObject *)new_entry_type);
+        if (new_centry_type == NULL) {
+            goto error;
+        }
+    }
 #ifdef Py_GIL_DISABLED
     {
         /* Context.json_head is read with PyMember_GetOne (see ctx_json_head). */
@@ -3636,9 +3730,13 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     replace(&output_dict, new_dict);
     replace((PyObject **)&info_type, new_info_type);
     replace((PyObject **)&ctx_type, new_ctx_type);
+    if (new_entry_type != (PyObject *)entry_type) {
 #ifndef Py_GIL_DISABLED
-    drop_spare_entries(); /* of the type init() was given before */
+        drop_spare_entries(); /* of the type init() was given before */
 #endif
+        replace((PyObject **)&centry_type, (PyObject *)new_centry_type);
+        new_centry_type = NULL;
+    }
     replace((PyObject **)&entry_type, new_entry_type);
     replace((PyObject **)&call_type, new_call_type);
     for (int i = 0; i < 3; i++) {
@@ -3648,8 +3746,10 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     replace(&no_value, new_no_value);
     memcpy(slot_off, offsets, sizeof(offsets));
     initialized = 1;
+    Py_XDECREF(new_centry_type);
     Py_RETURN_NONE;
 error:
+    Py_XDECREF(new_centry_type);
     Py_XDECREF(new_infos);
     Py_XDECREF(new_tls);
     Py_XDECREF(new_buffer);

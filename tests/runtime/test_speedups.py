@@ -557,6 +557,6 @@ def test_entries_a_program_keeps_stay_whole_after_their_calls_end(trace_lines) -
             seen.add(id(entry))
     assert len(seen) == 1 + 20 + 40  # each call its own entry, none reused while held
     for obj in gc.get_objects():
-        if type(obj) is state.Entry:
+        if isinstance(obj, state.Entry):
             assert isinstance(obj.start, int)  # every slot set: raises if one is empty
     assert len([line for line in trace_lines() if "<-" in line]) == 1 + 20 + 40 + 50 * 3
