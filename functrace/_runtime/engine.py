@@ -31,6 +31,7 @@ from types import CodeType
 from typing import Any
 
 from functrace._runtime import output, sink, values
+from functrace._runtime import state as _state
 from functrace._runtime.config import Settings
 from functrace._runtime.lines import (
     _SMALL_LINES as _DURATION_LINES,
@@ -74,7 +75,6 @@ from functrace._runtime.state import contexts as _contexts
 from functrace._runtime.state import task_context as _task_context
 from functrace._runtime.state import thread_context as _thread_context
 from functrace._runtime.state import tls as _tls
-from functrace._runtime import state as _state
 
 __all__ = [
     "CodeInfo",
