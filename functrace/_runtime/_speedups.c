@@ -190,11 +190,19 @@ now_ns(long long *t)
     return 0;
 }
 
+/* The entries this module makes: state.Entry with the start kept in C (see
+ * "stack entries"); its slots are state.Entry's, at the same offsets. */
+static PyTypeObject *centry_type;
+
+/* obj is exactly tp, or this module's entry type where state.Entry is asked for. */
+#define IS_EXACTLY(obj, tp) \
+    (Py_TYPE(obj) == (tp) || ((tp) == entry_type && Py_TYPE(obj) == centry_type))
+
 /* A slot of obj (new reference), read in place when obj is exactly tp. */
 static inline PyObject *
 get_slot(PyObject *obj, PyTypeObject *tp, int i)
 {
-    if (Py_TYPE(obj) == tp && slot_off[i] >= 0) {
+    if (IS_EXACTLY(obj, tp) && slot_off[i] >= 0) {
         PyObject *v = *(PyObject **)((char *)obj + slot_off[i]);
         if (v != NULL) {
             return Py_NewRef(v);
@@ -411,7 +419,7 @@ lookup_info(PyObject *code, PyObject **out)
 static inline PyObject *
 peek_slot(PyObject *obj, PyTypeObject *tp, int i)
 {
-    if (Py_TYPE(obj) == tp && slot_off[i] >= 0) {
+    if (IS_EXACTLY(obj, tp) && slot_off[i] >= 0) {
         return *(PyObject **)((char *)obj + slot_off[i]);
     }
     return NULL;
@@ -509,10 +517,21 @@ stack_len(PyObject *ctx)
  * it), so it is remembered (borrowed) together with the thread state's unique id
  * and the generation of init() it was found under. */
 static uint64_t tls_gen = 1; /* bumped by init() */
+/* _tls.cur as this thread last read it is still current while cur_gen has not
+ * moved: the engine calls current_changed() right after each `_tls.cur = ...`
+ * (a task's context in and out; a thread's first context needs none, as there
+ * was none to remember). The dict lookup it saves was an eighth of an enter and
+ * exit's instructions (callgrind, fib, 3.12). A thread only ever changes its own
+ * _tls.cur, and the context it replaces is still referenced by the frame that
+ * replaces it until the bump, so the remembered (borrowed) one is alive while
+ * it is current. */
+static uint64_t cur_gen = 1;
 static THREAD_LOCAL struct {
     PyObject *dict;     /* borrowed */
     uint64_t tstate_id; /* PyThreadState_GetID of the thread state it belongs to */
     uint64_t gen;       /* tls_gen when found; 0: not yet */
+    PyObject *cur;      /* borrowed: dict["cur"] when cur_gen was cur_gen_seen, or NULL */
+    uint64_t cur_gen_seen;
 } tl_tls;
 
 static inline PyObject *
@@ -527,6 +546,7 @@ tls_dict(void)
     if (tl_tls.gen == gen && tl_tls.tstate_id == id && tl_tls.dict != NULL) {
         return tl_tls.dict;
     }
+    tl_tls.cur = NULL;
     PyObject *dict = PyObject_GetAttrString(tls, "__dict__"); /* made if needed */
     if (dict == NULL) {
         return NULL;
@@ -553,16 +573,30 @@ current_context(PyObject **out)
     if (dict == NULL) {
         return -1;
     }
+#ifdef Py_GIL_DISABLED
+    uint64_t seen = _Py_atomic_load_uint64_acquire(&cur_gen);
+#else
+    uint64_t seen = cur_gen;
+#endif
+    if (tl_tls.cur != NULL && tl_tls.cur_gen_seen == seen) {
+        *out = Py_NewRef(tl_tls.cur);
+        return 1;
+    }
 #if PY_VERSION_HEX >= 0x030D0000
-    return PyDict_GetItemRef(dict, s_cur, out);
+    int found = PyDict_GetItemRef(dict, s_cur, out);
+    if (found <= 0) {
+        return found;
+    }
 #else
     PyObject *cur = PyDict_GetItemWithError(dict, s_cur);
     if (cur == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
     *out = Py_NewRef(cur);
-    return 1;
 #endif
+    tl_tls.cur = *out;
+    tl_tls.cur_gen_seen = seen;
+    return 1;
 }
 
 /* output.<name>: a new reference, NULL with an error set if it is missing. */
@@ -742,6 +776,11 @@ chunk_reserve(Py_ssize_t n)
         }
         chunk_filled = 1;
     }
+    /* Small at first, doubling: a chunk started at CHUNK_SIZE after each flush
+     * (skipping the copies of the doubling, a third of the line writing's
+     * instructions) cost more in the kernel than it saved: each fresh 64 KB
+     * allocation faults its pages in again (fib, 3.12: system time 0.01-0.04 s
+     * -> 0.14-0.24 s for 1.3M calls, user time unchanged). */
     Py_ssize_t size = n < CHUNK_START ? CHUNK_START : n;
     PyObject *fresh = PyByteArray_FromStringAndSize(NULL, size);
     if (fresh == NULL) {
@@ -1036,6 +1075,19 @@ line_end(line_room *room)
 #endif
 }
 
+/* PyUnicode_AsUTF8AndSize, without the call for an ASCII str (its characters are
+ * its UTF-8; nearly every tag and name): two of them per line were a tenth of
+ * the line's writing (callgrind, fib, 3.12). */
+static inline const char *
+utf8_and_size(PyObject *u, Py_ssize_t *len)
+{
+    if (PyUnicode_IS_COMPACT_ASCII(u)) {
+        *len = PyUnicode_GET_LENGTH(u);
+        return (const char *)PyUnicode_DATA(u);
+    }
+    return PyUnicode_AsUTF8AndSize(u, len); /* cached in the str */
+}
+
 /* Append f"{tag}:{'    ' * depth}{text}" + tail (UTF-8 bytes) to the output. */
 static int
 emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize_t tail_len)
@@ -1048,8 +1100,8 @@ emit(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *tail, Py_ssize
         return -1;
     }
     Py_ssize_t tag_len, text_len;
-    const char *tag_u8 = PyUnicode_AsUTF8AndSize(tag, &tag_len); /* cached in the str */
-    const char *text_u8 = tag_u8 ? PyUnicode_AsUTF8AndSize(text, &text_len) : NULL;
+    const char *tag_u8 = utf8_and_size(tag, &tag_len);
+    const char *text_u8 = tag_u8 ? utf8_and_size(text, &text_len) : NULL;
     if (text_u8 == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
             return -1;
@@ -1172,29 +1224,173 @@ delegate(PyObject *name, PyObject *const *args, size_t nargs)
 
 /* ------------------------------------------------------------ stack entries */
 
+/* The entries this module pushes are of a subtype of state.Entry made at init()
+ * (centry_type): the same slots at the same offsets, plus the start as a C
+ * integer after them, which a `start` property reads and writes as an int. A
+ * Python int per call (made at the enter, read back and freed at the exit) was
+ * 15% of an enter and exit's instructions (callgrind, fib, 3.12); an int is
+ * made now only when Python code reads the start of a running call (the engine
+ * writing an end it takes over, `running` lines, a recording's own calls). The
+ * engine's own entries stay state.Entry, their start in the slot. */
+static Py_ssize_t cstart_off; /* where the start is, in a centry_type object */
+#define CSTART(e) (*(long long *)((char *)(e) + cstart_off))
+
+static PyObject *
+centry_get_start(PyObject *self, void *unused)
+{
+    return PyLong_FromLongLong(CSTART(self));
+}
+
+static int
+centry_set_start(PyObject *self, PyObject *value, void *unused)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "an Entry's start cannot be deleted");
+        return -1;
+    }
+    long long t = PyLong_AsLongLong(value);
+    if (t == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    CSTART(self) = t;
+    return 0;
+}
+
+static PyGetSetDef centry_getset[] = {
+    {"start", centry_get_start, centry_set_start,
+     "When it started (or resumed): time.perf_counter_ns().", NULL},
+    {NULL},
+};
+
+static PyType_Slot centry_slots[] = {
+    {Py_tp_getset, centry_getset},
+    {Py_tp_doc, "state.Entry, made by the compiled path: its start kept in C."},
+    {0, NULL},
+};
+
+/* The subtype of base (state.Entry) described above; a new reference. */
+static PyTypeObject *
+make_centry_type(PyTypeObject *base)
+{
+    Py_ssize_t off = (base->tp_basicsize + 7) & ~(Py_ssize_t)7;
+    PyType_Spec spec = {
+        "functrace._runtime._speedups.Entry",
+        (int)(off + (Py_ssize_t)sizeof(long long)),
+        0,
+        /* GC support, traverse and dealloc come from state.Entry (subtype_*: they
+         * walk the slots of every class up the MRO) */
+        Py_TPFLAGS_DEFAULT,
+        centry_slots,
+    };
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)base);
+    if (bases == NULL) {
+        return NULL;
+    }
+    PyObject *tp = PyType_FromSpecWithBases(&spec, bases);
+    Py_DECREF(bases);
+    if (tp != NULL) {
+        cstart_off = off;
+    }
+    return (PyTypeObject *)tp;
+}
+
+/* Entries whose last reference the fast path dropped, kept for the next enter
+ * (GIL builds only: the list is shared). A call's Entry lives as long as the call
+ * and nothing else holds it in the common case, so alloc and dealloc (GC tracking,
+ * a malloc and a free, the slots' clean-up through subtype_dealloc) were a third
+ * of the instructions of an enter and its exit (callgrind, fib, 3.12). A kept
+ * entry is untracked by the GC and has every slot empty: no one can see it (its
+ * reference count was 1, and Entry has no __weakref__). */
+#ifndef Py_GIL_DISABLED
+#define ENTRY_SPARE_MAX 64
+static PyObject *entry_spare[ENTRY_SPARE_MAX];
+static int entry_spares;
+
+static void
+drop_spare_entries(void)
+{
+    while (entry_spares > 0) {
+        PyObject *e = entry_spare[--entry_spares];
+        Py_DECREF(e);
+    }
+}
+#endif
+
 /* Entry(info, t, written), made slot by slot (init() checked that every slot of
  * state.Entry has its offset): no Python __init__ per call. */
 static PyObject *
 new_entry(PyObject *info, long long t, PyObject *written)
 {
-    PyObject *t_obj = PyLong_FromLongLong(t);
-    if (t_obj == NULL) {
-        return NULL;
+    PyObject *entry;
+#ifndef Py_GIL_DISABLED
+    if (entry_spares > 0) {
+        entry = entry_spare[--entry_spares];
+        PyObject_GC_Track(entry); /* a spare is untracked */
     }
-    PyObject *entry = entry_type->tp_alloc(entry_type, 0);
-    if (entry == NULL) {
-        Py_DECREF(t_obj);
-        return NULL;
+    else
+#endif
+    {
+        entry = centry_type->tp_alloc(centry_type, 0);
+        if (entry == NULL) {
+            return NULL;
+        }
     }
+    /* Set before the GC can look (no allocation from here on). */
 #define E_SET(i, v) (*(PyObject **)((char *)entry + slot_off[i]) = (v))
     E_SET(E_INFO, Py_NewRef(info));
-    E_SET(E_START, t_obj);
     E_SET(E_NODE, Py_NewRef(Py_None));
     E_SET(E_WRITTEN, Py_NewRef(written));
     E_SET(E_TOKENS, Py_NewRef(Py_None));
     E_SET(E_ARGS, Py_NewRef(Py_None));
 #undef E_SET
+    CSTART(entry) = t; /* its start slot stays empty: the property is read instead */
     return entry;
+}
+
+/* The start of a stack entry: in C for this module's, in the slot for the engine's. */
+static inline int
+entry_start(PyObject *entry, long long *t0)
+{
+    if (Py_TYPE(entry) == centry_type) {
+        *t0 = CSTART(entry);
+        return 0;
+    }
+    PyObject *start = peek_slot(entry, entry_type, E_START);
+    if (start == NULL) {
+        PyErr_SetString(PyExc_TypeError, "functrace: an Entry without its start");
+        return -1;
+    }
+    /* PyLong_AsLong where long is 64 bits: before 3.12, PyLong_AsLongLong takes
+     * a multi-digit int through _PyLong_AsByteArray, seven times the work. */
+#if LONG_MAX == LLONG_MAX
+    *t0 = PyLong_AsLong(start);
+#else
+    *t0 = PyLong_AsLongLong(start);
+#endif
+    return *t0 == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Py_DECREF(entry), an entry the fast path popped: the last reference goes to
+ * the spares instead of being freed. */
+static void
+release_entry(PyObject *entry)
+{
+#ifndef Py_GIL_DISABLED
+    if (Py_REFCNT(entry) == 1 && Py_TYPE(entry) == centry_type &&
+        entry_spares < ENTRY_SPARE_MAX) {
+        PyObject_GC_UnTrack(entry);
+        for (int i = E_INFO; i <= E_ARGS; i++) {
+            PyObject **slot = (PyObject **)((char *)entry + slot_off[i]);
+            Py_CLEAR(*slot); /* may run a finalizer (an observer's token): the entry is
+                              * nobody's but ours meanwhile */
+        }
+        if (entry_spares < ENTRY_SPARE_MAX && Py_TYPE(entry) == centry_type) {
+            entry_spare[entry_spares++] = entry;
+            return;
+        }
+    }
+#endif
+    Py_DECREF(entry);
 }
 
 /* ------------------------------------------------------------ recordings: journals */
@@ -2682,14 +2878,8 @@ leave_event(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
             goto done;
         }
     }
-    /* PyLong_AsLong where long is 64 bits: before 3.12, PyLong_AsLongLong takes
-     * a multi-digit int through _PyLong_AsByteArray, seven times the work. */
-#if LONG_MAX == LLONG_MAX
-    long long t0 = PyLong_AsLong(peek_slot(entry, entry_type, E_START));
-#else
-    long long t0 = PyLong_AsLongLong(peek_slot(entry, entry_type, E_START));
-#endif
-    if (t0 == -1 && PyErr_Occurred()) {
+    long long t0;
+    if (entry_start(entry, &t0) < 0) {
         goto done;
     }
     if (!lines || deep) {
@@ -2753,7 +2943,9 @@ done:
     INFO_RELEASE(info);
     Py_XDECREF(ctx);
     Py_XDECREF(stack);
-    Py_XDECREF(entry);
+    if (entry != NULL) {
+        release_entry(entry);
+    }
     Py_XDECREF(tag);
     Py_XDECREF(text);
     Py_XDECREF(raised);
@@ -3570,6 +3762,18 @@ sp_set_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* current_changed(): this thread's _tls.cur was just set (see cur_gen). */
+static PyObject *
+sp_current_changed(PyObject *self, PyObject *unused)
+{
+#ifdef Py_GIL_DISABLED
+    _Py_atomic_add_uint64(&cur_gen, 1);
+#else
+    cur_gen++;
+#endif
+    Py_RETURN_NONE;
+}
+
 /* forget(): a traced code object died; its address may come back as another's. */
 static PyObject *
 sp_forget(PyObject *self, PyObject *unused)
@@ -3649,6 +3853,7 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
              *new_info_type = NULL, *new_ctx_type = NULL, *new_entry_type = NULL,
              *new_call_type = NULL, *record_mod = NULL, *kinds[3] = {NULL, NULL, NULL},
              *new_async_yield = NULL, *new_no_value = NULL;
+    PyTypeObject *new_centry_type = NULL;
     static const char *kind_names[3] = {"RETURN", "UNWIND", "SUSPEND"};
     Py_ssize_t offsets[N_SLOTS];
 
@@ -3708,6 +3913,12 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         goto error;
     }
+    if (new_entry_type != (PyObject *)entry_type) {
+        new_centry_type = make_centry_type((PyTypeObject *)new_entry_type);
+        if (new_centry_type == NULL) {
+            goto error;
+        }
+    }
 #ifdef Py_GIL_DISABLED
     {
         /* Context.json_head is read with PyMember_GetOne (see ctx_json_head). */
@@ -3745,6 +3956,13 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     replace(&output_dict, new_dict);
     replace((PyObject **)&info_type, new_info_type);
     replace((PyObject **)&ctx_type, new_ctx_type);
+    if (new_entry_type != (PyObject *)entry_type) {
+#ifndef Py_GIL_DISABLED
+        drop_spare_entries(); /* of the type init() was given before */
+#endif
+        replace((PyObject **)&centry_type, (PyObject *)new_centry_type);
+        new_centry_type = NULL;
+    }
     replace((PyObject **)&entry_type, new_entry_type);
     replace((PyObject **)&call_type, new_call_type);
     for (int i = 0; i < 3; i++) {
@@ -3754,8 +3972,10 @@ sp_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     replace(&no_value, new_no_value);
     memcpy(slot_off, offsets, sizeof(offsets));
     initialized = 1;
+    Py_XDECREF(new_centry_type);
     Py_RETURN_NONE;
 error:
+    Py_XDECREF(new_centry_type);
     Py_XDECREF(new_infos);
     Py_XDECREF(new_tls);
     Py_XDECREF(new_buffer);
@@ -3845,6 +4065,8 @@ static PyMethodDef methods[] = {
      "sys.monitoring PY_UNWIND callback."},
     {"put", sp_put, METH_O, "put(line): queue one whole line (a str ending in a newline)."},
     {"forget", sp_forget, METH_NOARGS, "forget(): drop the code -> info cache."},
+    {"current_changed", sp_current_changed, METH_NOARGS,
+     "current_changed(): this thread's engine._tls.cur was just set."},
     {"take", sp_take, METH_NOARGS, "take(): cut every queued line out of the buffer."},
     {"pause", sp_pause, METH_O,
      "pause(on): stop (True) or resume (False) every compiled event; see engine.configure."},

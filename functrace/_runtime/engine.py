@@ -35,6 +35,7 @@ from types import CodeType
 from typing import Any
 
 from functrace._runtime import output, sink, values
+from functrace._runtime import state as _state
 from functrace._runtime.config import Settings
 from functrace._runtime.lines import (
     _SMALL_LINES as _DURATION_LINES,
@@ -215,6 +216,8 @@ def enter(
                 if task_ctx is not ctx:
                     task_ctx.busy = True
                     _tls.cur = ctx = task_ctx
+                    if _cur_changed is not None:
+                        _cur_changed()
                     stack = ctx.stack
             t = _clock()
             parent = stack[-1] if stack else None
@@ -430,6 +433,8 @@ def _outermost_ended(ctx: Context) -> None:
         output.flush()
     if ctx.base is not None:
         _tls.cur = ctx.base  # the task's traced frames are all off-CPU now
+        if _cur_changed is not None:
+            _cur_changed()
 
 
 def _close(
@@ -859,6 +864,10 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
 _SPEEDUPS_API = 14
 _native: Any = None
 _speedups_on = True
+#: Called right after every ``_tls.cur = ...`` once the compiled module is loaded:
+#: it remembers each thread's current context until then (a thread's first
+#: context, set by state.thread_context, replaces none and needs no call).
+_cur_changed: Callable[[], object] | None = None
 
 
 def _load_speedups() -> Any:
@@ -877,10 +886,12 @@ def _load_speedups() -> Any:
 
 def _use_speedups(on: bool) -> None:
     """Allow (or forbid) the compiled fast path; the benchmark flips this at run time."""
-    global _speedups_on, _native
+    global _speedups_on, _native, _cur_changed
     _speedups_on = on
     if on and _native is None:
         _native = _load_speedups()
+        _cur_changed = _native.current_changed if _native is not None else None
+        _state.current_changed = _cur_changed
     elif _native is not None:
         _native.init(sys.modules[__name__], output)  # the output may have changed
     # Every line through one queue: the compiled module's while it is in use

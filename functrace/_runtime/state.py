@@ -272,6 +272,10 @@ contexts: weakref.WeakSet[Context] = weakref.WeakSet()
 #: Told of each new context, in its thread (and task), before its first event
 #: goes on: origins.py gives it its origin.
 on_new_context: list[Callable[[Context], None]] = []
+#: Called right after this thread's ``tls.cur`` changes or goes, while the context
+#: it held is still alive: the compiled module remembers each thread's current
+#: context (borrowed) until then. Set by the engine when that module is loaded.
+current_changed: Callable[[], object] | None = None
 _task_contexts: dict[int, tuple[weakref.ref[Any], Context]] = {}
 ROOT_ENV = "FUNCTRACE_ROOT_PID"
 
@@ -463,8 +467,12 @@ def after_fork_in_child() -> None:
     _task_contexts.clear()
     contexts.clear()
     pid_in_tag = -1  # decided afresh by the engine, once the output has been
+    old = getattr(tls, "cur", None)  # kept alive until current_changed() has run
     for name in ("cur", "base", "making"):
         try:
             delattr(tls, name)
         except AttributeError:
             pass
+    if current_changed is not None:
+        current_changed()
+    del old

@@ -516,3 +516,57 @@ def test_jsonl_times_are_the_clock_plus_one_epoch_offset(trace_lines) -> None:  
             assert event["depth"] == len(starts)
             assert event["ts"] - event["dur"] == starts.pop()
     assert starts == []
+
+
+@needs_speedups
+def test_entries_a_program_keeps_stay_whole_after_their_calls_end(trace_lines) -> None:  # type: ignore[no-untyped-def]
+    # The compiled path reuses the Entry of a call that ended when nothing else
+    # holds it: one that Python code still holds (a snapshot of the stack, taken
+    # here while the calls run) must keep its slots, and a kept spare must never
+    # show up half empty to the garbage collector's walk.
+    import gc
+    import time
+
+    import functrace
+    from functrace._runtime import state
+
+    kept: list[list[state.Entry]] = []
+    keeping = True
+    if not functrace.configure().speedups:
+        pytest.skip("the Python path reuses every popped entry (Context.spare)")
+
+    @functrace.trace
+    def leaf(i: int) -> int:
+        if keeping:
+            kept.append(list(state.tls.cur.stack))
+        return i
+
+    @functrace.trace
+    def mid(i: int) -> int:
+        return leaf(i) + leaf(i + 1)
+
+    @functrace.trace
+    def top() -> int:
+        return sum(mid(i) for i in range(20))
+
+    assert top() == sum(2 * i + 1 for i in range(20))
+    keeping = False
+    for _ in range(50):
+        mid(0)  # calls whose entries nobody keeps: spares, then reused
+    seen = set()
+    now = time.perf_counter_ns()
+    for snapshot in kept:
+        assert [entry.info.name.rsplit(".", 1)[-1] for entry in snapshot] == ["top", "mid", "leaf"]
+        starts = [entry.start for entry in snapshot]  # ints, wherever they are kept
+        assert all(type(t) is int for t in starts) and starts == sorted(starts) and starts[-1] < now
+        for entry in snapshot:
+            assert entry.written is True and entry.node is None
+            seen.add(id(entry))
+    entry = kept[0][-1]
+    entry.start = 12345  # the engine sets a reused entry's start
+    assert entry.start == 12345
+    assert len(seen) == 1 + 20 + 40  # each call its own entry, none reused while held
+    for obj in gc.get_objects():
+        if isinstance(obj, state.Entry):
+            assert isinstance(obj.start, int)  # every slot set: raises if one is empty
+    assert len([line for line in trace_lines() if "<-" in line]) == 1 + 20 + 40 + 50 * 3
