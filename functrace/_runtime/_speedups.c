@@ -47,7 +47,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 14
+#define API_VERSION 15
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
