@@ -335,6 +335,7 @@ FOUR_THREADS = textwrap.dedent(
 
 
 def test_four_named_threads_each_tree_found_by_its_name(tmp_path: Path) -> None:
+    pytest.importorskip("click")  # the CLI's: not in a runtime-only environment (3.13t here)
     from click.testing import CliRunner
 
     from functrace.cli.show import command as show
