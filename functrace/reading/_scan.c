@@ -43,7 +43,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define API_VERSION 2 /* _SCAN_API in _fast.py */
+#define API_VERSION 3 /* _SCAN_API in _fast.py */
 #define SPAN_MAX 1000000000000000000LL /* _TEXT_SPAN_MAX */
 #define INT63_MAX 9223372036854775807LL /* _INT_MAX */
 #define TAG_MAX 64
@@ -1134,6 +1134,72 @@ error:
     return NULL;
 }
 
+/* ------------------------------------------------------------ blocks */
+
+/* True when s[0:n] is ASCII: 8 bytes at a time. */
+static inline int
+is_ascii(const unsigned char *s, Py_ssize_t n)
+{
+    uint64_t acc = 0;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) {
+        acc |= s[i];
+    }
+    return (acc & 0x8080808080808080ULL) == 0;
+}
+
+/* split(chunk) -> list[str] | None: scan.py's _split (decoded as UTF-8 with
+ * "replace", cut at each newline, no empty last line) in one pass, each line
+ * copied once. None when the chunk holds a carriage return: the Python function
+ * does universal newlines. A line is decoded on its own: no UTF-8 sequence holds
+ * the byte \n, so the decoder replaces the same bytes as on the whole chunk. */
+static PyObject *
+split(PyObject *module, PyObject *chunk)
+{
+    if (!PyBytes_CheckExact(chunk)) {
+        PyErr_SetString(PyExc_TypeError, "split(chunk: bytes)");
+        return NULL;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(chunk);
+    Py_ssize_t n = PyBytes_GET_SIZE(chunk);
+    if (memchr(s, '\r', (size_t)n) != NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *lines = PyList_New(0);
+    if (lines == NULL) {
+        return NULL;
+    }
+    Py_ssize_t p = 0;
+    while (p < n) {
+        const unsigned char *nl = memchr(s + p, '\n', (size_t)(n - p));
+        Py_ssize_t end = nl != NULL ? nl - s : n;
+        Py_ssize_t size = end - p;
+        PyObject *line;
+        if (is_ascii(s + p, size)) {
+            line = PyUnicode_New(size, 127);
+            if (line != NULL) {
+                memcpy(PyUnicode_1BYTE_DATA(line), s + p, (size_t)size);
+            }
+        }
+        else {
+            line = PyUnicode_DecodeUTF8((const char *)s + p, size, "replace");
+        }
+        if (line == NULL || PyList_Append(lines, line) < 0) {
+            Py_XDECREF(line);
+            Py_DECREF(lines);
+            return NULL;
+        }
+        Py_DECREF(line);
+        p = end + 1;
+    }
+    return lines;
+}
+
 /* ------------------------------------------------------------ the type */
 
 /* The offset of a __slots__ member of tp, or -1. */
@@ -1296,6 +1362,9 @@ static PyTypeObject ScannerType = {
 };
 
 static PyMethodDef module_methods[] = {
+    {"split", (PyCFunction)split, METH_O,
+     "split(chunk: bytes) -> list[str] | None: the chunk's lines, decoded (None: it holds "
+     "a carriage return)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import BinaryIO, TextIO
 
 from functrace._runtime.record import Origin
+from functrace.reading import _fast
 from functrace.reading._fast import run_jsonl, run_jsonl_summary, run_text, run_text_summary
 from functrace.reading._read import _Reader
 from functrace.reading._stream import Consumer, Stream
@@ -112,6 +113,11 @@ def _file_blocks(binary: BinaryIO, size: int = _BLOCK) -> Iterator[list[str]]:
 
 
 def _split(chunk: bytes) -> list[str]:
+    compiled = _fast._scan
+    if compiled is not None:  # the same lines in one pass (None: the chunk holds a CR)
+        done: list[str] | None = compiled.split(chunk)
+        if done is not None:
+            return done
     text = chunk.decode("utf-8", "replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
