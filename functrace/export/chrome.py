@@ -27,6 +27,22 @@ from functrace.reading.scan import Scan
 
 __all__ = ["ChromeWriter"]
 
+#: The version of _chromecode.c this file is written for (a build of another is not used).
+_CHROMECODE_API = 1
+
+
+def _load_chromecode() -> Any:
+    """The optional compiled half of :meth:`ChromeWriter.opened` and :meth:`~ChromeWriter.closed`
+    (setup.py): the common calls, the same bytes (tests/export/test_chromecode_c.py)."""
+    try:
+        from functrace.export import _chromecode
+    except ImportError:
+        return None
+    return _chromecode if getattr(_chromecode, "API", None) == _CHROMECODE_API else None
+
+
+_chromecode = _load_chromecode()
+
 
 #: ns % 1000 -> what follows the whole microseconds: "" or ".001" to ".999".
 _FRACTIONS = [""] + [f".{i:03d}" for i in range(1, 1000)]
@@ -77,6 +93,12 @@ class ChromeWriter(Writer):
         self.early: list[tuple[str, Origin, int]] = []
         out.write('{"traceEvents":[\n')
         self.first = True
+        if _chromecode is not None:
+            # It keeps this writer's Python opened/closed for the calls it does not
+            # take, so it is made before they are replaced.
+            coder = _chromecode.Coder(self, Frame)
+            self.opened = coder.opened  # type: ignore[method-assign]
+            self.closed = coder.closed  # type: ignore[method-assign]
 
     def _track(self, tag: str, starter: str | None = None) -> tuple[str, str]:
         ids = self.scan.thread_ids
