@@ -5,7 +5,7 @@ skipped (with a warning from setuptools) when it is not: the runtime then uses
 its pure-Python fast path, which writes the same lines. So is
 ``functrace.reading._scan`` (the common lines of the reading loops, text and
 jsonl), ``functrace.export._spancode`` (the span exports' common calls) and
-``functrace.export._chromecode`` (the chrome export's); without them Python does
+``functrace.export._timelinecode`` (the chrome export's); without them Python does
 the same, to the same result.
 """
 
@@ -36,8 +36,8 @@ setup(
         # The chrome export's common calls (functrace/export/chrome.py writes them in
         # Python when it is missing).
         Extension(
-            "functrace.export._chromecode",
-            ["functrace/export/_chromecode.c"],
+            "functrace.export._timelinecode",
+            ["functrace/export/_timelinecode.c"],
             optional=True,
         ),
     ]

@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from functrace._runtime.record import Origin
-from functrace.export._base import Writer, jstr
+from functrace.export._base import Writer, jstr, load_timelinecode
 from functrace.export._code import value_attributes
 from functrace.export._tracks import pid_of, track_label
 from functrace.reading._stream import Frame, Output
@@ -27,21 +27,7 @@ from functrace.reading.scan import Scan
 
 __all__ = ["ChromeWriter"]
 
-#: The version of _chromecode.c this file is written for (a build of another is not used).
-_CHROMECODE_API = 1
-
-
-def _load_chromecode() -> Any:
-    """The optional compiled half of :meth:`ChromeWriter.opened` and :meth:`~ChromeWriter.closed`
-    (setup.py): the common calls, the same bytes (tests/export/test_chromecode_c.py)."""
-    try:
-        from functrace.export import _chromecode
-    except ImportError:
-        return None
-    return _chromecode if getattr(_chromecode, "API", None) == _CHROMECODE_API else None
-
-
-_chromecode = _load_chromecode()
+_timelinecode = load_timelinecode()
 
 
 #: ns % 1000 -> what follows the whole microseconds: "" or ".001" to ".999".
@@ -93,10 +79,10 @@ class ChromeWriter(Writer):
         self.early: list[tuple[str, Origin, int]] = []
         out.write('{"traceEvents":[\n')
         self.first = True
-        if _chromecode is not None:
+        if _timelinecode is not None:
             # It keeps this writer's Python opened/closed for the calls it does not
             # take, so it is made before they are replaced.
-            coder = _chromecode.Coder(self, Frame)
+            coder = _timelinecode.Chrome(self, Frame)
             self.opened = coder.opened  # type: ignore[method-assign]
             self.closed = coder.closed  # type: ignore[method-assign]
 

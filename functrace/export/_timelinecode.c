@@ -1,6 +1,7 @@
-/* The optional compiled half of the chrome export (functrace/export/chrome.py).
+/* The optional compiled half of the timeline exports (functrace/export/chrome.py and
+ * speedscope.py).
  *
- * Coder(writer, Frame) does what ChromeWriter.opened and .closed do, on the writer's
+ * Chrome(writer, Frame) does what ChromeWriter.opened and .closed do, on the writer's
  * own objects (tracks, events, pending: the dicts and list it clears but never
  * replaces), for the calls that are most of a trace:
  *
@@ -12,16 +13,22 @@
  *   closed() and _extra_args() make it, appended to pending (_write called
  *   every 2048 events), its run noted, and _settle called when flows wait for it.
  *
+ * Speedscope(writer, Frame, Profile) does what SpeedscopeWriter.opened and .closed
+ * do, on its frames, profiles and _Profile objects, for a frame whose tag has its
+ * profile already, times that fit a long long and its function's events (_frame,
+ * called from here when missing) in Latin-1: the event's text appended to its
+ * profile's pending events (_flush called every 4096 events it adds).
+ *
  * Anything else goes to the writer's Python method, which does the whole of it, so
  * the Python methods stay the definition: both ways write the same bytes
- * (tests/export/test_chromecode_c.py).
+ * (tests/export/test_timelinecode_c.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 #include <string.h>
 
-#define API_VERSION 1 /* _CHROMECODE_API in chrome.py */
+#define API_VERSION 1 /* _TIMELINECODE_API in _base.py */
 #define PENDING_MAX 2048 /* ChromeWriter._add and closed write there */
 
 /* A Frame's slots read here (Frame in functrace/reading/_stream.py). */
@@ -57,14 +64,14 @@ typedef struct {
     /* The trace's origin once the writer has one (it never changes then). */
     int has_origin;
     long long origin;
-} Coder;
+} Chrome;
 
 static PyObject *s_origin;
 
 static inline PyObject *
-slot(Coder *self, PyObject *frame, int f)
+slot(Py_ssize_t *at, PyObject *frame, int f)
 {
-    return *(PyObject **)((char *)frame + self->at[f]);
+    return *(PyObject **)((char *)frame + at[f]);
 }
 
 static PyObject *
@@ -87,10 +94,10 @@ hand_over(PyObject *fn, PyObject *arg)
 }
 
 static PyObject *
-Coder_opened(Coder *self, PyObject *frame)
+Chrome_opened(Chrome *self, PyObject *frame)
 {
     if (Py_TYPE(frame) == self->frame) {
-        PyObject *tag = slot(self, frame, F_TAG);
+        PyObject *tag = slot(self->at, frame, F_TAG);
         if (tag != NULL && PyUnicode_CheckExact(tag)) {
             int known = PyDict_Contains(self->tracks, tag);
             if (known < 0) {
@@ -122,7 +129,7 @@ get_time(PyObject *o)
 
 /* The writer's origin once it has one that fits: 1, or 0. */
 static int
-origin_known(Coder *self)
+origin_known(Chrome *self)
 {
     if (self->has_origin) {
         return 1;
@@ -192,24 +199,24 @@ plain(PyObject *o)
 }
 
 static PyObject *
-Coder_closed(Coder *self, PyObject *frame)
+Chrome_closed(Chrome *self, PyObject *frame)
 {
     if (Py_TYPE(frame) != self->frame || !origin_known(self)) {
         return hand_over(self->closed, frame);
     }
-    PyObject *tag = slot(self, frame, F_TAG), *name = slot(self, frame, F_NAME);
-    PyObject *file = slot(self, frame, F_FILE), *line = slot(self, frame, F_LINE);
-    PyObject *args = slot(self, frame, F_ARGS);
-    PyObject *start_obj = slot(self, frame, F_START), *end_obj = slot(self, frame, F_END);
+    PyObject *tag = slot(self->at, frame, F_TAG), *name = slot(self->at, frame, F_NAME);
+    PyObject *file = slot(self->at, frame, F_FILE), *line = slot(self->at, frame, F_LINE);
+    PyObject *args = slot(self->at, frame, F_ARGS);
+    PyObject *start_obj = slot(self->at, frame, F_START), *end_obj = slot(self->at, frame, F_END);
     long long start_ns = get_time(start_obj), end_ns = get_time(end_obj);
-    PyObject *exception = slot(self, frame, F_EXCEPTION);
-    PyObject *suspended = slot(self, frame, F_SUSPENDED);
-    PyObject *resumed = slot(self, frame, F_RESUMED);
+    PyObject *exception = slot(self->at, frame, F_EXCEPTION);
+    PyObject *suspended = slot(self->at, frame, F_SUSPENDED);
+    PyObject *resumed = slot(self->at, frame, F_RESUMED);
     if (tag == NULL || name == NULL || file == NULL || line == NULL || start_ns < 0 ||
         end_ns < 0 || !(exception == Py_None || plain(exception)) ||
         !(suspended == Py_None || latin(suspended)) ||
-        (resumed != Py_False && resumed != Py_True) || slot(self, frame, F_DURATION) == NULL ||
-        slot(self, frame, F_DURATION) == Py_None || slot(self, frame, F_RETURNED) != Py_None ||
+        (resumed != Py_False && resumed != Py_True) || slot(self->at, frame, F_DURATION) == NULL ||
+        slot(self->at, frame, F_DURATION) == Py_None || slot(self->at, frame, F_RETURNED) != Py_None ||
         !(args == Py_None ||
           (args != NULL && PyDict_CheckExact(args) && PyDict_GET_SIZE(args) == 0))) {
         return hand_over(self->closed, frame);
@@ -346,21 +353,21 @@ slot_offset(PyTypeObject *tp, const char *name)
 }
 
 static int
-Coder_init(Coder *self, PyObject *args, PyObject *kwargs)
+Chrome_init(Chrome *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *writer, *frame;
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
-        PyErr_SetString(PyExc_TypeError, "Coder(writer, Frame)");
+        PyErr_SetString(PyExc_TypeError, "Chrome(writer, Frame)");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OO!:Coder", &writer, &PyType_Type, &frame)) {
+    if (!PyArg_ParseTuple(args, "OO!:Chrome", &writer, &PyType_Type, &frame)) {
         return -1;
     }
     PyTypeObject *tp = (PyTypeObject *)frame;
     for (int k = 0; k < N_FRAME; k++) {
         self->at[k] = slot_offset(tp, frame_slots[k]);
         if (self->at[k] < 0) {
-            PyErr_Format(PyExc_TypeError, "Coder: Frame has no slot %s", frame_slots[k]);
+            PyErr_Format(PyExc_TypeError, "Chrome: Frame has no slot %s", frame_slots[k]);
             return -1;
         }
     }
@@ -380,7 +387,7 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwargs)
         for (int k = 0; k < 8; k++) {
             Py_DECREF(got[k]);
         }
-        PyErr_SetString(PyExc_TypeError, "Coder: the writer's tracks, events, pending");
+        PyErr_SetString(PyExc_TypeError, "Chrome: the writer's tracks, events, pending");
         return -1;
     }
     Py_XSETREF(self->opened, got[0]);
@@ -398,7 +405,7 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwargs)
 }
 
 static int
-Coder_traverse(Coder *self, visitproc visit, void *arg)
+Chrome_traverse(Chrome *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->frame);
     Py_VISIT(self->writer);
@@ -414,7 +421,7 @@ Coder_traverse(Coder *self, visitproc visit, void *arg)
 }
 
 static int
-Coder_clear(Coder *self)
+Chrome_clear(Chrome *self)
 {
     Py_CLEAR(self->frame);
     Py_CLEAR(self->writer);
@@ -430,41 +437,303 @@ Coder_clear(Coder *self)
 }
 
 static void
-Coder_dealloc(Coder *self)
+Chrome_dealloc(Chrome *self)
 {
     PyObject_GC_UnTrack(self);
-    Coder_clear(self);
+    Chrome_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyMethodDef Coder_methods[] = {
-    {"opened", (PyCFunction)Coder_opened, METH_O, "ChromeWriter.opened, for a known track."},
-    {"closed", (PyCFunction)Coder_closed, METH_O, "ChromeWriter.closed, for a plain return."},
+static PyMethodDef Chrome_methods[] = {
+    {"opened", (PyCFunction)Chrome_opened, METH_O, "ChromeWriter.opened, for a known track."},
+    {"closed", (PyCFunction)Chrome_closed, METH_O, "ChromeWriter.closed, for a plain return."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject CoderType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace.export._chromecode.Coder",
-    .tp_basicsize = sizeof(Coder),
+static PyTypeObject ChromeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace.export._timelinecode.Chrome",
+    .tp_basicsize = sizeof(Chrome),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Coder(writer, Frame): a chrome writer's common calls (see the module).",
+    .tp_doc = "Chrome(writer, Frame): a chrome writer's common calls (see the module).",
     .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Coder_init,
-    .tp_dealloc = (destructor)Coder_dealloc,
-    .tp_traverse = (traverseproc)Coder_traverse,
-    .tp_clear = (inquiry)Coder_clear,
-    .tp_methods = Coder_methods,
+    .tp_init = (initproc)Chrome_init,
+    .tp_dealloc = (destructor)Chrome_dealloc,
+    .tp_traverse = (traverseproc)Chrome_traverse,
+    .tp_clear = (inquiry)Chrome_clear,
+    .tp_methods = Chrome_methods,
+};
+
+/* ------------------------------------------------------------ speedscope */
+
+/* A _Profile's slots (speedscope.py). */
+enum { P_LAST, P_PENDING, N_PROFILE };
+static const char *profile_slots[N_PROFILE] = {"last", "pending"};
+#define SPEEDSCOPE_PENDING_MAX 4096 /* SpeedscopeWriter._event flushes there */
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *frame, *profile;
+    Py_ssize_t at[N_FRAME], profile_at[N_PROFILE];
+    Py_ssize_t data_at; /* Frame.data */
+    PyObject *opened, *closed, *make_frame, *flush; /* the writer's methods */
+    PyObject *frames, *profiles;                   /* the writer's dicts */
+    Py_ssize_t added; /* events added here since the last _flush */
+} Speedscope;
+
+/* _event(tag, event, at) for a tag with its profile: 1 done, 0 not taken, -1 error. */
+static int
+speedscope_event(Speedscope *self, PyObject *tag, PyObject *event, PyObject *at_obj)
+{
+    long long at = get_time(at_obj);
+    if (at < 0 || !latin(event)) {
+        return 0;
+    }
+    PyObject *profile = PyDict_GetItemWithError(self->profiles, tag);
+    if (profile == NULL || Py_TYPE(profile) != self->profile) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject **last_slot = (PyObject **)((char *)profile + self->profile_at[P_LAST]);
+    PyObject *pending = *(PyObject **)((char *)profile + self->profile_at[P_PENDING]);
+    long long last = get_time(*last_slot);
+    if (last < 0 || pending == NULL || !PyList_CheckExact(pending)) {
+        return 0;
+    }
+    if (at < last) {
+        at = last;
+    }
+    else {
+        Py_INCREF(at_obj);
+        Py_SETREF(*last_slot, at_obj);
+    }
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + at % 10);
+        at /= 10;
+    } while (at);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(event);
+    PyObject *text = PyUnicode_New(len + n + 1, PyUnicode_IS_ASCII(event) ? 127 : 255);
+    if (text == NULL) {
+        return -1;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
+    memcpy(out, PyUnicode_1BYTE_DATA(event), (size_t)len);
+    out += len;
+    while (n) {
+        *out++ = (Py_UCS1)digits[--n];
+    }
+    *out = '}';
+    int failed = PyList_Append(pending, text);
+    Py_DECREF(text);
+    if (failed) {
+        return -1;
+    }
+    if (++self->added >= SPEEDSCOPE_PENDING_MAX) {
+        self->added = 0;
+        PyObject *result = PyObject_CallNoArgs(self->flush);
+        if (result == NULL) {
+            return -1;
+        }
+        Py_DECREF(result);
+    }
+    return 1;
+}
+
+static PyObject *
+Speedscope_opened(Speedscope *self, PyObject *frame)
+{
+    if (Py_TYPE(frame) != self->frame) {
+        return hand_over(self->opened, frame);
+    }
+    PyObject *tag = slot(self->at, frame, F_TAG), *name = slot(self->at, frame, F_NAME);
+    PyObject *file = slot(self->at, frame, F_FILE), *line = slot(self->at, frame, F_LINE);
+    PyObject *start = slot(self->at, frame, F_START);
+    if (tag == NULL || name == NULL || file == NULL || line == NULL || start == NULL ||
+        get_time(start) < 0) {
+        return hand_over(self->opened, frame);
+    }
+    int known = PyDict_Contains(self->profiles, tag);
+    if (known <= 0) {
+        return known < 0 ? NULL : hand_over(self->opened, frame);
+    }
+    PyObject *key = PyTuple_Pack(3, name, file, line);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *events = PyDict_GetItemWithError(self->frames, key);
+    if (events != NULL) {
+        Py_INCREF(events);
+    }
+    else if (!PyErr_Occurred()) {
+        events = call1(self->make_frame, key);
+    }
+    else {
+        events = NULL;
+    }
+    Py_DECREF(key);
+    if (events == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(events) || PyTuple_GET_SIZE(events) != 2 ||
+        !latin(PyTuple_GET_ITEM(events, 0)) || !latin(PyTuple_GET_ITEM(events, 1))) {
+        Py_DECREF(events);
+        return hand_over(self->opened, frame);
+    }
+    PyObject **data = (PyObject **)((char *)frame + self->data_at);
+    Py_XSETREF(*data, Py_NewRef(PyTuple_GET_ITEM(events, 1)));
+    int done = speedscope_event(self, tag, PyTuple_GET_ITEM(events, 0), start);
+    Py_DECREF(events); /* frame.data holds its close event */
+    if (done < 0) {
+        return NULL;
+    }
+    if (done == 0) {
+        return hand_over(self->opened, frame); /* nothing changed but frame.data: it does all */
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Speedscope_closed(Speedscope *self, PyObject *frame)
+{
+    if (Py_TYPE(frame) == self->frame) {
+        PyObject *tag = slot(self->at, frame, F_TAG), *end = slot(self->at, frame, F_END);
+        PyObject *data = *(PyObject **)((char *)frame + self->data_at);
+        if (tag != NULL && end != NULL && data != NULL) {
+            int done = speedscope_event(self, tag, data, end);
+            if (done != 0) {
+                return done < 0 ? NULL : Py_NewRef(Py_None);
+            }
+        }
+    }
+    return hand_over(self->closed, frame);
+}
+
+static int
+Speedscope_init(Speedscope *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *writer, *frame, *profile;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "Speedscope(writer, Frame, Profile)");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "OO!O!:Speedscope", &writer, &PyType_Type, &frame,
+                          &PyType_Type, &profile)) {
+        return -1;
+    }
+    for (int k = 0; k < N_FRAME; k++) {
+        self->at[k] = slot_offset((PyTypeObject *)frame, frame_slots[k]);
+        if (self->at[k] < 0) {
+            PyErr_Format(PyExc_TypeError, "Speedscope: Frame has no slot %s", frame_slots[k]);
+            return -1;
+        }
+    }
+    self->data_at = slot_offset((PyTypeObject *)frame, "data");
+    if (self->data_at < 0) {
+        PyErr_SetString(PyExc_TypeError, "Speedscope: Frame has no slot data");
+        return -1;
+    }
+    for (int k = 0; k < N_PROFILE; k++) {
+        self->profile_at[k] = slot_offset((PyTypeObject *)profile, profile_slots[k]);
+        if (self->profile_at[k] < 0) {
+            PyErr_Format(PyExc_TypeError, "Speedscope: _Profile has no slot %s",
+                         profile_slots[k]);
+            return -1;
+        }
+    }
+    PyObject *got[6];
+    const char *names[6] = {"opened", "closed", "_frame", "_flush", "frames", "profiles"};
+    for (int k = 0; k < 6; k++) {
+        got[k] = PyObject_GetAttrString(writer, names[k]);
+        if (got[k] == NULL) {
+            while (k--) {
+                Py_DECREF(got[k]);
+            }
+            return -1;
+        }
+    }
+    if (!PyDict_CheckExact(got[4]) || !PyDict_CheckExact(got[5])) {
+        for (int k = 0; k < 6; k++) {
+            Py_DECREF(got[k]);
+        }
+        PyErr_SetString(PyExc_TypeError, "Speedscope: the writer's frames, profiles");
+        return -1;
+    }
+    Py_XSETREF(self->opened, got[0]);
+    Py_XSETREF(self->closed, got[1]);
+    Py_XSETREF(self->make_frame, got[2]);
+    Py_XSETREF(self->flush, got[3]);
+    Py_XSETREF(self->frames, got[4]);
+    Py_XSETREF(self->profiles, got[5]);
+    Py_XSETREF(self->frame, (PyTypeObject *)Py_NewRef(frame));
+    Py_XSETREF(self->profile, (PyTypeObject *)Py_NewRef(profile));
+    self->added = 0;
+    return 0;
+}
+
+static int
+Speedscope_traverse(Speedscope *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->frame);
+    Py_VISIT(self->profile);
+    Py_VISIT(self->opened);
+    Py_VISIT(self->closed);
+    Py_VISIT(self->make_frame);
+    Py_VISIT(self->flush);
+    Py_VISIT(self->frames);
+    Py_VISIT(self->profiles);
+    return 0;
+}
+
+static int
+Speedscope_clear(Speedscope *self)
+{
+    Py_CLEAR(self->frame);
+    Py_CLEAR(self->profile);
+    Py_CLEAR(self->opened);
+    Py_CLEAR(self->closed);
+    Py_CLEAR(self->make_frame);
+    Py_CLEAR(self->flush);
+    Py_CLEAR(self->frames);
+    Py_CLEAR(self->profiles);
+    return 0;
+}
+
+static void
+Speedscope_dealloc(Speedscope *self)
+{
+    PyObject_GC_UnTrack(self);
+    Speedscope_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Speedscope_methods[] = {
+    {"opened", (PyCFunction)Speedscope_opened, METH_O, "SpeedscopeWriter.opened."},
+    {"closed", (PyCFunction)Speedscope_closed, METH_O, "SpeedscopeWriter.closed."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SpeedscopeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "functrace.export._timelinecode.Speedscope",
+    .tp_basicsize = sizeof(Speedscope),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Speedscope(writer, Frame, Profile): a speedscope writer's common calls.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Speedscope_init,
+    .tp_dealloc = (destructor)Speedscope_dealloc,
+    .tp_traverse = (traverseproc)Speedscope_traverse,
+    .tp_clear = (inquiry)Speedscope_clear,
+    .tp_methods = Speedscope_methods,
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "functrace.export._chromecode",
-    "The chrome export's common calls (optional, compiled).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "functrace.export._timelinecode",
+    "The timeline exports' common calls (optional, compiled).", -1, NULL,
 };
 
 PyMODINIT_FUNC
-PyInit__chromecode(void)
+PyInit__timelinecode(void)
 {
-    if (PyType_Ready(&CoderType) < 0) {
+    if (PyType_Ready(&ChromeType) < 0 || PyType_Ready(&SpeedscopeType) < 0) {
         return NULL;
     }
     if (s_origin == NULL && (s_origin = PyUnicode_InternFromString("origin")) == NULL) {
@@ -486,9 +755,15 @@ PyInit__chromecode(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_INCREF(&CoderType);
-    if (PyModule_AddObject(m, "Coder", (PyObject *)&CoderType) < 0) {
-        Py_DECREF(&CoderType);
+    Py_INCREF(&ChromeType);
+    if (PyModule_AddObject(m, "Chrome", (PyObject *)&ChromeType) < 0) {
+        Py_DECREF(&ChromeType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&SpeedscopeType);
+    if (PyModule_AddObject(m, "Speedscope", (PyObject *)&SpeedscopeType) < 0) {
+        Py_DECREF(&SpeedscopeType);
         Py_DECREF(m);
         return NULL;
     }
