@@ -127,18 +127,28 @@ _PIECES = [
 
 
 def test_blocks_are_split_into_the_lines_python_makes(monkeypatch: Any) -> None:
-    """``_scan.split`` cuts and decodes a block as ``_split`` does in Python (each line
-    decoded alone: no UTF-8 sequence holds a newline), and leaves a block with a CR to it."""
+    """``_scan.split`` cuts and decodes a block (the bytes held from the read before, then
+    the read's up to its last newline) as ``_split`` does in Python (each line decoded
+    alone: no UTF-8 sequence holds a newline), and leaves a block with a CR to it."""
     rng = random.Random(7)
     chunks = [b"", b"\n", b"\n\n", b"a", b"a\n", b"\na", b"\xe2\x82\n\xac"]
     for _ in range(20_000):
         chunks.append(b"".join(rng.choice(_PIECES) for _ in range(rng.randrange(1, 40))))
-    compiled = [_scan.split(chunk) for chunk in chunks]
-    assert _scan.split(b"a\r\nb\n") is None
+    cases = []
+    for chunk in chunks:
+        at = rng.randrange(len(chunk) + 1)
+        end = rng.randrange(at, len(chunk) + 1)
+        # data, end, head (the start of a line: no newline)
+        cases.append((chunk[at:], end - at, chunk[:at].replace(b"\n", b"")))
+    compiled = [_scan.split(*case) for case in cases]
+    assert _scan.split(b"a\r\nb\n", 5, b"") is None
+    assert _scan.split(b"b\n", 2, b"a\r") is None
+    assert _scan.split(b"b\n", 2, b"a\n") is None
+    assert _scan.split(b"\xa9b\nc\nd", 5, b"x\xc3") == ["x\xe9b", "c"]
     with monkeypatch.context() as m:
         m.setattr(_fast, "_scan", None)
-        assert compiled == [_split(chunk) for chunk in chunks]
-    assert sum(line.isascii() for lines in compiled for line in lines) > 1000
+        assert compiled == [_split(*case) for case in cases]
+    assert sum(line.isascii() for lines in compiled for line in lines) > 500
     assert sum(not line.isascii() for lines in compiled for line in lines) > 1000
 
 
