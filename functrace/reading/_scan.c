@@ -1177,18 +1177,57 @@ is_ascii(const unsigned char *s, Py_ssize_t n)
     return (acc & 0x8080808080808080ULL) == 0;
 }
 
-/* A line of s[0:size] (ASCII copied, else decoded as UTF-8 with "replace"). */
+/* The characters of s[0:size] when it is ASCII and Latin-1 letters in two bytes
+ * each (a text trace's "µs"), else -1. */
+static Py_ssize_t
+latin1_length(const unsigned char *s, Py_ssize_t size)
+{
+    Py_ssize_t pairs = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if (s[i] < 0x80) {
+            continue;
+        }
+        if ((s[i] != 0xC2 && s[i] != 0xC3) || i + 1 >= size || (s[i + 1] & 0xC0) != 0x80) {
+            return -1;
+        }
+        i++;
+        pairs++;
+    }
+    return size - pairs;
+}
+
+/* A line of s[0:size]: ASCII copied, ASCII and Latin-1 decoded here (as the
+ * decoder would: a compact Latin-1 str), anything else decoded as UTF-8 with
+ * "replace". */
 static PyObject *
 line_of(const unsigned char *s, Py_ssize_t size)
 {
+    PyObject *line;
     if (is_ascii(s, size)) {
-        PyObject *line = PyUnicode_New(size, 127);
+        line = PyUnicode_New(size, 127);
         if (line != NULL) {
             memcpy(PyUnicode_1BYTE_DATA(line), s, (size_t)size);
         }
         return line;
     }
-    return PyUnicode_DecodeUTF8((const char *)s, size, "replace");
+    Py_ssize_t n = latin1_length(s, size);
+    if (n < 0) {
+        return PyUnicode_DecodeUTF8((const char *)s, size, "replace");
+    }
+    line = PyUnicode_New(n, 255); /* it holds one character past ASCII at least */
+    if (line != NULL) {
+        Py_UCS1 *out = PyUnicode_1BYTE_DATA(line);
+        for (Py_ssize_t i = 0; i < size; i++) {
+            if (s[i] < 0x80) {
+                *out++ = s[i];
+            }
+            else {
+                *out++ = (Py_UCS1)(((s[i] & 0x03) << 6) | (s[i + 1] & 0x3F));
+                i++;
+            }
+        }
+    }
+    return line;
 }
 
 /* split(data, end, head) -> list[str] | None: scan.py's _split, the lines of

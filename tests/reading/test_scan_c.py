@@ -122,7 +122,7 @@ def test_mixed_crlf_and_bad_utf8(first: str, tmp_path: Path, monkeypatch: Any) -
 _PIECES = [
     b"a", b"\n", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"\xf0\x9d\x84\x9e", b"\xff", b"\x80",
     b"\xe2\x82", b"\xf0\x9d", b" ", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80",
-    b"x" * 9, b"\x00", b"\x85",
+    b"x" * 9, b"\x00", b"\x85", b"\xc2\xb5", b"\xc3\xbf", b"\xc1\xbf",
 ]  # fmt: skip
 
 
