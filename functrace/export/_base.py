@@ -24,6 +24,7 @@ def load_timelinecode() -> Any:
         return None
     return _timelinecode if getattr(_timelinecode, "API", None) == _TIMELINECODE_API else None
 
+
 _STRINGS: dict[str, str] = {}
 
 

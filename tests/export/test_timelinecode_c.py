@@ -1,9 +1,9 @@
 """The compiled timeline writers (``functrace.export._timelinecode``, optional: chrome
-and speedscope) write what the Python ones write, byte for byte, text and jsonl: on generated traces (threads,
-tasks, pid tags, generators, coroutines, exceptions, noise), on a real program's trace
-(flows from who started what, argument and return values), on traces in memory, and
-on what it hands back to Python (names and exceptions past Latin-1 or with escapes,
-times past a long long)."""
+and speedscope) write what the Python ones write, byte for byte, text and jsonl: on
+generated traces (threads, tasks, pid tags, generators, coroutines, exceptions, noise),
+on a real program's trace (flows from who started what, argument and return values), on
+traces in memory, and on what they hand back to Python (names and exceptions past
+Latin-1 or with escapes, times past a long long)."""
 
 from __future__ import annotations
 
