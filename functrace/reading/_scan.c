@@ -1160,21 +1160,21 @@ error:
 
 /* ------------------------------------------------------------ blocks */
 
-/* True when s[0:n] is ASCII: 8 bytes at a time. */
-static inline int
-is_ascii(const unsigned char *s, Py_ssize_t n)
+/* The index of the first byte past ASCII in s[i:size], or size: 8 bytes at a time. */
+static inline Py_ssize_t
+next_high(const unsigned char *s, Py_ssize_t i, Py_ssize_t size)
 {
-    uint64_t acc = 0;
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 8 <= size; i += 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
-        acc |= w;
+        if (w & 0x8080808080808080ULL) {
+            break;
+        }
     }
-    for (; i < n; i++) {
-        acc |= s[i];
+    while (i < size && s[i] < 0x80) {
+        i++;
     }
-    return (acc & 0x8080808080808080ULL) == 0;
+    return i;
 }
 
 /* The characters of s[0:size] when it is ASCII and Latin-1 letters in two bytes
@@ -1183,14 +1183,10 @@ static Py_ssize_t
 latin1_length(const unsigned char *s, Py_ssize_t size)
 {
     Py_ssize_t pairs = 0;
-    for (Py_ssize_t i = 0; i < size; i++) {
-        if (s[i] < 0x80) {
-            continue;
-        }
+    for (Py_ssize_t i = next_high(s, 0, size); i < size; i = next_high(s, i + 2, size)) {
         if ((s[i] != 0xC2 && s[i] != 0xC3) || i + 1 >= size || (s[i + 1] & 0xC0) != 0x80) {
             return -1;
         }
-        i++;
         pairs++;
     }
     return size - pairs;
@@ -1202,8 +1198,9 @@ latin1_length(const unsigned char *s, Py_ssize_t size)
 static PyObject *
 line_of(const unsigned char *s, Py_ssize_t size)
 {
+    Py_ssize_t high = next_high(s, 0, size);
     PyObject *line;
-    if (is_ascii(s, size)) {
+    if (high == size) {
         line = PyUnicode_New(size, 127);
         if (line != NULL) {
             memcpy(PyUnicode_1BYTE_DATA(line), s, (size_t)size);
@@ -1217,14 +1214,16 @@ line_of(const unsigned char *s, Py_ssize_t size)
     line = PyUnicode_New(n, 255); /* it holds one character past ASCII at least */
     if (line != NULL) {
         Py_UCS1 *out = PyUnicode_1BYTE_DATA(line);
-        for (Py_ssize_t i = 0; i < size; i++) {
-            if (s[i] < 0x80) {
-                *out++ = s[i];
+        Py_ssize_t i = 0;
+        while (i < size) {
+            memcpy(out, s + i, (size_t)(high - i)); /* the ASCII before it */
+            out += high - i;
+            if (high >= size) {
+                break;
             }
-            else {
-                *out++ = (Py_UCS1)(((s[i] & 0x03) << 6) | (s[i + 1] & 0x3F));
-                i++;
-            }
+            *out++ = (Py_UCS1)(((s[high] & 0x03) << 6) | (s[high + 1] & 0x3F));
+            i = high + 2;
+            high = next_high(s, i, size);
         }
     }
     return line;
