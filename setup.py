@@ -4,8 +4,9 @@
 skipped (with a warning from setuptools) when it is not: the runtime then uses
 its pure-Python fast path, which writes the same lines. So is
 ``functrace.reading._scan`` (the common lines of the reading loops, text and
-jsonl) and ``functrace.export._spancode`` (the span exports' common calls); without
-them Python does the same, to the same result.
+jsonl), ``functrace.export._spancode`` (the span exports' common calls) and
+``functrace.export._timelinecode`` (the chrome export's); without them Python does
+the same, to the same result.
 """
 
 from setuptools import Extension, setup
@@ -30,6 +31,13 @@ setup(
         Extension(
             "functrace.export._spancode",
             ["functrace/export/_spancode.c"],
+            optional=True,
+        ),
+        # The chrome export's common calls (functrace/export/chrome.py writes them in
+        # Python when it is missing).
+        Extension(
+            "functrace.export._timelinecode",
+            ["functrace/export/_timelinecode.c"],
             optional=True,
         ),
     ]

@@ -100,6 +100,12 @@ def command(
         if scan.calls == 0:
             out.discard()
             _fail(f"no trace lines in {label}", ExitCode.FAILED)
+        if scan.unfinished:  # as show says it; the formats mark such calls unfinished
+            why = "cut off, or exit lines were skipped" if scan.problems else "cut off"
+            click.echo(
+                f"functrace export: {scan.unfinished} call(s) never finished: the trace was {why}",
+                err=True,
+            )
     if output != "-":
         note = "" if scan.exact else " (times rebuilt from a text trace's durations)"
         click.echo(f"functrace export: {scan.calls} calls -> {output} ({fmt}){note}", err=True)

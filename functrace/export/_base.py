@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from functrace.reading._stream import Frame, Output
 from functrace.reading.scan import Scan
 
-__all__ = ["Writer", "jstr"]
+__all__ = ["Writer", "jstr", "load_timelinecode"]
+
+#: The version of _timelinecode.c this package is written for (another build is not used).
+_TIMELINECODE_API = 1
+
+
+def load_timelinecode() -> Any:
+    """The optional compiled half of the chrome and speedscope writers' ``opened`` and
+    ``closed`` (setup.py): their common calls, the same bytes
+    (tests/export/test_timelinecode_c.py)."""
+    try:
+        from functrace.export import _timelinecode
+    except ImportError:
+        return None
+    return _timelinecode if getattr(_timelinecode, "API", None) == _TIMELINECODE_API else None
+
 
 _STRINGS: dict[str, str] = {}
 

@@ -19,13 +19,15 @@ import json
 from typing import Any
 
 from functrace._runtime.record import Origin
-from functrace.export._base import Writer, jstr
+from functrace.export._base import Writer, jstr, load_timelinecode
 from functrace.export._code import value_attributes
 from functrace.export._tracks import pid_of, track_label
 from functrace.reading._stream import Frame, Output
 from functrace.reading.scan import Scan
 
 __all__ = ["ChromeWriter"]
+
+_timelinecode = load_timelinecode()
 
 
 #: ns % 1000 -> what follows the whole microseconds: "" or ".001" to ".999".
@@ -77,6 +79,12 @@ class ChromeWriter(Writer):
         self.early: list[tuple[str, Origin, int]] = []
         out.write('{"traceEvents":[\n')
         self.first = True
+        if _timelinecode is not None:
+            # It keeps this writer's Python opened/closed for the calls it does not
+            # take, so it is made before they are replaced.
+            coder = _timelinecode.Chrome(self, Frame)
+            self.opened = coder.opened  # type: ignore[method-assign]
+            self.closed = coder.closed  # type: ignore[method-assign]
 
     def _track(self, tag: str, starter: str | None = None) -> tuple[str, str]:
         ids = self.scan.thread_ids

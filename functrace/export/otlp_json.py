@@ -60,11 +60,16 @@ class OtlpJsonWriter(SpanWriter):
         else:
             start, end = str(span.start_ns + offset), str(span.end_ns + offset)
         exc = jstr(span.exception)
+        # OpenTelemetry's exception event: its type, and its message when the trace
+        # has it (FUNCTRACE_ARGS: what the exception says), as the SDK path writes it.
+        said = ""
+        if span.returned is not None:
+            said = f',{{"key":"exception.message","value":{{"stringValue":{jstr(span.returned)}}}}}'
         return (
             f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent}{parts[0]}{start}",'
             f'"endTimeUnixNano":"{end}","attributes":[{parts[2]}],'
             f'"events":[{{"timeUnixNano":"{end}","name":"exception","attributes":'
-            f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}]}}],'
+            f'[{{"key":"exception.type","value":{{"stringValue":{exc}}}}}{said}]}}],'
             f'"status":{{"code":{_STATUS_ERROR},"message":{exc}}}}}'
         )
 

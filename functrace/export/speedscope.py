@@ -9,7 +9,7 @@ is one JSON array while the trace interleaves threads.
 
 from __future__ import annotations
 
-from functrace.export._base import Writer, jstr
+from functrace.export._base import Writer, jstr, load_timelinecode
 from functrace.export._spool import Spool
 from functrace.export._tracks import track_label
 from functrace.reading._stream import Frame, Output
@@ -18,6 +18,8 @@ from functrace.reading.scan import Scan
 __all__ = ["SCHEMA", "SpeedscopeWriter"]
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
+
+_timelinecode = load_timelinecode()
 
 
 class _Profile:
@@ -40,8 +42,15 @@ class SpeedscopeWriter(Writer):
         self.frames: dict[tuple[str, str, int], tuple[str, str]] = {}
         self.profiles: dict[str, _Profile] = {}
         self.spool = Spool()
-        #: Events in the profiles' pending lists.
+        #: Events in the profiles' pending lists (the compiled writer counts its own:
+        #: when the spool gets them does not change the output).
         self.pending = 0
+        if _timelinecode is not None:
+            # It keeps this writer's Python opened/closed for the calls it does not
+            # take, so it is made before they are replaced.
+            coder = _timelinecode.Speedscope(self, Frame, _Profile)
+            self.opened = coder.opened  # type: ignore[method-assign]
+            self.closed = coder.closed  # type: ignore[method-assign]
 
     def _frame(self, key: tuple[str, str, int]) -> tuple[str, str]:
         index = len(self.frames)

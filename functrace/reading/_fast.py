@@ -34,7 +34,7 @@ from functrace.reading._read import _INT_MAX, _JSONL_RE, _TEXT_SPAN_MAX, _Reader
 from functrace.reading._stream import Frame, Stream
 
 #: The version of _scan.c this file is written for (a build of another is not used).
-_SCAN_API = 2
+_SCAN_API = 3
 
 
 def _load_scan() -> Any:

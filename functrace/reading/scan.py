@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import BinaryIO, TextIO
 
 from functrace._runtime.record import Origin
+from functrace.reading import _fast
 from functrace.reading._fast import run_jsonl, run_jsonl_summary, run_text, run_text_summary
 from functrace.reading._read import _Reader
 from functrace.reading._stream import Consumer, Stream
@@ -98,21 +99,23 @@ def _file_blocks(binary: BinaryIO, size: int = _BLOCK) -> Iterator[list[str]]:
         if not cut:
             held.append(data)  # a long line: wait for its end
             continue
-        if held:
-            held.append(data[:cut])
-            chunk = b"".join(held)
-            held = [data[cut:]]
-        else:
-            chunk = data[:cut]
-            held.append(data[cut:])
-        yield _split(chunk)
+        # The block is the bytes held (the start of its first line) and data[:cut].
+        yield _split(data, cut, b"".join(held) if held else b"")
+        held = [data[cut:]] if cut < len(data) else []
     chunk = b"".join(held)
     if chunk:
-        yield _split(chunk)
+        yield _split(chunk, len(chunk), b"")
 
 
-def _split(chunk: bytes) -> list[str]:
-    text = chunk.decode("utf-8", "replace")
+def _split(data: bytes, end: int, head: bytes) -> list[str]:
+    """The lines of ``head + data[:end]``."""
+    compiled = _fast._scan
+    if compiled is not None:  # the same lines in one pass, no copy of the block (None:
+        # it holds a CR)
+        done: list[str] | None = compiled.split(data, end, head)
+        if done is not None:
+            return done
+    text = (head + data[:end]).decode("utf-8", "replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")

@@ -27,6 +27,9 @@ from functrace.render.select import Selection
 
 __all__ = ["TreePrinter", "call_label"]
 
+#: Durations whose text is remembered (a jsonl trace's are exact: most are new).
+_DURATIONS_MAX = 100_000
+
 _INDENT = "    "
 
 
@@ -43,7 +46,7 @@ def call_label(frame: Frame, durations: dict[int, str] | None = None) -> str:
     text = durations.get(duration) if durations is not None else None
     if text is None:
         text = format_duration(duration)
-        if durations is not None and len(durations) < 100_000:
+        if durations is not None and len(durations) < _DURATIONS_MAX:
             durations[duration] = text
     parts.append(text)
     if frame.exception is not None:

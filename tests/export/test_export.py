@@ -411,7 +411,7 @@ def test_export_command_traceparent(tmp_path: Path) -> None:
         export_command, [str(source), "-f", "zipkin", "--traceparent", parent]
     )
     assert result.exit_code == 0, result.output
-    spans = json.loads(result.output)
+    spans = json.loads(result.stdout)  # stderr says a call never finished (app.open)
     assert {s["traceId"] for s in spans} == {"0af7651916cd43dd8448eb211c80319c"}
     assert next(s for s in spans if s["name"] == "app.main")["parentId"] == "b7ad6b7169203331"
     bad = CliRunner().invoke(export_command, [str(source), "-f", "zipkin", "--traceparent", "x"])
@@ -451,3 +451,31 @@ def test_span_formats_carry_arguments_and_values() -> None:
         "exception.type": "KeyError",
         "exception.message": "'user:7'",
     }
+
+
+def test_otlp_json_exception_events_say_the_message(tmp_path: Path) -> None:
+    """OpenTelemetry's exception conventions: the streamed OTLP JSON's exception event has
+    ``exception.type`` and, when the trace says it (FUNCTRACE_ARGS), ``exception.message``,
+    as the SDK path has them; valid as OTLP's proto messages."""
+    text = "\n".join(
+        [
+            "t[01]:    ->app.load(key='user:7')",
+            "t[01]:    <-app.load 2.10ms !KeyError => 'user:7'",
+            "t[01]:    ->app.other",
+            "t[01]:    <-app.other 1.00µs !ValueError",
+        ]
+    )
+    path = tmp_path / "trace.log"
+    path.write_text(text + "\n", encoding="utf-8")
+    out = io.StringIO()
+    export_file(path, "otlp-json", out, seed=3)
+    for data in (json.loads(out.getvalue()), json.loads(export(read_trace(path), "otlp-json"))):
+        check_otlp(data)
+        events = {s["name"]: s["events"] for s in otlp_spans(data)}
+        load = {a["key"]: a["value"] for a in events["app.load"][0]["attributes"]}
+        assert load == {
+            "exception.type": {"stringValue": "KeyError"},
+            "exception.message": {"stringValue": "'user:7'"},
+        }
+        other = events["app.other"][0]["attributes"]
+        assert other == [{"key": "exception.type", "value": {"stringValue": "ValueError"}}]

@@ -21,7 +21,7 @@ from functrace._runtime.lines import parse_duration
 from functrace.export import export_file
 from functrace.reading import Scan, _fast, scan_trace
 from functrace.reading._stream import Frame
-from functrace.reading.scan import _file_blocks, _scan_blocks
+from functrace.reading.scan import _file_blocks, _scan_blocks, _split
 from functrace.render import Summary, write_summary
 
 from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
@@ -116,6 +116,40 @@ def test_mixed_crlf_and_bad_utf8(first: str, tmp_path: Path, monkeypatch: Any) -
     path.write_bytes(data[:-7])
     for block in (None, 5, 100):
         _both(path, monkeypatch, block)
+
+
+# Pieces of UTF-8, whole and broken, for the compiled split of a block into lines.
+_PIECES = [
+    b"a", b"\n", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"\xf0\x9d\x84\x9e", b"\xff", b"\x80",
+    b"\xe2\x82", b"\xf0\x9d", b" ", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80",
+    b"x" * 9, b"\x00", b"\x85", b"\xc2\xb5", b"\xc3\xbf", b"\xc1\xbf",
+]  # fmt: skip
+
+
+def test_blocks_are_split_into_the_lines_python_makes(monkeypatch: Any) -> None:
+    """``_scan.split`` cuts and decodes a block (the bytes held from the read before, then
+    the read's up to its last newline) as ``_split`` does in Python (each line decoded
+    alone: no UTF-8 sequence holds a newline), and leaves a block with a CR to it."""
+    rng = random.Random(7)
+    chunks = [b"", b"\n", b"\n\n", b"a", b"a\n", b"\na", b"\xe2\x82\n\xac"]
+    for _ in range(20_000):
+        chunks.append(b"".join(rng.choice(_PIECES) for _ in range(rng.randrange(1, 40))))
+    cases = []
+    for chunk in chunks:
+        at = rng.randrange(len(chunk) + 1)
+        end = rng.randrange(at, len(chunk) + 1)
+        # data, end, head (the start of a line: no newline)
+        cases.append((chunk[at:], end - at, chunk[:at].replace(b"\n", b"")))
+    compiled = [_scan.split(*case) for case in cases]
+    assert _scan.split(b"a\r\nb\n", 5, b"") is None
+    assert _scan.split(b"b\n", 2, b"a\r") is None
+    assert _scan.split(b"b\n", 2, b"a\n") is None
+    assert _scan.split(b"\xa9b\nc\nd", 5, b"x\xc3") == ["x\xe9b", "c"]
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_scan", None)
+        assert compiled == [_split(*case) for case in cases]
+    assert sum(line.isascii() for lines in compiled for line in lines) > 500
+    assert sum(not line.isascii() for lines in compiled for line in lines) > 1000
 
 
 # Durations on the edges of parse_duration: ties, units, digits, the range.
