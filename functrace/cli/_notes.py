@@ -23,12 +23,16 @@ _OTHER_FORMAT = "other-format"
 
 
 class Read(Protocol):
-    """What a scan or a whole trace says about how it was read."""
+    """What a scan or a whole trace says about how it was read (read-only here)."""
 
-    source: str | None
-    problems: list[Problem]
-    cut_after: int
-    torn_line: int
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def problems(self) -> list[Problem]: ...
+    @property
+    def cut_after(self) -> int: ...
+    @property
+    def torn_line(self) -> int: ...
 
 
 def _plural(count: int, word: str) -> str:
