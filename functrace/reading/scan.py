@@ -213,12 +213,21 @@ def scan_trace(
 ) -> Scan:
     """:func:`scan_lines` over a file (``-``: stdin). A last line cut mid-write (a
     process killed) is not read: ``Scan.torn_line`` says where it was."""
-    torn: list[str] = []
     if str(path) == "-":
-        scan = _scan_blocks(_file_blocks(sys.stdin.buffer, torn=torn), consumer, on_source, scan)
-    else:
-        with open(path, "rb") as f:
-            scan = _scan_blocks(_file_blocks(f, torn=torn), consumer, on_source, scan)
+        return _scan_file(sys.stdin.buffer, consumer, on_source, scan)
+    with open(path, "rb") as f:
+        return _scan_file(f, consumer, on_source, scan)
+
+
+def _scan_file(
+    binary: BinaryIO,
+    consumer: Consumer,
+    on_source: Callable[[Scan], None] | None = None,
+    scan: Scan | None = None,
+    size: int = _BLOCK,
+) -> Scan:
+    torn: list[str] = []
+    scan = _scan_blocks(_file_blocks(binary, size, torn), consumer, on_source, scan)
     if torn:
         scan.torn_line = scan.lines + 1
     return scan
