@@ -119,8 +119,17 @@ def read_trace_lines(
 
 def is_torn(last: str) -> bool:
     """Whether ``last``, a trace's last line, is one cut mid-write: no newline at its
-    end (the runtime writes whole lines) and the start of a trace line."""
-    return not last.endswith(("\n", "\r")) and _TORN_RE.match(last) is not None
+    end (the runtime writes whole lines) and the start of a trace line (a JSON object
+    that parses is whole, whatever its end)."""
+    if last.endswith(("\n", "\r")) or _TORN_RE.match(last) is None:
+        return False
+    if last.lstrip().startswith("{"):
+        try:
+            json.loads(last)
+        except (ValueError, RecursionError):
+            return True
+        return False
+    return True
 
 
 class _Skip(Exception):

@@ -163,6 +163,7 @@ def test_the_marker_is_the_runtimes() -> None:
         ("t[0", True),
         ("t", True),
         ('{"v":1,"ts":12', True),
+        ('{"v":1,"ts":12}', False),  # a JSON object that parses is whole
         ("# t[02] = thread ", True),
         ("50% done t[01]:    ->app.f", True),  # the program's text, then a torn line
         ("t[01]:    <-app.f 1.00ms\n", False),  # it has its newline
