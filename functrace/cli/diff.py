@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from functrace.cli._notes import no_trace_lines, say_notes
 from functrace.cli.exit_codes import ExitCode
 
 __all__ = ["command"]
@@ -22,7 +23,13 @@ __all__ = ["command"]
     metavar="N",
     help="How many changed functions to list.",
 )
-def command(a: str, b: str, top: int) -> None:
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Say where and why each kind of unreadable line was skipped.",
+)
+def command(a: str, b: str, top: int, verbose: bool) -> None:
     """Compare two traces of one program: where do the calls part?
 
     A and B are text or jsonl traces (say, of a passing and a failing run). For
@@ -44,11 +51,10 @@ def command(a: str, b: str, top: int) -> None:
 
     result = compare(a, b)
     for path, scan in zip((a, b), result.scans, strict=True):
-        for line in scan.problem_report(path):
-            click.echo(f"functrace diff: {line}", err=True)
         if scan.calls == 0:
-            click.echo(f"functrace diff: no trace lines in {path}", err=True)
+            no_trace_lines("diff", path, scan, verbose)
             sys.exit(ExitCode.USAGE)
+        say_notes("diff", path, scan, scan.unfinished, verbose)
     found = write_diff(result, sys.stdout, top)
     sys.stdout.flush()
     sys.exit(ExitCode.FAILED if found else ExitCode.OK)

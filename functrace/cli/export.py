@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TextIO
 
 import click
 
+from functrace.cli._notes import no_trace_lines, say_notes
 from functrace.cli.exit_codes import ExitCode
 
 __all__ = ["command"]
@@ -51,6 +52,12 @@ _SPANS = ("otlp-json", "zipkin")
     is_flag=True,
     help="Mark zipkin spans debug: true (Zipkin then keeps them whatever its sampling).",
 )
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Say where and why each kind of unreadable line was skipped.",
+)
 def command(
     trace: str,
     fmt: str,
@@ -58,6 +65,7 @@ def command(
     service_name: str,
     traceparent: str | None,
     zipkin_debug: bool,
+    verbose: bool,
 ) -> None:
     """Convert a trace for Perfetto, speedscope, OTLP or Zipkin.
 
@@ -95,17 +103,12 @@ def command(
             _fail(f"cannot read {label}: {exc.strerror or exc}")
         except KeyboardInterrupt:
             _fail(f"interrupted: {output} not written", ExitCode.INTERRUPTED)
-        for line in scan.problem_report(label):
-            click.echo(f"functrace export: {line}", err=True)
         if scan.calls == 0:
             out.discard()
-            _fail(f"no trace lines in {label}", ExitCode.FAILED)
-        if scan.unfinished:  # as show says it; the formats mark such calls unfinished
-            why = "cut off, or exit lines were skipped" if scan.problems else "cut off"
-            click.echo(
-                f"functrace export: {scan.unfinished} call(s) never finished: the trace was {why}",
-                err=True,
-            )
+            no_trace_lines("export", label, scan, verbose)
+            sys.exit(ExitCode.FAILED)
+        # As show says it; the formats mark unfinished calls so.
+        say_notes("export", label, scan, scan.unfinished, verbose)
     if output != "-":
         note = "" if scan.exact else " (times rebuilt from a text trace's durations)"
         click.echo(f"functrace export: {scan.calls} calls -> {output} ({fmt}){note}", err=True)

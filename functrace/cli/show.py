@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from functrace.cli._notes import no_trace_lines, say_notes
 from functrace.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -82,6 +83,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     metavar="COLUMNS",
     help="Wrap lines at this width (default: a terminal's width; never on a pipe or file).",
 )
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Say where and why each kind of unreadable line was skipped.",
+)
 def command(
     trace: str,
     tags: tuple[str, ...],
@@ -92,6 +99,7 @@ def command(
     focus: str | None,
     under_origin: bool,
     width: int | None,
+    verbose: bool,
 ) -> None:
     """Print a trace as call trees, a summary, or the chains to a call.
 
@@ -123,7 +131,7 @@ def command(
             raise click.UsageError(
                 "--under-origin shows every call: it takes --max-depth and --width only"
             )
-        _show_under_origin(trace, max_depth, width)
+        _show_under_origin(trace, max_depth, width, verbose)
         return
     scan = Scan()
     # The names the trace gives its tags, as they are read: before each tag's first line.
@@ -162,25 +170,17 @@ def command(
         lines.flush()
         sys.exit(ExitCode.INTERRUPTED)
     label = "<stdin>" if trace == "-" else trace
-    for line in scan.problem_report(label):
-        click.echo(f"functrace show: {line}", err=True)
     if scan.calls == 0:
-        click.echo(f"functrace show: no trace lines in {label}", err=True)
+        no_trace_lines("show", label, scan, verbose)
         sys.exit(ExitCode.FAILED)
-    if scan.unfinished:
-        why = "cut off, or exit lines were skipped" if scan.problems else "cut off"
-        click.secho(
-            f"functrace show: {scan.unfinished} call(s) never finished: the trace was {why}",
-            err=True,
-            fg="yellow",
-        )
+    say_notes("show", label, scan, scan.unfinished, verbose)
     if not found:
         what = ", ".join(_filters(tags, name, min_duration, max_depth, focus))
         click.echo(f"functrace show: no call in {label} matches {what}", err=True)
         sys.exit(ExitCode.FAILED)
 
 
-def _show_under_origin(trace: str, max_depth: int, width: int | None) -> None:
+def _show_under_origin(trace: str, max_depth: int, width: int | None, verbose: bool) -> None:
     from functrace.reading import read_trace, read_trace_lines
     from functrace.render.origins import origin_tree
 
@@ -189,7 +189,7 @@ def _show_under_origin(trace: str, max_depth: int, width: int | None) -> None:
 
         stdin = io.TextIOWrapper(sys.stdin.buffer, "utf-8", errors="replace")
         try:
-            whole = read_trace_lines(stdin)
+            whole = read_trace_lines(stdin, drop_torn=True)
         finally:
             stdin.detach()
     else:
@@ -206,11 +206,10 @@ def _show_under_origin(trace: str, max_depth: int, width: int | None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         sys.exit(ExitCode.OK)
     label = "<stdin>" if trace == "-" else trace
-    for line in whole.problem_report(label):
-        click.echo(f"functrace show: {line}", err=True)
     if not found:
-        click.echo(f"functrace show: no trace lines in {label}", err=True)
+        no_trace_lines("show", label, whole, verbose)
         sys.exit(ExitCode.FAILED)
+    say_notes("show", label, whole, len(whole.open_calls()), verbose)
 
 
 def _filters(

@@ -62,16 +62,25 @@ _JSONL_RE = re.compile(
     r"\}\s*$"
 )
 _MISSING: Any = object()
+#: The line the runtime writes where ``FUNCTRACE_MAX_LINES`` cut the trace
+#: (``functrace._runtime.output.CUT_MARKER``); group 1: the lines written before it.
+CUT_RE = re.compile(
+    r"^# functrace: trace cut after ([0-9]{1,19}) lines \(FUNCTRACE_MAX_LINES\)\s*$"
+)
+#: What a line torn by a kill mid-write can start as: a tag (or its first letter), a
+#: JSON object, a naming line; or a tag after the program's own text.
+_TORN_RE = re.compile(r"\s*(?:t(?:\[|$)|\{|# )|.*" + _TAG_RE.pattern)
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     """Read a trace file, text or jsonl (told apart by its first trace line).
 
     A text trace has no clock: it is placed so that it ends at the file's
-    modification time. The file is read line by line, never whole.
+    modification time. The file is read line by line, never whole. A last line
+    torn mid-write is not read (see :func:`read_trace_lines`).
     """
     with open(path, encoding="utf-8", errors="replace") as f:
-        trace = read_trace_lines(f, end_epoch_ns=os.fstat(f.fileno()).st_mtime_ns)
+        trace = read_trace_lines(f, end_epoch_ns=os.fstat(f.fileno()).st_mtime_ns, drop_torn=True)
     return trace
 
 
@@ -80,16 +89,47 @@ def read_trace_text(text: str, end_epoch_ns: int | None = None) -> Trace:
     return read_trace_lines(io.StringIO(text, newline=None), end_epoch_ns)
 
 
-def read_trace_lines(lines: Iterable[str], end_epoch_ns: int | None = None) -> Trace:
+def read_trace_lines(
+    lines: Iterable[str], end_epoch_ns: int | None = None, drop_torn: bool = False
+) -> Trace:
     """Parse trace lines from any iterable (an open file, ``sys.stdin``), consumed once.
 
-    Line numbers in ``Trace.problems`` count the items of ``lines`` from 1.
+    Line numbers in ``Trace.problems`` count the items of ``lines`` from 1. With
+    ``drop_torn``, a last line without its newline that starts like a trace line
+    is a write cut by a kill: it is not read, and ``Trace.torn_line`` is its number.
     """
     reader = _Reader()
     feed = reader.feed
+    held: str | None = None
+    number = 0
     for number, line in enumerate(lines, 1):
-        feed(line, number)  # a trailing newline is harmless to every check
-    return reader.finish(time.time_ns() if end_epoch_ns is None else end_epoch_ns)
+        if held is not None:
+            feed(held, number - 1)  # a trailing newline is harmless to every check
+        held = line
+    torn = 0
+    if held is not None:
+        if drop_torn and is_torn(held):
+            torn = number
+        else:
+            feed(held, number)
+    trace = reader.finish(time.time_ns() if end_epoch_ns is None else end_epoch_ns)
+    trace.torn_line = torn
+    return trace
+
+
+def is_torn(last: str) -> bool:
+    """Whether ``last``, a trace's last line, is one cut mid-write: no newline at its
+    end (the runtime writes whole lines) and the start of a trace line (a JSON object
+    that parses is whole, whatever its end)."""
+    if last.endswith(("\n", "\r")) or _TORN_RE.match(last) is None:
+        return False
+    if last.lstrip().startswith("{"):
+        try:
+            json.loads(last)
+        except (ValueError, RecursionError):
+            return True
+        return False
+    return True
 
 
 class _Skip(Exception):
@@ -146,6 +186,8 @@ class _Reader:
         #: naming line with an origin, a job line); time: the line's place on the clock.
         self.on_origin: Callable[[str, Origin, int], None] | None = None
         self.clock = 0  # text: rebuilt time, each event as late as anything before it
+        #: The lines before the first ``FUNCTRACE_MAX_LINES`` cut marker; 0: none.
+        self.cut_after = 0
 
     def feed(self, line: str, number: int) -> None:
         source = self.source
@@ -210,7 +252,7 @@ class _Reader:
     def _problem(self, skip: _Skip, number: int) -> None:
         problem = self.problems.get(skip.kind)
         if problem is None:
-            self.problems[skip.kind] = Problem(number, skip.reason)
+            self.problems[skip.kind] = Problem(number, skip.reason, kind=skip.kind)
         else:
             problem.count += 1
 
@@ -228,6 +270,7 @@ class _Reader:
                 origins=self.origins,
                 skipped_lines=self.skipped,
                 problems=problems,
+                cut_after=self.cut_after,
             )
         for root in self.builder.roots:
             fit(root)
@@ -239,6 +282,7 @@ class _Reader:
             origins=self.origins,
             skipped_lines=self.skipped,
             problems=problems,
+            cut_after=self.cut_after,
         )
         # Never before 1970: exporters write epoch times as unsigned numbers.
         trace.epoch_offset_ns = max(0, end_epoch_ns - trace.end_ns)
@@ -363,6 +407,11 @@ class _Reader:
             job = JOB_RE.match(line)
             if job is not None:
                 self._due(job["tag"], Origin(job["origin_tag"], job["origin"], "job"), self.clock)
+                return True
+            cut = CUT_RE.match(line)
+            if cut is not None:
+                if not self.cut_after:
+                    self.cut_after = int(cut[1])
                 return True
             return PROCESS_RE.match(line) is not None
         try:

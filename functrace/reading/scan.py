@@ -19,7 +19,7 @@ from typing import BinaryIO, TextIO
 from functrace._runtime.record import Origin
 from functrace.reading import _fast
 from functrace.reading._fast import run_jsonl, run_jsonl_summary, run_text, run_text_summary
-from functrace.reading._read import _Reader
+from functrace.reading._read import _Reader, is_torn
 from functrace.reading._stream import Consumer, Stream
 from functrace.reading.trace import Problem, report_problems
 
@@ -52,6 +52,10 @@ class Scan:
     origins: dict[str, Origin] = dataclasses.field(default_factory=dict)
     #: The latest time in the trace (on the trace's clock).
     end_ns: int = 0
+    #: Lines written before ``FUNCTRACE_MAX_LINES`` cut the trace; 0: not cut.
+    cut_after: int = 0
+    #: The number of a last line cut mid-write (a kill), which was not read; 0: none.
+    torn_line: int = 0
 
     @property
     def exact(self) -> bool:
@@ -85,10 +89,14 @@ def _line_blocks(lines: Iterable[str]) -> Iterator[list[str]]:
         yield [line]
 
 
-def _file_blocks(binary: BinaryIO, size: int = _BLOCK) -> Iterator[list[str]]:
+def _file_blocks(
+    binary: BinaryIO, size: int = _BLOCK, torn: list[str] | None = None
+) -> Iterator[list[str]]:
     """A binary file as blocks of lines, decoded as ``open(path, encoding="utf-8",
     errors="replace")`` reads them (universal newlines). A block ends at a newline, so
-    no character is split between blocks (no UTF-8 sequence holds the byte ``\\n``)."""
+    no character is split between blocks (no UTF-8 sequence holds the byte ``\\n``).
+    With ``torn``, a last line cut mid-write (see :func:`~functrace.reading._read.is_torn`)
+    goes there instead of into the last block."""
     read = getattr(binary, "read1", binary.read)
     held: list[bytes] = []
     while True:
@@ -104,7 +112,11 @@ def _file_blocks(binary: BinaryIO, size: int = _BLOCK) -> Iterator[list[str]]:
         held = [data[cut:]] if cut < len(data) else []
     chunk = b"".join(held)
     if chunk:
-        yield _split(chunk, len(chunk), b"")
+        lines = _split(chunk, len(chunk), b"")
+        if torn is not None and lines and not chunk.endswith(b"\r") and is_torn(lines[-1]):
+            torn.append(lines.pop())
+        if lines:
+            yield lines
 
 
 def _split(data: bytes, end: int, head: bytes) -> list[str]:
@@ -175,6 +187,7 @@ def _scan_blocks(
     scan.skipped_lines = reader.skipped
     scan.problems = list(reader.problems.values())
     scan.end_ns = stream.last
+    scan.cut_after = reader.cut_after
     return scan
 
 
@@ -198,8 +211,23 @@ def scan_trace(
     on_source: Callable[[Scan], None] | None = None,
     scan: Scan | None = None,
 ) -> Scan:
-    """:func:`scan_lines` over a file (``-``: stdin)."""
+    """:func:`scan_lines` over a file (``-``: stdin). A last line cut mid-write (a
+    process killed) is not read: ``Scan.torn_line`` says where it was."""
     if str(path) == "-":
-        return _scan_blocks(_file_blocks(sys.stdin.buffer), consumer, on_source, scan)
+        return _scan_file(sys.stdin.buffer, consumer, on_source, scan)
     with open(path, "rb") as f:
-        return _scan_blocks(_file_blocks(f), consumer, on_source, scan)
+        return _scan_file(f, consumer, on_source, scan)
+
+
+def _scan_file(
+    binary: BinaryIO,
+    consumer: Consumer,
+    on_source: Callable[[Scan], None] | None = None,
+    scan: Scan | None = None,
+    size: int = _BLOCK,
+) -> Scan:
+    torn: list[str] = []
+    scan = _scan_blocks(_file_blocks(binary, size, torn), consumer, on_source, scan)
+    if torn:
+        scan.torn_line = scan.lines + 1
+    return scan

@@ -25,6 +25,9 @@ class Problem:
     reason: str
     #: Lines with this kind of problem, all skipped.
     count: int = 1
+    #: The kind, e.g. ``"other-format"`` (a line of the format the trace is not in)
+    #: or ``"json"``; not compared: ``reason`` says it.
+    kind: str = dataclasses.field(default="", compare=False)
 
 
 def report_problems(problems: list[Problem], name: str) -> list[str]:
@@ -74,6 +77,11 @@ class Trace:
     #: line, a bad field, a line of the other format): one entry per kind of
     #: problem, in the order they first occurred.
     problems: list[Problem] = dataclasses.field(default_factory=list)
+    #: Lines written before ``FUNCTRACE_MAX_LINES`` cut the trace (its marker line);
+    #: 0 if it was not cut.
+    cut_after: int = 0
+    #: The number of a last line cut mid-write (a kill), which was not read; 0: none.
+    torn_line: int = 0
 
     def problem_report(self, name: str) -> list[str]:
         """What to tell a user about ``problems``, ``name`` being the file: one line

@@ -21,7 +21,7 @@ from functrace._runtime.lines import parse_duration
 from functrace.export import export_file
 from functrace.reading import Scan, _fast, scan_trace
 from functrace.reading._stream import Frame
-from functrace.reading.scan import _file_blocks, _scan_blocks, _split
+from functrace.reading.scan import _BLOCK, _file_blocks, _scan_blocks, _scan_file, _split
 from functrace.render import Summary, write_summary
 
 from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
@@ -42,6 +42,7 @@ def _result(summary: Summary, state: Scan) -> tuple[Any, ...]:
         state.skipped_lines,
         state.problems,
         state.end_ns,
+        state.torn_line,
     )
     return out.getvalue(), rows, state_tuple
 
@@ -50,8 +51,7 @@ def _summary(path: Path, block: int | None = None) -> tuple[Any, ...]:
     state = Scan()
     summary = Summary(thread_names=state.thread_names)
     with open(path, "rb") as f:
-        blocks = _file_blocks(f) if block is None else _file_blocks(f, block)
-        _scan_blocks(blocks, summary, scan=state)
+        _scan_file(f, summary, scan=state, size=block or _BLOCK)
     return _result(summary, state)
 
 
