@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import time
+import traceback  # at import: an import inside an event can deadlock a forked child
 from collections.abc import Callable, Iterator
 from itertools import chain, repeat
 from types import CodeType
@@ -942,9 +943,7 @@ def select_path() -> None:
         _native.set_args(
             with_values,
             values.mode == "repr",
-            values._length,
-            values._line_length,
-            values._generation,
+            *values.limits(),
             values,
         )
         _native.set_lines(not _text, _max_depth, sink.epoch_offset_ns, sink.json_quote)
@@ -1016,8 +1015,6 @@ def _internal_error(exc: BaseException) -> None:
         except Exception:
             pass
     try:
-        import traceback  # only now: the runtime imports nothing it does not need
-
         where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except Exception:
         where = repr(exc)
