@@ -21,7 +21,7 @@ from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
 from types import CodeType
 from typing import Any
 
-from functrace._runtime.lines import INDENT, task_tag, thread_tag
+from functrace._runtime.lines import ENTER, EXIT, INDENT, task_tag, thread_tag
 from functrace._runtime.record import Origin
 
 __all__ = [
@@ -72,9 +72,9 @@ class CodeInfo:
     def __init__(self, code: CodeType, module: str, qualname: str) -> None:
         # No reference to the code: the registry drops this info when it dies.
         self.name = f"{module}.{qualname}" if module else qualname
-        self.enter_text = f"->{self.name}\n"
-        self.resume_text = f"->{self.name} resume\n"
-        self.exit_text = f"<-{self.name} "
+        self.enter_text = f"{ENTER}{self.name}\n"
+        self.resume_text = f"{ENTER}{self.name} resume\n"
+        self.exit_text = f"{EXIT}{self.name} "
         # The same in UTF-8, for the Python fast path (bytes lines need no encoding).
         self.enter_line = self.enter_text.encode()
         self.resume_line = self.resume_text.encode()
