@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from functrace._runtime.config import FORMATS, VARIABLES, Settings, checked, settings_from_env
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "functrace" / "_runtime"
@@ -206,3 +207,53 @@ def test_configure_takes_python_values_as_their_text_in_the_environment(
         assert caught, (field, value)
     else:
         assert not caught and given == from_env, (field, value)
+
+
+try:
+    from functrace._runtime import _speedups
+except ImportError:  # no compiler at install
+    _speedups = None  # type: ignore[assignment]
+needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not built")
+
+
+@needs_speedups
+def test_a_compiled_module_of_another_api_version_is_not_used() -> None:
+    # A build left from another version of _speedups.c: the Python path traces.
+    program = (
+        "from functrace._runtime import _speedups\n"
+        "_speedups.API = -1\n"
+        "import functrace\n"
+        "from functrace._runtime import engine\n"
+        "@functrace.trace\n"
+        "def f():\n"
+        "    return 1\n"
+        "f()\n"
+        "print(engine.native_module() is None, engine.current == (engine.enter, engine.leave))\n"
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_SPEEDUPS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]
+    assert "->__main__.f" in proc.stderr and "<-__main__.f" in proc.stderr
+
+
+@needs_speedups
+def test_the_compiled_module_refuses_state_of_another_shape() -> None:
+    # Entries are made slot by slot in C: one of other slots would be half made.
+    program = (
+        "import types, functrace\n"
+        "from functrace._runtime import engine, output, _speedups\n"
+        "names = ('infos', '_tls', 'CodeInfo', 'Context', 'Entry', 'ASYNC_YIELD',\n"
+        "         'NO_VALUE', 'RETURN', 'UNWIND', 'SUSPEND')\n"
+        "state = types.SimpleNamespace(**{name: getattr(engine, name) for name in names})\n"
+        "_speedups.init(state, output)\n"
+        "class Entry:\n"
+        "    __slots__ = ('info', 'start')\n"
+        "state.Entry = Entry\n"
+        "try:\n"
+        "    _speedups.init(state, output)\n"
+        "except (TypeError, AttributeError):\n"
+        "    print('refused')\n"
+    )
+    proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": "none"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "refused\n"
