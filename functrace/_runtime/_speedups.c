@@ -3181,7 +3181,7 @@ sp_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return do_enter(args[0], resumed, args[1], nargs > 4 && args[4] != Py_None ? args[4] : NULL);
 }
 
-/* leave(kind, code, offset=0, arg=None): engine.fast_leave */
+/* leave(kind, code, offset=0, arg=None): engine.leave's contract, the fast way when it can */
 static PyObject *
 sp_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -4057,9 +4057,9 @@ static PyMethodDef methods[] = {
     {"init", (PyCFunction)(void (*)(void))sp_init, METH_FASTCALL,
      "init(engine, output): take the engine's state (again after a configure)."},
     {"enter", (PyCFunction)(void (*)(void))sp_enter, METH_FASTCALL,
-     "enter(resumed, code, offset=0, exc=None): engine.fast_enter in C."},
+     "enter(resumed, code, offset=0, exc=None, given=None): engine.enter's contract."},
     {"leave", (PyCFunction)(void (*)(void))sp_leave, METH_FASTCALL,
-     "leave(kind, code, offset=0, arg=None): engine.fast_leave in C."},
+     "leave(kind, code, offset=0, arg=None): engine.leave's contract."},
     {"py_start", (PyCFunction)(void (*)(void))sp_py_start, METH_FASTCALL,
      "sys.monitoring PY_START callback."},
     {"py_resume", (PyCFunction)(void (*)(void))sp_py_resume, METH_FASTCALL,
