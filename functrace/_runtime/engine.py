@@ -1016,6 +1016,11 @@ def _internal_error(exc: BaseException) -> None:
             pass
     try:
         where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if exc.__traceback__ is None:
+            # Raised by the compiled module: no Python frame of ours to show, so
+            # the place is the program's call that was being traced.
+            stack = traceback.format_stack(sys._getframe(1), limit=12)
+            where = f"in the compiled path (_speedups), during this call:\n{''.join(stack)}{where}"
     except Exception:
         where = repr(exc)
     # With the traceback: a bug report then says where.
