@@ -5,6 +5,7 @@ whether they come from the environment or from ``configure()``."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import warnings
 from pathlib import Path
@@ -257,3 +258,56 @@ def test_the_compiled_module_refuses_state_of_another_shape() -> None:
     proc = run_python(["-c", program], env={"FUNCTRACE_OUTPUT": "none"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "refused\n"
+
+
+def test_an_exporter_is_an_entry_point_and_a_listener_like_any_other(tmp_path: Path) -> None:
+    # Nothing in the runtime names it: an installed distribution declares it in
+    # the "functrace.exporters" group, and its install() subscribes an observer.
+    site = tmp_path / "site"
+    (site / "myexp-1.0.dist-info").mkdir(parents=True)
+    (site / "myexp-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: myexp\nVersion: 1.0\n"
+    )
+    (site / "myexp-1.0.dist-info" / "entry_points.txt").write_text(
+        "[functrace.exporters]\nmine = myexp:install\n"
+    )
+    (site / "myexp.py").write_text(
+        "from functrace._runtime import listeners\n"
+        "class Printer:\n"
+        "    def enter(self, tag, info, t_ns, resumed):\n"
+        "        print('enter', tag, info.name)\n"
+        "        return info.name\n"
+        "    def exit(self, token, t_ns, exception, suspended):\n"
+        "        print('exit', token, exception)\n"
+        "def install():\n"
+        "    listeners.add_observer(Printer())\n"
+    )
+    program = (
+        "import functrace\n"
+        "@functrace.trace\n"
+        "def inner():\n"
+        "    raise KeyError('k')\n"
+        "@functrace.trace\n"
+        "def outer():\n"
+        "    try:\n"
+        "        inner()\n"
+        "    except KeyError:\n"
+        "        pass\n"
+        "outer()\n"
+    )
+    proc = run_python(
+        ["-c", program],
+        env={
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(site)]),
+            "FUNCTRACE_EXPORTER": "mine",
+            "FUNCTRACE_OUTPUT": "none",
+        },
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines() == [
+        "enter t[01] __main__.outer",
+        "enter t[01] __main__.inner",
+        "exit __main__.inner KeyError",
+        "exit __main__.outer None",
+    ]
