@@ -136,13 +136,46 @@ def _events(lines: list[str], format: str) -> list[tuple[str, str, int, str, boo
     return found
 
 
+def check_outputs(files: list[Path], format: str) -> int:
+    """Each file whole and balanced on its own, and nothing lost between two: the
+    calls a file leaves open are exactly those the next one starts with as
+    ``running``; the last leaves none open. The number of lines."""
+    total = 0
+    open_before: dict[str, list[str]] = {}  # per tag, the calls still running
+    for path in files:
+        lines = path.read_text().splitlines()
+        total += len(lines)
+        # Whole lines, every tag named before its first line, every depth true.
+        (balanced_jsonl if format == "jsonl" else balanced)(lines)
+        stacks: dict[str, list[str]] = {}
+        began: dict[str, list[str]] = {}
+        preamble = True
+        for tag, arrow, depth, name, running in _events(lines, format):
+            stack = stacks.setdefault(tag, [])
+            if running:  # a call in progress when this output began: first, only
+                assert preamble, (path.name, tag, name)
+                began.setdefault(tag, []).append(name)
+            else:
+                preamble = False
+            if arrow == "->":
+                assert depth == len(stack) + 1, (path.name, tag, name)
+                stack.append(name)
+            else:
+                assert stack and stack[-1] == name and depth == len(stack), (path.name, tag, name)
+                stack.pop()
+        assert began == open_before, path.name
+        open_before = {tag: names for tag, names in stacks.items() if names}
+    assert open_before == {}  # the last file: every call ended
+    return total
+
+
 @pytest.mark.parametrize(
     ("speedups", "format"), [("1", "text"), ("0", "text"), ("1", "jsonl"), ("0", "jsonl")]
 )
 def test_every_ingredient_at_once_leaves_no_lost_torn_or_unbalanced_line(
     tmp_path: Path, speedups: str, format: str
 ) -> None:
-    program = ALL_AT_ONCE.replace("ROUNDS", "1500").replace("BASE", repr(str(tmp_path)))
+    program = ALL_AT_ONCE.replace("ROUNDS", "4000").replace("BASE", repr(str(tmp_path)))
     proc = run_python(
         ["-c", program],
         env={
@@ -156,41 +189,4 @@ def test_every_ingredient_at_once_leaves_no_lost_torn_or_unbalanced_line(
     assert "functrace" not in proc.stderr, proc.stderr  # no notice, no internal error
     files = sorted(tmp_path.glob("trace*.log"))
     assert len(files) > 10  # the output did move while the threads ran
-    total = 0
-    open_before: dict[str, list[str]] = {}  # per tag, the calls still running
-    for path in files:
-        lines = path.read_text().splitlines()
-        total += len(lines)
-        # Whole lines, every tag named before its first line, every depth true.
-        (balanced_jsonl if format == "jsonl" else balanced)(lines)
-        stacks: dict[str, list[str]] = {}
-        preamble = True
-        for tag, arrow, depth, name, running in _events(lines, format):
-            stack = stacks.setdefault(tag, [])
-            if running:  # a call in progress when this output began: first, only
-                assert preamble, (path.name, tag, name)
-            else:
-                preamble = False
-            if arrow == "->":
-                assert depth == len(stack) + 1, (path.name, tag, name)
-                stack.append(name)
-            else:
-                assert stack and stack[-1] == name and depth == len(stack), (path.name, tag, name)
-                stack.pop()
-        # Nothing lost between two outputs: the calls a file left open are exactly
-        # those the next one starts with as `running`. (The stacks above begin
-        # from those running lines, so compare what each file began with.)
-        began = {tag: names for tag, names in _running(lines, format).items() if names}
-        assert began == open_before, path.name
-        open_before = {tag: names for tag, names in stacks.items() if names}
-    assert open_before == {}  # the last file: every call ended
-    assert total > 10_000
-
-
-def _running(lines: list[str], format: str) -> dict[str, list[str]]:
-    began: dict[str, list[str]] = {}
-    for tag, _, _, name, running in _events(lines, format):
-        if not running:
-            break
-        began.setdefault(tag, []).append(name)
-    return began
+    assert check_outputs(files, format) > 10_000
