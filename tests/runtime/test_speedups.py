@@ -351,7 +351,7 @@ with warnings.catch_warnings(record=True) as caught:
     assert top() == 1  # the program never sees the error
 message = str(caught[0].message)
 # The place: raised in C, so the program's call being traced, innermost last.
-place = message.rstrip().splitlines()[-2]
+place = [line for line in message.splitlines() if line.lstrip().startswith("File ")][-1]
 print(len(caught), "internal error" in message, "compiled path" in message)
 print(place.endswith("in leaf"))
 """
