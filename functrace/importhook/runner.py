@@ -19,6 +19,7 @@ import types
 from collections.abc import Mapping, Sequence
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader
 
+from functrace._runtime.state import own_work
 from functrace.importhook import ImportHook, _loader, install_import_hook
 from functrace.importhook._loader import compile_traced, mode, prepare, trace_loaded
 
@@ -125,7 +126,8 @@ def _expand(pattern: str) -> list[str]:
 def _say_untraced(hook: ImportHook, module: str | None, include: Sequence[str]) -> None:
     """One note on stderr when what was asked for could not be traced. Never raises."""
     try:
-        notes = untraced_notes(hook, module, include)
+        with own_work():  # fnmatch and re: functrace's work, never traced
+            notes = untraced_notes(hook, module, include)
     except Exception:
         return
     if notes:
