@@ -355,8 +355,12 @@ def thread_context() -> Context | None:
             contexts.add(ctx)
         tls.base = ctx
         tls.cur = ctx
-        for hook in on_new_context:
-            hook(ctx)
+        ctx.busy = True  # the hooks are functrace's own work (origins: threading's code)
+        try:
+            for hook in on_new_context:
+                hook(ctx)
+        finally:
+            ctx.busy = False
     finally:
         tls.making = False
     return ctx

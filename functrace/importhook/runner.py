@@ -215,26 +215,27 @@ def run_script(path: str, args: Sequence[str]) -> None:
             prepare(main.__dict__)
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
         return
-    full = os.path.abspath(path)
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
-    with open(full, "rb") as f:
-        source = f.read()
-    if how == "rewrite":
-        code = compile_traced(source, full, use_cache=False)
-    else:
-        code = compile(source, full, "exec", dont_inherit=True)
-        if how == "monitor":
-            trace_loaded(code, "__main__", source, full)
-    main = _fresh_main()
-    main.__dict__.update(
-        __file__=full,
-        __cached__=None,
-        __loader__=importlib.machinery.SourceFileLoader("__main__", full),
-        __spec__=None,
-        __package__=None,
-    )
-    if how == "rewrite":
-        prepare(main.__dict__)
+    with own_work():  # posixpath and the rest: functrace's work, never traced
+        full = os.path.abspath(path)
+        sys.path[0] = os.path.dirname(os.path.realpath(path))
+        with open(full, "rb") as f:
+            source = f.read()
+        if how == "rewrite":
+            code = compile_traced(source, full, use_cache=False)
+        else:
+            code = compile(source, full, "exec", dont_inherit=True)
+            if how == "monitor":
+                trace_loaded(code, "__main__", source, full)
+        main = _fresh_main()
+        main.__dict__.update(
+            __file__=full,
+            __cached__=None,
+            __loader__=importlib.machinery.SourceFileLoader("__main__", full),
+            __spec__=None,
+            __package__=None,
+        )
+        if how == "rewrite":
+            prepare(main.__dict__)
     exec(code, main.__dict__)
 
 
