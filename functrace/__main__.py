@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from functrace._runtime.config import FORMATS
+
 __all__ = ["RUN_OPTIONS", "RunOption", "main", "parse_run", "split_run", "start_run"]
 
 
@@ -106,9 +108,9 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         ("--format",),
         "fmt",
-        "[text|jsonl]",
+        "[" + "|".join(FORMATS) + "]",
         "Line format: text (default) or jsonl. Sets FUNCTRACE_FORMAT.",
-        choices=("text", "jsonl"),
+        choices=FORMATS,
         env="FUNCTRACE_FORMAT",
     ),
     RunOption(

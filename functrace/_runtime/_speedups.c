@@ -1,7 +1,8 @@
-/* functrace._runtime._speedups: engine.py's fast path (fast_enter / fast_leave) in C.
+/* functrace._runtime._speedups: the compiled implementation of the event contract
+ * (engine.enter / engine.leave are the other, in Python).
  *
- * Optional: setup.py builds it when a compiler is there, and the engine uses the
- * pure-Python fast path when it is missing or FUNCTRACE_SPEEDUPS=0. The effects
+ * Optional: setup.py builds it when a compiler is there, and the engine uses its
+ * Python event path when it is missing or FUNCTRACE_SPEEDUPS=0. The effects
  * are exactly those of the Python functions: for a nested plain call, append
  * an Entry(info, t, written=True) to the context's stack and one enter line to
  * output.buffer; on its return, raise or plain generator's yield pop it and
@@ -168,6 +169,12 @@ static int initialized = 0;
  *   of lines filled in place; only when ob_exports is 0 (no buffer view open).
  * - PyHeapTypeObject's ht_qualname and a heap type's tp_dict (class_name): a class's
  *   name as type's own __qualname__ / __module__ descriptors give it, for values.
+ * Free-threaded builds only (Py_GIL_DISABLED), where no public API exists yet:
+ * - _Py_IsOwnedByCurrentThread (pin_info): whether this thread owns an object
+ *   (biased reference counting), i.e. whether a dict lookup of it stays lock-free.
+ * - _Py_atomic_* (cpython/pyatomic.h): loads, stores and compare-and-swaps on the
+ *   flags and generation counters threads share; CPython's own, so the same on
+ *   every compiler it supports (C11 <stdatomic.h> is not, on older MSVC).
  * PyErr_Fetch is used before 3.12 only (PyErr_GetRaisedException from 3.12).
  * Argument values (FUNCTRACE_ARGS) come from the wrapper that hands them over
  * (3.10/3.11), or are read with public API only: PyEval_GetFrame, PyFrame_GetVar
@@ -3174,7 +3181,7 @@ sp_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return do_enter(args[0], resumed, args[1], nargs > 4 && args[4] != Py_None ? args[4] : NULL);
 }
 
-/* leave(kind, code, offset=0, arg=None): engine.fast_leave */
+/* leave(kind, code, offset=0, arg=None): engine.leave's contract, the fast way when it can */
 static PyObject *
 sp_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -4050,9 +4057,9 @@ static PyMethodDef methods[] = {
     {"init", (PyCFunction)(void (*)(void))sp_init, METH_FASTCALL,
      "init(engine, output): take the engine's state (again after a configure)."},
     {"enter", (PyCFunction)(void (*)(void))sp_enter, METH_FASTCALL,
-     "enter(resumed, code, offset=0, exc=None): engine.fast_enter in C."},
+     "enter(resumed, code, offset=0, exc=None, given=None): engine.enter's contract."},
     {"leave", (PyCFunction)(void (*)(void))sp_leave, METH_FASTCALL,
-     "leave(kind, code, offset=0, arg=None): engine.fast_leave in C."},
+     "leave(kind, code, offset=0, arg=None): engine.leave's contract."},
     {"py_start", (PyCFunction)(void (*)(void))sp_py_start, METH_FASTCALL,
      "sys.monitoring PY_START callback."},
     {"py_resume", (PyCFunction)(void (*)(void))sp_py_resume, METH_FASTCALL,

@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 
 from functrace._runtime.notices import notice
 
-__all__ = ["Settings", "checked", "parse_duration_ns", "settings_from_env"]
+__all__ = ["FORMATS", "VARIABLES", "Settings", "checked", "parse_duration_ns", "settings_from_env"]
 
 _ON = frozenset({"", "1", "on", "true", "yes"})
 _OFF = frozenset({"0", "off", "false", "no"})
-_FORMATS = ("text", "jsonl")
+#: The line formats, the one list: the environment, configure() and the CLI take these.
+FORMATS = ("text", "jsonl")
 _UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
 
@@ -139,7 +140,7 @@ def _path_or_stream(raw: str) -> str:
 
 def _format(raw: str) -> str:
     word = raw.strip().lower()
-    if word not in _FORMATS:
+    if word not in FORMATS:
         raise ValueError(raw)
     return word
 
@@ -153,8 +154,9 @@ def _exporter(raw: str) -> str:
     return word
 
 
-# variable -> (Settings field, parser raising ValueError on a bad value)
-_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+#: variable -> (Settings field, parser raising ValueError on a bad value): the one
+#: parser of each setting, for the environment and configure() alike.
+VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "FUNCTRACE": ("enabled", _switch),
     "FUNCTRACE_OUTPUT": ("output", _path_or_stream),
     "FUNCTRACE_FORMAT": ("format", _format),
@@ -177,7 +179,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     default = Settings()
     values: dict[str, object] = {}
-    for name, (field, parse) in _VARIABLES.items():
+    for name, (field, parse) in VARIABLES.items():
         raw = env.get(name)
         if raw is None:
             continue
@@ -191,7 +193,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     return dataclasses.replace(default, **values)  # type: ignore[arg-type]
 
 
-_FIELDS = {field: (name, parse) for name, (field, parse) in _VARIABLES.items()}
+_FIELDS = {field: (name, parse) for name, (field, parse) in VARIABLES.items()}
 _HELP_FIELD = {
     "include": "expected glob patterns",
     "exclude": "expected glob patterns",

@@ -347,8 +347,12 @@ def configure(**changes: Any) -> Settings:
     settings now in force.
     """
     global settings
-    valid = {field: checked(field, value) for field, value in changes.items()}
-    settings = dataclasses.replace(settings, **valid)  # type: ignore[arg-type]
+    own = state.own_work_begin()  # dataclasses' code, say: never traced
+    try:
+        valid = {field: checked(field, value) for field, value in changes.items()}
+        settings = dataclasses.replace(settings, **valid)  # type: ignore[arg-type]
+    finally:
+        state.own_work_end(own)
     if "enabled" in changes:
         (enable if settings.enabled else disable)()
     if _backend is not None:

@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import time
+import traceback  # at import: an import inside an event can deadlock a forked child
 from collections.abc import Callable, Iterator
 from itertools import chain, repeat
 from types import CodeType
@@ -76,6 +77,8 @@ from functrace._runtime.state import (
 )
 from functrace._runtime.state import after_fork_in_child as _state_after_fork
 from functrace._runtime.state import contexts as _contexts
+from functrace._runtime.state import own_work_begin as _own_work_begin
+from functrace._runtime.state import own_work_end as _own_work_end
 from functrace._runtime.state import task_context as _task_context
 from functrace._runtime.state import thread_context as _thread_context
 from functrace._runtime.state import tls as _tls
@@ -697,7 +700,11 @@ def _configure(settings: Settings, paused: bool = False) -> None:
     warm_duration_cache()  # before the fast paths are on: they index it
     _use_speedups(settings.speedups)
     if _lines_on and settings.output != _output_now:
-        _write_running(None if snapshot is None else snapshot[1])
+        own = _own_work_begin()  # naming lines call library code (shlex, threading)
+        try:
+            _write_running(None if snapshot is None else snapshot[1])
+        finally:
+            _own_work_end(own)
     _output_now = settings.output
 
 
@@ -744,8 +751,8 @@ def _forget_naming(contexts: list[Context]) -> Iterator[None]:
 _busy_of = operator.attrgetter("busy")
 _calls_of = functools.partial(map, operator.attrgetter("info", "start", "written"))
 _stack_of = operator.attrgetter("stack")
-#: The weak references behind ``contexts`` (a set: its len() is C, the WeakSet's is not).
-_context_refs: set[Any] = _contexts.data  # type: ignore[attr-defined]
+#: The weak references behind ``contexts`` (a set: its len() is C).
+_context_refs: set[Any] = _contexts.refs
 
 
 def _pure_snapshot(
@@ -942,9 +949,7 @@ def select_path() -> None:
         _native.set_args(
             with_values,
             values.mode == "repr",
-            values._length,
-            values._line_length,
-            values._generation,
+            *values.limits(),
             values,
         )
         _native.set_lines(not _text, _max_depth, sink.epoch_offset_ns, sink.json_quote)
@@ -1016,9 +1021,12 @@ def _internal_error(exc: BaseException) -> None:
         except Exception:
             pass
     try:
-        import traceback  # only now: the runtime imports nothing it does not need
-
         where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if exc.__traceback__ is None:
+            # Raised by the compiled module: no Python frame of ours to show, so
+            # the place is the program's call that was being traced.
+            stack = traceback.format_stack(sys._getframe(1), limit=12)
+            where = f"in the compiled path (_speedups), during this call:\n{''.join(stack)}{where}"
     except Exception:
         where = repr(exc)
     # With the traceback: a bug report then says where.
@@ -1048,6 +1056,14 @@ def _close_unending(t: int) -> frozenset[Context]:
 
 def _at_exit() -> None:
     # Before output's own exit hook (atexit runs the last registered first).
+    own = _own_work_begin()  # whatever it calls writes no line
+    try:
+        _finish()
+    finally:
+        _own_work_end(own)
+
+
+def _finish() -> None:
     try:
         closed = _close_unending(_clock())
     except Exception:

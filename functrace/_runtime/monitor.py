@@ -11,11 +11,11 @@ cost anything while an exception travels, filtered by ``id(code)``.
 from __future__ import annotations
 
 import sys
-import weakref
 from functools import partial
 from types import CodeType
 
 from functrace._runtime import engine
+from functrace._runtime.state import WeakRefs
 
 __all__ = ["MonitoringBackend"]
 
@@ -30,8 +30,9 @@ class MonitoringBackend:
     def __init__(self) -> None:
         self.tool: int | None = None
         self.on = False
-        # Weak: a traced code object that dies (a reloaded module) is forgotten.
-        self.codes: weakref.WeakValueDictionary[int, CodeType] = weakref.WeakValueDictionary()
+        # Weak: a traced code object that dies (a reloaded module) is forgotten,
+        # running no library code (see WeakRefs).
+        self.codes = WeakRefs()  # of CodeType
 
     def acquire(self) -> bool:
         mon = sys.monitoring
@@ -86,7 +87,7 @@ class MonitoringBackend:
     stopped = False
 
     def add(self, code: CodeType) -> None:
-        self.codes[id(code)] = code
+        self.codes.add(code)
         local = self._events()[0]
         if local:
             assert self.tool is not None
@@ -109,6 +110,6 @@ class MonitoringBackend:
         assert self.tool is not None
         mon = sys.monitoring
         local, global_ = self._events()
-        for code in list(self.codes.values()):
+        for code in list(self.codes):
             mon.set_local_events(self.tool, code, local)
         mon.set_events(self.tool, global_)

@@ -41,8 +41,12 @@ __all__ = ["install", "started"]
 _creator: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
     "functrace_creator", default=None
 )
-#: Threads started while a traced call ran -> that call.
-_threads: weakref.WeakKeyDictionary[threading.Thread, Origin] = weakref.WeakKeyDictionary()
+#: Threads started while a traced call ran -> that call. Keyed by weak references
+#: whose callback is the dict's own (C) ``__delitem__``: a thread object's death
+#: runs no library code (a WeakKeyDictionary's callback is Python, and would be
+#: traced whenever the include patterns take in ``weakref``). An entry taken at
+#: the thread's first traced call takes its key with it, so no callback is left.
+_threads: dict[weakref.ref[threading.Thread], Origin] = {}
 _lock = threading.Lock()
 #: threading's own name for its start function, and the original.
 _patched: tuple[str, Any] | None = None
@@ -66,7 +70,7 @@ def _new_context(ctx: Context) -> None:
     """A thread's or task's context is made (at its first traced call)."""
     if ctx.base is None:
         with _lock:
-            origin = _threads.pop(threading.current_thread(), None)
+            origin = _threads.pop(weakref.ref(threading.current_thread()), None)
         ctx.origin = origin
         job = getattr(tls, "job", None)
         if job is not None:
@@ -104,7 +108,7 @@ def _note_thread(function: Any) -> None:
     origin = here("thread")
     if origin is not None:
         with _lock:
-            _threads[thread] = origin
+            _threads[weakref.ref(thread, _threads.__delitem__)] = origin
     if _pool_patched is None and "concurrent.futures.thread" in sys.modules:
         _patch_pool()  # a pool's first worker: its own first job is the thread's
 

@@ -24,6 +24,7 @@ import errno
 import itertools
 import os
 import select
+import signal  # at import: an import in the flusher thread can deadlock with the program's
 import stat
 import sys
 import threading
@@ -31,6 +32,7 @@ import time
 from typing import IO, Any
 
 from functrace._runtime.notices import notice
+from functrace._runtime.state import own_work_begin
 
 __all__ = ["buffer", "configure", "flush", "lock", "next_flush_ns"]
 
@@ -460,10 +462,8 @@ def _start_flusher() -> None:
 def _flush_loop(wake: int) -> None:
     global _flusher_tid
     _flusher_done.acquire()
+    own_work_begin()  # for the thread's whole life: whatever it calls writes no line
     try:
-        import select
-        import signal
-
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         _flusher_tid = _thread.get_native_id()
         while True:

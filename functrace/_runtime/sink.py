@@ -19,6 +19,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 
 from functrace._runtime import output
 from functrace._runtime.lines import (
+    ENTER,
     LOST,
     format_duration_fast,
     name_line,
@@ -66,7 +67,7 @@ def text_enter(
     args: list[tuple[str, str]] | None = None,
 ) -> None:
     if args is not None:  # FUNCTRACE_ARGS: "->name(a=1, b='x')"
-        put(f"{ctx.prefix(depth)}->{info.name}{args_text(args)}\n")
+        put(f"{ctx.prefix(depth)}{ENTER}{info.name}{args_text(args)}\n")
         return
     put(ctx.prefix(depth) + (info.resume_text if resumed else info.enter_text))
 
@@ -159,7 +160,7 @@ WRITERS: dict[str, tuple[EnterWriter, ExitWriter]] = {
 def running_line(ctx: Context, depth: int, info: CodeInfo, start: int, text: bool) -> str:
     """The line a new output starts with for a call already running (since ``start``)."""
     if text:
-        return f"{ctx.prefix(depth)}->{info.name} running\n"
+        return f"{ctx.prefix(depth)}{ENTER}{info.name} running\n"
     return (
         f'{{"v":1,"ts":{epoch_offset_ns + start},{ctx.json_head},'
         f'"depth":{depth},"ev":"enter","running":true,{info.json_head}}}\n'

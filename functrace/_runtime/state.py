@@ -16,18 +16,19 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
 from types import CodeType
 from typing import Any
 
-from functrace._runtime.lines import INDENT, task_tag, thread_tag
+from functrace._runtime.lines import ENTER, EXIT, INDENT, task_tag, thread_tag
 from functrace._runtime.record import Origin
 
 __all__ = [
     "CodeInfo",
     "Context",
     "Entry",
+    "WeakRefs",
     "claim_root",
     "contexts",
     "info_for",
@@ -72,9 +73,9 @@ class CodeInfo:
     def __init__(self, code: CodeType, module: str, qualname: str) -> None:
         # No reference to the code: the registry drops this info when it dies.
         self.name = f"{module}.{qualname}" if module else qualname
-        self.enter_text = f"->{self.name}\n"
-        self.resume_text = f"->{self.name} resume\n"
-        self.exit_text = f"<-{self.name} "
+        self.enter_text = f"{ENTER}{self.name}\n"
+        self.resume_text = f"{ENTER}{self.name} resume\n"
+        self.exit_text = f"{EXIT}{self.name} "
         # The same in UTF-8, for the Python fast path (bytes lines need no encoding).
         self.enter_line = self.enter_text.encode()
         self.resume_line = self.resume_text.encode()
@@ -268,7 +269,43 @@ _lock = threading.Lock()
 _threads = 0
 _tasks_seen = 0
 pid_in_tag: int | None = None  # set in any process but the first of a trace
-contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+
+
+class WeakRefs:
+    """A set of objects held weakly, whose references' callback is the set's own
+    ``discard``: C, so an object's death runs no Python code (a ``WeakSet``'s
+    callback is Python: functrace's own work, traced when the include patterns
+    take in ``_weakrefset``, and run while the dying context may still be the
+    compiled module's current one). Iteration and ``len`` run no library code."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: set[weakref.ref[Any]] = set()
+
+    def add(self, obj: Any) -> None:
+        self.refs.add(weakref.ref(obj, self.refs.discard))
+
+    def __contains__(self, obj: object) -> bool:
+        try:
+            return weakref.ref(obj) in self.refs
+        except TypeError:  # not weakly referenceable: not one of ours
+            return False
+
+    def __iter__(self) -> Iterator[Any]:
+        for ref in list(self.refs):
+            obj = ref()
+            if obj is not None:
+                yield obj
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def clear(self) -> None:
+        self.refs.clear()
+
+
+contexts = WeakRefs()  # of Context
 #: Told of each new context, in its thread (and task), before its first event
 #: goes on: origins.py gives it its origin.
 on_new_context: list[Callable[[Context], None]] = []
@@ -318,8 +355,12 @@ def thread_context() -> Context | None:
             contexts.add(ctx)
         tls.base = ctx
         tls.cur = ctx
-        for hook in on_new_context:
-            hook(ctx)
+        ctx.busy = True  # the hooks are functrace's own work (origins: threading's code)
+        try:
+            for hook in on_new_context:
+                hook(ctx)
+        finally:
+            ctx.busy = False
     finally:
         tls.making = False
     return ctx

@@ -40,6 +40,7 @@ __all__ = [
     "exception_text",
     "frame_finders",
     "given_arguments",
+    "limits",
     "mode",
     "value_text",
 ]
@@ -90,6 +91,11 @@ def configure(new_mode: str, length: int, line_length: int, redact: tuple[str, .
     global _small_int, _short_str
     _small_int = 10 ** (_length - 1)
     _short_str = _length // 4  # repr() of a str is at most 4 times its length + 2
+
+
+def limits() -> tuple[int, int, int]:
+    """(value length, line length, generation): what the compiled path is told."""
+    return _length, _line_length, _generation
 
 
 # ---------------------------------------------------------------- one value

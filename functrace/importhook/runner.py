@@ -19,6 +19,7 @@ import types
 from collections.abc import Mapping, Sequence
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader
 
+from functrace._runtime.state import own_work
 from functrace.importhook import ImportHook, _loader, install_import_hook
 from functrace.importhook._loader import compile_traced, mode, prepare, trace_loaded
 
@@ -125,7 +126,8 @@ def _expand(pattern: str) -> list[str]:
 def _say_untraced(hook: ImportHook, module: str | None, include: Sequence[str]) -> None:
     """One note on stderr when what was asked for could not be traced. Never raises."""
     try:
-        notes = untraced_notes(hook, module, include)
+        with own_work():  # fnmatch and re: functrace's work, never traced
+            notes = untraced_notes(hook, module, include)
     except Exception:
         return
     if notes:
@@ -213,26 +215,27 @@ def run_script(path: str, args: Sequence[str]) -> None:
             prepare(main.__dict__)
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
         return
-    full = os.path.abspath(path)
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
-    with open(full, "rb") as f:
-        source = f.read()
-    if how == "rewrite":
-        code = compile_traced(source, full, use_cache=False)
-    else:
-        code = compile(source, full, "exec", dont_inherit=True)
-        if how == "monitor":
-            trace_loaded(code, "__main__", source, full)
-    main = _fresh_main()
-    main.__dict__.update(
-        __file__=full,
-        __cached__=None,
-        __loader__=importlib.machinery.SourceFileLoader("__main__", full),
-        __spec__=None,
-        __package__=None,
-    )
-    if how == "rewrite":
-        prepare(main.__dict__)
+    with own_work():  # posixpath and the rest: functrace's work, never traced
+        full = os.path.abspath(path)
+        sys.path[0] = os.path.dirname(os.path.realpath(path))
+        with open(full, "rb") as f:
+            source = f.read()
+        if how == "rewrite":
+            code = compile_traced(source, full, use_cache=False)
+        else:
+            code = compile(source, full, "exec", dont_inherit=True)
+            if how == "monitor":
+                trace_loaded(code, "__main__", source, full)
+        main = _fresh_main()
+        main.__dict__.update(
+            __file__=full,
+            __cached__=None,
+            __loader__=importlib.machinery.SourceFileLoader("__main__", full),
+            __spec__=None,
+            __package__=None,
+        )
+        if how == "rewrite":
+            prepare(main.__dict__)
     exec(code, main.__dict__)
 
 

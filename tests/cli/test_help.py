@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from functrace._runtime import state
-from functrace._runtime.config import _VARIABLES
+from functrace._runtime.config import VARIABLES
 from functrace.cli import _COMMANDS, main
 from tests.helpers import ROOT, run_python
 
@@ -37,7 +37,7 @@ def runtime_variables() -> set[str]:
     read on their own (the trace's first process, the OpenTelemetry exit wait, the
     policy a followed child traces by)."""
     return {
-        *_VARIABLES,
+        *VARIABLES,
         state.ROOT_ENV,
         _module_constant(ROOT / "functrace/children/__init__.py", "VARIABLE"),
         _module_constant(ROOT / "functrace/otel/_export.py", "EXIT_TIMEOUT_VAR"),
@@ -63,7 +63,7 @@ def test_top_help_lists_every_command_whole() -> None:
     assert "docs/configuration.md" in out and "pytest --functrace=PKG" in out
     named = set(VARIABLE_RE.findall(out))
     assert named <= runtime_variables()
-    assert set(_VARIABLES) <= named
+    assert set(VARIABLES) <= named
 
 
 @pytest.mark.parametrize("name", sorted(_COMMANDS))
@@ -84,7 +84,7 @@ def test_documented_variables_are_read(path: str) -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    missing = set(_VARIABLES) - documented("docs/configuration.md")
+    missing = set(VARIABLES) - documented("docs/configuration.md")
     assert not missing
 
 

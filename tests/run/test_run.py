@@ -227,3 +227,50 @@ def test_functraces_own_calls_are_never_traced(tmp_path: Path) -> None:
             names = {event["name"] for event in jsonl_events(lines)}
         assert "__main__.f" in names
         assert all(name.startswith("__main__.") for name in names), names
+
+
+#: The library modules functrace's own Python code calls into: at a switch of
+#: output (naming lines), in configure(), in its flusher thread, when a thread or
+#: context dies (weak references), at exit, and in `run`'s closing note.
+_OWN_LIBRARIES = (
+    *("weakref*", "_weakrefset*", "shlex*", "dataclasses*", "threading*", "signal*"),
+    *("re*", "enum*", "fnmatch*", "select*", "json*", "functools*", "posixpath*"),
+)
+
+
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_functraces_own_work_writes_no_line_whatever_the_include_patterns(
+    tmp_path: Path, speedups: str
+) -> None:
+    # Each of these once wrote lines of functrace's own calls; `weakref*` with
+    # `_weakrefset*` crashed the compiled path at exit (a context's weak-set
+    # callback traced while the context was being freed), `signal*` hung it (the
+    # flusher thread imported signal through the hook while the output was busy).
+    (tmp_path / "prog.py").write_text(
+        "import functrace\n\n"
+        "def f(x):\n    return x + 1\n\n"
+        "def main():\n"
+        "    f(1)\n"
+        f"    functrace.configure(output={str(tmp_path / 'second.log')!r})\n"
+        "    functrace.disable()\n    f(2)\n    functrace.enable()\n"
+        "    return f(3)\n\n"
+        "main()\n"
+    )
+    patterns = [arg for pattern in ("__main__*", *_OWN_LIBRARIES) for arg in ("-i", pattern)]
+    proc = run_python(
+        [*RUN, *patterns, "-o", str(tmp_path / "first.log"), "prog.py"],
+        cwd=tmp_path,
+        env={"FUNCTRACE_SPEEDUPS": speedups},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [
+        line
+        for name in ("first.log", "second.log")
+        for line in (tmp_path / name).read_text().splitlines()
+    ]
+    # After the program, the interpreter's own shutdown (threading._shutdown) is
+    # traced as asked: it is neither the program's code nor functrace's.
+    ends = next(i for i, line in enumerate(lines) if line.endswith("->threading._shutdown"))
+    names = [line.split("->", 1)[1].split()[0] for line in lines[:ends] if "->" in line]
+    assert names == ["__main__.main", "__main__.f", "__main__.main", "__main__.f"]

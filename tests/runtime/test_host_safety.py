@@ -634,7 +634,7 @@ RECURSION = HEADER + textwrap.dedent(
                 pass
         return root()
 
-    print(engine._native is not None)
+    print(engine.native_module() is not None)
     top()
     """
 )

@@ -349,13 +349,17 @@ info.exit_text = None  # a bug of ours: a line text that is not a str
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     assert top() == 1  # the program never sees the error
-print(len(caught), "internal error" in str(caught[0].message))
+message = str(caught[0].message)
+# The place: raised in C, so the program's call being traced, innermost last.
+place = [line for line in message.splitlines() if line.lstrip().startswith("File ")][-1]
+print(len(caught), "internal error" in message, "compiled path" in message)
+print(place.endswith("in leaf"))
 """
     proc = run_python(
         ["-c", program], env={"FUNCTRACE_SPEEDUPS": "1", "FUNCTRACE_OUTPUT": os.devnull}
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["1", "True"]
+    assert proc.stdout.split() == ["1", "True", "True", "True"], proc.stdout
 
 
 def test_at_the_recursion_limit_the_program_runs_as_untraced() -> None:
