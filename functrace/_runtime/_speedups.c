@@ -47,7 +47,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 15
+#define API_VERSION 16
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -130,7 +130,7 @@ enum { K_RETURN, K_UNWIND, K_SUSPEND };
  * of state.py, and record.Call's (CL_*, made here from a journal). */
 enum {
     I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, I_JSON, I_NAME, I_FILE, I_LINE,
-    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON, C_JOURNAL,
+    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON, C_JOURNAL, C_BASE, C_DUE, C_NAMED, C_NAME, C_OWNER,
     E_INFO, E_START, E_NODE, E_WRITTEN, E_TOKENS, E_ARGS,
     CL_PARENT, CL_ARGS, CL_CHILDREN, CL_END, CL_EXCEPTION, CL_FILE, CL_LINE, CL_NAME,
     CL_ORIGIN, CL_RESUMED, CL_RETURNED, CL_START, CL_SUSPENDED, CL_TAG,
@@ -139,7 +139,7 @@ enum {
 static const char *slot_names[N_SLOTS] = {
     "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "json_head", "name",
     "file", "line",
-    "stack", "tag", "busy", "lost", "json_head", "journal",
+    "stack", "tag", "busy", "lost", "json_head", "journal", "base", "due", "named", "name", "owner",
     "info", "start", "node", "written", "tokens", "args",
     "_parent", "args", "children", "end_ns", "exception", "file", "line", "name",
     "origin", "resumed", "returned", "start_ns", "suspended", "tag",
@@ -153,7 +153,8 @@ static PyObject *slot_str[N_SLOTS];
 static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
 
 static PyObject *s_cur, *s_next_flush_ns, *s_flush, *s_enter, *s_leave, *s_internal_error,
-    *s_end_ns, *s_suspended, *s_yield;
+    *s_end_ns, *s_suspended, *s_yield, *s_generation, *s_flush_outermost, *s_asyncio,
+    *s_get_running_loop, *s_name;
 
 static int initialized = 0;
 
@@ -2604,6 +2605,119 @@ emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *wo
     return err;
 }
 
+/* ------------------------------------------------------------ outermost calls
+ *
+ * A thread's outermost call (its stack empty) went to the engine, which looks
+ * for an asyncio task and checks the thread's origin and name there: with a
+ * parser called in a loop (bench_runtime's, 68 calls per outermost one) those
+ * two Python events cost more than all the nested calls' together. When the
+ * engine's general way would end up writing the same line as a nested call's,
+ * it is taken here: the thread's own context (not a task's), no asyncio loop
+ * running in this thread (state.task_context then gives the thread's context),
+ * no origin due (a thread's first call), no recording, named in this output
+ * under the name the thread has now. The rest is the engine's, as before. With
+ * the GIL only: without it, reading another thread's renames needs references
+ * of its own; the engine keeps those calls. */
+
+/* engine.<name> (a module global), borrowed; NULL without an error if missing.
+ * With the GIL only (borrowed from the module's dict). */
+static inline PyObject *
+engine_global(PyObject *name)
+{
+    PyObject *dict = PyModule_GetDict(engine_mod); /* borrowed */
+    PyObject *v = dict != NULL ? PyDict_GetItemWithError(dict, name) : NULL;
+    return v;
+}
+
+/* An asyncio event loop runs in this thread: 1, 0, -1 on error. As
+ * state.task_context asks: sys.modules["asyncio"]._get_running_loop(). */
+static int
+asyncio_running(void)
+{
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *asyncio = PyDict_GetItemWithError(modules, s_asyncio);
+    if (asyncio == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(asyncio);
+    PyObject *loop = PyObject_CallMethodNoArgs(asyncio, s_get_running_loop);
+    Py_DECREF(asyncio);
+    if (loop == NULL) {
+        return -1;
+    }
+    int r = loop != Py_None;
+    Py_DECREF(loop);
+    return r;
+}
+
+/* The enter of ctx's outermost call can be written here (1), is the engine's
+ * (0), or -1 on error. */
+static FT_NO_INLINE int
+outermost_enter_plain(PyObject *ctx)
+{
+#ifdef Py_GIL_DISABLED
+    (void)ctx;
+    return 0;
+#else
+    if (!write_lines || REC_GEN() != 0 || peek_slot(ctx, ctx_type, C_BASE) != Py_None ||
+        peek_slot(ctx, ctx_type, C_DUE) != Py_None) {
+        return 0;
+    }
+    PyObject *named = peek_slot(ctx, ctx_type, C_NAMED);
+    PyObject *name = peek_slot(ctx, ctx_type, C_NAME);
+    PyObject *owner = peek_slot(ctx, ctx_type, C_OWNER);
+    if (named == NULL || name == NULL || owner == NULL || owner == Py_None ||
+        !PyUnicode_CheckExact(name)) {
+        return 0;
+    }
+    PyObject *generation = engine_global(s_generation);
+    if (generation == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    int r = PyObject_RichCompareBool(named, generation, Py_EQ);
+    if (r <= 0) {
+        return r;
+    }
+    r = asyncio_running();
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    /* Context.current_name(): the thread may have been renamed since. ctx.name
+     * stays alive: only this thread's own events rename it (the engine's, which
+     * cannot run while this does). */
+    Py_INCREF(name);
+    PyObject *now = PyObject_GetAttr(owner, s_name);
+    r = now == NULL ? -1
+        : PyUnicode_CheckExact(now) ? PyUnicode_Compare(now, name) == 0 && !PyErr_Occurred()
+                                    : 0;
+    Py_XDECREF(now);
+    Py_DECREF(name);
+    return r;
+#endif
+}
+
+/* The end of ctx's outermost call can be written here (1: as the engine would,
+ * its _outermost_ended doing nothing), or is the engine's (0); -1 on error. */
+static FT_NO_INLINE int
+outermost_leave_plain(PyObject *ctx, PyObject *entry)
+{
+#ifdef Py_GIL_DISABLED
+    (void)ctx;
+    (void)entry;
+    return 0;
+#else
+    if (peek_slot(ctx, ctx_type, C_BASE) != Py_None ||
+        peek_slot(entry, entry_type, E_NODE) != Py_None) {
+        return 0;
+    }
+    PyObject *flush_outermost = engine_global(s_flush_outermost);
+    if (flush_outermost == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return flush_outermost == Py_False;
+#endif
+}
+
 /* ------------------------------------------------------------ the two events */
 
 /* given: the call's arguments a generated wrapper hands over (enter's fifth), or NULL */
@@ -2642,9 +2756,10 @@ enter_event(PyObject *resumed_obj, int resumed, PyObject *code, PyObject *given)
     if (stack == NULL) {
         goto done;
     }
-    if (!PyList_CheckExact(stack) || PyList_GET_SIZE(stack) == 0) {
-        goto hand_on; /* an outermost call: maybe a task's */
+    if (!PyList_CheckExact(stack)) {
+        goto hand_on;
     }
+    int outermost = PyList_GET_SIZE(stack) == 0;
     int async_code = peek_slot(info, info_type, I_IS_ASYNC) == Py_False ? 0 : -1;
     if (async_code < 0) {
         PyObject *is_async = get_slot(info, info_type, I_IS_ASYNC);
@@ -2660,13 +2775,22 @@ enter_event(PyObject *resumed_obj, int resumed, PyObject *code, PyObject *given)
     if (async_code) {
         goto hand_on;
     }
+    if (outermost) {
+        r = outermost_enter_plain(ctx); /* maybe a task's, a thread's first, ... */
+        if (r <= 0) {
+            if (r < 0) {
+                goto done;
+            }
+            goto hand_on;
+        }
+    }
     /* Past the depth limit the call writes nothing. Within it, a parent whose
      * enter line is not written yet (held back by a filter since switched off, or
      * at the recursion limit) is the engine's to write first. */
     Py_ssize_t depth = PyList_GET_SIZE(stack) + 1;
     int lines = write_lines; /* else a recording only (its entries are never written) */
     int deep = depth > max_depth;
-    if (lines && !deep &&
+    if (lines && !deep && !outermost &&
         peek_slot(PyList_GET_ITEM(stack, depth - 2), entry_type, E_WRITTEN) != Py_True) {
         goto hand_on;
     }
@@ -2806,10 +2930,16 @@ leave_event(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         ok = 1; /* nothing of ours is running here: a call entered while tracing was off */
         goto done;
     }
-    if (n < 2) {
-        goto hand_on; /* the outermost call: maybe a task's */
-    }
     PyObject *last = PyList_GET_ITEM(stack, n - 1);
+    if (n < 2) {
+        r = outermost_leave_plain(ctx, last); /* maybe a task's */
+        if (r <= 0) {
+            if (r < 0) {
+                goto done;
+            }
+            goto hand_on;
+        }
+    }
     int lines = write_lines; /* else a recording only */
     int deep = n > max_depth; /* past the depth limit: no line */
     if (peek_slot(last, entry_type, E_INFO) != info ||
@@ -4117,6 +4247,11 @@ PyInit__speedups(void)
     INTERN(s_end_ns, "end_ns");
     INTERN(s_suspended, "suspended");
     INTERN(s_yield, "yield");
+    INTERN(s_generation, "_generation");
+    INTERN(s_flush_outermost, "flush_outermost");
+    INTERN(s_asyncio, "asyncio");
+    INTERN(s_get_running_loop, "_get_running_loop");
+    INTERN(s_name, "name");
     INTERN(s_params, "params");
     INTERN(s_value_text, "value_text");
     INTERN(s_kwargs_text, "_kwargs_text");
