@@ -2619,8 +2619,8 @@ emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *wo
  * the GIL only: without it, reading another thread's renames needs references
  * of its own; the engine keeps those calls. */
 
-/* engine.<name> (a module global), borrowed; NULL without an error if missing.
- * With the GIL only (borrowed from the module's dict). */
+#ifndef Py_GIL_DISABLED
+/* engine.<name> (a module global), borrowed; NULL without an error if missing. */
 static inline PyObject *
 engine_global(PyObject *name)
 {
@@ -2649,6 +2649,7 @@ asyncio_running(void)
     Py_DECREF(loop);
     return r;
 }
+#endif
 
 /* The enter of ctx's outermost call can be written here (1), is the engine's
  * (0), or -1 on error. */
