@@ -695,16 +695,7 @@ static uint64_t tls_gen = 1; /* bumped by init() */
  * replaces it until the bump, so the remembered (borrowed) one is alive while
  * it is current. */
 static uint64_t cur_gen = 1;
-#ifdef Py_GIL_DISABLED
-static THREAD_LOCAL
-#else
-/* With the GIL one thread runs at a time: one entry, tagged with the thread
- * state's id, is the running thread's, and a thread switch fills it again. A
- * thread-local here is dynamic TLS (the module is loaded with dlopen): a call
- * of __tls_get_addr per read, 1.5% of a traced fib's time (perf, 3.12). */
-static
-#endif
-    struct {
+static THREAD_LOCAL struct {
     PyObject *dict;     /* borrowed */
     uint64_t tstate_id; /* PyThreadState_GetID of the thread state it belongs to */
     uint64_t gen;       /* tls_gen when found; 0: not yet */
@@ -726,7 +717,6 @@ tls_dict(void)
     }
     tl_tls.cur = NULL;
     PyObject *dict = PyObject_GetAttrString(tls, "__dict__"); /* made if needed */
-    tl_tls.cur = NULL; /* again: another thread may have run meanwhile (with the GIL, it is shared) */
     if (dict == NULL) {
         return NULL;
     }
