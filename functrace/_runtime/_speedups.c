@@ -183,16 +183,17 @@ static int initialized = 0;
  * the vDSO that read costs ~25 ns here (KVM, TSC clock source: the kernel reads
  * the TSC behind a fence and scales it); the TSC read alone ~10 ns. Where the
  * kernel's own clock source is the TSC (it then vouches that every CPU's counts
- * as one; the CPU says it never stops or changes rate), this module scales the
- * TSC itself to that clock: anchored to a CLOCK_MONOTONIC read (between two TSC
- * reads) at least every TSC_SPAN ticks (~0.1 s), each anchor's rate measured
- * from the anchor before, so the kernel's own rate corrections (NTP) are
- * followed within a tenth of a second. Measured here: a scale measured over 0.1 s
- * stays within ~0.1 us of CLOCK_MONOTONIC over 1 s, so an anchor every 0.1 s
- * keeps the two within tens of ns (tests/runtime/test_speedups.py checks 1 us),
- * below the 3 significant figures of any duration but the shortest. It never
- * goes back (a new anchor behind the last time given waits for it). Python's
- * reads (the engine, perf_counter_ns) and these are the same clock within that.
+ * agree) and the CPU says it never stops or changes rate, this module scales the
+ * TSC itself to that clock: each read is the last anchor (a CLOCK_MONOTONIC
+ * read and the TSC count at its middle) plus the ticks since, at the rate
+ * measured from the first anchor (the longer the base, the closer), with a new
+ * anchor after a sixteenth of that base, at most ~0.1 s: the kernel's own rate
+ * corrections (NTP) are followed within a tenth of a second. An anchor far
+ * from where the scale put it (a suspended machine, a changed rate) starts the
+ * measuring anew. Measured here: every read between two perf_counter_ns()
+ * around it; tests/runtime/test_speedups.py checks 1 us. It never goes back (a
+ * new anchor behind the last time given holds that time). Python's reads (the
+ * engine, perf_counter_ns) and these are the same clock within that.
  * Only with the GIL (one reader at a time: the anchor is plain memory), on
  * x86-64 Linux; -DFUNCTRACE_NO_TSC builds without it. Else the Python API. */
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
@@ -206,6 +207,7 @@ static int initialized = 0;
 #define TSC_SPAN_MAX (1ULL << 28)       /* ticks: ~0.1 s at 2.6 GHz */
 #define TSC_FIRST_SCALE_NS 10000000LL   /* the first rate: over 10 ms of kernel reads */
 #define TSC_PAIR_MAX 2000               /* ticks: a pair taken over longer (an interrupt) is no anchor */
+#define TSC_OFF_MAX 20000LL             /* ns: an anchor this far from the scale's time starts anew */
 static int tsc_state;                    /* 0: off, 1: measuring its first rate, 2: on */
 static uint64_t tsc_origin;              /* the first anchor: the rate is measured from it */
 static long long tsc_origin_ns;
@@ -297,6 +299,17 @@ tsc_anchor(void)
     if (r < 0) {
         tsc_state = 0;
         return -1;
+    }
+    if (r == 1 && tsc_state == 2 && tsc > tsc_base) {
+        /* Where the scale put this moment, against the kernel: far off (the
+         * machine was suspended, the TSC's rate changed), measure it anew. */
+        unsigned __int128 ticks = (unsigned __int128)(tsc - tsc_base) * tsc_mult;
+        long long off = tsc_base_ns + (long long)(ticks >> 32) - ns;
+        if (off > TSC_OFF_MAX || off < -TSC_OFF_MAX) {
+            tsc_origin = tsc_base = tsc;
+            tsc_origin_ns = tsc_base_ns = ns;
+            tsc_state = 1;
+        }
     }
     long long dn = ns - tsc_origin_ns;
     if (r == 1 && tsc > tsc_origin && dn >= TSC_FIRST_SCALE_NS) {
