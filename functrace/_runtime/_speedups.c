@@ -48,7 +48,7 @@
 #include <unistd.h>
 #endif
 
-#define API_VERSION 15
+#define API_VERSION 16
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define THREAD_LOCAL __declspec(thread)
@@ -131,7 +131,7 @@ enum { K_RETURN, K_UNWIND, K_SUSPEND };
  * of state.py, and record.Call's (CL_*, made here from a journal). */
 enum {
     I_IS_ASYNC, I_ENTER, I_RESUME, I_EXIT, I_SUSPEND, I_JSON, I_NAME, I_FILE, I_LINE,
-    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON, C_JOURNAL,
+    C_STACK, C_TAG, C_BUSY, C_LOST, C_JSON, C_JOURNAL, C_BASE, C_DUE, C_NAMED, C_NAME, C_OWNER,
     E_INFO, E_START, E_NODE, E_WRITTEN, E_TOKENS, E_ARGS,
     CL_PARENT, CL_ARGS, CL_CHILDREN, CL_END, CL_EXCEPTION, CL_FILE, CL_LINE, CL_NAME,
     CL_ORIGIN, CL_RESUMED, CL_RETURNED, CL_START, CL_SUSPENDED, CL_TAG,
@@ -140,7 +140,7 @@ enum {
 static const char *slot_names[N_SLOTS] = {
     "is_async", "enter_text", "resume_text", "exit_text", "suspend_word", "json_head", "name",
     "file", "line",
-    "stack", "tag", "busy", "lost", "json_head", "journal",
+    "stack", "tag", "busy", "lost", "json_head", "journal", "base", "due", "named", "name", "owner",
     "info", "start", "node", "written", "tokens", "args",
     "_parent", "args", "children", "end_ns", "exception", "file", "line", "name",
     "origin", "resumed", "returned", "start_ns", "suspended", "tag",
@@ -154,7 +154,8 @@ static PyObject *slot_str[N_SLOTS];
 static Py_ssize_t slot_off[N_SLOTS]; /* -1: read with getattr */
 
 static PyObject *s_cur, *s_next_flush_ns, *s_flush, *s_enter, *s_leave, *s_internal_error,
-    *s_end_ns, *s_suspended, *s_yield;
+    *s_end_ns, *s_suspended, *s_yield, *s_generation, *s_flush_outermost, *s_asyncio,
+    *s_get_running_loop, *s_name;
 
 static int initialized = 0;
 
@@ -182,9 +183,190 @@ static int initialized = 0;
 
 /* ------------------------------------------------------------ helpers */
 
+/* ------------------------------------------------------------ the clock
+ *
+ * Every event reads time.perf_counter_ns()'s clock (CLOCK_MONOTONIC on Linux),
+ * and an enter and its exit read it twice per call, as cProfile does. Through
+ * the vDSO that read costs ~25 ns here (KVM, TSC clock source: the kernel reads
+ * the TSC behind a fence and scales it); the TSC read alone ~10 ns. Where the
+ * kernel's own clock source is the TSC (it then vouches that every CPU's counts
+ * agree) and the CPU says it never stops or changes rate, this module scales the
+ * TSC itself to that clock: each read is the last anchor (a CLOCK_MONOTONIC
+ * read and the TSC count at its middle) plus the ticks since, at the rate
+ * measured from the first anchor (the longer the base, the closer), with a new
+ * anchor after a sixteenth of that base, at most ~0.1 s: the kernel's own rate
+ * corrections (NTP) are followed within a tenth of a second. An anchor far
+ * from where the scale put it (a suspended machine, a changed rate) starts the
+ * measuring anew. Measured here: every read between two perf_counter_ns()
+ * around it; tests/runtime/test_speedups.py checks 1 us. It never goes back (a
+ * new anchor behind the last time given holds that time). Python's reads (the
+ * engine, perf_counter_ns) and these are the same clock within that.
+ * Only with the GIL (one reader at a time: the anchor is plain memory), on
+ * x86-64 Linux; -DFUNCTRACE_NO_TSC builds without it. Else the Python API. */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(Py_GIL_DISABLED) && !defined(FUNCTRACE_NO_TSC)
+#define TSC_CLOCK 1
+#include <cpuid.h>
+#include <stdio.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#define TSC_SPAN_MAX (1ULL << 28)       /* ticks: ~0.1 s at 2.6 GHz */
+#define TSC_FIRST_SCALE_NS 10000000LL   /* the first rate: over 10 ms of kernel reads */
+#define TSC_PAIR_MAX 2000               /* ticks: a pair taken over longer (an interrupt) is no anchor */
+#define TSC_OFF_MAX 20000LL             /* ns: an anchor this far from the scale's time starts anew */
+static int tsc_state;                    /* 0: off, 1: measuring its first rate, 2: on */
+static uint64_t tsc_origin;              /* the first anchor: the rate is measured from it */
+static long long tsc_origin_ns;
+static uint64_t tsc_base;                /* the last anchor: a TSC count ... */
+static long long tsc_base_ns;            /* ... and CLOCK_MONOTONIC then */
+static uint64_t tsc_mult;                /* ns per tick, << 32 */
+static uint64_t tsc_span = TSC_SPAN_MAX; /* ticks until the next anchor */
+static long long tsc_last;               /* the last time given */
+
+/* The TSC may stand for the clock: the CPU's invariant TSC (CPUID 0x80000007
+ * EDX bit 8) and the kernel's clock source "tsc". */
+static int
+tsc_usable(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000007 ||
+        !__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) {
+        return 0;
+    }
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    char name[16] = {0};
+    int ok = fgets(name, sizeof(name), f) != NULL && strcmp(name, "tsc\n") == 0;
+    fclose(f);
+    return ok;
+}
+
+/* A CLOCK_MONOTONIC read and the TSC count at that moment (the middle of two
+ * reads around it; the closest of a few tries): 1, or 0 if every try was
+ * interrupted (no anchor to be had now), -1 if the clock failed. */
+static int
+tsc_pair(uint64_t *tsc, long long *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 4; i++) {
+        struct timespec ts;
+        uint64_t before = __rdtsc();
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+            return -1;
+        }
+        uint64_t took = __rdtsc() - before;
+        if (took < best) {
+            best = took;
+            *tsc = before + took / 2;
+            *ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        }
+    }
+    return best <= TSC_PAIR_MAX;
+}
+
+static void
+tsc_start(void)
+{
+    tsc_state = 0;
+    if (tsc_usable() && tsc_pair(&tsc_origin, &tsc_origin_ns) == 1) {
+        tsc_base = tsc_origin;
+        tsc_base_ns = tsc_last = tsc_origin_ns;
+        tsc_state = 1;
+    }
+}
+
+/* A new anchor (tsc_span ticks since the last, or the rate not known yet): the
+ * time from the kernel; the TSC's rate since the first anchor (the longer the
+ * base, the closer), the next anchor within a sixteenth of it: the drift
+ * between two anchors stays a fraction of one pair's uncertainty. */
+static FT_NO_INLINE long long
+tsc_anchor(void)
+{
+    uint64_t tsc = 0;
+    long long ns = 0;
+    if (tsc_state == 1) {
+        /* its rate not known yet: the kernel's time until 10 ms have passed */
+        struct timespec ts;
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+            tsc_state = 0;
+            return -1;
+        }
+        ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (ns - tsc_origin_ns < TSC_FIRST_SCALE_NS) {
+            if (ns < tsc_last) {
+                ns = tsc_last;
+            }
+            return tsc_last = ns;
+        }
+    }
+    int r = tsc_pair(&tsc, &ns);
+    if (r < 0) {
+        tsc_state = 0;
+        return -1;
+    }
+    if (r == 1 && tsc_state == 2 && tsc > tsc_base) {
+        /* Where the scale put this moment, against the kernel: far off (the
+         * machine was suspended, the TSC's rate changed), measure it anew. */
+        unsigned __int128 ticks = (unsigned __int128)(tsc - tsc_base) * tsc_mult;
+        long long off = tsc_base_ns + (long long)(ticks >> 32) - ns;
+        if (off > TSC_OFF_MAX || off < -TSC_OFF_MAX) {
+            tsc_origin = tsc_base = tsc;
+            tsc_origin_ns = tsc_base_ns = ns;
+            tsc_state = 1;
+        }
+    }
+    long long dn = ns - tsc_origin_ns;
+    if (r == 1 && tsc > tsc_origin && dn >= TSC_FIRST_SCALE_NS) {
+        uint64_t dt = tsc - tsc_origin;
+        unsigned __int128 mult = ((unsigned __int128)dn << 32) / dt;
+        if (mult == 0 || mult >= ((unsigned __int128)1 << 35)) {
+            tsc_state = 0; /* a TSC slower than ~125 MHz, or not counting: the kernel's clock */
+        }
+        else {
+            tsc_mult = (uint64_t)mult;
+            tsc_base = tsc;
+            tsc_base_ns = ns;
+            tsc_span = dt / 16 < TSC_SPAN_MAX ? dt / 16 : TSC_SPAN_MAX;
+            tsc_state = 2;
+        }
+    }
+    else if (r == 1 && tsc <= tsc_origin) {
+        tsc_state = 0; /* the TSC went back: not one clock across CPUs after all */
+    }
+    if (ns < tsc_last) {
+        ns = tsc_last;
+    }
+    tsc_last = ns;
+    return ns;
+}
+#endif
+
 static inline int
 now_ns(long long *t)
 {
+#ifdef TSC_CLOCK
+    if (tsc_state == 2) {
+        uint64_t dt = __rdtsc() - tsc_base;
+        if (dt < tsc_span) {
+            long long ns = tsc_base_ns + (long long)((dt * tsc_mult) >> 32);
+            if (ns < tsc_last) {
+                ns = tsc_last; /* a new anchor put the clock back a little: never go back */
+            }
+            *t = tsc_last = ns;
+            return 0;
+        }
+    }
+    if (tsc_state != 0) {
+        long long ns = tsc_anchor();
+        if (ns >= 0) {
+            *t = ns;
+            return 0;
+        }
+    }
+#endif
 #if PY_VERSION_HEX >= 0x030D0000
     PyTime_t v;
     if (PyTime_PerfCounterRaw(&v) < 0) {
@@ -2611,6 +2793,129 @@ emit_text_raised(PyObject *tag, Py_ssize_t depth, PyObject *text, const char *wo
     return err;
 }
 
+/* ------------------------------------------------------------ outermost calls
+ *
+ * A thread's outermost call (its stack empty) went to the engine, which looks
+ * for an asyncio task and checks the thread's origin and name there: with a
+ * parser called in a loop (bench_runtime's, 68 calls per outermost one) those
+ * two Python events cost more than all the nested calls' together. When the
+ * engine's general way would end up writing the same line as a nested call's,
+ * it is taken here: the thread's own context (not a task's), no asyncio loop
+ * running in this thread (state.task_context then gives the thread's context),
+ * no origin due (a thread's first call), no recording, named in this output
+ * under the name the thread has now. The rest is the engine's, as before. With
+ * the GIL only: without it, reading another thread's renames needs references
+ * of its own; the engine keeps those calls. */
+
+#ifndef Py_GIL_DISABLED
+static inline int events_are_paused(void); /* PAUSED(), below ("pausing") */
+
+/* engine.<name> (a module global), borrowed; NULL without an error if missing. */
+static inline PyObject *
+engine_global(PyObject *name)
+{
+    PyObject *dict = PyModule_GetDict(engine_mod); /* borrowed */
+    PyObject *v = dict != NULL ? PyDict_GetItemWithError(dict, name) : NULL;
+    return v;
+}
+
+/* An asyncio event loop runs in this thread: 1, 0, -1 on error. As
+ * state.task_context asks: sys.modules["asyncio"]._get_running_loop(). */
+static int
+asyncio_running(void)
+{
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *asyncio = PyDict_GetItemWithError(modules, s_asyncio);
+    if (asyncio == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(asyncio);
+    PyObject *loop = PyObject_CallMethodNoArgs(asyncio, s_get_running_loop);
+    Py_DECREF(asyncio);
+    if (loop == NULL) {
+        return -1;
+    }
+    int r = loop != Py_None;
+    Py_DECREF(loop);
+    return r;
+}
+#endif
+
+/* The enter of ctx's outermost call can be written here (1), is the engine's
+ * (0), or -1 on error. */
+static FT_NO_INLINE int
+outermost_enter_plain(PyObject *ctx)
+{
+#ifdef Py_GIL_DISABLED
+    (void)ctx;
+    return 0;
+#else
+    /* Python code first (it may let another thread run, which may switch the
+     * output meanwhile: with the GIL, a switch does not wait for compiled
+     * events, which run none), then the checks, and from them to the line no
+     * Python code runs. */
+    PyObject *owner = peek_slot(ctx, ctx_type, C_OWNER);
+    if (owner == NULL || owner == Py_None || args_on) {
+        return 0; /* values: formatted by Python code, after these checks */
+    }
+    int r = asyncio_running();
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    Py_INCREF(owner);
+    PyObject *now = PyObject_GetAttr(owner, s_name); /* Context.current_name()'s */
+    Py_DECREF(owner);
+    if (now == NULL) {
+        return -1;
+    }
+    if (events_are_paused() || !write_lines || REC_GEN() != 0 ||
+        peek_slot(ctx, ctx_type, C_BASE) != Py_None ||
+        peek_slot(ctx, ctx_type, C_DUE) != Py_None) {
+        Py_DECREF(now);
+        return 0;
+    }
+    PyObject *named = peek_slot(ctx, ctx_type, C_NAMED);
+    PyObject *name = peek_slot(ctx, ctx_type, C_NAME);
+    PyObject *generation = engine_global(s_generation);
+    if (named == NULL || name == NULL || generation == NULL || !PyUnicode_CheckExact(now) ||
+        !PyUnicode_CheckExact(name) || !PyLong_CheckExact(named) ||
+        !PyLong_CheckExact(generation)) {
+        Py_DECREF(now);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    /* Named in this output (engine._generation), under its name now: else the
+     * engine names it first. Ints and strs compare without Python code. */
+    r = PyObject_RichCompareBool(named, generation, Py_EQ);
+    if (r > 0) {
+        r = PyObject_RichCompareBool(now, name, Py_EQ);
+    }
+    Py_DECREF(now);
+    return r;
+#endif
+}
+
+/* The end of ctx's outermost call can be written here (1: as the engine would,
+ * its _outermost_ended doing nothing), or is the engine's (0); -1 on error. */
+static FT_NO_INLINE int
+outermost_leave_plain(PyObject *ctx, PyObject *entry)
+{
+#ifdef Py_GIL_DISABLED
+    (void)ctx;
+    (void)entry;
+    return 0;
+#else
+    if (peek_slot(ctx, ctx_type, C_BASE) != Py_None ||
+        peek_slot(entry, entry_type, E_NODE) != Py_None) {
+        return 0;
+    }
+    PyObject *flush_outermost = engine_global(s_flush_outermost);
+    if (flush_outermost == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return flush_outermost == Py_False;
+#endif
+}
+
 /* ------------------------------------------------------------ the two events */
 
 /* given: the call's arguments a generated wrapper hands over (enter's fifth), or NULL */
@@ -2649,9 +2954,10 @@ enter_event(PyObject *resumed_obj, int resumed, PyObject *code, PyObject *given)
     if (stack == NULL) {
         goto done;
     }
-    if (!PyList_CheckExact(stack) || PyList_GET_SIZE(stack) == 0) {
-        goto hand_on; /* an outermost call: maybe a task's */
+    if (!PyList_CheckExact(stack)) {
+        goto hand_on;
     }
+    int outermost = PyList_GET_SIZE(stack) == 0;
     int async_code = peek_slot(info, info_type, I_IS_ASYNC) == Py_False ? 0 : -1;
     if (async_code < 0) {
         PyObject *is_async = get_slot(info, info_type, I_IS_ASYNC);
@@ -2667,13 +2973,22 @@ enter_event(PyObject *resumed_obj, int resumed, PyObject *code, PyObject *given)
     if (async_code) {
         goto hand_on;
     }
+    if (outermost) {
+        r = outermost_enter_plain(ctx); /* maybe a task's, a thread's first, ... */
+        if (r <= 0) {
+            if (r < 0) {
+                goto done;
+            }
+            goto hand_on;
+        }
+    }
     /* Past the depth limit the call writes nothing. Within it, a parent whose
      * enter line is not written yet (held back by a filter since switched off, or
      * at the recursion limit) is the engine's to write first. */
     Py_ssize_t depth = PyList_GET_SIZE(stack) + 1;
     int lines = write_lines; /* else a recording only (its entries are never written) */
     int deep = depth > max_depth;
-    if (lines && !deep &&
+    if (lines && !deep && !outermost &&
         peek_slot(PyList_GET_ITEM(stack, depth - 2), entry_type, E_WRITTEN) != Py_True) {
         goto hand_on;
     }
@@ -2813,10 +3128,16 @@ leave_event(PyObject *kind, PyObject *code, PyObject *offset, PyObject *arg)
         ok = 1; /* nothing of ours is running here: a call entered while tracing was off */
         goto done;
     }
-    if (n < 2) {
-        goto hand_on; /* the outermost call: maybe a task's */
-    }
     PyObject *last = PyList_GET_ITEM(stack, n - 1);
+    if (n < 2) {
+        r = outermost_leave_plain(ctx, last); /* maybe a task's */
+        if (r <= 0) {
+            if (r < 0) {
+                goto done;
+            }
+            goto hand_on;
+        }
+    }
     int lines = write_lines; /* else a recording only */
     int deep = n > max_depth; /* past the depth limit: no line */
     if (peek_slot(last, entry_type, E_INFO) != info ||
@@ -2978,6 +3299,14 @@ static int events_paused;
 static volatile int events_paused; /* written with the GIL, read without it too */
 #define PAUSED() events_paused
 #define SET_PAUSED(v) (events_paused = (v))
+#endif
+
+#ifndef Py_GIL_DISABLED
+static inline int
+events_are_paused(void)
+{
+    return PAUSED();
+}
 #endif
 /* This thread paused the others: its own events (functrace's own work calling
  * traced code, which the engine then leaves untraced) go on. */
@@ -4053,6 +4382,17 @@ after_fork_child(void)
 }
 #endif
 
+/* clock(): the time an event would be given now (see "the clock"). */
+static PyObject *
+sp_clock(PyObject *self, PyObject *unused)
+{
+    long long t;
+    if (now_ns(&t) < 0) {
+        return NULL;
+    }
+    return PyLong_FromLongLong(t);
+}
+
 static PyMethodDef methods[] = {
     {"init", (PyCFunction)(void (*)(void))sp_init, METH_FASTCALL,
      "init(engine, output): take the engine's state (again after a configure)."},
@@ -4075,6 +4415,7 @@ static PyMethodDef methods[] = {
     {"current_changed", sp_current_changed, METH_NOARGS,
      "current_changed(): this thread's engine._tls.cur was just set."},
     {"take", sp_take, METH_NOARGS, "take(): cut every queued line out of the buffer."},
+    {"clock", sp_clock, METH_NOARGS, "clock(): the events' clock, in ns (perf_counter_ns's)."},
     {"pause", sp_pause, METH_O,
      "pause(on): stop (True) or resume (False) every compiled event; see engine.configure."},
     {"wait_resumed", sp_wait_resumed, METH_NOARGS,
@@ -4124,6 +4465,11 @@ PyInit__speedups(void)
     INTERN(s_end_ns, "end_ns");
     INTERN(s_suspended, "suspended");
     INTERN(s_yield, "yield");
+    INTERN(s_generation, "_generation");
+    INTERN(s_flush_outermost, "flush_outermost");
+    INTERN(s_asyncio, "asyncio");
+    INTERN(s_get_running_loop, "_get_running_loop");
+    INTERN(s_name, "name");
     INTERN(s_params, "params");
     INTERN(s_value_text, "value_text");
     INTERN(s_kwargs_text, "_kwargs_text");
@@ -4198,6 +4544,16 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#ifdef TSC_CLOCK
+    tsc_start();
+    const char *clock_name = tsc_state ? "tsc" : "perf_counter";
+#else
+    const char *clock_name = "perf_counter";
+#endif
+    if (PyModule_AddStringConstant(m, "CLOCK", clock_name) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -868,7 +868,7 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 15
+_SPEEDUPS_API = 16
 _native: Any = None
 _speedups_on = True
 #: Called right after every ``_tls.cur = ...`` once the compiled module is loaded:

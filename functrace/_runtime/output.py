@@ -339,7 +339,11 @@ def _text(items: list[str | bytes | bytearray]) -> str:
         return "".join(item if isinstance(item, str) else item.decode("utf-8") for item in items)
 
 
-def _encode(items: list[str | bytes | bytearray], encoding: str) -> bytes:
+def _encode(items: list[str | bytes | bytearray], encoding: str) -> bytes | bytearray:
+    if len(items) == 1 and not isinstance(items[0], str) and encoding == "utf-8":
+        # One chunk of the compiled path's (take() handed it over: it is never
+        # filled again), the common flush: written as it is, not copied by a join.
+        return items[0]
     try:
         text = "".join(items)  # type: ignore[arg-type]
     except TypeError:
@@ -371,7 +375,7 @@ def _fileno(stream: IO[str]) -> int | None:
         return None
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     """Write ``data`` (whole lines); if the output fails part way (a full disk),
     leave no torn line behind where the file is ours alone, and count what was lost."""
     start = _end_of(fd) if fd == _fd and not file_is_shared else None

@@ -406,9 +406,13 @@ class own_work:
 
 def task_context(base: Context) -> Context:
     """The context of the asyncio task running in this thread, else ``base``."""
+    # `in` and a subscript: on 3.13t dict.get locks the dict, and a forked child
+    # hung on sys.modules' lock, held at the fork by a thread of the parent's
+    # here. `in` first: a KeyError raised and caught was most of this function's
+    # cost in a program without asyncio (one per outermost call).
+    if "asyncio" not in sys.modules:
+        return base
     try:
-        # A subscript: on 3.13t dict.get locks the dict, and a forked child hung
-        # on sys.modules' lock, held at the fork by a thread of the parent's here.
         asyncio = sys.modules["asyncio"]
     except KeyError:
         return base

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -25,6 +26,7 @@ except ImportError:
     _speedups = None  # type: ignore[assignment]
 
 needs_speedups = pytest.mark.skipif(_speedups is None, reason="_speedups is not built")
+_FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 _DURATION = re.compile(r"(?<= )[0-9]+(?:\.[0-9]+)?(?:ns|µs|\\xb5s|ms|s)(?= |$)", re.MULTILINE)
 #: What differs from run to run in the comment lines naming the process and threads.
@@ -456,7 +458,9 @@ def _traced_workload():  # type: ignore[no-untyped-def]
 def test_nested_calls_yields_and_raises_take_the_compiled_way(  # type: ignore[no-untyped-def]
     trace_lines, monkeypatch, settings
 ) -> None:
-    # Only the outermost call's enter and end go to the engine's Python path.
+    # Only the outermost call's enter goes to the engine's Python path (the
+    # thread's first line in this output: the engine names it); its end does not
+    # (a free-threaded build leaves both to the engine).
     import functrace
 
     consume = _traced_workload()
@@ -492,7 +496,102 @@ def test_nested_calls_yields_and_raises_take_the_compiled_way(  # type: ignore[n
     ]
     assert len(raised) == (0 if deep else 10)
     if functrace.configure().speedups:
-        assert handed_on == ["enter", "leave"]
+        assert handed_on == (["enter", "leave"] if _FREE_THREADED_BUILD else ["enter"])
+
+
+@needs_speedups
+@pytest.mark.skipif(
+    _FREE_THREADED_BUILD, reason="a free-threaded build leaves outermost calls to the engine"
+)
+def test_outermost_calls_take_the_compiled_way_unless_the_engine_has_work_there(  # type: ignore[no-untyped-def]
+    trace_lines, monkeypatch
+) -> None:
+    # A thread's outermost calls are written in C like nested ones, except where
+    # the engine has something to do: the first line in an output (naming), a
+    # renamed thread, an asyncio task's call, a recording.
+    import asyncio
+    import threading
+
+    import functrace
+
+    @functrace.trace
+    def inner() -> int:
+        return 1
+
+    @functrace.trace
+    def outer() -> int:
+        return inner()
+
+    functrace.configure()
+    handed_on = []
+    enter, leave = engine.enter, engine.leave
+
+    def counting_enter(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("enter")
+        return enter(*args)
+
+    def counting_leave(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("leave")
+        return leave(*args)
+
+    monkeypatch.setattr(engine, "enter", counting_enter)
+    monkeypatch.setattr(engine, "leave", counting_leave)
+    if not functrace.configure().speedups:
+        pytest.skip("the compiled path is switched off")
+    for _ in range(3):
+        outer()
+    assert handed_on == ["enter"]  # the first: the thread is named in this output
+    thread = threading.current_thread()
+    old_name = thread.name
+    thread.name = "renamed-now"
+    try:
+        outer()
+        outer()
+    finally:
+        thread.name = old_name
+    assert handed_on == ["enter", "enter"]  # named again, once
+
+    async def main() -> int:
+        return outer() + outer()
+
+    handed_on.clear()
+    assert asyncio.run(main()) == 2
+    assert handed_on.count("enter") == 2 and handed_on.count("leave") == 2
+    handed_on.clear()
+    with functrace.record() as rec:
+        outer()
+    assert handed_on == ["enter", "leave"]  # the engine's Call, and its end
+    assert [c.name for c in rec.roots] == [f"{outer.__module__}.{outer.__qualname__}"]
+    # Every call's two lines, at its depth, whichever way it took.
+    shapes = [re.sub(r"(<-\S+) \S+$", r"\1", line.split(":", 1)[1]) for line in trace_lines()]
+    outer_name = f"{outer.__module__}.{outer.__qualname__}"
+    inner_name = f"{inner.__module__}.{inner.__qualname__}"
+    one = [f"    ->{outer_name}", f"        ->{inner_name}"]
+    one += [f"        <-{inner_name}", f"    <-{outer_name}"]
+    assert shapes == one * (3 + 2 + 2 + 1)
+
+
+@needs_speedups
+def test_the_compiled_clock_is_perf_counter_ns_clock() -> None:
+    # Where the compiled path reads the TSC itself ("tsc": x86-64 Linux, the
+    # kernel's clock source the TSC), it is scaled to perf_counter_ns's clock:
+    # each read falls between two of perf_counter_ns around it, within the
+    # uncertainty of an anchor, and never goes back; over 0.3 s, several anchors.
+    import time
+
+    assert _speedups is not None
+    assert _speedups.CLOCK in ("tsc", "perf_counter")
+    worst_before = worst_after = 0
+    last = _speedups.clock()
+    end = time.perf_counter_ns() + 300_000_000
+    while (before := time.perf_counter_ns()) < end:
+        now = _speedups.clock()
+        after = time.perf_counter_ns()
+        assert now >= last
+        last = now
+        worst_before = max(worst_before, before - now)
+        worst_after = max(worst_after, now - after)
+    assert worst_before < 1_000 and worst_after < 1_000, (worst_before, worst_after)
 
 
 def test_jsonl_times_are_the_clock_plus_one_epoch_offset(trace_lines) -> None:  # type: ignore[no-untyped-def]
