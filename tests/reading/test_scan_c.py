@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from functrace._runtime.lines import parse_duration
+from functrace._runtime.lines import ENTER, EXIT, INDENT, parse_duration
 from functrace.export import export_file
 from functrace.reading import Scan, _fast, scan_trace
 from functrace.reading._stream import Frame
@@ -27,6 +27,13 @@ from functrace.render import Summary, write_summary
 from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
 
 _scan = pytest.importorskip("functrace.reading._scan")
+
+
+def test_reads_the_grammar_of_lines_py() -> None:
+    """_scan.c spells the indent and the arrows itself: a build reading another grammar
+    than lines.py's is never used (and this one is)."""
+    assert _scan.GRAMMAR == (INDENT, ENTER, EXIT)
+    assert _fast._scan is _scan
 
 
 def _result(summary: Summary, state: Scan) -> tuple[Any, ...]:
