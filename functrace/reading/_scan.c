@@ -873,7 +873,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *stack = NULL;   /* its open calls (a reference) */
     int text = !self->jsonl, kind = self->kind;
     Py_ssize_t n = PyList_GET_SIZE(lines);
-    Event ev;
+    Event ev = {0}; /* each parse sets what is read after it; zeroed for -Wmaybe-uninitialized */
     for (; i < n; i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
         if (!ft_latin1(line)) {
