@@ -10,10 +10,18 @@
 
 #include <string.h>
 
+/* The small helpers below are on every line's path: inlined even where the compiler
+ * would weigh a caller's size against them (it left ft_time out of line). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FT_HOT static inline __attribute__((always_inline))
+#else
+#define FT_HOT static inline
+#endif
+
 /* ------------------------------------------------------------ objects */
 
 /* fn(arg), by vectorcall. */
-static inline PyObject *
+FT_HOT PyObject *
 ft_call1(PyObject *fn, PyObject *arg)
 {
     PyObject *args[1] = {arg};
@@ -21,17 +29,19 @@ ft_call1(PyObject *fn, PyObject *arg)
 }
 
 /* *slot = value, the old value released after (it may run code). Steals value. */
-static inline void
+FT_HOT void
 ft_put(PyObject **slot, PyObject *value)
 {
     PyObject *old = *slot;
     *slot = value;
-    Py_XDECREF(old);
+    if (old != NULL) {
+        Py_DECREF(old); /* (not Py_XDECREF: gcc called that one out of line) */
+    }
 }
 
 /* An exact str of Latin-1 characters (one byte each: what these modules copy as
  * bytes). */
-static inline int
+FT_HOT int
 ft_latin1(PyObject *o)
 {
     return PyUnicode_CheckExact(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND;
@@ -39,7 +49,7 @@ ft_latin1(PyObject *o)
 
 /* A time: an int from 0 to 2**63-1, or -1 (also for NULL, another type, a negative
  * or a larger int). Every time on every path of a trace is such an int. */
-static inline long long
+FT_HOT long long
 ft_time(PyObject *o)
 {
     if (o == NULL || !PyLong_Check(o)) {
@@ -83,7 +93,7 @@ ft_release(PyObject **got, int n)
 /* ------------------------------------------------------------ slots */
 
 /* Where an object's slot at byte offset off (ft_slot_offset) is held. */
-static inline PyObject **
+FT_HOT PyObject **
 ft_slot_at(PyObject *o, Py_ssize_t off)
 {
     return (PyObject **)((char *)o + off);
@@ -135,12 +145,54 @@ static const char ft_digit_pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-/* v in decimal, two digits at a time, written to end before buf + FT_DIGITS: where
- * its first digit is (the digits run to buf + FT_DIGITS). */
-static inline char *
-ft_digits(char buf[FT_DIGITS], unsigned long long v)
+static const unsigned long long ft_pow10[FT_DIGITS] = {
+    1ULL,
+    10ULL,
+    100ULL,
+    1000ULL,
+    10000ULL,
+    100000ULL,
+    1000000ULL,
+    10000000ULL,
+    100000000ULL,
+    1000000000ULL,
+    10000000000ULL,
+    100000000000ULL,
+    1000000000000ULL,
+    10000000000000ULL,
+    100000000000000ULL,
+    1000000000000000ULL,
+    10000000000000000ULL,
+    100000000000000000ULL,
+    1000000000000000000ULL,
+    10000000000000000000ULL,
+};
+
+/* How many decimal digits v has: from its bit length where the compiler counts
+ * bits (log10(2) is about 1233 / 4096; v | 1 has as many digits as v, and no
+ * digit less at 0), else one comparison a digit. */
+FT_HOT int
+ft_digit_count(unsigned long long v)
 {
-    char *p = buf + FT_DIGITS;
+#if defined(__GNUC__) || defined(__clang__)
+    unsigned long long w = v | 1;
+    int t = ((64 - __builtin_clzll(w)) * 1233) >> 12;
+    return t + (w >= ft_pow10[t]);
+#else
+    int n = 1;
+    while (n < FT_DIGITS && v >= ft_pow10[n]) {
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* v in decimal, two digits at a time from the last, which goes just before end:
+ * where the first one is. */
+FT_HOT char *
+ft_digits_before(char *end, unsigned long long v)
+{
+    char *p = end;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
@@ -157,15 +209,13 @@ ft_digits(char buf[FT_DIGITS], unsigned long long v)
     return p;
 }
 
-/* v in decimal at out: past its last digit. */
-static inline char *
+/* v in decimal at out (ft_digit_count(v) of them): past its last digit. */
+FT_HOT char *
 ft_put_digits(char *out, unsigned long long v)
 {
-    char buf[FT_DIGITS];
-    const char *first = ft_digits(buf, v);
-    size_t n = (size_t)(buf + FT_DIGITS - first);
-    memcpy(out, first, n);
-    return out + n;
+    char *end = out + ft_digit_count(v);
+    ft_digits_before(end, v);
+    return end;
 }
 
 /* ------------------------------------------------------------ the module */

@@ -143,12 +143,10 @@ typedef struct {
     int ok; /* 0: a piece this buffer does not take (past Latin-1), or no memory */
 } Buf;
 
+/* grow() when the buffer is full: kept out of the inlined part. */
 static int
-grow(Buf *b, Py_ssize_t more)
+grow_more(Buf *b, Py_ssize_t more)
 {
-    if (b->len + more <= b->cap) {
-        return 1;
-    }
     Py_ssize_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + more) {
         cap *= 2;
@@ -164,7 +162,14 @@ grow(Buf *b, Py_ssize_t more)
     return 1;
 }
 
-static inline void
+/* Room for more bytes: 1, or 0 (not ok, no memory). */
+FT_HOT int
+grow(Buf *b, Py_ssize_t more)
+{
+    return b->len + more <= b->cap ? 1 : grow_more(b, more);
+}
+
+FT_HOT void
 raw(Buf *b, const char *s, Py_ssize_t n)
 {
     if (b->ok && grow(b, n)) {
@@ -176,7 +181,7 @@ raw(Buf *b, const char *s, Py_ssize_t n)
 #define LIT(b, text) raw((b), (text), (Py_ssize_t)(sizeof(text) - 1))
 
 /* A str of Latin-1 characters, copied; any other leaves the buffer not ok. */
-static inline void
+FT_HOT void
 str(Buf *b, PyObject *o)
 {
     if (!b->ok) {
@@ -196,9 +201,9 @@ str(Buf *b, PyObject *o)
 static inline void
 number(Buf *b, unsigned long long v)
 {
-    char digits[FT_DIGITS];
-    const char *first = ft_digits(digits, v);
-    raw(b, first, digits + FT_DIGITS - first);
+    if (b->ok && grow(b, FT_DIGITS)) {
+        b->len = ft_put_digits(b->s + b->len, v) - b->s;
+    }
 }
 
 /* A time left for place(): \x00NS\x00 (ns) or \x01NS\x01 (µs). */

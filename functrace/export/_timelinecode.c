@@ -444,9 +444,7 @@ speedscope_event(Speedscope *self, PyObject *tag, PyObject *event, PyObject *at_
         Py_INCREF(at_obj);
         Py_SETREF(*last_slot, at_obj);
     }
-    char digits[FT_DIGITS];
-    const char *first = ft_digits(digits, (unsigned long long)at);
-    Py_ssize_t n = digits + FT_DIGITS - first;
+    Py_ssize_t n = ft_digit_count((unsigned long long)at);
     Py_ssize_t len = PyUnicode_GET_LENGTH(event);
     PyObject *text = PyUnicode_New(len + n + 1, PyUnicode_IS_ASCII(event) ? 127 : 255);
     if (text == NULL) {
@@ -454,7 +452,7 @@ speedscope_event(Speedscope *self, PyObject *tag, PyObject *event, PyObject *at_
     }
     Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
     memcpy(out, PyUnicode_1BYTE_DATA(event), (size_t)len);
-    memcpy(out + len, first, (size_t)n);
+    ft_put_digits((char *)out + len, (unsigned long long)at);
     out[len + n] = '}';
     int failed = PyList_Append(pending, text);
     Py_DECREF(text);

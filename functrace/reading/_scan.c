@@ -729,7 +729,7 @@ is_call(Scanner *self, PyObject *call)
 }
 
 
-static int
+FT_HOT int
 put_int(PyObject **slot, long long value)
 {
     PyObject *v = PyLong_FromLongLong(value);

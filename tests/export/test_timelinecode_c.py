@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from functrace.export import chrome, export, export_file, speedscope
 from functrace.reading import read_trace, read_trace_text
 from tests.export.test_spancode_c import EDGES, EDGES_JSONL, real_path  # noqa: F401
+from tests.helpers import T, same_without
 from tests.reading.test_fast_paths import program
 
 _timelinecode = pytest.importorskip("functrace.export._timelinecode")
@@ -30,14 +32,9 @@ def _export(path: Path, fmt: str = "chrome") -> str:
     return out.getvalue()
 
 
-def _both(monkeypatch: pytest.MonkeyPatch, make: Any) -> Any:
+def _both(monkeypatch: pytest.MonkeyPatch, make: Callable[[], T]) -> T:
     """``make()`` with the compiled writers and without them: the same."""
-    compiled = make()
-    with monkeypatch.context() as m:
-        m.setattr(chrome, "_timelinecode", None)
-        m.setattr(speedscope, "_timelinecode", None)
-        assert make() == compiled
-    return compiled
+    return same_without(monkeypatch, make, (chrome, "_timelinecode"), (speedscope, "_timelinecode"))
 
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])

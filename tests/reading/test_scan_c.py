@@ -23,6 +23,7 @@ from functrace.reading import Scan, _fast, scan_trace
 from functrace.reading._stream import Frame
 from functrace.reading.scan import _BLOCK, _file_blocks, _scan_blocks, _scan_file, _split
 from functrace.render import Summary, write_summary
+from tests.helpers import same_without
 
 from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
 
@@ -72,14 +73,11 @@ def _reference(path: Path) -> tuple[Any, ...]:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, block: int | None = None) -> Any:
     """The summary (read in blocks of ``block`` bytes), every view and every export,
     with the compiled loop, without it and by the general reader alone, byte for byte."""
-    compiled = _summary(path, block)
-    exports = _exports(path)
-    views = _views(path, scan_trace)
-    with monkeypatch.context() as m:
-        m.setattr(_fast, "_scan", None)
-        assert compiled == _summary(path, block)
-        assert exports == _exports(path)
-        assert views == _views(path, scan_trace)
+    compiled, exports, views = same_without(
+        monkeypatch,
+        lambda: (_summary(path, block), _exports(path), _views(path, scan_trace)),
+        (_fast, "_scan"),
+    )
     assert compiled == _reference(path)
     assert views == _views(path, reference_scan)
     with monkeypatch.context() as m:
