@@ -242,4 +242,3 @@ class Stream:
         for stack in self.stacks.values():
             self._abandon(stack, 0, end)
         self.last = end
-
