@@ -45,14 +45,8 @@ def _both(monkeypatch: pytest.MonkeyPatch, make: Callable[[], T]) -> T:
     return same_without(monkeypatch, make, (_spans, "_spancode"))
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl"])
-@pytest.mark.parametrize(("noise", "seed"), [(0, 1), (0.05, 2), (0.3, 3)])
-def test_generated_traces(
-    fmt: str, noise: float, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / f"trace.{fmt}"
-    path.write_text(program(seed, fmt, noise, 3000), encoding="utf-8")
-    exports = _both(monkeypatch, lambda: _exports(path))
+def test_generated_traces(generated_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exports = _both(monkeypatch, lambda: _exports(generated_path))
     assert exports["zipkin"].count('"traceId"') > 1000
 
 

@@ -37,17 +37,13 @@ def _both(monkeypatch: pytest.MonkeyPatch, make: Callable[[], T]) -> T:
     return same_without(monkeypatch, make, (chrome, "_timelinecode"), (speedscope, "_timelinecode"))
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl"])
-@pytest.mark.parametrize(("noise", "seed"), [(0, 1), (0.05, 2), (0.3, 3)])
-def test_generated_traces(
-    fmt: str, noise: float, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / f"trace.{fmt}"
-    path.write_text(program(seed, fmt, noise, 3000), encoding="utf-8")
-    text = _both(monkeypatch, lambda: _export(path))
+def test_generated_traces(generated_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _both(monkeypatch, lambda: _export(generated_path))
     assert text.count('"ph":"X"') > 1000
     assert '"exception":' in text and '"suspended":"yield"' in text and '"resumed":true' in text
-    assert _both(monkeypatch, lambda: _export(path, "speedscope")).count('"type":"C"') > 1000
+    assert (
+        _both(monkeypatch, lambda: _export(generated_path, "speedscope")).count('"type":"C"') > 1000
+    )
 
 
 def test_a_real_program(real_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811

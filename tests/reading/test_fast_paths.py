@@ -137,6 +137,23 @@ def reference_scan(
     return scan
 
 
+def scan_state(state: Scan) -> tuple[Any, ...]:
+    """What a scan leaves besides its consumer's result: all its counters."""
+    return (
+        state.source,
+        state.calls,
+        state.unfinished,
+        state.lines,
+        state.skipped_lines,
+        state.problems,
+        state.thread_names,
+        state.thread_ids,
+        state.end_ns,
+        state.cut_after,
+        state.torn_line,
+    )
+
+
 def _views(path: Path, scan: Any) -> dict[str, Any]:
     """Every view of the trace at ``path``, read with ``scan``."""
     views: dict[str, Any] = {}
@@ -151,19 +168,7 @@ def _views(path: Path, scan: Any) -> dict[str, Any]:
         write_summary(summary.rows(), out)
         views[f"summary {label}"] = out.getvalue()
         views[f"rows {label}"] = [dataclasses.astuple(row) for row in summary.rows()]
-        views[f"scan {label}"] = (
-            state.source,
-            state.calls,
-            state.unfinished,
-            state.lines,
-            state.skipped_lines,
-            state.problems,
-            state.thread_names,
-            state.thread_ids,
-            state.end_ns,
-            state.cut_after,
-            state.torn_line,
-        )
+        views[f"scan {label}"] = scan_state(state)
     lines: list[str] = []
     printer = TreePrinter(lambda tag, depth, text: lines.append("    " * depth + text))
     scan(path, printer)

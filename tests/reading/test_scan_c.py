@@ -25,7 +25,15 @@ from functrace.reading.scan import _BLOCK, _file_blocks, _scan_blocks, _scan_fil
 from functrace.render import Summary, write_summary
 from tests.helpers import same_without
 
-from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
+from .test_fast_paths import (
+    TAGS,
+    _exports,
+    _views,
+    counting_feed,
+    program,
+    reference_scan,
+    scan_state,
+)
 
 _scan = pytest.importorskip("functrace.reading._scan")
 
@@ -42,17 +50,7 @@ def _result(summary: Summary, state: Scan) -> tuple[Any, ...]:
     out = io.StringIO()
     write_summary(summary.rows(), out)
     rows = [dataclasses.astuple(row) for row in summary.rows()]
-    state_tuple = (
-        state.source,
-        state.calls,
-        state.unfinished,
-        state.lines,
-        state.skipped_lines,
-        state.problems,
-        state.end_ns,
-        state.torn_line,
-    )
-    return out.getvalue(), rows, state_tuple
+    return out.getvalue(), rows, scan_state(state)
 
 
 def _summary(path: Path, block: int | None = None) -> tuple[Any, ...]:
