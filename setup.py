@@ -24,6 +24,7 @@ setup(
         Extension(
             "functrace.reading._scan",
             ["functrace/reading/_scan.c"],
+            depends=["functrace/_cshared.h"],  # shared with the two below
             optional=True,
         ),
         # The span exports' common calls (functrace/export/_spans.py writes them in
@@ -31,6 +32,7 @@ setup(
         Extension(
             "functrace.export._spancode",
             ["functrace/export/_spancode.c"],
+            depends=["functrace/_cshared.h"],
             optional=True,
         ),
         # The chrome export's common calls (functrace/export/chrome.py writes them in
@@ -38,6 +40,7 @@ setup(
         Extension(
             "functrace.export._timelinecode",
             ["functrace/export/_timelinecode.c"],
+            depends=["functrace/_cshared.h"],
             optional=True,
         ),
     ]

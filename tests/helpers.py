@@ -1,4 +1,4 @@
-"""Helpers for tests that run real programs."""
+"""Helpers for tests that run real programs, and for the compiled-vs-Python ones."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -150,3 +152,15 @@ def balanced_jsonl(lines: list[str]) -> dict[str, int]:
             assert level == depth.get(tag, 0), line
             depth[tag] = level - 1
     return {tag: d for tag, d in depth.items() if d}
+
+
+def same_without(monkeypatch: Any, make: Callable[[], T], *compiled: tuple[object, str]) -> T:
+    """``make()`` with the optional compiled modules, then again with each
+    ``(owner, attribute)`` that holds one set to None (the Python way): the two the
+    same, byte for byte. The first result."""
+    with_them = make()
+    with monkeypatch.context() as m:
+        for owner, attribute in compiled:
+            m.setattr(owner, attribute, None)
+        assert make() == with_them
+    return with_them

@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../_cshared.h"
+
 #define API_VERSION 1 /* _SPANCODE_API in _spans.py */
 #define LATEST_MAX 50000 /* SpanWriter.opened clears latest there */
 #define PENDING_MAX 4096 /* SpanWriter._write flushes there */
@@ -73,11 +75,11 @@ enum {
     N_SPAN
 };
 #define N_TEXT 11 /* the fields a span's text is made of: F_NAME to F_SUSPENDED */
-static const char *frame_slots[N_FRAME] = {
+static const char *const frame_slots[N_FRAME] = {
     "name", "tag",       "resumed", "args", "returned", "exception", "start_ns",    "end_ns",
     "file", "line",      "suspended", "parent", "origin", "data",    "duration_ns", "depth",
 };
-static const char *span_slots[N_SPAN] = {
+static const char *const span_slots[N_SPAN] = {
     "name", "tag",  "resumed",   "args",    "returned",  "exception", "start_ns",   "end_ns",
     "file", "line", "suspended", "span_id", "parent_id", "runs",      "unfinished",
 };
@@ -129,16 +131,8 @@ typedef struct {
     Py_ssize_t cap;
 } Coder;
 
-#define FRAME(o, k) (*(PyObject **)((char *)(o) + self->frame_at[k]))
-#define SPAN(o, k) (*(PyObject **)((char *)(o) + self->span_at[k]))
-
-static inline void
-put(PyObject **slot, PyObject *value) /* steals value */
-{
-    PyObject *old = *slot;
-    *slot = value;
-    Py_XDECREF(old);
-}
+#define FRAME(o, k) (*ft_slot_at((o), self->frame_at[k]))
+#define SPAN(o, k) (*ft_slot_at((o), self->span_at[k]))
 
 /* ------------------------------------------------------------ text */
 
@@ -149,12 +143,10 @@ typedef struct {
     int ok; /* 0: a piece this buffer does not take (past Latin-1), or no memory */
 } Buf;
 
+/* grow() when the buffer is full: kept out of the inlined part. */
 static int
-grow(Buf *b, Py_ssize_t more)
+grow_more(Buf *b, Py_ssize_t more)
 {
-    if (b->len + more <= b->cap) {
-        return 1;
-    }
     Py_ssize_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + more) {
         cap *= 2;
@@ -170,7 +162,14 @@ grow(Buf *b, Py_ssize_t more)
     return 1;
 }
 
-static inline void
+/* Room for more bytes: 1, or 0 (not ok, no memory). */
+FT_HOT int
+grow(Buf *b, Py_ssize_t more)
+{
+    return b->len + more <= b->cap ? 1 : grow_more(b, more);
+}
+
+FT_HOT void
 raw(Buf *b, const char *s, Py_ssize_t n)
 {
     if (b->ok && grow(b, n)) {
@@ -182,13 +181,13 @@ raw(Buf *b, const char *s, Py_ssize_t n)
 #define LIT(b, text) raw((b), (text), (Py_ssize_t)(sizeof(text) - 1))
 
 /* A str of Latin-1 characters, copied; any other leaves the buffer not ok. */
-static inline void
+FT_HOT void
 str(Buf *b, PyObject *o)
 {
     if (!b->ok) {
         return;
     }
-    if (!PyUnicode_CheckExact(o) || PyUnicode_KIND(o) != PyUnicode_1BYTE_KIND) {
+    if (!ft_latin1(o)) {
         b->ok = 0;
         return;
     }
@@ -198,30 +197,13 @@ str(Buf *b, PyObject *o)
     raw(b, (const char *)PyUnicode_1BYTE_DATA(o), PyUnicode_GET_LENGTH(o));
 }
 
-static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                            "8081828384858687888990919293949596979899";
-
-/* v in decimal, two digits at a time (a time has 19). */
+/* v in decimal. */
 static inline void
 number(Buf *b, unsigned long long v)
 {
-    char digits[24];
-    int n = 24;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        digits[--n] = digit_pairs[2 * r + 1];
-        digits[--n] = digit_pairs[2 * r];
+    if (b->ok && grow(b, FT_DIGITS)) {
+        b->len = ft_put_digits(b->s + b->len, v) - b->s;
     }
-    if (v >= 10) {
-        digits[--n] = digit_pairs[2 * v + 1];
-        digits[--n] = digit_pairs[2 * v];
-    }
-    else {
-        digits[--n] = (char)('0' + v);
-    }
-    raw(b, digits + n, 24 - n);
 }
 
 /* A time left for place(): \x00NS\x00 (ns) or \x01NS\x01 (µs). */
@@ -233,28 +215,6 @@ marker(Buf *b, char mark, long long ns)
     raw(b, &mark, 1);
 }
 
-static PyObject *
-call1(PyObject *fn, PyObject *arg)
-{
-    PyObject *args[1] = {arg};
-    return PyObject_Vectorcall(fn, args, 1, NULL);
-}
-
-/* An int from 0 to 2**63-1, or -1. */
-static long long
-get_time(PyObject *o)
-{
-    if (o == NULL || !PyLong_Check(o)) {
-        return -1;
-    }
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -1;
-    }
-    return overflow || v < 0 ? -1 : v;
-}
 
 /* What a span's text is made of (F_NAME to F_SUSPENDED), as references. */
 typedef struct {
@@ -309,7 +269,7 @@ encode(Coder *self, Buf *b, Fields *x, PyObject *trace_id, PyObject *span_id,
         b->ok = 0;
         return 0;
     }
-    long long start = get_time(x->f[F_START]), end = get_time(x->f[F_END]);
+    long long start = ft_time(x->f[F_START]), end = ft_time(x->f[F_END]);
     PyObject *exception = x->f[F_EXCEPTION];
     if (start < 0 || end < 0 || (exception != Py_None && !PyUnicode_CheckExact(exception))) {
         b->ok = 0;
@@ -352,7 +312,7 @@ encode(Coder *self, Buf *b, Fields *x, PyObject *trace_id, PyObject *span_id,
             str(b, PyTuple_GET_ITEM(parts, 1));
             return 0;
         }
-        PyObject *exc = call1(self->jstr, exception);
+        PyObject *exc = ft_call1(self->jstr, exception);
         if (exc == NULL) {
             return -1;
         }
@@ -409,12 +369,12 @@ encode(Coder *self, Buf *b, Fields *x, PyObject *trace_id, PyObject *span_id,
         str(b, PyTuple_GET_ITEM(parts, 1));
         return 0;
     }
-    PyObject *exc = call1(self->jstr, exception);
+    PyObject *exc = ft_call1(self->jstr, exception);
     if (exc == NULL) {
         return -1;
     }
     PyObject *said = PyUnicode_FromFormat("exception: %U", exception);
-    PyObject *value = said == NULL ? NULL : call1(self->jstr, said);
+    PyObject *value = said == NULL ? NULL : ft_call1(self->jstr, said);
     Py_XDECREF(said);
     if (value == NULL) {
         Py_DECREF(exc);
@@ -715,7 +675,7 @@ write_span(Coder *self, PyObject *span)
 static PyObject *
 python_opened(Coder *self, PyObject *frame)
 {
-    PyObject *done = call1(self->opened, frame);
+    PyObject *done = ft_call1(self->opened, frame);
     if (done != NULL && !self->started) {
         if (load_offset(self) < 0) {
             Py_DECREF(done);
@@ -866,8 +826,8 @@ Coder_opened(Coder *self, PyObject *frame)
                 }
                 return NULL;
             }
-            put(&SPAN(waiting, P_RUNS), more);
-            put(&FRAME(frame, F_DATA), waiting);
+            ft_put(&SPAN(waiting, P_RUNS), more);
+            ft_put(&FRAME(frame, F_DATA), waiting);
             Py_RETURN_NONE;
         }
         PyObject *done = same < 0 ? NULL : write_span(self, waiting);
@@ -884,7 +844,7 @@ Coder_opened(Coder *self, PyObject *frame)
     if (span_id == NULL) {
         return NULL;
     }
-    put(&FRAME(frame, F_DATA), span_id);
+    ft_put(&FRAME(frame, F_DATA), span_id);
     PyObject *key = pair_key(self, canon, name);
     if (key == NULL || PyDict_SetItem(self->latest, key, span_id) < 0) {
         return NULL;
@@ -921,21 +881,21 @@ static PyObject *
 Coder_closed(Coder *self, PyObject *frame)
 {
     if (!self->started || !Py_IS_TYPE(frame, self->frame)) {
-        return call1(self->closed, frame);
+        return ft_call1(self->closed, frame);
     }
     static const int needed[] = {F_NAME,      F_TAG,    F_RESUMED, F_ARGS,   F_RETURNED,
                                  F_EXCEPTION, F_START,  F_END,     F_FILE,   F_LINE,
                                  F_SUSPENDED, F_PARENT, F_DATA,    F_DURATION, F_DEPTH};
     for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
         if (FRAME(frame, needed[i]) == NULL) {
-            return call1(self->closed, frame);
+            return ft_call1(self->closed, frame);
         }
     }
     PyObject *data = FRAME(frame, F_DATA), *suspended = FRAME(frame, F_SUSPENDED);
     PyObject *parent = FRAME(frame, F_PARENT);
     if (FRAME(frame, F_DURATION) == Py_None ||
         (suspended != Py_None && !PyUnicode_CheckExact(suspended))) {
-        return call1(self->closed, frame); /* unfinished: Python's */
+        return ft_call1(self->closed, frame); /* unfinished: Python's */
     }
     int awaits = suspended != Py_None && PyUnicode_Compare(suspended, s_await) == 0;
     PyObject *span;
@@ -947,7 +907,7 @@ Coder_closed(Coder *self, PyObject *frame)
                 parent_id = SPAN(parent_id, P_SPAN_ID); /* a coroutine's span */
             }
             if (parent_id == NULL || !PyUnicode_CheckExact(parent_id)) {
-                return call1(self->closed, frame);
+                return ft_call1(self->closed, frame);
             }
         }
         if (!awaits) {
@@ -962,14 +922,14 @@ Coder_closed(Coder *self, PyObject *frame)
         span = Py_NewRef(data);
     }
     else {
-        return call1(self->closed, frame);
+        return ft_call1(self->closed, frame);
     }
     /* The run's end is the span's end so far. */
-    put(&SPAN(span, P_END), Py_NewRef(FRAME(frame, F_END)));
-    put(&SPAN(span, P_EXCEPTION), Py_NewRef(FRAME(frame, F_EXCEPTION)));
-    put(&SPAN(span, P_SUSPENDED), Py_NewRef(suspended));
-    put(&SPAN(span, P_UNFINISHED), Py_NewRef(Py_False));
-    put(&SPAN(span, P_RETURNED), Py_NewRef(FRAME(frame, F_RETURNED)));
+    ft_put(&SPAN(span, P_END), Py_NewRef(FRAME(frame, F_END)));
+    ft_put(&SPAN(span, P_EXCEPTION), Py_NewRef(FRAME(frame, F_EXCEPTION)));
+    ft_put(&SPAN(span, P_SUSPENDED), Py_NewRef(suspended));
+    ft_put(&SPAN(span, P_UNFINISHED), Py_NewRef(Py_False));
+    ft_put(&SPAN(span, P_RETURNED), Py_NewRef(FRAME(frame, F_RETURNED)));
     if (!awaits) {
         PyObject *done = write_span(self, span);
         Py_DECREF(span);
@@ -1021,40 +981,17 @@ error:
 
 /* ------------------------------------------------------------ the type */
 
-/* The offset of a __slots__ member of tp, or -1. */
-static Py_ssize_t
-slot_offset(PyTypeObject *tp, const char *name)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)tp, name);
-    if (descr == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    Py_ssize_t off = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
-        if (md->d_common.d_type == tp && md->d_member->type == T_OBJECT_EX) {
-            off = md->d_member->offset;
-        }
-    }
-    Py_DECREF(descr);
-    return off;
-}
-
 /* Every slot of tp found (at[k] for names[k]); a Span's must be all it has. */
 static int
-find_slots(PyTypeObject *tp, const char *what, const char **names, int n, Py_ssize_t *at, int all)
+find_slots(PyTypeObject *tp, const char *what, const char *const *names, int n, Py_ssize_t *at,
+           int all)
 {
     if (tp->tp_dictoffset != 0) {
         PyErr_Format(PyExc_TypeError, "%s: a class with __slots__ only", what);
         return -1;
     }
-    for (int k = 0; k < n; k++) {
-        at[k] = slot_offset(tp, names[k]);
-        if (at[k] < 0) {
-            PyErr_Format(PyExc_TypeError, "%s: no slot %s", what, names[k]);
-            return -1;
-        }
+    if (ft_slot_offsets(tp, what, names, n, at) < 0) {
+        return -1;
     }
     int count = 0;
     for (PyMemberDef *m = tp->tp_members; m != NULL && m->name != NULL; m++) {
@@ -1083,25 +1020,17 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwds)
         find_slots((PyTypeObject *)span, "span", span_slots, N_SPAN, self->span_at, 1) < 0) {
         return -1;
     }
-    static const char *names[] = {"opened", "closed",    "_random_bytes", "_make_parts",
-                                  "_text",  "_flush",    "processes",     "latest",
-                                  "parked", "_parts",    "root_parent"};
+    static const char *const names[] = {"opened", "closed", "_random_bytes", "_make_parts",
+                                        "_text",  "_flush", "processes",     "latest",
+                                        "parked", "_parts", "root_parent"};
     enum { N_GOT = 11 };
     PyObject *got[N_GOT];
-    for (int k = 0; k < N_GOT; k++) {
-        got[k] = PyObject_GetAttrString(writer, names[k]);
-        if (got[k] == NULL) {
-            while (k--) {
-                Py_DECREF(got[k]);
-            }
-            return -1;
-        }
+    if (ft_attrs(writer, names, N_GOT, got) < 0) {
+        return -1;
     }
     if (!PyDict_CheckExact(got[6]) || !PyDict_CheckExact(got[7]) || !PyDict_CheckExact(got[8]) ||
         !PyDict_CheckExact(got[9]) || !PyUnicode_CheckExact(got[10])) {
-        for (int k = 0; k < N_GOT; k++) {
-            Py_DECREF(got[k]);
-        }
+        ft_release(got, N_GOT);
         PyErr_SetString(PyExc_TypeError, "writer: not a SpanWriter");
         return -1;
     }
@@ -1112,9 +1041,7 @@ Coder_init(Coder *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(tags);
         PyMem_Free(pairs);
         PyMem_Free(cached);
-        for (int k = 0; k < N_GOT; k++) {
-            Py_DECREF(got[k]);
-        }
+        ft_release(got, N_GOT);
         PyErr_NoMemory();
         return -1;
     }
@@ -1347,26 +1274,7 @@ PyInit__spancode(void)
             return NULL;
         }
     }
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL) {
-        return NULL;
-    }
-#ifdef Py_GIL_DISABLED
-    /* A coder and the dicts and lists it changes belong to the one export that made them. */
-    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-#endif
-    if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&CoderType);
-    if (PyModule_AddObject(m, "Coder", (PyObject *)&CoderType) < 0) {
-        Py_DECREF(&CoderType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    static PyTypeObject *const types[] = {&CoderType};
+    static const char *const names[] = {"Coder"};
+    return ft_module_ready(PyModule_Create(&module), API_VERSION, types, names, 1);
 }

@@ -28,6 +28,8 @@
 #include <structmember.h>
 #include <string.h>
 
+#include "../_cshared.h"
+
 #define API_VERSION 1 /* _TIMELINECODE_API in _base.py */
 #define PENDING_MAX 2048 /* ChromeWriter._add and closed write there */
 
@@ -47,7 +49,7 @@ enum {
     F_RETURNED,
     N_FRAME
 };
-static const char *frame_slots[N_FRAME] = {
+static const char *const frame_slots[N_FRAME] = {
     "name",     "tag",      "file",      "line",    "start_ns", "end_ns",
     "duration_ns", "exception", "suspended", "resumed", "args",     "returned",
 };
@@ -71,21 +73,14 @@ static PyObject *s_origin;
 static inline PyObject *
 slot(Py_ssize_t *at, PyObject *frame, int f)
 {
-    return *(PyObject **)((char *)frame + at[f]);
-}
-
-static PyObject *
-call1(PyObject *fn, PyObject *arg)
-{
-    PyObject *args[1] = {arg};
-    return PyObject_Vectorcall(fn, args, 1, NULL);
+    return *ft_slot_at(frame, at[f]);
 }
 
 /* Calls fn(arg) for its side effects: None, or NULL on an error. */
 static PyObject *
 hand_over(PyObject *fn, PyObject *arg)
 {
-    PyObject *result = call1(fn, arg);
+    PyObject *result = ft_call1(fn, arg);
     if (result == NULL) {
         return NULL;
     }
@@ -111,20 +106,11 @@ Chrome_opened(Chrome *self, PyObject *frame)
     return hand_over(self->opened, frame);
 }
 
-/* A time that fits a long long, or -1 (also for NULL, a non-int, a negative one). */
-static long long
+/* A time (ft_time) that is an exact int: a bool or an int subclass goes to Python. */
+static inline long long
 get_time(PyObject *o)
 {
-    if (o == NULL || !PyLong_CheckExact(o)) {
-        return -1;
-    }
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -1;
-    }
-    return overflow || v < 0 ? -1 : v;
+    return o != NULL && PyLong_CheckExact(o) ? ft_time(o) : -1;
 }
 
 /* The writer's origin once it has one that fits: 1, or 0. */
@@ -153,16 +139,8 @@ origin_known(Chrome *self)
 static char *
 put_us(char *p, long long ns)
 {
-    char digits[24];
-    int n = 0;
-    long long whole = ns / 1000, frac = ns % 1000;
-    do {
-        digits[n++] = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
-    while (n) {
-        *p++ = digits[--n];
-    }
+    long long frac = ns % 1000;
+    p = ft_put_digits(p, (unsigned long long)(ns / 1000));
     if (frac) {
         p[0] = '.';
         p[1] = (char)('0' + frac / 100);
@@ -173,19 +151,12 @@ put_us(char *p, long long ns)
     return p;
 }
 
-/* A str of Latin-1 characters. */
-static inline int
-latin(PyObject *o)
-{
-    return PyUnicode_CheckExact(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND;
-}
-
 /* A Latin-1 str that json.dumps(ensure_ascii=False) only puts in quotes: no quote,
  * backslash or control character (below U+0020). */
 static int
 plain(PyObject *o)
 {
-    if (!latin(o)) {
+    if (!ft_latin1(o)) {
         return 0;
     }
     const Py_UCS1 *s = PyUnicode_1BYTE_DATA(o);
@@ -214,7 +185,7 @@ Chrome_closed(Chrome *self, PyObject *frame)
     PyObject *resumed = slot(self->at, frame, F_RESUMED);
     if (tag == NULL || name == NULL || file == NULL || line == NULL || start_ns < 0 ||
         end_ns < 0 || !(exception == Py_None || plain(exception)) ||
-        !(suspended == Py_None || latin(suspended)) ||
+        !(suspended == Py_None || ft_latin1(suspended)) ||
         (resumed != Py_False && resumed != Py_True) || slot(self->at, frame, F_DURATION) == NULL ||
         slot(self->at, frame, F_DURATION) == Py_None || slot(self->at, frame, F_RETURNED) != Py_None ||
         !(args == Py_None ||
@@ -239,7 +210,7 @@ Chrome_closed(Chrome *self, PyObject *frame)
         Py_INCREF(parts);
     }
     else if (!PyErr_Occurred()) {
-        parts = call1(self->parts, key);
+        parts = ft_call1(self->parts, key);
     }
     Py_DECREF(key);
     if (parts == NULL) {
@@ -332,26 +303,6 @@ Chrome_closed(Chrome *self, PyObject *frame)
 
 /* ------------------------------------------------------------ the type */
 
-/* The offset of a __slots__ member of tp, or -1. */
-static Py_ssize_t
-slot_offset(PyTypeObject *tp, const char *name)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)tp, name);
-    if (descr == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    Py_ssize_t off = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
-        if (md->d_common.d_type == tp && md->d_member->type == T_OBJECT_EX) {
-            off = md->d_member->offset;
-        }
-    }
-    Py_DECREF(descr);
-    return off;
-}
-
 static int
 Chrome_init(Chrome *self, PyObject *args, PyObject *kwargs)
 {
@@ -363,30 +314,18 @@ Chrome_init(Chrome *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTuple(args, "OO!:Chrome", &writer, &PyType_Type, &frame)) {
         return -1;
     }
-    PyTypeObject *tp = (PyTypeObject *)frame;
-    for (int k = 0; k < N_FRAME; k++) {
-        self->at[k] = slot_offset(tp, frame_slots[k]);
-        if (self->at[k] < 0) {
-            PyErr_Format(PyExc_TypeError, "Chrome: Frame has no slot %s", frame_slots[k]);
-            return -1;
-        }
+    if (ft_slot_offsets((PyTypeObject *)frame, "Chrome: Frame", frame_slots, N_FRAME, self->at) <
+        0) {
+        return -1;
     }
     PyObject *got[8];
-    const char *names[8] = {"opened", "closed", "_parts", "_settle",
-                            "_write", "tracks", "events", "pending"};
-    for (int k = 0; k < 8; k++) {
-        got[k] = PyObject_GetAttrString(writer, names[k]);
-        if (got[k] == NULL) {
-            while (k--) {
-                Py_DECREF(got[k]);
-            }
-            return -1;
-        }
+    static const char *const names[8] = {"opened", "closed", "_parts", "_settle",
+                                         "_write", "tracks", "events", "pending"};
+    if (ft_attrs(writer, names, 8, got) < 0) {
+        return -1;
     }
     if (!PyDict_CheckExact(got[5]) || !PyDict_CheckExact(got[6]) || !PyList_CheckExact(got[7])) {
-        for (int k = 0; k < 8; k++) {
-            Py_DECREF(got[k]);
-        }
+        ft_release(got, 8);
         PyErr_SetString(PyExc_TypeError, "Chrome: the writer's tracks, events, pending");
         return -1;
     }
@@ -467,7 +406,7 @@ static PyTypeObject ChromeType = {
 
 /* A _Profile's slots (speedscope.py). */
 enum { P_LAST, P_PENDING, N_PROFILE };
-static const char *profile_slots[N_PROFILE] = {"last", "pending"};
+static const char *const profile_slots[N_PROFILE] = {"last", "pending"};
 #define SPEEDSCOPE_PENDING_MAX 4096 /* SpeedscopeWriter._event flushes there */
 
 typedef struct {
@@ -485,15 +424,15 @@ static int
 speedscope_event(Speedscope *self, PyObject *tag, PyObject *event, PyObject *at_obj)
 {
     long long at = get_time(at_obj);
-    if (at < 0 || !latin(event)) {
+    if (at < 0 || !ft_latin1(event)) {
         return 0;
     }
     PyObject *profile = PyDict_GetItemWithError(self->profiles, tag);
     if (profile == NULL || Py_TYPE(profile) != self->profile) {
         return PyErr_Occurred() ? -1 : 0;
     }
-    PyObject **last_slot = (PyObject **)((char *)profile + self->profile_at[P_LAST]);
-    PyObject *pending = *(PyObject **)((char *)profile + self->profile_at[P_PENDING]);
+    PyObject **last_slot = ft_slot_at(profile, self->profile_at[P_LAST]);
+    PyObject *pending = *ft_slot_at(profile, self->profile_at[P_PENDING]);
     long long last = get_time(*last_slot);
     if (last < 0 || pending == NULL || !PyList_CheckExact(pending)) {
         return 0;
@@ -505,12 +444,7 @@ speedscope_event(Speedscope *self, PyObject *tag, PyObject *event, PyObject *at_
         Py_INCREF(at_obj);
         Py_SETREF(*last_slot, at_obj);
     }
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + at % 10);
-        at /= 10;
-    } while (at);
+    Py_ssize_t n = ft_digit_count((unsigned long long)at);
     Py_ssize_t len = PyUnicode_GET_LENGTH(event);
     PyObject *text = PyUnicode_New(len + n + 1, PyUnicode_IS_ASCII(event) ? 127 : 255);
     if (text == NULL) {
@@ -518,11 +452,8 @@ speedscope_event(Speedscope *self, PyObject *tag, PyObject *event, PyObject *at_
     }
     Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
     memcpy(out, PyUnicode_1BYTE_DATA(event), (size_t)len);
-    out += len;
-    while (n) {
-        *out++ = (Py_UCS1)digits[--n];
-    }
-    *out = '}';
+    ft_put_digits((char *)out + len, (unsigned long long)at);
+    out[len + n] = '}';
     int failed = PyList_Append(pending, text);
     Py_DECREF(text);
     if (failed) {
@@ -565,7 +496,7 @@ Speedscope_opened(Speedscope *self, PyObject *frame)
         Py_INCREF(events);
     }
     else if (!PyErr_Occurred()) {
-        events = call1(self->make_frame, key);
+        events = ft_call1(self->make_frame, key);
     }
     else {
         events = NULL;
@@ -575,11 +506,11 @@ Speedscope_opened(Speedscope *self, PyObject *frame)
         return NULL;
     }
     if (!PyTuple_CheckExact(events) || PyTuple_GET_SIZE(events) != 2 ||
-        !latin(PyTuple_GET_ITEM(events, 0)) || !latin(PyTuple_GET_ITEM(events, 1))) {
+        !ft_latin1(PyTuple_GET_ITEM(events, 0)) || !ft_latin1(PyTuple_GET_ITEM(events, 1))) {
         Py_DECREF(events);
         return hand_over(self->opened, frame);
     }
-    PyObject **data = (PyObject **)((char *)frame + self->data_at);
+    PyObject **data = ft_slot_at(frame, self->data_at);
     Py_XSETREF(*data, Py_NewRef(PyTuple_GET_ITEM(events, 1)));
     int done = speedscope_event(self, tag, PyTuple_GET_ITEM(events, 0), start);
     Py_DECREF(events); /* frame.data holds its close event */
@@ -597,7 +528,7 @@ Speedscope_closed(Speedscope *self, PyObject *frame)
 {
     if (Py_TYPE(frame) == self->frame) {
         PyObject *tag = slot(self->at, frame, F_TAG), *end = slot(self->at, frame, F_END);
-        PyObject *data = *(PyObject **)((char *)frame + self->data_at);
+        PyObject *data = *ft_slot_at(frame, self->data_at);
         if (tag != NULL && end != NULL && data != NULL) {
             int done = speedscope_event(self, tag, data, end);
             if (done != 0) {
@@ -620,41 +551,23 @@ Speedscope_init(Speedscope *self, PyObject *args, PyObject *kwargs)
                           &PyType_Type, &profile)) {
         return -1;
     }
-    for (int k = 0; k < N_FRAME; k++) {
-        self->at[k] = slot_offset((PyTypeObject *)frame, frame_slots[k]);
-        if (self->at[k] < 0) {
-            PyErr_Format(PyExc_TypeError, "Speedscope: Frame has no slot %s", frame_slots[k]);
-            return -1;
-        }
-    }
-    self->data_at = slot_offset((PyTypeObject *)frame, "data");
-    if (self->data_at < 0) {
-        PyErr_SetString(PyExc_TypeError, "Speedscope: Frame has no slot data");
+    static const char *const data_slot[1] = {"data"};
+    if (ft_slot_offsets((PyTypeObject *)frame, "Speedscope: Frame", frame_slots, N_FRAME,
+                        self->at) < 0 ||
+        ft_slot_offsets((PyTypeObject *)frame, "Speedscope: Frame", data_slot, 1,
+                        &self->data_at) < 0 ||
+        ft_slot_offsets((PyTypeObject *)profile, "Speedscope: _Profile", profile_slots,
+                        N_PROFILE, self->profile_at) < 0) {
         return -1;
     }
-    for (int k = 0; k < N_PROFILE; k++) {
-        self->profile_at[k] = slot_offset((PyTypeObject *)profile, profile_slots[k]);
-        if (self->profile_at[k] < 0) {
-            PyErr_Format(PyExc_TypeError, "Speedscope: _Profile has no slot %s",
-                         profile_slots[k]);
-            return -1;
-        }
-    }
     PyObject *got[6];
-    const char *names[6] = {"opened", "closed", "_frame", "_flush", "frames", "profiles"};
-    for (int k = 0; k < 6; k++) {
-        got[k] = PyObject_GetAttrString(writer, names[k]);
-        if (got[k] == NULL) {
-            while (k--) {
-                Py_DECREF(got[k]);
-            }
-            return -1;
-        }
+    static const char *const names[6] = {"opened", "closed", "_frame",
+                                         "_flush", "frames", "profiles"};
+    if (ft_attrs(writer, names, 6, got) < 0) {
+        return -1;
     }
     if (!PyDict_CheckExact(got[4]) || !PyDict_CheckExact(got[5])) {
-        for (int k = 0; k < 6; k++) {
-            Py_DECREF(got[k]);
-        }
+        ft_release(got, 6);
         PyErr_SetString(PyExc_TypeError, "Speedscope: the writer's frames, profiles");
         return -1;
     }
@@ -739,33 +652,7 @@ PyInit__timelinecode(void)
     if (s_origin == NULL && (s_origin = PyUnicode_InternFromString("origin")) == NULL) {
         return NULL;
     }
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL) {
-        return NULL;
-    }
-#ifdef Py_GIL_DISABLED
-    /* A coder and the writer's objects it changes belong to the one export that made
-     * them. */
-    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-#endif
-    if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&ChromeType);
-    if (PyModule_AddObject(m, "Chrome", (PyObject *)&ChromeType) < 0) {
-        Py_DECREF(&ChromeType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&SpeedscopeType);
-    if (PyModule_AddObject(m, "Speedscope", (PyObject *)&SpeedscopeType) < 0) {
-        Py_DECREF(&SpeedscopeType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    static PyTypeObject *const types[] = {&ChromeType, &SpeedscopeType};
+    static const char *const names[] = {"Chrome", "Speedscope"};
+    return ft_module_ready(PyModule_Create(&module), API_VERSION, types, names, 2);
 }

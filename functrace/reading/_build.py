@@ -8,9 +8,32 @@ leaving the skipped ones open.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
 from functrace._runtime.record import Call, Origin
 
-__all__ = ["Builder", "take_due"]
+__all__ = ["Builder", "find_open", "take_due"]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def find_open(stack: Sequence[_N], depth: int, name: str) -> int | None:
+    """Where in ``stack`` the open call an exit of ``name`` at ``depth`` closes: the
+    one at its depth, else the innermost of that name, else None (its enter was
+    never seen). The tree builder and the stream close the same call."""
+    if 1 <= depth <= len(stack) and stack[depth - 1].name == name:
+        return depth - 1
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i].name == name:
+            return i
+    return None
 
 
 def take_due(due: dict[str, Origin], tag: str) -> Origin | None:
@@ -71,7 +94,7 @@ class Builder:
         Without ``t_end``, an exit whose enter is missing starts at ``now``.
         """
         stack = self.stacks.setdefault(tag, [])
-        index = self._find(stack, depth, name)
+        index = find_open(stack, depth, name)
         if index is None:
             # An exit without its enter: the call started before the trace did.
             start = now if t_end is None else t_end - duration
@@ -87,15 +110,6 @@ class Builder:
         call.suspended = suspended
         call.returned = value
         return call
-
-    @staticmethod
-    def _find(stack: list[Call], depth: int, name: str) -> int | None:
-        if 1 <= depth <= len(stack) and stack[depth - 1].name == name:
-            return depth - 1
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i].name == name:
-                return i
-        return None
 
     def _attach(self, call: Call, parent: Call | None) -> None:
         if parent is None:

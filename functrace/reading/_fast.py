@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from functrace._runtime.lines import LINE_RE
+from functrace._runtime.lines import ENTER, EXIT, INDENT, LINE_RE
 from functrace.reading._read import _INT_MAX, _JSONL_RE, _TEXT_SPAN_MAX, _Reader
 from functrace.reading._stream import Frame, Stream
 
@@ -38,12 +38,14 @@ _SCAN_API = 3
 
 
 def _load_scan() -> Any:
-    """The optional compiled loop (setup.py) for the common lines of every loop here."""
+    """The optional compiled loop (setup.py) for the common lines of every loop here,
+    if built for this file and for the line grammar of lines.py."""
     try:
         from functrace.reading import _scan
     except ImportError:
         return None
-    return _scan if getattr(_scan, "API", None) == _SCAN_API else None
+    api, grammar = getattr(_scan, "API", None), getattr(_scan, "GRAMMAR", None)
+    return _scan if api == _SCAN_API and grammar == (INDENT, ENTER, EXIT) else None
 
 
 _scan = _load_scan()
@@ -367,8 +369,9 @@ def _learn_text(
         if known[0] == t:
             t = known[0]  # one string per tag: compared by identity
             break
-    exit_ = arrow == "<-"
-    heads[line[: m.start("arrow")] + ("<" if exit_ else "")] = (t, len(indent) >> 2, exit_)
+    exit_ = arrow == EXIT
+    depth = len(indent) // len(INDENT)
+    heads[line[: m.start("arrow")] + ("<" if exit_ else "")] = (t, depth, exit_)
     if not exit_ and not (details and details[0] == "("):
         # An enter with arguments (FUNCTRACE_ARGS) always takes the general way: the
         # loop's frames would drop them.

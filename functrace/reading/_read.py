@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from functrace._runtime.lines import (
+    ENTER,
+    INDENT,
     JOB_RE,
     LINE_AT_END_RE,
     LINE_RE,
@@ -290,8 +292,8 @@ class _Reader:
 
     def _text(self, groups: tuple[str, str, str, str, str | None]) -> None:
         tag, indent, arrow, name, details = groups
-        depth = len(indent) // 4
-        if arrow == "->":
+        depth = len(indent) // len(INDENT)
+        if arrow == ENTER:
             args = split_args(details) if details and details[0] == "(" else None
             self.builder.enter(tag, depth, name, self.clock, details == "resume", args=args)
             return

@@ -43,10 +43,19 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../_cshared.h"
+
 #define API_VERSION 3 /* _SCAN_API in _fast.py */
 #define SPAN_MAX 1000000000000000000LL /* _TEXT_SPAN_MAX */
 #define INT63_MAX 9223372036854775807LL /* _INT_MAX */
 #define TAG_MAX 64
+/* The line grammar's pieces (functrace/_runtime/lines.py: INDENT, ENTER, EXIT),
+ * given to Python as the module's GRAMMAR: _fast.py uses no build that reads
+ * another grammar. */
+#define INDENT "    "
+#define ENTER "->"
+#define EXIT "<-"
+#define INDENT_WIDTH ((Py_ssize_t)sizeof(INDENT) - 1)
 #define NUMBER_MAX 40
 #define TABLE_MAX 65536 /* entries kept before the table starts again */
 
@@ -74,7 +83,7 @@ enum {
     F_DATA,
     N_FIELDS
 };
-static const char *slot_names[N_FIELDS] = {
+static const char *const slot_names[N_FIELDS] = {
     "name", "resumed", "child_ns", "start_ns", "inner_end", NULL,        "tag",       "depth",
     "end_ns", "duration_ns", "file", "line", "parent", "exception", "suspended", "data",
 };
@@ -434,20 +443,19 @@ parse_text(const unsigned char *s, Py_ssize_t len, Event *ev)
     ev->tag = s;
     ev->tag_len = p;
     p++;
-    /* (?:    )+ then the arrow */
+    /* (?:INDENT)+ then the arrow */
     q = p;
-    while (p < len && s[p] == ' ') {
-        p++;
+    while (len - p >= INDENT_WIDTH && memcmp(s + p, INDENT, (size_t)INDENT_WIDTH) == 0) {
+        p += INDENT_WIDTH;
     }
-    Py_ssize_t spaces = p - q;
-    if (spaces == 0 || spaces % 4 != 0 || p + 2 > len) {
+    if (p == q || p + 2 > len) {
         return -1;
     }
-    ev->depth = spaces / 4;
-    if (s[p] == '-' && s[p + 1] == '>') {
+    ev->depth = (p - q) / INDENT_WIDTH;
+    if (memcmp(s + p, ENTER, 2) == 0) {
         ev->enter = 1;
     }
-    else if (s[p] == '<' && s[p + 1] == '-') {
+    else if (memcmp(s + p, EXIT, 2) == 0) {
         ev->enter = 0;
     }
     else {
@@ -705,7 +713,7 @@ static inline PyObject **
 field(Scanner *self, PyObject *call, int f)
 {
     if (self->kind == FRAMES) {
-        return (PyObject **)((char *)call + self->offsets[f]);
+        return ft_slot_at(call, self->offsets[f]);
     }
     return &((PyListObject *)call)->ob_item[f];
 }
@@ -720,22 +728,10 @@ is_call(Scanner *self, PyObject *call)
     return PyList_CheckExact(call) && PyList_GET_SIZE(call) == 6;
 }
 
-/* An int from 0 to 2**63-1 (every time on every path is), or -1. */
-static long long
-get_time(PyObject *o)
-{
-    if (o == NULL || !PyLong_Check(o)) {
-        return -1;
-    }
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -1;
-    }
-    return overflow || v < 0 ? -1 : v;
-}
 
+/* ft_put and ft_latin1 (_cshared.h) are written out here instead: taken from the
+ * header, gcc compiled Scanner_run's loop into ~50 more instructions a jsonl line
+ * (callgrind, 3.12, show --summary), forced inline or not. */
 static inline void
 put(PyObject **slot, PyObject *value) /* steals value */
 {
@@ -744,7 +740,7 @@ put(PyObject **slot, PyObject *value) /* steals value */
     Py_XDECREF(old);
 }
 
-static int
+FT_HOT int
 put_int(PyObject **slot, long long value)
 {
     PyObject *v = PyLong_FromLongLong(value);
@@ -844,16 +840,9 @@ new_call(Scanner *self, Entry *e, PyObject *tag, Py_ssize_t depth, long long t, 
     *field(self, call, F_INNER) = start;
     *field(self, call, F_DATA) = Py_NewRef(Py_None);
     for (int k = 0; k < self->n_others; k++) {
-        *(PyObject **)((char *)call + self->others[k]) = Py_NewRef(Py_None);
+        *ft_slot_at(call, self->others[k]) = Py_NewRef(Py_None);
     }
     return call;
-}
-
-static PyObject *
-call1(PyObject *fn, PyObject *arg)
-{
-    PyObject *args[1] = {arg};
-    return PyObject_Vectorcall(fn, args, 1, NULL);
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -895,7 +884,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *stack = NULL;   /* its open calls (a reference) */
     int text = !self->jsonl, kind = self->kind;
     Py_ssize_t n = PyList_GET_SIZE(lines);
-    Event ev;
+    Event ev = {0}; /* each parse sets what is read after it; zeroed for -Wmaybe-uninitialized */
     for (; i < n; i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
         if (!PyUnicode_CheckExact(line) || PyUnicode_KIND(line) != PyUnicode_1BYTE_KIND) {
@@ -960,7 +949,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
                     if (!is_call(self, parent)) {
                         break;
                     }
-                    long long parent_start = get_time(*field(self, parent, F_START));
+                    long long parent_start = ft_time(*field(self, parent, F_START));
                     if (parent_start < 0) {
                         break;
                     }
@@ -986,7 +975,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             }
             count++;
             if (kind == FRAMES) {
-                PyObject *result = call1(self->opened, call);
+                PyObject *result = ft_call1(self->opened, call);
                 Py_DECREF(call);
                 if (result == NULL) {
                     goto error;
@@ -1013,8 +1002,8 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             memcmp(PyUnicode_1BYTE_DATA(top_name), ev.name, (size_t)ev.name_len) != 0) {
             break;
         }
-        long long start = get_time(*field(self, top, F_START));
-        long long inner = get_time(*field(self, top, F_INNER));
+        long long start = ft_time(*field(self, top, F_START));
+        long long inner = ft_time(*field(self, top, F_INNER));
         PyObject *child_obj = *field(self, top, F_CHILD);
         if (start < 0 || inner < 0 || child_obj == NULL || !PyLong_Check(child_obj)) {
             break;
@@ -1058,7 +1047,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
         }
         if (parent != NULL) {
             PyObject *parent_child = *field(self, parent, F_CHILD);
-            parent_inner = get_time(*field(self, parent, F_INNER));
+            parent_inner = ft_time(*field(self, parent, F_INNER));
             if (parent_inner < 0 || parent_child == NULL || !PyLong_Check(parent_child)) {
                 break;
             }
@@ -1071,7 +1060,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != 4) {
                 break;
             }
-            longest = get_time(item(row, 3));
+            longest = ft_time(item(row, 3));
             if (longest < 0) {
                 break;
             }
@@ -1134,7 +1123,7 @@ Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
             }
             put(field(self, top, F_EXCEPTION), Py_NewRef(exception));
             put(field(self, top, F_SUSPENDED), Py_NewRef(suspended));
-            PyObject *result = call1(self->closed, top);
+            PyObject *result = ft_call1(self->closed, top);
             if (result == NULL) {
                 goto fail;
             }
@@ -1300,26 +1289,6 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* ------------------------------------------------------------ the type */
 
-/* The offset of a __slots__ member of tp, or -1. */
-static Py_ssize_t
-slot_offset(PyTypeObject *tp, const char *name)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)tp, name);
-    if (descr == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    Py_ssize_t off = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
-        if (md->d_common.d_type == tp && md->d_member->type == T_OBJECT_EX) {
-            off = md->d_member->offset;
-        }
-    }
-    Py_DECREF(descr);
-    return off;
-}
-
 static int
 Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
@@ -1356,12 +1325,8 @@ Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
             PyErr_SetString(PyExc_TypeError, "frame: a class with __slots__ only");
             return -1;
         }
-        for (int f = 0; f < N_FIELDS; f++) {
-            self->offsets[f] = f == F_VALUE ? -1 : slot_offset(tp, slot_names[f]);
-            if (f != F_VALUE && self->offsets[f] < 0) {
-                PyErr_Format(PyExc_TypeError, "frame: no slot %s", slot_names[f]);
-                return -1;
-            }
+        if (ft_slot_offsets(tp, "frame", slot_names, N_FIELDS, self->offsets) < 0) {
+            return -1; /* F_VALUE (no name): -1 */
         }
         self->n_others = 0;
         for (PyMemberDef *m = tp->tp_members; m != NULL && m->name != NULL; m++) {
@@ -1488,27 +1453,13 @@ PyInit__scan(void)
             return NULL;
         }
     }
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL) {
-        return NULL;
+    static PyTypeObject *const types[] = {&ScannerType};
+    static const char *const names[] = {"Scanner"};
+    PyObject *m = ft_module_ready(PyModule_Create(&module), API_VERSION, types, names, 1);
+    PyObject *grammar = m == NULL ? NULL : Py_BuildValue("(sss)", INDENT, ENTER, EXIT);
+    if (grammar == NULL || PyModule_AddObjectRef(m, "GRAMMAR", grammar) < 0) {
+        Py_CLEAR(m);
     }
-#ifdef Py_GIL_DISABLED
-    /* A scanner and the lists and frames it changes belong to the one scan that made
-     * them. */
-    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-#endif
-    if (PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&ScannerType);
-    if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0) {
-        Py_DECREF(&ScannerType);
-        Py_DECREF(m);
-        return NULL;
-    }
+    Py_XDECREF(grammar);
     return m;
 }

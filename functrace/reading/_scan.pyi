@@ -4,6 +4,8 @@ from collections.abc import Callable
 from typing import Any
 
 API: int
+#: The line grammar it reads: (INDENT, ENTER, EXIT) of functrace._runtime.lines.
+GRAMMAR: tuple[str, str, str]
 
 class Scanner:
     def __init__(

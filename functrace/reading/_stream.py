@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from functrace._runtime.record import Origin
-from functrace.reading._build import take_due
+from functrace.reading._build import find_open, take_due
 
 __all__ = ["Consumer", "Frame", "Output", "Stream"]
 
@@ -183,7 +183,7 @@ class Stream:
         if 1 <= depth <= n and stack[depth - 1].name == name:
             index: int | None = depth - 1
         else:
-            index = _find(stack, depth, name)
+            index = find_open(stack, depth, name)
         if index is None:
             # An exit without its enter: the call started before the trace did.
             start = now if t_end is None else t_end - duration
@@ -242,12 +242,3 @@ class Stream:
         for stack in self.stacks.values():
             self._abandon(stack, 0, end)
         self.last = end
-
-
-def _find(stack: list[Frame], depth: int, name: str) -> int | None:
-    if 1 <= depth <= len(stack) and stack[depth - 1].name == name:
-        return depth - 1
-    for i in range(len(stack) - 1, -1, -1):
-        if stack[i].name == name:
-            return i
-    return None

@@ -143,20 +143,7 @@ def _scan_blocks(
     scan: Scan | None = None,
 ) -> Scan:
     scan = Scan() if scan is None else scan
-    stream = Stream(consumer, exact=False)
-    reader = _Reader(stream)
-    reader.thread_names = scan.thread_names
-    reader.thread_ids = scan.thread_ids
-    reader.names = scan.names
-    reader.origins = scan.origins
-
-    def decided(source: str) -> None:
-        scan.source = source
-        if on_source is not None:
-            on_source(scan)
-
-    reader.on_source = decided
-    reader.on_origin = getattr(consumer, "origin_seen", None)
+    stream, reader = _start(consumer, on_source, scan)
     blocks = iter(blocks)
     number = 0
     rest: list[str] = []
@@ -180,15 +167,43 @@ def _scan_blocks(
             number = run_text(reader, stream, lines, number)
         else:
             number = run_jsonl(reader, stream, lines, number)
+    _finish(scan, stream, reader, number)
+    return scan
+
+
+def _start(
+    consumer: Consumer, on_source: Callable[[Scan], None] | None, scan: Scan
+) -> tuple[Stream, _Reader]:
+    """A stream into ``consumer`` and its general reader, noting in ``scan`` what
+    they learn (the format once it is decided, names, threads, origins)."""
+    stream = Stream(consumer, exact=False)
+    reader = _Reader(stream)
+    reader.thread_names = scan.thread_names
+    reader.thread_ids = scan.thread_ids
+    reader.names = scan.names
+    reader.origins = scan.origins
+
+    def decided(source: str) -> None:
+        scan.source = source
+        if on_source is not None:
+            on_source(scan)
+
+    reader.on_source = decided
+    reader.on_origin = getattr(consumer, "origin_seen", None)
+    return stream, reader
+
+
+def _finish(scan: Scan, stream: Stream, reader: _Reader, lines: int) -> None:
+    """The stream finished (calls left open end with the trace) and ``scan`` told
+    what the read of ``lines`` lines came to."""
     stream.finish()
-    scan.lines = number
+    scan.lines = lines
     scan.calls = stream.opened_count
     scan.unfinished = stream.unfinished
     scan.skipped_lines = reader.skipped
     scan.problems = list(reader.problems.values())
     scan.end_ns = stream.last
     scan.cut_after = reader.cut_after
-    return scan
 
 
 @contextmanager

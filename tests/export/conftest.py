@@ -1,4 +1,5 @@
-"""The speedscope schema, from the speedscope npm package (installed once, cached)."""
+"""The speedscope schema, from the speedscope npm package (installed once, cached), and
+the generated traces the compiled writers are checked on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.reading.test_fast_paths import program
 
 _CACHE = Path(os.environ.get("FUNCTRACE_TEST_CACHE", Path.home() / ".cache" / "functrace-tests"))
 _SCHEMA = (
@@ -43,3 +46,20 @@ def speedscope_schema() -> dict[str, Any]:
             pytest.skip(f"npm install speedscope failed: {result.stderr.strip()[-500:]}")
     schema: dict[str, Any] = json.loads(_SCHEMA.read_text(encoding="utf-8"))
     return schema
+
+
+#: (noise, seed) of the generated traces.
+GENERATED = [(0, 1), (0.05, 2), (0.3, 3)]
+
+
+@pytest.fixture(
+    params=[(fmt, noise, seed) for fmt in ("text", "jsonl") for noise, seed in GENERATED],
+    ids=lambda p: "-".join(map(str, p)),
+)
+def generated_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A generated trace (test_fast_paths.program) of 3000 lines: text and jsonl, with
+    no noise, a little and much."""
+    fmt, noise, seed = request.param
+    path = tmp_path / f"trace.{fmt}"
+    path.write_text(program(seed, fmt, noise, 3000), encoding="utf-8")
+    return path

@@ -11,6 +11,7 @@ import io
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from functrace.export import _spans, export, export_file
 from functrace.export._spool import Spool
 from functrace.reading import read_trace, read_trace_text
 from functrace.reading.trace import Trace
-from tests.helpers import run_python
+from tests.helpers import T, run_python, same_without
 from tests.reading.test_fast_paths import program
 from tests.runtime.test_origins import PROGRAM
 
@@ -39,23 +40,13 @@ def _exports(path: Path, **options: Any) -> dict[str, str]:
     return out
 
 
-def _both(monkeypatch: pytest.MonkeyPatch, make: Any) -> Any:
+def _both(monkeypatch: pytest.MonkeyPatch, make: Callable[[], T]) -> T:
     """``make()`` with the compiled writer and without it: the same."""
-    compiled = make()
-    with monkeypatch.context() as m:
-        m.setattr(_spans, "_spancode", None)
-        assert make() == compiled
-    return compiled
+    return same_without(monkeypatch, make, (_spans, "_spancode"))
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl"])
-@pytest.mark.parametrize(("noise", "seed"), [(0, 1), (0.05, 2), (0.3, 3)])
-def test_generated_traces(
-    fmt: str, noise: float, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / f"trace.{fmt}"
-    path.write_text(program(seed, fmt, noise, 3000), encoding="utf-8")
-    exports = _both(monkeypatch, lambda: _exports(path))
+def test_generated_traces(generated_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exports = _both(monkeypatch, lambda: _exports(generated_path))
     assert exports["zipkin"].count('"traceId"') > 1000
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from functrace.export import chrome, export, export_file, speedscope
 from functrace.reading import read_trace, read_trace_text
 from tests.export.test_spancode_c import EDGES, EDGES_JSONL, real_path  # noqa: F401
+from tests.helpers import T, same_without
 from tests.reading.test_fast_paths import program
 
 _timelinecode = pytest.importorskip("functrace.export._timelinecode")
@@ -30,27 +32,18 @@ def _export(path: Path, fmt: str = "chrome") -> str:
     return out.getvalue()
 
 
-def _both(monkeypatch: pytest.MonkeyPatch, make: Any) -> Any:
+def _both(monkeypatch: pytest.MonkeyPatch, make: Callable[[], T]) -> T:
     """``make()`` with the compiled writers and without them: the same."""
-    compiled = make()
-    with monkeypatch.context() as m:
-        m.setattr(chrome, "_timelinecode", None)
-        m.setattr(speedscope, "_timelinecode", None)
-        assert make() == compiled
-    return compiled
+    return same_without(monkeypatch, make, (chrome, "_timelinecode"), (speedscope, "_timelinecode"))
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl"])
-@pytest.mark.parametrize(("noise", "seed"), [(0, 1), (0.05, 2), (0.3, 3)])
-def test_generated_traces(
-    fmt: str, noise: float, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / f"trace.{fmt}"
-    path.write_text(program(seed, fmt, noise, 3000), encoding="utf-8")
-    text = _both(monkeypatch, lambda: _export(path))
+def test_generated_traces(generated_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _both(monkeypatch, lambda: _export(generated_path))
     assert text.count('"ph":"X"') > 1000
     assert '"exception":' in text and '"suspended":"yield"' in text and '"resumed":true' in text
-    assert _both(monkeypatch, lambda: _export(path, "speedscope")).count('"type":"C"') > 1000
+    assert (
+        _both(monkeypatch, lambda: _export(generated_path, "speedscope")).count('"type":"C"') > 1000
+    )
 
 
 def test_a_real_program(real_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811

@@ -20,8 +20,8 @@ from functrace._runtime.lines import format_duration
 from functrace.export import export_file
 from functrace.reading import Scan, scan_trace
 from functrace.reading._read import _Reader, is_torn
-from functrace.reading._stream import Consumer, Stream
-from functrace.reading.scan import _file_blocks
+from functrace.reading._stream import Consumer
+from functrace.reading.scan import _file_blocks, _finish, _start
 from functrace.render import Focus, Selection, Summary, TreePrinter, write_focus, write_summary
 
 NAMES = ["app.a", "app.b.c", "pkg.mod.Class.meth", "x", "ünï.cødé", "app.gen", "app.coro"]
@@ -124,17 +124,7 @@ def reference_scan(
 ) -> Scan:
     """What a scan was before its fast paths: every line through the general reader."""
     scan = Scan() if scan is None else scan
-    stream = Stream(consumer, exact=False)
-    reader = _Reader(stream)
-    reader.thread_names = scan.thread_names
-    reader.thread_ids = scan.thread_ids
-
-    def decided(source: str) -> None:
-        scan.source = source
-        if on_source is not None:
-            on_source(scan)
-
-    reader.on_source = decided
+    stream, reader = _start(consumer, on_source, scan)
     number = 0
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = list(f)
@@ -143,15 +133,25 @@ def reference_scan(
         lines.pop()
     for number, line in enumerate(lines, 1):
         reader.feed(line, number)
-    stream.finish()
-    scan.cut_after = reader.cut_after
-    scan.lines = number
-    scan.calls = stream.opened_count
-    scan.unfinished = stream.unfinished
-    scan.skipped_lines = reader.skipped
-    scan.problems = list(reader.problems.values())
-    scan.end_ns = stream.last
+    _finish(scan, stream, reader, number)
     return scan
+
+
+def scan_state(state: Scan) -> tuple[Any, ...]:
+    """What a scan leaves besides its consumer's result: all its counters."""
+    return (
+        state.source,
+        state.calls,
+        state.unfinished,
+        state.lines,
+        state.skipped_lines,
+        state.problems,
+        state.thread_names,
+        state.thread_ids,
+        state.end_ns,
+        state.cut_after,
+        state.torn_line,
+    )
 
 
 def _views(path: Path, scan: Any) -> dict[str, Any]:
@@ -168,19 +168,7 @@ def _views(path: Path, scan: Any) -> dict[str, Any]:
         write_summary(summary.rows(), out)
         views[f"summary {label}"] = out.getvalue()
         views[f"rows {label}"] = [dataclasses.astuple(row) for row in summary.rows()]
-        views[f"scan {label}"] = (
-            state.source,
-            state.calls,
-            state.unfinished,
-            state.lines,
-            state.skipped_lines,
-            state.problems,
-            state.thread_names,
-            state.thread_ids,
-            state.end_ns,
-            state.cut_after,
-            state.torn_line,
-        )
+        views[f"scan {label}"] = scan_state(state)
     lines: list[str] = []
     printer = TreePrinter(lambda tag, depth, text: lines.append("    " * depth + text))
     scan(path, printer)

@@ -17,16 +17,32 @@ from typing import Any
 
 import pytest
 
-from functrace._runtime.lines import parse_duration
+from functrace._runtime.lines import ENTER, EXIT, INDENT, parse_duration
 from functrace.export import export_file
 from functrace.reading import Scan, _fast, scan_trace
 from functrace.reading._stream import Frame
 from functrace.reading.scan import _BLOCK, _file_blocks, _scan_blocks, _scan_file, _split
 from functrace.render import Summary, write_summary
+from tests.helpers import same_without
 
-from .test_fast_paths import TAGS, _exports, _views, counting_feed, program, reference_scan
+from .test_fast_paths import (
+    TAGS,
+    _exports,
+    _views,
+    counting_feed,
+    program,
+    reference_scan,
+    scan_state,
+)
 
 _scan = pytest.importorskip("functrace.reading._scan")
+
+
+def test_reads_the_grammar_of_lines_py() -> None:
+    """_scan.c spells the indent and the arrows itself: a build reading another grammar
+    than lines.py's is never used (and this one is)."""
+    assert _scan.GRAMMAR == (INDENT, ENTER, EXIT)
+    assert _fast._scan is _scan
 
 
 def _result(summary: Summary, state: Scan) -> tuple[Any, ...]:
@@ -34,17 +50,7 @@ def _result(summary: Summary, state: Scan) -> tuple[Any, ...]:
     out = io.StringIO()
     write_summary(summary.rows(), out)
     rows = [dataclasses.astuple(row) for row in summary.rows()]
-    state_tuple = (
-        state.source,
-        state.calls,
-        state.unfinished,
-        state.lines,
-        state.skipped_lines,
-        state.problems,
-        state.end_ns,
-        state.torn_line,
-    )
-    return out.getvalue(), rows, state_tuple
+    return out.getvalue(), rows, scan_state(state)
 
 
 def _summary(path: Path, block: int | None = None) -> tuple[Any, ...]:
@@ -65,14 +71,11 @@ def _reference(path: Path) -> tuple[Any, ...]:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, block: int | None = None) -> Any:
     """The summary (read in blocks of ``block`` bytes), every view and every export,
     with the compiled loop, without it and by the general reader alone, byte for byte."""
-    compiled = _summary(path, block)
-    exports = _exports(path)
-    views = _views(path, scan_trace)
-    with monkeypatch.context() as m:
-        m.setattr(_fast, "_scan", None)
-        assert compiled == _summary(path, block)
-        assert exports == _exports(path)
-        assert views == _views(path, scan_trace)
+    compiled, exports, views = same_without(
+        monkeypatch,
+        lambda: (_summary(path, block), _exports(path), _views(path, scan_trace)),
+        (_fast, "_scan"),
+    )
     assert compiled == _reference(path)
     assert views == _views(path, reference_scan)
     with monkeypatch.context() as m:
