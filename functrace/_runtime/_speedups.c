@@ -2858,15 +2858,26 @@ outermost_enter_plain(PyObject *ctx)
     if (owner == NULL || owner == Py_None || args_on) {
         return 0; /* values: formatted by Python code, after these checks */
     }
+    /* The context busy meanwhile, as around any call of Python code from an
+     * event: the program may trace the code asked (`-i 'threading*'`: the
+     * thread's name is a property), which is functrace's own work here. */
+    if (PyObject_SetAttr(ctx, slot_str[C_BUSY], Py_True) < 0) {
+        return -1;
+    }
+    PyObject *now = NULL;
     int r = asyncio_running();
+    if (r == 0) {
+        Py_INCREF(owner);
+        now = PyObject_GetAttr(owner, s_name); /* Context.current_name()'s */
+        Py_DECREF(owner);
+        r = now == NULL ? -1 : 0;
+    }
+    if (PyObject_SetAttr(ctx, slot_str[C_BUSY], Py_False) < 0) {
+        Py_XDECREF(now);
+        return -1;
+    }
     if (r != 0) {
         return r < 0 ? -1 : 0;
-    }
-    Py_INCREF(owner);
-    PyObject *now = PyObject_GetAttr(owner, s_name); /* Context.current_name()'s */
-    Py_DECREF(owner);
-    if (now == NULL) {
-        return -1;
     }
     if (events_are_paused() || !write_lines || REC_GEN() != 0 ||
         peek_slot(ctx, ctx_type, C_BASE) != Py_None ||

@@ -97,7 +97,7 @@ __all__ = [
     "stop_recording",
 ]
 
-_clock = time.perf_counter_ns
+_clock = _state.clock
 
 # ---------------------------------------------------------------- contexts
 
@@ -868,7 +868,6 @@ def _write_running(stacks: list[tuple[Context, list[Running]]] | None) -> None:
 # is enter / leave in C: the plain case itself, with the same effects, and the
 # same hand-offs to enter / leave for the rest. Missing, or of another API
 # version: the Python path runs.
-_SPEEDUPS_API = 16
 _native: Any = None
 _speedups_on = True
 #: Called right after every ``_tls.cur = ...`` once the compiled module is loaded:
@@ -882,7 +881,7 @@ def _load_speedups() -> Any:
         from functrace._runtime import _speedups
     except ImportError:
         return None
-    if getattr(_speedups, "API", None) != _SPEEDUPS_API:
+    if getattr(_speedups, "API", None) != _state.SPEEDUPS_API:
         return None  # built from another version of _speedups.c
     try:
         _speedups.init(sys.modules[__name__], output)

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, Protocol
 
 from functrace._runtime.record import Call, Origin, Recording
-from functrace._runtime.state import CodeInfo, Context, Entry, contexts
+from functrace._runtime.state import CodeInfo, Context, Entry, clock, contexts
 
 __all__ = [
     "Observer",
@@ -180,7 +179,7 @@ def start_recording(rec: Recording) -> None:
 def stop_recording(rec: Recording) -> None:
     global _session
     if rec._window is not None and rec._window.end is None:
-        rec._window.end = time.perf_counter_ns()
+        rec._window.end = clock()
     try:
         recorders.remove(rec)
     except ValueError:
@@ -210,13 +209,13 @@ class Recorder:
         self.recording = recording
 
     def __enter__(self) -> Recording:
-        self.recording.start_ns = time.perf_counter_ns()
+        self.recording.start_ns = clock()
         start_recording(self.recording)
         return self.recording
 
     def __exit__(self, *exc: object) -> None:
         stop_recording(self.recording)
-        self.recording.end_ns = time.perf_counter_ns()
+        self.recording.end_ns = clock()
 
 
 # ---------------------------------------------------------------- observers

@@ -32,7 +32,7 @@ import time
 from typing import IO, Any
 
 from functrace._runtime.notices import notice
-from functrace._runtime.state import own_work_begin
+from functrace._runtime.state import clock, own_work_begin
 
 __all__ = ["buffer", "configure", "flush", "lock", "next_flush_ns"]
 
@@ -210,7 +210,7 @@ def flush() -> None:
     global next_flush_ns
     with lock:
         # Past the last flush at exit, every line is written as it comes.
-        next_flush_ns = 0 if _finished else time.perf_counter_ns() + _interval_ns
+        next_flush_ns = 0 if _finished else clock() + _interval_ns
         if buffer:
             items = take()
             try:
@@ -478,7 +478,7 @@ def _flush_loop(wake: int) -> None:
                 _sigterm.sigterm_reraise()  # ends the process, by SIGTERM
             if b"S" in word:
                 return
-            if buffer and time.perf_counter_ns() >= next_flush_ns:
+            if buffer and clock() >= next_flush_ns:
                 flush()
     except BaseException:
         pass  # the next call's flush will say what failed

@@ -15,21 +15,25 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii as _json_str  # C: never traced
 from types import CodeType
 from typing import Any
 
+from functrace._runtime.config import VARIABLES
 from functrace._runtime.lines import ENTER, EXIT, INDENT, task_tag, thread_tag
 from functrace._runtime.record import Origin
 
 __all__ = [
+    "SPEEDUPS_API",
     "CodeInfo",
     "Context",
     "Entry",
     "WeakRefs",
     "claim_root",
+    "clock",
     "contexts",
     "info_for",
     "infos",
@@ -43,6 +47,36 @@ __all__ = [
     "thread_context",
     "tls",
 ]
+
+#: The interface this module is to the compiled module (_speedups.c's API_VERSION):
+#: a build of another version is not used (the slots, entry points and clock differ).
+SPEEDUPS_API = 16
+
+
+def _events_clock() -> Callable[[], int]:
+    """The clock of every event, recording window and flush deadline: perf_counter_ns's,
+    read by the compiled module when it is built (it may read the CPU's TSC scaled to
+    that clock: docs/performance.md). One clock for the process's life, whichever path
+    an event takes: a call entered in C and left in Python (or the other way round)
+    is timed on one clock, never a few ns below zero. FUNCTRACE_SPEEDUPS=0 at start:
+    time.perf_counter_ns itself."""
+    _, switch = VARIABLES["FUNCTRACE_SPEEDUPS"]
+    try:
+        wanted = bool(switch(os.environ.get("FUNCTRACE_SPEEDUPS", "1")))
+    except ValueError:
+        wanted = True  # config warns about the value; the compiled module's default
+    if wanted:
+        try:
+            from functrace._runtime import _speedups
+        except ImportError:
+            pass
+        else:
+            if getattr(_speedups, "API", None) == SPEEDUPS_API:
+                return _speedups.clock
+    return time.perf_counter_ns
+
+
+clock: Callable[[], int] = _events_clock()
 
 _CO_GENERATOR = 0x20
 _CO_COROUTINE = 0x80
