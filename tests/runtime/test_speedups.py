@@ -449,6 +449,24 @@ def _traced_workload():  # type: ignore[no-untyped-def]
     return consume
 
 
+def _count_hand_ons(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which events the compiled module hands on to engine.enter / leave, in order."""
+    handed_on: list[str] = []
+    enter, leave = engine.enter, engine.leave
+
+    def counting_enter(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("enter")
+        return enter(*args)
+
+    def counting_leave(*args):  # type: ignore[no-untyped-def]
+        handed_on.append("leave")
+        return leave(*args)
+
+    monkeypatch.setattr(engine, "enter", counting_enter)
+    monkeypatch.setattr(engine, "leave", counting_leave)
+    return handed_on
+
+
 @needs_speedups
 @pytest.mark.parametrize(
     "settings",
@@ -465,19 +483,7 @@ def test_nested_calls_yields_and_raises_take_the_compiled_way(  # type: ignore[n
 
     consume = _traced_workload()
     functrace.configure(**settings)
-    handed_on = []
-    enter, leave = engine.enter, engine.leave
-
-    def counting_enter(*args):  # type: ignore[no-untyped-def]
-        handed_on.append("enter")
-        return enter(*args)
-
-    def counting_leave(*args):  # type: ignore[no-untyped-def]
-        handed_on.append("leave")
-        return leave(*args)
-
-    monkeypatch.setattr(engine, "enter", counting_enter)
-    monkeypatch.setattr(engine, "leave", counting_leave)
+    handed_on = _count_hand_ons(monkeypatch)
     assert consume() == sum(i for i in range(50) if i % 5)
     jsonl = settings.get("format") == "jsonl"
     events = [
@@ -523,19 +529,7 @@ def test_outermost_calls_take_the_compiled_way_unless_the_engine_has_work_there(
         return inner()
 
     functrace.configure()
-    handed_on = []
-    enter, leave = engine.enter, engine.leave
-
-    def counting_enter(*args):  # type: ignore[no-untyped-def]
-        handed_on.append("enter")
-        return enter(*args)
-
-    def counting_leave(*args):  # type: ignore[no-untyped-def]
-        handed_on.append("leave")
-        return leave(*args)
-
-    monkeypatch.setattr(engine, "enter", counting_enter)
-    monkeypatch.setattr(engine, "leave", counting_leave)
+    handed_on = _count_hand_ons(monkeypatch)
     if not functrace.configure().speedups:
         pytest.skip("the compiled path is switched off")
     for _ in range(3):
